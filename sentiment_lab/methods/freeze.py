@@ -1,0 +1,62 @@
+"""Frozen backbone, trained head: the head learns from pooled features computed once.
+
+The backbone never changes, so its features are the same every epoch; computing them once
+makes every epoch after the first cost almost nothing.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..features import pool
+
+NAME = "freeze"
+KIND = "features"
+ARTEFACT = "head.safetensors"
+
+
+class Head(nn.Module):
+    """LayerNorm, then a one-hidden-layer MLP, as DistilBERT's own pre_classifier + classifier."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.GELU(),
+            nn.Dropout(dropout), nn.Linear(hidden, num_labels),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+class PooledClassifier(nn.Module):
+    """Encoder + pooling + head, for prediction from tokens."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, pooling: str):
+        super().__init__()
+        self.encoder, self.head, self.pooling = encoder, head, pooling
+
+    def forward(self, input_ids, attention_mask):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(pool(hidden, attention_mask, self.pooling).to(self.head.net[0].weight.dtype))
+
+
+def build(hidden: int, num_labels: int) -> Head:
+    return Head(hidden, num_labels)
+
+
+def save(head: Head, folder: Path, cfg, tokenizer) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.pooling})
+    (folder / "head.json").write_text(json.dumps({"hidden": state["net.2.weight"].shape[1], "num_labels": state["net.5.weight"].shape[0], "pooling": cfg.pooling}))
+
+
+def load(folder: Path, cfg, id2label, encoder):
+    spec = json.loads((folder / "head.json").read_text())
+    head = Head(spec["hidden"], spec["num_labels"])
+    head.load_state_dict(load_file(str(folder / ARTEFACT)))
+    return PooledClassifier(encoder, head.eval(), spec["pooling"])

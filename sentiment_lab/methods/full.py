@@ -1,0 +1,25 @@
+"""Full fine-tuning: every weight trains; saved with save_pretrained so `pipeline` loads it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..backbone import load_classifier
+
+NAME = "full"
+KIND = "tokens"
+ARTEFACT = "model"
+
+
+def build(cfg, id2label):
+    return load_classifier(cfg.model, id2label)
+
+
+def save(model, folder: Path, cfg, tokenizer) -> None:
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def load(folder: Path, cfg, id2label, encoder=None):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)

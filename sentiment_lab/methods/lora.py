@@ -1,0 +1,47 @@
+"""LoRA through PEFT on the attention projections; the head trains in full (modules_to_save)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..architectures import arch_of
+from ..backbone import load_classifier
+
+NAME = "lora"
+KIND = "tokens"
+ARTEFACT = "adapter"
+
+
+def lora_config(cfg, model):
+    from peft import LoraConfig, TaskType
+
+    arch = arch_of(model)
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(arch.lora_targets),
+        # PEFT's SEQ_CLS adds `classifier`; BERT's pooler and DistilBERT's pre_classifier are head too.
+        modules_to_save=[h for h in arch.head if h != "classifier"] or None,
+    )
+
+
+def build(cfg, id2label):
+    from peft import get_peft_model
+
+    model = load_classifier(cfg.model, id2label)
+    return get_peft_model(model, lora_config(cfg, model))
+
+
+def save(model, folder: Path, cfg, tokenizer) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def load(folder: Path, cfg, id2label, encoder=None):
+    from peft import PeftModel
+
+    base = load_classifier(cfg.model, id2label)
+    return PeftModel.from_pretrained(base, folder)
+
+

@@ -1,0 +1,220 @@
+"""One run from config to run folder: data, method, training loop, test evaluation, artefacts."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import methods
+from .backbone import ModelLoadError, load_encoder, load_tokenizer
+from .config import ConfigError, RunConfig
+from .data import DatasetError, load_dataset, subsample, tokenize
+from .features import encode
+from .metrics import MetricsWriter
+from .runs import write_status
+from .storage import atomic_dir, write_json_atomic
+from .train_loop import FeatureBatches, LoopSettings, TokenBatches, evaluate, fit, macro_f1
+from .architectures import UnsupportedArchitecture
+
+USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitecture)
+
+
+def make_accelerator(cfg: RunConfig):
+    from accelerate import Accelerator
+
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())
+    if cfg.device.startswith("cuda:") and "LOCAL_RANK" not in os.environ:
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
+    return Accelerator(cpu=cpu, mixed_precision="bf16" if use_bf16(cfg, cpu) else "no")
+
+
+def use_bf16(cfg: RunConfig, cpu: bool) -> bool:
+    """bf16 autocast where the hardware has native bf16: GPUs that support it, CPUs with AVX512-BF16 / AMX
+    (measured here: 1.3x faster training steps on the bundled MiniLM, see bench/throughput.py)."""
+    if cfg.bf16 != "auto":
+        return cfg.bf16 == "on"
+    if cpu:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def count_parameters(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
+
+
+class Runner:
+    """Trains one run into `folder`; only the main process writes files."""
+
+    def __init__(self, cfg: RunConfig, folder: Path, should_stop=lambda: False, report=None, progress: bool = True):
+        self.cfg, self.folder, self.should_stop = cfg, Path(folder), should_stop
+        self.extra_report = report
+        self.show_progress = progress
+
+    def log(self, msg: str) -> None:
+        if self.main:
+            print(msg, flush=True)
+
+    def run(self) -> int:
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # load reports and bars would bury the run's own lines
+        transformers.logging.disable_progress_bar()
+        self.main = int(os.environ.get("RANK", "0")) == 0
+        if self.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.cfg.save(self.folder / "config.json")
+            write_status(self.folder, "running", pid=os.getpid(), pgid=os.getpgid(0), error=None)
+        self.metrics = MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook()) if self.main else (lambda row: None)
+        try:
+            results = self._train()
+        except USER_ERRORS as e:
+            return self._fail(str(e))
+        except Exception as e:  # the full trace goes to log.txt; status gets the short text
+            traceback.print_exc()
+            return self._fail(f"{type(e).__name__}: {e}")
+        finally:
+            if self.main:
+                self.metrics.close()
+        state = "stopped" if results["stopped"] else "done"
+        if self.main:
+            write_status(self.folder, state, error=None)
+        test = results["test"]
+        self.log(f"{state}: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
+                 f"macro-F1 {test['f1']:.4f}, train {results['train_seconds']:.1f}s -> {self.folder}")
+        return 0
+
+    def _fail(self, message: str) -> int:
+        self.log(f"error: {message}")
+        if self.main:
+            write_status(self.folder, "failed", error=message)
+        return 1
+
+    def _wandb_hook(self):
+        if not self.cfg.project:
+            return None
+        try:
+            import wandb
+
+            if not wandb.api.api_key:
+                raise RuntimeError("not logged in")
+            wandb.init(project=self.cfg.project, name=self.folder.name, config=self.cfg.to_dict())
+            return lambda row: wandb.log({k: v for k, v in row.items() if k not in ("time",)})
+        except Exception as e:  # W&B is optional: say so once, train on
+            print(f"note: W&B logging off for project {self.cfg.project!r} ({type(e).__name__}: {e})", flush=True)
+            return None
+
+    def _train(self) -> dict:
+        cfg = self.cfg
+        from .train import seed_everything
+
+        seed_everything(cfg.seed)
+        ds = load_dataset(cfg.dataset, cfg.text_column, cfg.label_column, cfg.seed)
+        for note in ds.notes:
+            self.log(f"note: {note}")
+        tokenizer = load_tokenizer(cfg.model)
+        train = ds.splits["train"]
+        val, test = ds.splits["validation"], ds.splits["test"]
+        for split in (train, val, test):
+            tokenize(split, tokenizer, cfg.max_length)
+        train = subsample(train, cfg.max_train_samples, cfg.seed)
+        val = subsample(val, cfg.max_eval_samples, cfg.seed)
+        test = subsample(test, cfg.max_eval_samples, cfg.seed)
+        self.log(f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}")
+        accelerator = make_accelerator(cfg)
+        method = methods.get(cfg.method)
+        started = time.perf_counter()
+        if method.KIND == "svm":
+            out = self._train_svm(method, tokenizer, ds, train, val, test, accelerator)
+        else:
+            out = self._train_torch(method, tokenizer, ds, train, val, test, accelerator)
+        out["train_seconds"] = out.get("train_seconds") or time.perf_counter() - started
+        out.update(
+            method=cfg.method, model=cfg.model, dataset=ds.source, labels=ds.label_names,
+            samples_per_second=out["samples"] / max(out["train_seconds"], 1e-9),
+            total_seconds=time.perf_counter() - started, device=str(accelerator.device),
+            mixed_precision=accelerator.mixed_precision,
+        )
+        if self.main:
+            write_json_atomic(self.folder / "results.json", out)
+        return out
+
+    def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
+        encoder = load_encoder(self.cfg.model).to(accelerator.device)
+        autocast = accelerator.mixed_precision == "bf16"
+        feats = [encode(encoder, s, tokenizer.pad_token_id, self.cfg.pooling, accelerator.device, autocast) for s in splits]
+        return encoder, feats
+
+    def _train_svm(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+        started = time.perf_counter()
+        encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
+        state = method.fit(tx, train.labels, vx, val.labels, self.cfg.svm_c, self.cfg.seed)
+        seconds = time.perf_counter() - started
+        scores = {}
+        for name, x, split in (("validation", vx, val), ("test", sx, test)):
+            p = method.probabilities(state, x)
+            pred = p.argmax(1)
+            loss = float(-np.log(p[np.arange(len(pred)), split.labels] + 1e-12).mean())
+            scores[name] = {"accuracy": float((pred == split.labels).mean()), "f1": macro_f1(split.labels, pred, len(ds.label_names)), "loss": loss}
+        self.metrics({"step": 1, "epoch": 1.0, "eval_loss": scores["validation"]["loss"], "eval_accuracy": scores["validation"]["accuracy"],
+                      "eval_f1": scores["validation"]["f1"], "svm_c": float(state["C"][0])})
+        self._save(method, state, tokenizer)
+        total = sum(p.numel() for p in encoder.parameters()) + state["coef"].size + state["intercept"].size
+        return {"validation": scores["validation"], "test": scores["test"], "trainable_parameters": int(state["coef"].size + state["intercept"].size),
+                "total_parameters": int(total), "train_seconds": seconds, "samples": len(train), "steps": 1, "stopped": False}
+
+    def _train_torch(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+        cfg, num_labels = self.cfg, len(ds.label_names)
+        settings = LoopSettings(cfg.epochs, cfg.learning_rate, cfg.weight_decay, cfg.warmup_ratio, cfg.evals_per_epoch, cfg.log_every)
+        rank, world = accelerator.process_index, accelerator.num_processes
+        started = time.perf_counter()
+        if method.KIND == "features":
+            encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
+            model = method.build(encoder.config.hidden_size, num_labels)
+            batches = [FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed) for x, s in ((tx, train), (vx, val), (sx, test))]
+            encoder_params = sum(p.numel() for p in encoder.parameters())
+        else:
+            model = method.build(cfg, ds.id2label)
+            batches = [TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world) for s in (train, val, test)]
+            encoder_params = 0
+        trainable, total = count_parameters(model)
+        self.log(f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr {cfg.learning_rate:g}; "
+                 f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}")
+        progress = None
+        if self.main and self.show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=max(1, int(np.ceil(cfg.epochs * len(batches[0])))), desc=cfg.method, unit="step", file=sys.stderr, mininterval=1.0)
+        result = fit(model, batches[0], batches[1], settings, accelerator, num_labels, self._report, self.should_stop, progress)
+        if progress is not None:
+            progress.close()
+        model = accelerator.unwrap_model(model)
+        test_m = evaluate(model, batches[2], accelerator, num_labels)
+        self.metrics({"step": result.steps, "epoch": round(result.steps / max(1, len(batches[0])), 4),
+                      "test_loss": test_m["loss"], "test_accuracy": test_m["accuracy"], "test_f1": test_m["f1"]})
+        if self.main and result.steps > 0:
+            self._save(method, model, tokenizer)
+        return {
+            "validation": {k: result.best.get(k) for k in ("accuracy", "f1", "loss")},
+            "best_step": result.best.get("step"),
+            "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
+            "trainable_parameters": trainable, "total_parameters": total + encoder_params,
+            "train_seconds": time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
+            "stopped": result.stopped, "lr": cfg.learning_rate,
+        }
+
+    def _report(self, row: dict) -> None:
+        self.metrics(row)
+        if self.extra_report:
+            self.extra_report(row)
+
+    def _save(self, method, model, tokenizer) -> None:
+        """Artefacts go to a temporary folder renamed into place, so a half-saved model never looks complete."""
+        with atomic_dir(self.folder / "artefacts") as tmp:
+            method.save(model, tmp, self.cfg, tokenizer)

@@ -1,0 +1,89 @@
+"""The worker: `python -m sentiment_lab.train` (or `accelerate launch -m sentiment_lab.train`) trains one run.
+
+It writes the run folder (config.json, status.json, metrics.jsonl, results.json, artefacts) and
+turns SIGTERM / SIGINT into a polite stop: the loop ends at the next step and keeps what it has.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from .cli_args import add_config_flags, config_from_args
+from .config import EXERCISE_METHOD, ConfigError, RunConfig
+from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
+from .runs import write_status
+from .storage import atomic_dir, write_json_atomic
+
+USER_ERRORS = (ConfigError, RunIdError)
+
+
+def parse_args(argv=None) -> tuple[RunConfig, Path]:
+    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.train", description="Train one sentiment classifier run.")
+    add_config_flags(parser)
+    parser.add_argument("--exercise", type=int, choices=(1, 2, 3), help="reference lab numbering: 1 = svm, 2 = full, 3 = --method (lora, freeze or adapters)")
+    parser.add_argument("--output_dir", help="run folder (default: checkpoints/<run_id>)")
+    parser.add_argument("--run_id", help=argparse.SUPPRESS)  # set by the job runner
+    args = parser.parse_args(argv)
+    if args.exercise in EXERCISE_METHOD:
+        if args.method not in (None, EXERCISE_METHOD[args.exercise]):
+            parser.error(f"--exercise {args.exercise} is method {EXERCISE_METHOD[args.exercise]}, not {args.method}")
+        args.method = EXERCISE_METHOD[args.exercise]
+    elif args.exercise == 3:
+        args.method = args.method or "lora"
+        if args.method not in ("lora", "freeze", "adapters"):
+            parser.error("--exercise 3 takes --method lora, freeze or adapters")
+    try:
+        cfg = config_from_args(args)
+        check_run_name(cfg.run_name)
+        if args.output_dir:
+            out = Path(args.output_dir)
+        else:
+            out = run_dir(args.run_id or new_run_id(cfg.method, cfg.model, cfg.run_name), checkpoints_root())
+    except USER_ERRORS as e:
+        parser.error(str(e))
+    return cfg, out
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT; the loop checks it every step."""
+
+    def __init__(self):
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.event.set())
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+
+def main(argv=None) -> int:
+    cfg, out = parse_args(argv)
+    stop = StopFlag()
+    stop.install()
+    from .runner import Runner  # torch and transformers load after the arguments are checked
+
+    runner = Runner(cfg, out, should_stop=stop)
+    return runner.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The one training loop shared by the torch methods. It knows nothing of files or Gradio:
+it reports dicts to a callback and asks a callable whether to stop."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Split, collate, eval_batches, train_batches
+
+Report = Callable[[dict], None]
+
+
+class TokenBatches:
+    """Length-grouped batches of token ids; each process of a multi-GPU run takes every n-th batch."""
+
+    def __init__(self, split: Split, pad_id: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.split, self.pad_id, self.batch_size, self.seed = split, pad_id, batch_size, seed
+        self.rank, self.world = rank, world
+        self.lengths = split.lengths()
+        self.labels = torch.as_tensor(split.labels)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.split) / self.batch_size) // self.world or 1
+
+    def epoch(self, epoch: int) -> Iterator[tuple[dict, torch.Tensor]]:
+        batches = train_batches(self.lengths, self.batch_size, self.seed, epoch)
+        for idx in batches[self.rank::self.world][: len(self)]:
+            yield self._make(idx)
+
+    def eval(self) -> Iterator[tuple[dict, torch.Tensor]]:
+        for idx in eval_batches(self.lengths):
+            yield self._make(idx)
+
+    def _make(self, idx):
+        ids, mask = collate(self.split.input_ids, idx, self.pad_id)
+        return {"input_ids": ids, "attention_mask": mask}, self.labels[idx]
+
+
+class FeatureBatches:
+    """Batches of precomputed sentence features (frozen backbone)."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+        self.x, self.y = torch.as_tensor(features), torch.as_tensor(labels)
+        self.batch_size, self.seed = batch_size, seed
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def epoch(self, epoch: int):
+        order = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(self.seed * 1000003 + epoch))
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            yield {"features": self.x[idx]}, self.y[idx]
+
+    def eval(self):
+        for i in range(0, len(self.y), 1024):
+            yield {"features": self.x[i:i + 1024]}, self.y[i:i + 1024]
+
+
+@dataclass
+class LoopSettings:
+    epochs: float
+    lr: float
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    evals_per_epoch: int = 1
+    log_every: int = 20
+
+
+@dataclass
+class FitResult:
+    best: dict = field(default_factory=dict)
+    """Validation metrics of the kept checkpoint"""
+    steps: int = 0
+    stopped: bool = False
+    train_seconds: float = 0.0
+    samples: int = 0
+
+
+def logits_of(model, inputs: dict) -> torch.Tensor:
+    out = model(**inputs)
+    return out if isinstance(out, torch.Tensor) else out.logits
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int) -> float:
+    scores = []
+    for c in range(num_labels):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        denom = np.sum(y_pred == c) + np.sum(y_true == c)
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))
+
+
+@torch.inference_mode()
+def evaluate(model, batches, accelerator, num_labels: int) -> dict:
+    """Loss, accuracy and macro-F1 over every batch; also the predictions and probabilities."""
+    was_training = model.training
+    model.eval()
+    total, losses, preds, probs, labels = 0, 0.0, [], [], []
+    for inputs, y in batches.eval():
+        inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
+        with accelerator.autocast():
+            logits = logits_of(model, inputs).float()
+        y = y.to(logits.device)
+        losses += F.cross_entropy(logits, y, reduction="sum").item()
+        total += len(y)
+        p = logits.softmax(-1)
+        probs.append(p.cpu())
+        preds.append(p.argmax(-1).cpu())
+        labels.append(y.cpu())
+    model.train(was_training)
+    y_true, y_pred = torch.cat(labels).numpy(), torch.cat(preds).numpy()
+    return {
+        "loss": losses / max(total, 1),
+        "accuracy": float((y_true == y_pred).mean()),
+        "f1": macro_f1(y_true, y_pred, num_labels),
+        "pred": y_pred,
+        "prob": torch.cat(probs).numpy(),
+    }
+
+
+def _trainable_state(model) -> dict:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
+        report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None) -> FitResult:
+    """Train `model` on `train`, evaluate on `val` `evals_per_epoch` times an epoch, keep the best.
+
+    The parameters of the best evaluation (by accuracy, then loss) are loaded back at the end.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, foreach=True)
+    steps_per_epoch = len(train)
+    total_steps = max(1, math.ceil(settings.epochs * steps_per_epoch))
+    warmup = int(settings.warmup_ratio * total_steps)
+
+    def schedule(step: int) -> float:  # linear warm-up, then linear decay to zero
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
+    result = FitResult()
+    best_key, best_state = None, None
+    started = time.perf_counter()
+    running, running_n = 0.0, 0
+    model.train()
+
+    def do_eval(step: int, epoch: float) -> None:
+        nonlocal best_key, best_state
+        m = evaluate(model, val, accelerator, num_labels)
+        report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
+        key = (m["accuracy"], -m["loss"])
+        if best_key is None or key > best_key:
+            best_key, best_state = key, _trainable_state(accelerator.unwrap_model(model))
+            result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
+
+    step, last_eval = 0, -1
+    for epoch in range(math.ceil(settings.epochs)):
+        for inputs, y in train.epoch(epoch):
+            if step >= total_steps:
+                break
+            if should_stop():
+                result.stopped = True
+                break
+            inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
+            y = y.to(accelerator.device)
+            with accelerator.autocast():
+                loss = F.cross_entropy(logits_of(model, inputs).float(), y)
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            result.samples += len(y) * accelerator.num_processes
+            running += loss.item()
+            running_n += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if step % settings.log_every == 0 or step == total_steps:
+                report({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": running / running_n,
+                        "lr": scheduler.get_last_lr()[0], "elapsed": time.perf_counter() - started, "total_steps": total_steps})
+                running, running_n = 0.0, 0
+            if step % eval_every == 0 or step == total_steps:
+                do_eval(step, step / steps_per_epoch)
+                last_eval = step
+        if result.stopped or step >= total_steps:
+            break
+    if last_eval != step and step > 0:
+        do_eval(step, step / steps_per_epoch)
+    result.steps = step
+    result.train_seconds = time.perf_counter() - started
+    unwrapped = accelerator.unwrap_model(model)
+    if best_state is not None:
+        unwrapped.load_state_dict(best_state, strict=False)
+    return result
