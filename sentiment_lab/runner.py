@@ -30,17 +30,20 @@ def make_accelerator(cfg: RunConfig):
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())
     if cfg.device.startswith("cuda:") and "LOCAL_RANK" not in os.environ:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
-    return Accelerator(cpu=cpu, mixed_precision="bf16" if use_bf16(cfg, cpu) else "no")
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision(cfg, cpu))
 
 
-def use_bf16(cfg: RunConfig, cpu: bool) -> bool:
-    """bf16 autocast where the hardware has native bf16: GPUs that support it, CPUs with AVX512-BF16 / AMX
-    (measured here: 1.3x faster training steps on the bundled MiniLM, see bench/throughput.py)."""
-    if cfg.bf16 != "auto":
-        return cfg.bf16 == "on"
+def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
+    """bf16 autocast where the hardware has native bf16 (GPUs that support it, CPUs with AVX512-BF16 /
+    AMX: measured 1.3x faster training steps on the bundled MiniLM here); fp16 on older GPUs."""
+    if cfg.bf16 == "off":
+        return "no"
     if cpu:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return "bf16" if cfg.bf16 == "on" or native else "no"
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -11,8 +11,6 @@ import random
 import signal
 import sys
 import threading
-import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,6 @@ import numpy as np
 from .cli_args import add_config_flags, config_from_args
 from .config import EXERCISE_METHOD, ConfigError, RunConfig
 from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
-from .runs import write_status
-from .storage import atomic_dir, write_json_atomic
 
 USER_ERRORS = (ConfigError, RunIdError)
 
@@ -81,8 +77,16 @@ def main(argv=None) -> int:
     stop.install()
     from .runner import Runner  # torch and transformers load after the arguments are checked
 
-    runner = Runner(cfg, out, should_stop=stop)
-    return runner.run()
+    code = Runner(cfg, out, should_stop=stop).run()
+    if args_run_id(argv) and int(os.environ.get("RANK", "0")) == 0:
+        from .jobs import JobManager  # a finishing worker starts the next queued run, app or not
+
+        JobManager(out.parent).advance()
+    return code
+
+
+def args_run_id(argv) -> bool:
+    return "--run_id" in (sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

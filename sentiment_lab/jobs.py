@@ -1,0 +1,301 @@
+"""Launch, queue, stop and list runs. No Gradio here: the app, the CLI and the workers all use it.
+
+The queue is the run folders themselves: a run waits as `queued` until fewer than the allowed
+number of runs are `running`; whoever is alive (the app, a CLI call, a finishing worker) starts
+the next one, under a file lock so two processes never start the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import RunConfig
+from .launch import launch_command
+from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
+from .runs import FINAL, MetricsCursor, read_results, read_status, write_status
+
+ENV_MAX_RUNS = "SENTIMENT_LAB_MAX_RUNS"
+STOP_GRACE_S = 8.0
+LOG_TAIL_LINES = 20
+
+
+class JobError(ValueError):
+    """A user-visible problem with a job request (unknown run, run already finished...)."""
+
+
+def group_alive(pgid: int | None) -> bool:
+    """True while any process of the run's process group exists (zombies reaped by their parent)."""
+    if not pgid:
+        return False
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def log_tail(folder: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(folder / "log.txt", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    # tqdm redraws with \r: keep only the last state of each line
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:])
+
+
+class JobManager:
+    """Runs under one checkpoints folder. Several managers (app, CLI, workers) may share a folder."""
+
+    def __init__(self, root: Path | None = None, max_running: int | None = None, launcher=launch_command):
+        """Args:
+            launcher: (run_id, folder, train_args) -> argv of the worker; tests swap in fake workers.
+        """
+        self.launcher = launcher
+        self.root = Path(root) if root else checkpoints_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_running = int(max_running or os.environ.get(ENV_MAX_RUNS) or 1)
+        self.children: dict[str, subprocess.Popen] = {}
+        self.cursors: dict[str, MetricsCursor] = {}
+        self.summaries: dict[str, dict] = {}
+
+    # ---- queue -------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self):
+        with open(self.root / ".queue.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def submit(self, cfg: RunConfig, train_args: list[str] | None = None) -> str:
+        """Create a queued run folder for `cfg` and start it if a slot is free; return its id."""
+        cfg = cfg.validated()
+        check_run_name(cfg.run_name)
+        run_id = new_run_id(cfg.method, cfg.model, cfg.run_name)
+        folder = run_dir(run_id, self.root)
+        folder.mkdir()
+        cfg.save(folder / "config.json")
+        write_status(folder, "queued", submitted=time.time(), args=train_args if train_args is not None else config_args(cfg))
+        self.advance()
+        return run_id
+
+    def advance(self) -> list[str]:
+        """Mark dead runs failed, then start queued runs (oldest first) while slots are free."""
+        self._reap_children()
+        started = []
+        with self._locked():
+            statuses = {f.name: read_status(f) for f in self._folders()}
+            running = 0
+            for run_id, st in statuses.items():
+                if st.get("state") == "running":
+                    if group_alive(st.get("pgid")):
+                        running += 1
+                    else:
+                        self._mark_lost(run_id, st)
+            queued = sorted((st.get("submitted", 0), rid) for rid, st in statuses.items() if st.get("state") == "queued")
+            for _, run_id in queued:
+                if running >= self.max_running:
+                    break
+                self._start(run_id, statuses[run_id])
+                running += 1
+                started.append(run_id)
+        return started
+
+    def _start(self, run_id: str, status: dict) -> None:
+        folder = run_dir(run_id, self.root)
+        cmd = self.launcher(run_id, folder, list(status.get("args") or []))
+        env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(self.root), ENV_MAX_RUNS: str(self.max_running),
+               "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        with open(folder / "log.txt", "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=Path(__file__).resolve().parents[1], env=env, start_new_session=True)
+        self.children[run_id] = proc
+        # The group id is the launcher's pid (new session); the worker inherits it.
+        write_status(folder, "running", pid=proc.pid, pgid=proc.pid, started=time.time())
+
+    def _reap_children(self) -> None:
+        for run_id, proc in list(self.children.items()):
+            if proc.poll() is not None:
+                del self.children[run_id]
+
+    def _mark_lost(self, run_id: str, status: dict) -> None:
+        folder = run_dir(run_id, self.root)
+        tail = log_tail(folder)
+        write_status(folder, "failed", error="the worker process ended without finishing (killed, out of memory or machine restart)"
+                     + (f"; log tail:\n{tail}" if tail else ""))
+
+    # ---- stop ---------------------------------------------------------------------------
+    def stop(self, run_id: str, wait: bool = False, grace: float = STOP_GRACE_S) -> str:
+        """Cancel a queued run or stop a running one: SIGTERM now, SIGKILL of the group after `grace`."""
+        folder = self._existing(run_id)
+        with self._locked():
+            st = read_status(folder)
+            state = st.get("state")
+            if state == "queued":
+                write_status(folder, "cancelled", error=None)
+                return "cancelled"
+            if state != "running":
+                raise JobError(f"run {run_id} is {state or 'unknown'}, not running or queued")
+            pgid = st.get("pgid")
+            write_status(folder, "running", stop_requested=time.time())
+        if group_alive(pgid):
+            os.killpg(pgid, signal.SIGTERM)
+        escalate = threading.Thread(target=self._escalate, args=(run_id, pgid, grace), daemon=True)
+        escalate.start()
+        if wait:
+            escalate.join()
+        return "stopping"
+
+    def _escalate(self, run_id: str, pgid: int, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and group_alive(pgid):
+            time.sleep(0.1)
+            self._reap_children()
+        if group_alive(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            while group_alive(pgid) and time.monotonic() < deadline + 5:
+                time.sleep(0.05)
+                self._reap_children()
+        folder = run_dir(run_id, self.root)
+        with self._locked():
+            if read_status(folder).get("state") == "running":
+                write_status(folder, "stopped", error="stopped by the user (process killed after the grace period)")
+        self.advance()
+
+    # ---- reading ------------------------------------------------------------------------
+    def _folders(self) -> list[Path]:
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())
+
+    def _existing(self, run_id: str) -> Path:
+        try:
+            folder = run_dir(run_id, self.root)
+        except RunIdError as e:
+            raise JobError(str(e)) from None
+        if not (folder / "config.json").exists():
+            raise JobError(f"no run named {run_id!r}")
+        return folder
+
+    def list(self) -> list[dict]:
+        """Every run, newest first, with state, progress and best validation accuracy."""
+        self.advance()
+        rows = []
+        for folder in self._folders():
+            rows.append(self.describe(folder.name))
+        rows.sort(key=lambda r: r.get("submitted") or 0, reverse=True)
+        return rows
+
+    def describe(self, run_id: str) -> dict:
+        folder = self._existing(run_id)
+        st = read_status(folder)
+        cfg = _read_config(folder)
+        summary = self._summary(run_id, folder)
+        row = {
+            "id": run_id, "state": st.get("state") or "failed", "method": cfg.get("method"), "model": cfg.get("model"),
+            "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "started": st.get("started"),
+            "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing",
+            **summary,
+        }
+        results = read_results(folder) if row["state"] in FINAL else None
+        if results:
+            row["test_accuracy"] = results.get("test", {}).get("accuracy")
+            row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
+        return row
+
+    def metrics(self, run_id: str, since: int = 0) -> list[dict]:
+        """All metric rows (since = 0) or only those after the first `since` rows."""
+        from .runs import read_metrics
+
+        return read_metrics(self._existing(run_id))[since:]
+
+    def _summary(self, run_id: str, folder: Path) -> dict:
+        cursor = self.cursors.setdefault(run_id, MetricsCursor(folder / "metrics.jsonl"))
+        s = self.summaries.setdefault(run_id, {"step": 0, "total_steps": None, "epoch": 0.0, "best_eval_accuracy": None, "elapsed": None})
+        for row in cursor.read_new():
+            s["step"] = max(s["step"], row.get("step") or 0)
+            s["epoch"] = max(s["epoch"], row.get("epoch") or 0.0)
+            s["total_steps"] = row.get("total_steps") or s["total_steps"]
+            s["elapsed"] = row.get("elapsed") or s["elapsed"]
+            if row.get("eval_accuracy") is not None:
+                s["best_eval_accuracy"] = max(s["best_eval_accuracy"] or 0.0, row["eval_accuracy"])
+        return dict(s)
+
+    def logs(self, run_id: str, lines: int = 200) -> str:
+        return log_tail(self._existing(run_id), lines)
+
+
+def _read_config(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def config_args(cfg: RunConfig) -> list[str]:
+    """Train flags that reproduce `cfg` exactly (only fields that differ from the defaults)."""
+    default = RunConfig()
+    args = []
+    for key, value in cfg.to_dict().items():
+        if key != "resolved_lr" and value is not None and value != getattr(default, key):
+            args += [f"--{key}", str(value)]
+    return args
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.jobs", description="Queue, stop and inspect training runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_submit = sub.add_parser("submit", help="queue a run (train flags follow); prints its id on the last line")
+    sub_list = sub.add_parser("list", help="list runs")
+    sub_list.add_argument("--json", action="store_true")
+    p_stop = sub.add_parser("stop", help="stop a running run or cancel a queued one")
+    p_stop.add_argument("run")
+    p_logs = sub.add_parser("logs", help="print the tail of a run's log")
+    p_logs.add_argument("run")
+    p_logs.add_argument("--lines", type=int, default=200)
+    args, rest = parser.parse_known_args(argv)
+    manager = JobManager()
+    try:
+        if args.command == "submit":
+            from .train import parse_args
+
+            cfg, _ = parse_args(rest + ["--output_dir", os.devnull])  # the same flags and checks as the worker
+            print(manager.submit(cfg, config_args(cfg)))
+        elif rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        elif args.command == "list":
+            rows = manager.list()
+            if args.json:
+                print(json.dumps(rows, indent=1))
+            else:
+                for r in rows:
+                    acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
+                    print(f"{r['id']:60s} {r['state']:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
+        elif args.command == "stop":
+            print(manager.stop(args.run, wait=True))
+        elif args.command == "logs":
+            print(manager.logs(args.run, args.lines))
+    except (JobError, RunIdError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Tiny random BERT and DistilBERT models built from configs, and a tiny memorisable dataset."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes"
+sys.path.insert(0, str(ROOT))
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "fun", "moving", "bright"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "ugly", "tedious", "flat"]
+# Wider than the usual 0.02 so a frozen random backbone still separates sentences (adapters, freeze).
+INIT = 0.2
+FILLER = ["movie", "film", "plot", "actors", "story", "the", "a", "very", "was", "is"]
+
+
+def tiny_texts(n: int, seed: int) -> pd.DataFrame:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.sample(FILLER, 3) + [rng.choice(POSITIVE if label else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return pd.DataFrame(rows)
+
+
+def tiny_vocab() -> dict[str, int]:
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POSITIVE + NEGATIVE + FILLER)) + list("abcdefghijklmnopqrstuvwxyz")
+    return {w: i for i, w in enumerate(words)}
+
+
+def build_tiny(kind: str, folder: Path) -> Path:
+    """Save a 2-layer, 32-dim random model with a real WordPiece tokenizer into `folder`."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = tiny_vocab()
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
+    size = len(vocab)
+    if kind == "bert":
+        model = BertModel(BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64, initializer_range=INIT))
+    else:
+        model = DistilBertModel(DistilBertConfig(vocab_size=size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, initializer_range=INIT,
+                                                 max_position_embeddings=64))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {kind: build_tiny(kind, root / kind) for kind in ("bert", "distilbert")}
+
+
+@pytest.fixture(params=["bert", "distilbert"])
+def tiny_model(request, tiny_models) -> Path:
+    return tiny_models[request.param]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A folder with train / validation / test parquet files of a task a tiny model can memorise."""
+    folder = tmp_path_factory.mktemp("data")
+    for split, n, seed in (("train", 64, 1), ("validation", 16, 2), ("test", 16, 3)):
+        tiny_texts(n, seed).to_parquet(folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_checkpoints(tmp_path, monkeypatch):
+    """Every test writes runs under its own folder, never the project's checkpoints/."""
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    return tmp_path / "checkpoints"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs the bundled MiniLM on real data (tens of seconds)")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,160 @@
+"""The job runner with fake workers: queue order, concurrency, cancel, stop, crashes, restarts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from fakes.worker import fake_launcher
+from sentiment_lab.config import RunConfig
+from sentiment_lab.jobs import JobError, JobManager, group_alive
+from sentiment_lab.runs import read_status
+
+
+def wait_for(predicate, timeout=15.0, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def submit(jm, steps=3, step_s=0.1, mode="polite", name=None):
+    return jm.submit(RunConfig(method="full", run_name=name), [str(steps), str(step_s), mode])
+
+
+def state(jm, run_id):
+    return read_status(jm.root / run_id).get("state")
+
+
+@pytest.fixture
+def jm(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=1, launcher=fake_launcher)
+    yield manager
+    for folder in manager.root.iterdir():  # no orphans, whatever a test did
+        pgid = read_status(folder).get("pgid")
+        if group_alive(pgid) and pgid != os.getpgid(0):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def test_runs_queue_in_order_one_at_a_time(jm):
+    ids = [submit(jm, steps=4, step_s=0.1, name=f"r{i}") for i in range(3)]
+    assert [state(jm, i) for i in ids] == ["running", "queued", "queued"]
+    assert wait_for(lambda: all(state(jm, i) == "done" for i in ids))
+    starts = [read_status(jm.root / i)["started"] for i in ids]
+    finishes = [read_status(jm.root / i)["finished"] for i in ids]
+    assert starts == sorted(starts)
+    assert starts[1] >= finishes[0] and starts[2] >= finishes[1], "a run started before the previous one ended"
+
+
+def test_concurrency_limit_is_a_setting(tmp_path):
+    jm = JobManager(tmp_path, max_running=2, launcher=fake_launcher)
+    ids = [submit(jm, steps=20, step_s=0.1) for _ in range(3)]
+    assert [state(jm, i) for i in ids] == ["running", "running", "queued"]
+    for i in ids:
+        jm.stop(i, wait=True)
+
+
+def test_cancel_a_queued_run(jm):
+    first, second = submit(jm, steps=30), submit(jm)
+    assert jm.stop(second) == "cancelled" and state(jm, second) == "cancelled"
+    jm.stop(first, wait=True)
+    assert state(jm, second) == "cancelled"
+
+
+def test_polite_stop_keeps_partial_metrics_and_starts_the_next(jm):
+    first, second = submit(jm, steps=200, step_s=0.05), submit(jm, steps=2)
+    assert wait_for(lambda: len(jm.metrics(first)) >= 3)
+    t = time.monotonic()
+    jm.stop(first)
+    assert wait_for(lambda: state(jm, first) == "stopped", timeout=5)
+    assert time.monotonic() - t < 5
+    assert 3 <= len(jm.metrics(first)) < 200
+    assert wait_for(lambda: state(jm, second) == "done")
+
+
+def test_forced_stop_kills_a_worker_that_ignores_sigterm(jm):
+    run = submit(jm, steps=500, step_s=0.05, mode="stubborn")
+    assert wait_for(lambda: len(jm.metrics(run)) >= 1)
+    pgid = read_status(jm.root / run)["pgid"]
+    jm.stop(run, wait=True, grace=1.0)
+    assert state(jm, run) == "stopped" and "killed" in read_status(jm.root / run)["error"]
+    assert not group_alive(pgid)
+
+
+def test_sigkilled_worker_reads_failed_with_its_log_tail(jm):
+    run, nxt = submit(jm, steps=500, step_s=0.05), submit(jm, steps=2)
+    assert wait_for(lambda: len(jm.metrics(run)) >= 1)
+    with open(jm.root / run / "log.txt", "a") as log:
+        log.write("last words of the worker\n")
+    os.killpg(read_status(jm.root / run)["pgid"], signal.SIGKILL)
+    assert wait_for(lambda: not group_alive(read_status(jm.root / run)["pgid"]) or jm._reap_children() or False, timeout=5)
+    rows = {r["id"]: r for r in jm.list()}
+    assert rows[run]["state"] == "failed" and "last words" in rows[run]["error"]
+    assert wait_for(lambda: state(jm, nxt) == "done")
+
+
+def test_crashed_worker_is_failed_and_the_queue_moves(jm):
+    run, nxt = submit(jm, steps=10, mode="crash"), submit(jm, steps=2)
+    assert wait_for(lambda: [jm.advance(), state(jm, run)][1] == "failed")
+    assert wait_for(lambda: [jm.advance(), state(jm, nxt)][1] == "done")
+
+
+def test_a_new_manager_over_the_same_folder_sees_every_run(jm):
+    done = submit(jm, steps=1)
+    assert wait_for(lambda: state(jm, done) == "done")
+    running, queued = submit(jm, steps=100, step_s=0.05), submit(jm, steps=1)
+    fresh = JobManager(jm.root, max_running=1, launcher=fake_launcher)  # the app restarted
+    rows = {r["id"]: r["state"] for r in fresh.list()}
+    assert rows == {done: "done", running: "running", queued: "queued"}
+    fresh.stop(running, wait=True)
+    assert wait_for(lambda: state(fresh, queued) == "done")
+
+
+def test_progress_is_read_incrementally(jm):
+    run = submit(jm, steps=5, step_s=0.05)
+    assert wait_for(lambda: state(jm, run) == "done")
+    row = jm.describe(run)
+    assert row["step"] == 5 and row["total_steps"] == 5
+    with open(jm.root / run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "eval_accuracy": 0.9}\n{"step": 7, "trunc')  # a half-written line
+    row = jm.describe(run)
+    assert row["step"] == 6 and row["best_eval_accuracy"] == 0.9
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "x" * 500, "nul\x00byte", "no-such-run"])
+def test_unknown_or_unsafe_run_ids_are_refused(jm, bad):
+    with pytest.raises(JobError):
+        jm.stop(bad)
+
+
+def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
+    """The headless CLI over a real accelerate launch of a tiny run."""
+    env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path)}
+    cli = [sys.executable, "-m", "sentiment_lab.jobs"]
+    sub = subprocess.run(cli + ["submit", "--method", "full", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data),
+                                "--epochs", "1", "--batch_size", "8"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    run = sub.stdout.strip().splitlines()[-1]
+
+    def listed():
+        out = subprocess.run(cli + ["list", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return {r["id"]: r for r in json.loads(out.stdout)}
+
+    assert run in listed()
+    assert wait_for(lambda: listed()[run]["state"] in ("done", "failed"), timeout=180, every=1)
+    row = listed()[run]
+    assert row["state"] == "done", subprocess.run(cli + ["logs", run], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    results = json.loads((tmp_path / run / "results.json").read_text())
+    assert results["steps"] == 8
+    logs = subprocess.run(cli + ["logs", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "test accuracy" in logs.stdout
+    bad = subprocess.run(cli + ["stop", "../etc"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid run id" in bad.stderr

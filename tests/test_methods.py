@@ -1,0 +1,126 @@
+"""Every torch method on tiny BERT and DistilBERT: trainable set, learning, save -> load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+
+from sentiment_lab import methods
+from sentiment_lab.backbone import load_encoder, load_tokenizer
+from sentiment_lab.config import RunConfig
+from sentiment_lab.data import load_dataset, tokenize
+from sentiment_lab.features import encode
+from sentiment_lab.train_loop import FeatureBatches, LoopSettings, TokenBatches, fit, logits_of
+
+ID2LABEL = {0: "neg", 1: "pos"}
+
+
+def prepared(model_dir, data_dir):
+    ds = load_dataset(str(data_dir))
+    tok = load_tokenizer(str(model_dir))
+    for s in ds.splits.values():
+        tokenize(s, tok, 32)
+    return ds, tok
+
+
+def build(method, cfg, ds, tok):
+    """The model a method trains, and its batches (features for freeze)."""
+    m = methods.get(method)
+    if m.KIND == "features":
+        enc = load_encoder(cfg.model)
+        feats = [encode(enc, s, tok.pad_token_id, cfg.pooling) for s in (ds.splits["train"], ds.splits["validation"])]
+        model = m.build(enc.config.hidden_size, 2)
+        train = FeatureBatches(feats[0], ds.splits["train"].labels, 8, 0)
+        val = FeatureBatches(feats[1], ds.splits["validation"].labels, 8, 0)
+        return model, train, val, enc
+    model = m.build(cfg, ID2LABEL)
+    train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
+    val = TokenBatches(ds.splits["validation"], tok.pad_token_id, 8, 0)
+    return model, train, val, None
+
+
+def expected_trainable(method, name: str) -> bool:
+    head = name.startswith(("classifier", "pre_classifier", "bert.pooler")) or "modules_to_save" in name
+    if method == "full":
+        return True
+    if method == "lora":
+        return "lora_" in name or ("modules_to_save" in name)
+    if method == "adapters":
+        return ".adapter." in name or "layernorm" in name.lower() or "layer_norm" in name.lower() or head
+    raise AssertionError(method)
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adapters"])
+def test_exactly_the_right_parameters_train(method, tiny_model, tiny_data):
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    model, *_ = build(method, cfg, ds, tok)
+    names = dict(model.named_parameters())
+    wrong = [n for n, p in names.items() if p.requires_grad != expected_trainable(method, n)]
+    assert not wrong, wrong[:5]
+    trainable = [n for n, p in names.items() if p.requires_grad]
+    if method != "full":
+        assert 0 < len(trainable) < len(names)
+        assert not any("word_embeddings" in n for n in trainable)
+    if method == "adapters":
+        assert sum(".adapter.down.weight" in n for n in trainable) == 4  # 2 layers x (attention, feed-forward)
+
+
+def test_freeze_trains_only_its_head(tiny_model, tiny_data):
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="freeze", model=str(tiny_model)).validated()
+    head, train, val, enc = build("freeze", cfg, ds, tok)
+    before = {n: p.clone() for n, p in enc.named_parameters()}
+    fit(head, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    assert all(torch.equal(before[n], p) for n, p in enc.named_parameters()), "the backbone changed"
+    assert all(p.requires_grad for p in head.parameters())
+
+
+@pytest.mark.parametrize("method,lr", [("full", 1e-3), ("lora", 1e-2), ("adapters", 1e-2), ("freeze", 1e-2)])
+def test_loss_falls_on_a_memorisable_set(method, lr, tiny_model, tiny_data):
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    model, train, val, _ = build(method, cfg, ds, tok)
+    rows = []
+    result = fit(model, train, val, LoopSettings(epochs=15, lr=lr, log_every=8, evals_per_epoch=1), Accelerator(cpu=True), 2, rows.append)
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert result.best["accuracy"] >= 0.9
+    assert any("eval_loss" in r for r in rows)
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adapters", "freeze"])
+def test_save_then_load_gives_identical_logits(method, tiny_model, tiny_data, tmp_path):
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    model, train, val, enc = build(method, cfg, ds, tok)
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    m = methods.get(method)
+    m.save(model, tmp_path, cfg, tok)
+    loaded = m.load(tmp_path, cfg, ID2LABEL, encoder=enc).eval()
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    if method == "freeze":
+        model = m.PooledClassifier(enc, model, cfg.pooling)
+    model.eval()
+    with torch.inference_mode():
+        assert torch.equal(logits_of(model, batch), logits_of(loaded, batch))
+
+
+def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_path):
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="svm", model=str(tiny_model)).validated()
+    enc = load_encoder(cfg.model)
+    tr, va, te = (encode(enc, ds.splits[s], tok.pad_token_id, "mean") for s in ("train", "validation", "test"))
+    state = methods.svm.fit(tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, None, 0)
+    methods.svm.save(state, tmp_path, cfg, tok)
+    loaded = methods.svm.load(tmp_path, cfg, ID2LABEL, enc)
+    p = methods.svm.probabilities(state, te)
+    assert np.allclose(p.sum(1), 1)
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("*.joblib"))
+    with torch.inference_mode():
+        logp = loaded(**batch)
+    assert logp.shape == (16, 2) and torch.allclose(logp.exp().sum(1), torch.ones(16), atol=1e-5)
