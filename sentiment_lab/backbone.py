@@ -67,6 +67,10 @@ def go_offline_if_unreachable() -> bool:
 
 
 def _load(loader, name: str, **kwargs):
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # load reports would bury the run's own lines
+    transformers.logging.disable_progress_bar()
     source = resolve_model(name)
     if not Path(source).exists():
         go_offline_if_unreachable()

@@ -65,10 +65,6 @@ class Runner:
             print(msg, flush=True)
 
     def run(self) -> int:
-        import transformers
-
-        transformers.logging.set_verbosity_error()  # load reports and bars would bury the run's own lines
-        transformers.logging.disable_progress_bar()
         self.main = int(os.environ.get("RANK", "0")) == 0
         if self.main:
             self.folder.mkdir(parents=True, exist_ok=True)

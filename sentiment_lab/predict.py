@@ -1,0 +1,152 @@
+"""Load finished runs and predict one review with all of them at once.
+
+SVM, freeze, LoRA and adapters all sit on the same frozen encoder: their frozen weights are tied
+to one shared copy in memory per backbone, so five loaded methods cost little more than one
+model. Only full fine-tuning keeps its own weights.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from . import methods
+from .backbone import load_encoder, load_tokenizer
+from .config import METHODS, RunConfig
+from .jobs import JobManager
+from .runs import read_results, read_status
+
+MAX_REVIEW_CHARS = 5000
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def check_review(text) -> str:
+    """The review as the models will read it, or one clear error."""
+    if not isinstance(text, str):
+        raise ReviewError("the review must be text")
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise ReviewError("the review is empty: type a sentence to classify")
+    if len(text) > MAX_REVIEW_CHARS:
+        raise ReviewError(f"the review is {len(text):,} characters; at most {MAX_REVIEW_CHARS:,} are accepted")
+    return text
+
+
+def _canonical(name: str) -> str:
+    """A parameter's name in the bare encoder: drop wrappers (PEFT, ours) and the model prefix."""
+    parts = [p for p in name.split(".") if p not in ("base_layer", "base")]
+    while parts and parts[0] in ("base_model", "model"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def tie_frozen_weights(model: torch.nn.Module, encoder: torch.nn.Module) -> int:
+    """Point every frozen encoder weight of `model` at the shared `encoder`'s tensor; return the count.
+
+    Only parameters equal in value are tied, so a trained weight is never replaced.
+    """
+    prefix = getattr(encoder, "base_model_prefix", "") + "."
+    shared = dict(encoder.named_parameters())
+    tied = 0
+    for full_name, param in list(model.named_parameters()):
+        name = _canonical(full_name)
+        name = name[len(prefix):] if name.startswith(prefix) else name
+        target = shared.get(name)
+        if target is None or target is param or target.shape != param.shape or not torch.equal(target, param):
+            continue
+        owner_name, _, attr = full_name.rpartition(".")
+        owner = model.get_submodule(owner_name)
+        owner._parameters[attr] = target
+        tied += 1
+    return tied
+
+
+class Predictor:
+    """Caches loaded runs; thread-safe; each prediction reports its own latency."""
+
+    def __init__(self, jobs: JobManager):
+        self.jobs = jobs
+        self.lock = threading.Lock()
+        self.encoders: dict[str, torch.nn.Module] = {}
+        self.tokenizers: dict[str, object] = {}
+        self.models: dict[str, tuple] = {}
+
+    def latest_runs(self) -> dict[str, str | None]:
+        """The most recent finished run of each method."""
+        latest: dict[str, tuple[float, str]] = {}
+        for folder in self.jobs._folders():
+            st = read_status(folder)
+            if st.get("state") != "done" or not (folder / "artefacts").is_dir():
+                continue
+            cfg = RunConfig.load(folder / "config.json")
+            when = st.get("finished") or 0
+            if cfg.method not in latest or when > latest[cfg.method][0]:
+                latest[cfg.method] = (when, folder.name)
+        return {m: latest[m][1] if m in latest else None for m in METHODS}
+
+    def _encoder(self, model_name: str):
+        if model_name not in self.encoders:
+            self.encoders[model_name] = load_encoder(model_name).eval().requires_grad_(False)
+        return self.encoders[model_name]
+
+    def _tokenizer(self, model_name: str):
+        if model_name not in self.tokenizers:
+            self.tokenizers[model_name] = load_tokenizer(model_name)
+        return self.tokenizers[model_name]
+
+    def load(self, run_id: str):
+        """(model, tokenizer, config, label names) of a finished run, loaded once."""
+        if run_id in self.models:
+            return self.models[run_id]
+        folder = self.jobs._existing(run_id)
+        cfg = RunConfig.load(folder / "config.json")
+        results = read_results(folder) or {}
+        labels = results.get("labels")
+        artefacts = folder / "artefacts"
+        if not labels or not artefacts.is_dir():
+            raise FileNotFoundError(f"run {run_id} has no saved model (artefacts or results.json missing)")
+        id2label = dict(enumerate(labels))
+        encoder = self._encoder(cfg.model) if cfg.method != "full" else None
+        method = methods.get(cfg.method)
+        model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
+        if encoder is not None and cfg.method in ("lora", "adapters"):
+            tie_frozen_weights(model, encoder)
+        entry = (model, self._tokenizer(cfg.model), cfg, labels)
+        self.models[run_id] = entry
+        return entry
+
+    @torch.inference_mode()
+    def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
+        """One row per method: label, its probability, every class probability, milliseconds, or an error."""
+        text = check_review(text)
+        rows = []
+        with self.lock:
+            for method in METHODS:
+                run_id = runs.get(method)
+                row = {"method": method, "run": run_id}
+                if not run_id:
+                    row["error"] = f"no finished {method} run yet: train one in the Train tab"
+                    rows.append(row)
+                    continue
+                started = time.perf_counter()
+                try:
+                    model, tok, cfg, labels = self.load(run_id)
+                    enc = tok(text, truncation=True, max_length=min(cfg.max_length, 512), return_tensors="pt")
+                    out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+                    logits = out if isinstance(out, torch.Tensor) else out.logits
+                    probs = logits.float().softmax(-1)[0].tolist()
+                except Exception as e:  # one broken run must not silence the others
+                    self.models.pop(run_id, None)
+                    row["error"] = f"run {run_id} could not be used: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                    rows.append(row)
+                    continue
+                best = max(range(len(probs)), key=probs.__getitem__)
+                row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)),
+                           ms=(time.perf_counter() - started) * 1000)
+                rows.append(row)
+        return rows

@@ -1,0 +1,65 @@
+"""Assemble the three tabs and the named API endpoints into one Blocks app."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from . import compare_tab, curves_tab, train_tab
+from .forms import form_to_config
+from .services import Services, user_errors
+
+CSS = """
+.gradio-container {max-width: 1400px !important}
+footer {display: none !important}
+"""
+
+
+def build_app(root: Path | None = None, max_running: int | None = None) -> gr.Blocks:
+    """Build (not launch) the app over the runs in `root` (default: checkpoints/)."""
+    services = Services(root, max_running)
+    with gr.Blocks(title="Sentiment Lab") as app:
+        gr.Markdown("# 🎬 Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
+                    "freeze and adapters on movie reviews.")
+        timer = gr.Timer(2)
+        with gr.Tabs():
+            with gr.Tab("Train"):
+                train_tab.build(services, timer)
+            with gr.Tab("Curves"):
+                curves_tab.build(services, timer)
+            with gr.Tab("Compare"):
+                compare_tab.build(services)
+        _api(services)
+    app.services = services
+    return app
+
+
+def _api(services: Services) -> None:
+    """Named endpoints for gradio_client: everything a person can do in the tabs."""
+
+    @user_errors
+    def start_training(config: dict) -> str:
+        """Queue a run from a dict of train settings (same names as the CLI flags); return its id."""
+        return services.jobs.submit(form_to_config(config))
+
+    @user_errors
+    def stop_run(run_id: str) -> str:
+        """Stop a running run or cancel a queued one."""
+        return services.jobs.stop(run_id)
+
+    def list_runs() -> list[dict]:
+        """Every run with state, progress and best validation accuracy."""
+        return services.jobs.list()
+
+    @user_errors
+    def run_metrics(run_id: str, since: int = 0) -> list[dict]:
+        """Metric rows of a run after the first `since` rows."""
+        return services.jobs.metrics(run_id, int(since))
+
+    @user_errors
+    def compare(review: str) -> list[dict]:
+        """Each method's prediction for one review (latest finished run of each)."""
+        return services.compare(review)
+
+    for fn in (start_training, stop_run, list_runs, run_metrics, compare):
+        gr.api(fn, api_name=fn.__name__)

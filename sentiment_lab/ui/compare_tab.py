@@ -1,0 +1,66 @@
+"""Compare tab: one review, every method's prediction side by side."""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from ..config import METHODS
+from .forms import METHOD_LABELS
+from .plots import positive_bar
+from .services import Services, user_errors
+
+EXAMPLES = [
+    "A gorgeous, funny and deeply moving film that earns every one of its tears.",
+    "The plot is a mess, the jokes fall flat and two hours have never felt longer.",
+    "Not the best movie of the year, but the cast is charming enough to carry it.",
+    "It's not bad, exactly; it's just not anything at all.",
+]
+LATEST = "latest finished run"
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append([METHOD_LABELS[r["method"]], "—", None, None, r.get("run") or "", r["error"]])
+        else:
+            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1), r["run"], ""])
+    return pd.DataFrame(lines, columns=["method", "label", "probability", "ms", "run", "note"])
+
+
+def build(services: Services) -> dict:
+    review = gr.Textbox(label="Review", lines=3, placeholder="Type a movie review…", max_length=5000)
+    gr.Examples(EXAMPLES, review, label="Examples")
+    with gr.Accordion("Which run answers for each method", open=False):
+        pickers = {m: gr.Dropdown([LATEST], value=LATEST, label=METHOD_LABELS[m]) for m in METHODS}
+        refresh = gr.Button("Refresh run lists", size="sm")
+    go = gr.Button("Compare", variant="primary")
+    summary = gr.Markdown()
+    with gr.Row():
+        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3)
+        bars = gr.Plot(label="P(positive)", scale=2)
+
+    @user_errors
+    def run(text, *picks):
+        chosen = {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
+        rows = services.compare(text, chosen)
+        answered = [r for r in rows if "error" not in r]
+        total = sum(r["ms"] for r in answered)
+        missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
+        note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms."
+        if missing:
+            note += " Without an answer: " + ", ".join(missing) + " (see the note column; train them in the Train tab)."
+        return note, rows_frame(rows), positive_bar(rows)
+
+    go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
+    review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
+
+    def choices():
+        by_method = {m: [LATEST] for m in METHODS}
+        for r in services.jobs.list():
+            if r["state"] == "done" and r.get("method") in by_method:
+                by_method[r["method"]].append(r["id"])
+        return [gr.Dropdown(choices=by_method[m]) for m in METHODS]
+
+    refresh.click(choices, None, list(pickers.values()), api_visibility="private")
+    return {"review": review}

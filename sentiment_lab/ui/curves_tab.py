@@ -1,0 +1,65 @@
+"""Curves tab: live loss / accuracy curves of several runs overlaid, and the results table."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from ..runs import MetricsCursor
+from .plots import curves_figure
+from .services import Services
+from .tables import results_frame
+
+
+def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
+    """Rows per run, reading only bytes added since the last tick (offsets kept in the session cache)."""
+    series = {}
+    for run_id in run_ids or []:
+        try:
+            folder = services.jobs._existing(run_id)
+        except Exception:
+            continue
+        offset, rows = cache.get(run_id, (0, []))
+        cursor = MetricsCursor(folder / "metrics.jsonl", offset)
+        rows = rows + cursor.read_new()
+        cache[run_id] = (cursor.offset, rows)
+        series[run_id] = rows
+    for stale in set(cache) - set(run_ids or []):
+        del cache[stale]
+    return series
+
+
+def build(services: Services, timer: gr.Timer) -> dict:
+    cache = gr.State({})
+    with gr.Row():
+        chosen = gr.Dropdown([], multiselect=True, label="Runs to overlay", scale=4)
+        x_axis = gr.Radio(["step", "epoch"], value="step", label="x-axis", scale=1)
+        smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
+    plot = gr.Plot(curves_figure({}), label="Curves")
+    gr.Markdown("### Results of finished runs")
+    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True)
+    download = gr.DownloadButton("Download CSV", value=None)
+
+    def update(run_ids, x, smooth, state):
+        series = read_series(services, run_ids, state)
+        return curves_figure(series, x, smooth), state
+
+    def refresh_choices(current):
+        ids = [r["id"] for r in services.jobs.list()]
+        keep = [i for i in (current or []) if i in ids] or ids[:3]
+        return gr.Dropdown(choices=ids, value=keep)
+
+    def refresh_table():
+        frame = results_frame(services.results())
+        path = Path(tempfile.gettempdir()) / "sentiment-lab-results.csv"
+        frame.to_csv(path, index=False)
+        return frame, gr.DownloadButton(value=str(path) if len(frame) else None)
+
+    for trigger in (chosen.change, x_axis.change, smoothing.change):
+        trigger(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
+    timer.tick(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
+    slow = gr.Timer(5)
+    slow.tick(refresh_choices, chosen, chosen, api_visibility="private", show_progress="hidden")
+    slow.tick(refresh_table, None, [table, download], api_visibility="private", show_progress="hidden")
+    return {"chosen": chosen, "refresh_choices": refresh_choices, "refresh_table": refresh_table, "table": table, "download": download}

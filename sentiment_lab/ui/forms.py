@@ -1,0 +1,69 @@
+"""Form values -> run config, and uploaded files -> a dataset path. Pure functions, no Gradio."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from ..config import DEFAULT_LR, ConfigError, RunConfig
+from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
+from ..paths import RunIdError, check_run_name
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+METHOD_LABELS = {
+    "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
+    "freeze": "Freeze (head only)", "adapters": "Adapters",
+}
+
+
+def lr_hint(method: str) -> str:
+    return f"blank = measured default for {method}: {DEFAULT_LR[method]:g}" if method in DEFAULT_LR else "not used by the SVM"
+
+
+def form_to_config(values: dict) -> RunConfig:
+    """Build and validate a RunConfig from form fields; blank optional fields mean the default."""
+    cleaned = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if value in ("", None):
+            continue
+        cleaned[key] = value
+    try:
+        check_run_name(cleaned.get("run_name"))
+        return RunConfig.from_dict(cleaned)
+    except RunIdError as e:
+        raise ConfigError(str(e)) from None
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
+
+
+def dataset_note(dataset: str, hub_online: bool) -> str:
+    """What the run will actually read, said before it starts."""
+    if dataset == DEFAULT_DATASET and not hub_online:
+        local = offline_copy_of(dataset)
+        if local:
+            return f"The Hub is unreachable: the run will use the local copy of Rotten Tomatoes ({local.name})."
+        return "The Hub is unreachable and no local copy exists: upload a file or give a local folder."
+    return ""
+
+
+def store_upload(upload_path: str | None, uploads_dir: Path) -> str | None:
+    """Copy an uploaded table into the checkpoints folder (Gradio's temp files do not last)."""
+    if not upload_path:
+        return None
+    src = Path(upload_path)
+    suffix = src.suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise ConfigError(f"uploaded file must be parquet, CSV or JSON lines, not {suffix or 'a file without extension'}")
+    size = src.stat().st_size
+    if size == 0:
+        raise ConfigError("uploaded file is empty")
+    if size > MAX_UPLOAD_BYTES:
+        raise ConfigError(f"uploaded file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    dest = uploads_dir / f"upload-{digest}{suffix}"  # our name, never the visitor's
+    if not dest.exists():
+        shutil.copyfile(src, dest)
+    return str(dest)

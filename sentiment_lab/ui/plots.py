@@ -1,0 +1,59 @@
+"""Plotly figures: training curves of several runs overlaid, and P(positive) per method."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PANELS = (("loss", "train loss"), ("eval_loss", "eval loss"), ("eval_accuracy", "eval accuracy"))
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """Exponential moving average (TensorBoard-style); weight 0 = raw."""
+    out, last = [], None
+    for v in values:
+        last = v if last is None else weight * last + (1 - weight) * v
+        out.append(last)
+    return out
+
+
+def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: float = 0.0) -> go.Figure:
+    """Train loss, eval loss and eval accuracy, one colour per run across the three panels."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in PANELS], horizontal_spacing=0.07)
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B"]
+    for i, (run_id, rows) in enumerate(series.items()):
+        colour = palette[i % len(palette)]
+        for col, (key, title) in enumerate(PANELS, start=1):
+            points = [(r.get(x), r[key]) for r in rows if r.get(key) is not None and r.get(x) is not None]
+            if not points:
+                continue
+            xs, ys = zip(*points)
+            ys = smooth(list(ys), smoothing) if key == "loss" else list(ys)
+            fig.add_trace(go.Scatter(
+                x=list(xs), y=ys, mode="lines+markers" if key != "loss" else "lines", name=run_id, legendgroup=run_id,
+                showlegend=col == 1, line={"color": colour}, marker={"size": 5},
+                hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
+            ), row=1, col=col)
+    fig.update_xaxes(title_text=x)
+    fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 40, "b": 40}, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.25}, hovermode="closest")
+    if not series:
+        fig.add_annotation(text="Select one or more runs", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def positive_bar(rows: list[dict], positive: str = "pos") -> go.Figure:
+    """P(positive class) per method; methods without an answer are left out."""
+    answered = [r for r in rows if "probabilities" in r]
+    names = [r["method"] for r in answered]
+    values = []
+    for r in answered:
+        probs = r["probabilities"]
+        key = positive if positive in probs else list(probs)[-1]
+        values.append(probs[key])
+    fig = go.Figure(go.Bar(x=names, y=values, marker_color=["#54A24B" if v >= 0.5 else "#E45756" for v in values],
+                           text=[f"{v:.2f}" for v in values], textposition="outside",
+                           hovertemplate="%{x}: P(positive) %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#888")
+    fig.update_layout(height=300, yaxis={"range": [0, 1.1], "title": "P(positive)"}, template="plotly_white",
+                      margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    return fig

@@ -1,0 +1,80 @@
+"""What the tabs and the API endpoints call: jobs and predictions, with user errors as gr.Error."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import gradio as gr
+
+from ..backbone import hub_reachable
+from ..config import METHODS, ConfigError
+from ..jobs import JobError, JobManager
+from ..paths import RunIdError
+from ..predict import Predictor, ReviewError
+from .forms import dataset_note, form_to_config, store_upload
+
+USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, ValueError)
+
+
+def user_errors(fn):
+    """Turn a user-caused error into one clear message in the UI (gr.Error), never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            raise gr.Error(str(e), print_exception=False) from None
+    return wrapper
+
+
+class Services:
+    """One per app: the job manager over the checkpoints folder and the prediction cache."""
+
+    def __init__(self, root: Path | None = None, max_running: int | None = None):
+        self.jobs = JobManager(root, max_running=max_running)
+        self.predictor = Predictor(self.jobs)
+
+    @functools.cached_property
+    def hub_online(self) -> bool:
+        return hub_reachable()
+
+    def submit(self, form: dict, upload: str | None = None) -> str:
+        """Validate a Train-tab form (and an optional upload) and queue the run."""
+        form = dict(form)
+        stored = store_upload(upload, self.jobs.root / ".uploads")
+        if stored:
+            form["dataset"] = stored
+        cfg = form_to_config(form)
+        return self.jobs.submit(cfg)
+
+    def submit_all(self, form: dict, upload: str | None = None) -> list[str]:
+        """One run of each method with the same data and budget."""
+        form = dict(form)
+        stored = store_upload(upload, self.jobs.root / ".uploads")
+        if stored:
+            form["dataset"] = stored
+        form.pop("lr", None)  # each method takes its own measured learning rate
+        configs = [form_to_config({**form, "method": m}) for m in METHODS]  # all valid before any is queued
+        return [self.jobs.submit(cfg) for cfg in configs]
+
+    def note_for(self, dataset: str) -> str:
+        return dataset_note(dataset.strip(), self.hub_online)
+
+    def results(self) -> list[tuple[str, dict]]:
+        from ..runs import read_results
+
+        out = []
+        for folder in self.jobs._folders():
+            res = read_results(folder)
+            if res and "test" in res:
+                out.append((folder.name, res))
+        return out
+
+    def compare(self, review: str, picks: dict[str, str | None] | None = None) -> list[dict]:
+        runs = self.predictor.latest_runs()
+        for method, run_id in (picks or {}).items():
+            if method not in runs:
+                raise ConfigError(f"unknown method {method!r}")
+            if run_id:
+                runs[method] = run_id
+        return self.predictor.predict(review, runs)

@@ -1,0 +1,110 @@
+"""Train tab: the run form, the live run list, a run's config and log, Stop / Cancel."""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from ..config import METHODS, RunConfig
+from ..data import DEFAULT_DATASET
+from .forms import METHOD_LABELS, lr_hint
+from .services import Services, user_errors
+from .tables import runs_frame
+
+FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
+               "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name")
+
+
+def build(services: Services, timer: gr.Timer) -> dict:
+    d = RunConfig()
+    gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
+    with gr.Row():
+        with gr.Column(scale=2):
+            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label="Method")
+            with gr.Row():
+                model = gr.Textbox(d.model, label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder")
+                dataset = gr.Textbox(DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns")
+            dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
+            upload = gr.File(label="…or upload a CSV / JSON lines / parquet file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=90)
+            with gr.Row():
+                epochs = gr.Number(d.epochs, label="Epochs", minimum=0)
+                batch_size = gr.Number(d.batch_size, label="Batch size", precision=0)
+                lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"))
+                max_length = gr.Number(d.max_length, label="Max length", precision=0)
+            with gr.Row():
+                seed = gr.Number(d.seed, label="Seed", precision=0)
+                max_train = gr.Textbox("", label="Max train samples", placeholder="blank = all")
+                run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
+            with gr.Row(visible=True) as lora_row:
+                lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
+                lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
+                lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
+            with gr.Row(visible=False) as adapter_row:
+                adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
+            with gr.Row():
+                train_btn = gr.Button("Train", variant="primary")
+                all_btn = gr.Button("Train all five")
+            submit_msg = gr.Markdown()
+        with gr.Column(scale=3):
+            runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420)
+            with gr.Row():
+                picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
+                stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
+            stop_msg = gr.Markdown()
+            with gr.Accordion("Config and log of the selected run", open=False):
+                config_view = gr.Code(language="json", label="config.json")
+                log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
+
+    fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
+              lora_dropout, adapter_dim, run_name]
+
+    def form(*values) -> dict:
+        return dict(zip(FORM_FIELDS, values))
+
+    def on_method(m):
+        return gr.Row(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Textbox(placeholder=lr_hint(m))
+
+    method.change(on_method, method, [lora_row, adapter_row, lr], api_visibility="private")
+    dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
+
+    @user_errors
+    def do_train(up, *values):
+        run_id = services.submit(form(*values), up)
+        return f"Queued **{run_id}**."
+
+    @user_errors
+    def do_all(up, *values):
+        ids = services.submit_all(form(*values), up)
+        return f"Queued {len(ids)} runs: " + ", ".join(f"`{i}`" for i in ids)
+
+    train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
+    all_btn.click(do_all, [upload, *fields], submit_msg, api_visibility="private")
+
+    def refresh(current):
+        rows = services.jobs.list()
+        ids = [r["id"] for r in rows]
+        value = current if current in ids else (ids[0] if ids else None)
+        return runs_frame(rows), gr.Dropdown(choices=ids, value=value)
+
+    timer.tick(refresh, picked, [runs, picked], api_visibility="private", show_progress="hidden")
+
+    def show(run_id):
+        if not run_id:
+            return "", ""
+        try:
+            folder = services.jobs._existing(run_id)
+            return json.dumps(json.loads((folder / "config.json").read_text()), indent=1), services.jobs.logs(run_id, 40)
+        except Exception as e:  # a damaged folder shows its problem, not a traceback
+            return "", f"cannot read run {run_id}: {e}"
+
+    picked.change(show, picked, [config_view, log_view], api_visibility="private", show_progress="hidden")
+    timer.tick(lambda r: show(r)[1], picked, log_view, api_visibility="private", show_progress="hidden")
+
+    @user_errors
+    def do_stop(run_id):
+        if not run_id:
+            raise gr.Error("choose a run first")
+        return f"{run_id}: {services.jobs.stop(run_id)}"
+
+    stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
+    return {"runs": runs, "picked": picked}
