@@ -71,8 +71,8 @@ class RunConfig:
     run_name: str | None = None
 
     @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR.get(self.method, 0.0)
+    def learning_rate(self) -> float | None:
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.method)  # None: the SVM has no lr
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

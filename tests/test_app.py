@@ -1,0 +1,114 @@
+"""The app's pure pieces, and a real gradio_client session against a launched app."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from sentiment_lab.config import ConfigError
+from sentiment_lab.ui.forms import form_to_config, store_upload
+from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
+from sentiment_lab.ui.tables import results_frame, runs_frame
+
+
+def test_build_app_without_launching(tmp_path):
+    from sentiment_lab.ui.app import build_app
+
+    app = build_app(tmp_path)
+    names = {d.get("api_name") for d in app.config["dependencies"]}
+    assert {"start_training", "stop_run", "list_runs", "run_metrics", "compare"} <= names
+
+
+def test_form_to_config_uses_defaults_for_blanks():
+    cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
+    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("lr", "-1", "lr must be in"), ("epochs", 0, "epochs must be in"), ("batch_size", 0, "batch_size must be in"),
+    ("batch_size", 100000, "batch_size must be in"), ("max_length", 0, "max_length must be in"),
+    ("lora_r", 0, "lora_r must be in"), ("adapter_dim", 0, "adapter_dim must be in"), ("lr", "fast", "lr must be float"),
+    ("run_name", "../../x", "run name may hold only"), ("run_name", "x" * 500, "at most"), ("method", "magic", "method must be one of"),
+    ("model", "   ", None),
+])
+def test_form_refuses_bad_values_naming_the_field(field, value, message):
+    form = {"method": "full", "model": "minilm", field: value}
+    if message is None:  # a blank model falls back to the default rather than failing
+        assert form_to_config(form).model == "minilm"
+        return
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        form_to_config(form)
+
+
+def test_uploads_are_checked_and_renamed(tmp_path):
+    good = tmp_path / "My Reviews!.csv"
+    good.write_text("text,label\ngood,1\nbad,0\n")
+    stored = store_upload(str(good), tmp_path / "uploads")
+    assert stored.endswith(".csv") and "My Reviews" not in stored
+    for name, content, message in (("x.exe", b"MZ", "must be parquet"), ("e.csv", b"", "empty")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError, match=message):
+            store_upload(str(tmp_path / name), tmp_path / "uploads")
+
+
+def test_curves_overlay_several_runs_and_smooth():
+    rows = [{"step": s, "epoch": s / 10, "loss": 1 / s} for s in range(1, 11)] + [{"step": 10, "epoch": 1.0, "eval_loss": 0.3, "eval_accuracy": 0.8}]
+    fig = curves_figure({"a": rows, "b": rows[:5]}, x="epoch", smoothing=0.5)
+    names = {t.name for t in fig.data}
+    assert names == {"a", "b"} and len(fig.data) == 4  # a: loss, eval loss, eval acc; b: loss only
+    assert smooth([1, 0], 0.5) == [1, 0.5] and smooth([1, 0], 0) == [1, 0]
+
+
+def test_tables_from_rows():
+    frame = results_frame([("r1", {"method": "lora", "model": "m", "test": {"accuracy": 0.8, "f1": 0.79, "loss": 0.4},
+                                    "trainable_parameters": 10, "total_parameters": 1000, "train_seconds": 5, "samples_per_second": 20}),
+                           ("r2", {"method": "full", "test": {"accuracy": 0.9, "f1": 0.9, "loss": 0.3}, "trainable_parameters": 1000, "total_parameters": 1000})])
+    assert list(frame["run"]) == ["r2", "r1"] and frame.loc[1, "% of total"] == 1.0
+    runs = runs_frame([{"id": "x", "state": "running", "step": 5, "total_steps": 10, "epoch": 0.5, "started": 100.0, "elapsed": 10.0}], now=110.0)
+    assert runs.loc[0, "progress"] == "5/10 (epoch 0.50)" and runs.loc[0, "ETA"] == "10s"
+    assert positive_bar([{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}]).data[0].y == (0.8,)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_app(tmp_path):
+    from sentiment_lab.ui.app import build_app
+
+    app = build_app(tmp_path / "runs")
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield app, f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, tiny_data):
+    from gradio_client import Client
+
+    app, url = live_app
+    client = Client(url, verbose=False)
+    run_id = client.predict({"method": "full", "model": str(tiny_models["bert"]), "dataset": str(tiny_data), "epochs": 1,
+                             "batch_size": 8}, api_name="/start_training")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        state = {r["id"]: r["state"] for r in client.predict(api_name="/list_runs")}[run_id]
+        if state not in ("queued", "running"):
+            break
+        time.sleep(1)
+    assert state == "done", app.services.jobs.logs(run_id)
+    rows = client.predict(run_id, 0, api_name="/run_metrics")
+    assert any("eval_accuracy" in r for r in rows) and any("loss" in r for r in rows)
+    answers = {r["method"]: r for r in client.predict("a good movie", api_name="/compare")}
+    assert answers["full"]["label"] in ("neg", "pos") and 0.5 <= answers["full"]["probability"] <= 1
+    assert "no finished lora run" in answers["lora"]["error"]
+    with pytest.raises(Exception, match="review is empty"):
+        client.predict("   ", api_name="/compare")
+    with pytest.raises(Exception, match="invalid run id"):
+        client.predict("../../etc", api_name="/stop_run")
+    with pytest.raises(Exception, match="lr must be in"):
+        client.predict({"method": "full", "lr": -1}, api_name="/start_training")
