@@ -74,7 +74,9 @@ def tiny_data(tmp_path_factory) -> Path:
     """A folder with train / validation / test parquet files of a task a tiny model can memorise."""
     folder = tmp_path_factory.mktemp("data")
     for split, n, seed in (("train", 64, 1), ("validation", 16, 2), ("test", 16, 3)):
-        tiny_texts(n, seed).to_parquet(folder / f"{split}.parquet")
+        frame = tiny_texts(n, seed)
+        frame["label"] = frame["label"].map({0: "neg", 1: "pos"})  # named labels, as a user's file may have
+        frame.to_parquet(folder / f"{split}.parquet")
     return folder
 
 

@@ -22,7 +22,7 @@ def test_build_app_without_launching(tmp_path):
 
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
-    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
+    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 2e-3 and cfg.lora_r == 4 and cfg.run_name is None
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -19,7 +19,7 @@ def build_app(root: Path | None = None, max_running: int | None = None) -> gr.Bl
     """Build (not launch) the app over the runs in `root` (default: checkpoints/)."""
     services = Services(root, max_running)
     with gr.Blocks(title="Sentiment Lab") as app:
-        gr.Markdown("# 🎬 Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
+        gr.Markdown("# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
                     "freeze and adapters on movie reviews.")
         timer = gr.Timer(2)
         with gr.Tabs():

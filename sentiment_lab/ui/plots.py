@@ -29,7 +29,7 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
             xs, ys = zip(*points)
             ys = smooth(list(ys), smoothing) if key == "loss" else list(ys)
             fig.add_trace(go.Scatter(
-                x=list(xs), y=ys, mode="lines+markers" if key != "loss" else "lines", name=run_id, legendgroup=run_id,
+                x=list(xs), y=ys, mode="lines+markers" if key != "loss" or len(xs) < 20 else "lines", name=run_id, legendgroup=run_id,
                 showlegend=col == 1, line={"color": colour}, marker={"size": 5},
                 hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
             ), row=1, col=col)

@@ -1,0 +1,74 @@
+"""A real browser (system Chromium via Playwright) trains all five methods, watches curves, compares."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_app import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian chromium and the playwright package (see .ci/run)")
+        pytest.skip("chromium or playwright not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny_models, tiny_data):
+    from playwright.sync_api import expect
+
+    from sentiment_lab.ui.app import CSS, build_app
+
+    app = build_app(tmp_path / "runs")
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_label("Model").fill(str(tiny_models["bert"]))
+        page.get_by_label("Dataset").fill(str(tiny_data))
+        page.get_by_label("Epochs").fill("2")
+        page.get_by_role("button", name="Train all five").click()
+        expect(page.get_by_text(re.compile("Queued 5 runs"))).to_be_visible(timeout=30_000)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and [r["state"] for r in app.services.jobs.list()].count("done") < 5:
+            time.sleep(1)
+        page.wait_for_timeout(3000)  # one more refresh tick of the run list
+        assert page.get_by_text("done", exact=True).count() >= 5, [r["state"] for r in app.services.jobs.list()]
+        page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+
+        page.get_by_role("tab", name="Curves").click()
+        expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
+        assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3
+        expect(page.get_by_text("test accuracy").first).to_be_visible(timeout=20_000)
+        page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
+
+        page.get_by_role("tab", name="Compare").click()
+        page.get_by_label("Review").fill("<script>alert(1)</script> a good movie")
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.get_by_text(re.compile(r"5 of 5 methods answered"))).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+        assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
+    finally:
+        app.close()
