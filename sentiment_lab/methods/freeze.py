@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..features import pool
+from ..features import sentence_features
 
 NAME = "freeze"
 KIND = "features"
@@ -41,8 +41,7 @@ class PooledClassifier(nn.Module):
         self.encoder, self.head, self.pooling = encoder, head, pooling
 
     def forward(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(pool(hidden, attention_mask, self.pooling).to(self.head.net[0].weight.dtype))
+        return self.head(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
 
 
 def build(hidden: int, num_labels: int) -> Head:

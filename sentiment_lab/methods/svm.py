@@ -12,7 +12,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from ..features import pool
+from ..features import sentence_features
 
 NAME = "svm"
 KIND = "svm"
@@ -71,8 +71,7 @@ class SvmClassifier(nn.Module):
         self.encoder, self.state, self.pooling = encoder, state, pooling
 
     def forward(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        feats = pool(hidden.float(), attention_mask, self.pooling).cpu().numpy()
+        feats = sentence_features(self.encoder, input_ids, attention_mask, self.pooling).cpu().numpy()
         return torch.from_numpy(np.log(probabilities(self.state, feats) + 1e-12))
 
 
