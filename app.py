@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from sentiment_lab.access import demo_limits, parse_auth
 from sentiment_lab.ui.app import CSS, build_app
 
 
@@ -12,12 +13,18 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT") or 7860))
     parser.add_argument("--max-runs", type=int, default=None, help="runs training at once (default 1, or $SENTIMENT_LAB_MAX_RUNS)")
+    parser.add_argument("--auth", default=None, help="user:password[,user:password] required to use the app (or $SENTIMENT_LAB_AUTH)")
+    parser.add_argument("--demo", action="store_true", default=None, help="public demo limits on training (or $SENTIMENT_LAB_DEMO=1)")
     args = parser.parse_args()
-    app = build_app(max_running=args.max_runs)
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError as e:
+        parser.error(str(e))
+    app = build_app(max_running=args.max_runs, demo=demo_limits(args.demo))
     # Compare answers are quick; training happens in other processes, so a few workers suffice.
     app.queue(default_concurrency_limit=4, max_size=64)
     print(f"Sentiment Lab on http://{args.host}:{args.port}", flush=True)
-    app.launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True)
+    app.launch(server_name=args.host, server_port=args.port, css=CSS, auth=auth, show_error=False)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main command: set up .venv, then train a default run offline on the bundled model.
+# The main command: set up .venv, then launch the web app (offline-ready) and print its address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m sentiment_lab.train --method full --model minilm --epochs 1 "$@"
+exec .venv/bin/python app.py "$@"

@@ -159,6 +159,8 @@ class Runner:
         for name, x, split in (("validation", vx, val), ("test", sx, test)):
             p = method.probabilities(state, x)
             pred = p.argmax(1)
+            if name == "test":
+                self._save_predictions(pred, split.labels)
             loss = float(-np.log(p[np.arange(len(pred)), split.labels] + 1e-12).mean())
             scores[name] = {"accuracy": float((pred == split.labels).mean()), "f1": macro_f1(split.labels, pred, len(ds.label_names)), "loss": loss}
         self.metrics({"step": 1, "epoch": 1.0, "eval_loss": scores["validation"]["loss"], "eval_accuracy": scores["validation"]["accuracy"],
@@ -195,6 +197,7 @@ class Runner:
             progress.close()
         model = accelerator.unwrap_model(model)
         test_m = evaluate(model, batches[2], accelerator, num_labels)
+        self._save_predictions(test_m["pred"], test.labels)
         self.metrics({"step": result.steps, "epoch": round(result.steps / max(1, len(batches[0])), 4),
                       "test_loss": test_m["loss"], "test_accuracy": test_m["accuracy"], "test_f1": test_m["f1"]})
         if self.main and result.steps > 0:
@@ -207,6 +210,11 @@ class Runner:
             "train_seconds": time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
             "stopped": result.stopped, "lr": cfg.learning_rate,
         }
+
+    def _save_predictions(self, pred, labels) -> None:
+        """Test-set predictions and labels in test order, for paired significance tests between runs."""
+        if self.main:
+            write_json_atomic(self.folder / "test_predictions.json", {"pred": [int(x) for x in pred], "label": [int(x) for x in labels]})
 
     def _report(self, row: dict) -> None:
         self.metrics(row)

@@ -37,6 +37,11 @@ class TokenBatches:
         for idx in eval_batches(self.lengths):
             yield self._make(idx)
 
+    @property
+    def eval_order(self) -> np.ndarray:
+        """Which sentence each position of eval()'s output is (eval() goes by length, not file order)."""
+        return np.concatenate(eval_batches(self.lengths))
+
     def _make(self, idx):
         ids, mask = collate(self.split.input_ids, idx, self.pad_id)
         return {"input_ids": ids, "attention_mask": mask}, self.labels[idx]
@@ -115,14 +120,13 @@ def evaluate(model, batches, accelerator, num_labels: int) -> dict:
         preds.append(p.argmax(-1).cpu())
         labels.append(y.cpu())
     model.train(was_training)
-    y_true, y_pred = torch.cat(labels).numpy(), torch.cat(preds).numpy()
-    return {
-        "loss": losses / max(total, 1),
-        "accuracy": float((y_true == y_pred).mean()),
-        "f1": macro_f1(y_true, y_pred, num_labels),
-        "pred": y_pred,
-        "prob": torch.cat(probs).numpy(),
-    }
+    y_true, y_pred, prob = torch.cat(labels).numpy(), torch.cat(preds).numpy(), torch.cat(probs).numpy()
+    metrics = {"loss": losses / max(total, 1), "accuracy": float((y_true == y_pred).mean()),
+               "f1": macro_f1(y_true, y_pred, num_labels)}
+    order = getattr(batches, "eval_order", None)
+    if order is not None:  # predictions back in the split's own order
+        y_pred[order], prob[order] = y_pred.copy(), prob.copy()
+    return {**metrics, "pred": y_pred, "prob": prob}
 
 
 def _trainable_state(model) -> dict:

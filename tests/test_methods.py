@@ -126,3 +126,20 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
     with torch.inference_mode():
         logp = loaded(**batch)
     assert logp.shape == (16, 2) and torch.allclose(logp.exp().sum(1), torch.ones(16), atol=1e-5)
+
+
+def test_evaluate_returns_predictions_in_split_order(tiny_models, tiny_data):
+    from sentiment_lab.data import collate
+    from sentiment_lab.train_loop import evaluate
+
+    ds, tok = prepared(tiny_models["bert"], tiny_data)
+    cfg = RunConfig(method="full", model=str(tiny_models["bert"])).validated()
+    model = methods.full.build(cfg, ID2LABEL).eval()
+    split = ds.splits["test"]
+    split.input_ids[3] = split.input_ids[3] + split.input_ids[3][1:-1]  # lengths differ: sorting matters
+    got = evaluate(model, TokenBatches(split, tok.pad_token_id, 4, 0), Accelerator(cpu=True), 2)
+    ids, mask = collate(split.input_ids, list(range(len(split))), tok.pad_token_id)
+    with torch.inference_mode():
+        probs = model(input_ids=ids, attention_mask=mask).logits.softmax(-1).numpy()
+    assert np.allclose(got["prob"], probs, atol=1e-5)
+    assert (got["pred"] == probs.argmax(1)).all()

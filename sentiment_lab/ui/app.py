@@ -6,6 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from . import compare_tab, curves_tab, train_tab
+from ..access import DemoLimits
 from .forms import form_to_config
 from .services import Services, user_errors
 
@@ -15,12 +16,14 @@ footer {display: none !important}
 """
 
 
-def build_app(root: Path | None = None, max_running: int | None = None) -> gr.Blocks:
+def build_app(root: Path | None = None, max_running: int | None = None, demo: DemoLimits | None = None) -> gr.Blocks:
     """Build (not launch) the app over the runs in `root` (default: checkpoints/)."""
-    services = Services(root, max_running)
+    services = Services(root, max_running, demo)
     with gr.Blocks(title="Sentiment Lab") as app:
         gr.Markdown("# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
                     "freeze and adapters on movie reviews.")
+        if demo:
+            gr.Markdown(f"**{demo.describe()}**")
         timer = gr.Timer(2)
         with gr.Tabs():
             with gr.Tab("Train"):
@@ -40,7 +43,7 @@ def _api(services: Services) -> None:
     @user_errors
     def start_training(config: dict) -> str:
         """Queue a run from a dict of train settings (same names as the CLI flags); return its id."""
-        return services.jobs.submit(form_to_config(config))
+        return services._queue([form_to_config(config)])[0]
 
     @user_errors
     def stop_run(run_id: str) -> str:

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..access import DemoLimits
 from ..backbone import hub_reachable
 from ..config import METHODS, ConfigError
 from ..jobs import JobError, JobManager
 from ..paths import RunIdError
+from ..hub import PushError
 from ..predict import Predictor, ReviewError
 from .forms import dataset_note, form_to_config, store_upload
 
-USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, ValueError)
+USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
 
 def user_errors(fn):
@@ -30,9 +32,17 @@ def user_errors(fn):
 class Services:
     """One per app: the job manager over the checkpoints folder and the prediction cache."""
 
-    def __init__(self, root: Path | None = None, max_running: int | None = None):
+    def __init__(self, root: Path | None = None, max_running: int | None = None, demo: DemoLimits | None = None):
         self.jobs = JobManager(root, max_running=max_running)
         self.predictor = Predictor(self.jobs)
+        self.demo = demo
+
+    def _queue(self, configs: list) -> list[str]:
+        """Check every config (and the demo limits) before queueing any of them."""
+        if self.demo:
+            busy = sum(r["state"] in ("queued", "running") for r in self.jobs.list())
+            configs = [self.demo.check(cfg, busy + len(configs)) for cfg in configs]
+        return [self.jobs.submit(cfg) for cfg in configs]
 
     @functools.cached_property
     def hub_online(self) -> bool:
@@ -44,8 +54,7 @@ class Services:
         stored = store_upload(upload, self.jobs.root / ".uploads")
         if stored:
             form["dataset"] = stored
-        cfg = form_to_config(form)
-        return self.jobs.submit(cfg)
+        return self._queue([form_to_config(form)])[0]
 
     def submit_all(self, form: dict, upload: str | None = None) -> list[str]:
         """One run of each method with the same data and budget."""
@@ -54,8 +63,7 @@ class Services:
         if stored:
             form["dataset"] = stored
         form.pop("lr", None)  # each method takes its own measured learning rate
-        configs = [form_to_config({**form, "method": m}) for m in METHODS]  # all valid before any is queued
-        return [self.jobs.submit(cfg) for cfg in configs]
+        return self._queue([form_to_config({**form, "method": m}) for m in METHODS])
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(dataset.strip(), self.hub_online)

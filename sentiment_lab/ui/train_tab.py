@@ -51,6 +51,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
             stop_msg = gr.Markdown()
+            with gr.Accordion("Push the selected run to the Hugging Face Hub", open=False):
+                gr.Markdown("Spaces have no persistent disk: push finished runs to keep them.")
+                with gr.Row():
+                    repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
+                    token = gr.Textbox(label="Write token (blank: $HF_TOKEN)", type="password")
+                push_btn = gr.Button("Push")
+                push_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
@@ -107,4 +114,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return f"{run_id}: {services.jobs.stop(run_id)}"
 
     stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
+
+    @user_errors
+    def do_push(run_id, repo_id, tok):
+        from ..hub import push_run
+
+        if not run_id:
+            raise gr.Error("choose a run first")
+        return f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
+
+    push_btn.click(do_push, [picked, repo, token], push_msg, api_visibility="private")
     return {"runs": runs, "picked": picked}

@@ -1,0 +1,1 @@
+"""Benchmarks and acceptance measurements: they print figures, tests assert behaviour."""

@@ -1,0 +1,127 @@
+"""Accuracy of every method: `python -m bench.accuracy [--seeds 42,43] [--epochs 3] [--quick] [--readme]`.
+
+Trains each method through the real command line on ../shared/data/rotten_tomatoes with the
+bundled MiniLM, an equal epoch budget and its default settings; the kept checkpoint is the best by
+validation. Prints test accuracy / macro-F1 / loss (mean ± std over seeds), a bootstrap 95%
+interval on test accuracy, and a paired McNemar test between every two methods (first seed).
+`--readme` rewrites the results table in README.md from this output. Runs already in --out with
+the same method, seed and budget are reused, so regenerating the table costs nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sentiment_lab.config import METHODS
+
+from .common import DATA, RESULTS, ROOT, table, write_json
+
+START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+
+
+def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str]) -> Path:
+    name = f"{method}-s{seed}-e{epochs:g}" + ("-quick" if extra else "")
+    folder = out / name
+    if (folder / "results.json").is_file() and (folder / "test_predictions.json").is_file():
+        return folder
+    cmd = [sys.executable, "-m", "sentiment_lab.train", "--method", method, "--dataset", str(DATA), "--seed", str(seed),
+           "--epochs", str(epochs), "--output_dir", str(folder), *extra]
+    print(f"training {name} ...", flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def bootstrap_ci(correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = correct[rng.integers(0, len(correct), size=(n, len(correct)))].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[int, int, float]:
+    """Exact two-sided McNemar test on the discordant pairs."""
+    b = int(np.sum(a_correct & ~b_correct))
+    c = int(np.sum(~a_correct & b_correct))
+    n, k = b + c, min(b, c)
+    if n == 0:
+        return b, c, 1.0
+    p = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return b, c, min(1.0, 2 * p)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="42")
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--quick", action="store_true", help="1 epoch on 400 training sentences (about two minutes)")
+    parser.add_argument("--out", default=str(RESULTS / "accuracy-runs"))
+    parser.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    epochs = 1 if args.quick else args.epochs
+    extra = ["--max_train_samples", "400"] if args.quick else []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary, correct = {}, {}
+    for method in METHODS:
+        per_seed = []
+        for seed in seeds:
+            folder = run_one(out, method, seed, epochs, extra)
+            res = json.loads((folder / "results.json").read_text())
+            saved = json.loads((folder / "test_predictions.json").read_text())
+            pred, gold = np.asarray(saved["pred"]), np.asarray(saved["label"])
+            per_seed.append((res, pred == gold))
+        accs = [r["test"]["accuracy"] for r, _ in per_seed]
+        summary[method] = {
+            "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
+            "f1_mean": float(np.mean([r["test"]["f1"] for r, _ in per_seed])),
+            "loss_mean": float(np.mean([r["test"]["loss"] for r, _ in per_seed])),
+            "ci95": bootstrap_ci(np.mean([c for _, c in per_seed], axis=0)),
+            "train_seconds": float(np.mean([r["train_seconds"] for r, _ in per_seed])),
+            "trainable": per_seed[0][0]["trainable_parameters"], "total": per_seed[0][0]["total_parameters"],
+            "seeds": seeds, "epochs": epochs,
+        }
+        correct[method] = per_seed[0][1]
+    rows = [[m, _pm(s, "accuracy"), f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", f"{s['f1_mean']:.4f}", f"{s['loss_mean']:.4f}",
+             f"{s['trainable']:,}", f"{100 * s['trainable'] / s['total']:.2f}%", f"{s['train_seconds']:.0f}"]
+            for m, s in summary.items()]
+    headers = ["method", "test accuracy", "bootstrap 95% CI", "macro-F1", "test loss", "trainable", "% of total", "train s"]
+    print(table(rows, headers))
+    tests = []
+    for a, b in itertools.combinations(METHODS, 2):
+        only_a, only_b, p = mcnemar(correct[a], correct[b])
+        tests.append([f"{a} vs {b}", only_a, only_b, f"{p:.3g}"])
+    print(table(tests, ["pair (first seed)", "only first right", "only second right", "McNemar p"]))
+    write_json("accuracy", {"summary": summary, "mcnemar": tests})
+    if args.readme:
+        _write_readme(rows, headers, tests, seeds, epochs, args.quick)
+    best = max(summary, key=lambda m: summary[m]["accuracy_mean"])
+    print(f"headline: best {best} {summary[best]['accuracy_mean']:.4f}; " +
+          ", ".join(f"{m} {s['accuracy_mean']:.3f}" for m, s in summary.items()))
+
+
+def _pm(s: dict, key: str) -> str:
+    mean, std = s[f"{key}_mean"], s.get(f"{key}_std", 0.0)
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if len(s["seeds"]) > 1 else "")
+
+
+def _write_readme(rows, headers, tests, seeds, epochs, quick) -> None:
+    md = [f"Bundled MiniLM, Rotten Tomatoes test set (1,066 sentences), {epochs:g} epoch(s), seeds {', '.join(map(str, seeds))}"
+          + (" (quick subset)" if quick else "") + "; generated by `python -m bench.accuracy --readme`.", "",
+          "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    md += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    md += ["", "Paired McNemar tests (first seed): " + "; ".join(f"{t[0]} p={t[3]}" for t in tests) + "."]
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = text.index(START) + len(START), text.index(END)
+    readme.write_text(text[:start] + "\n" + "\n".join(md) + "\n" + text[end:])
+
+
+if __name__ == "__main__":
+    main()

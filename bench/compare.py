@@ -1,0 +1,92 @@
+"""Compare-tab latency and memory: `python -m bench.compare --root RUNS [--quick]`.
+
+Latency of one review through all five loaded methods (median and p95), and the resident memory
+of a process with all five loaded against a process with one full model alone. RUNS must hold a
+finished run of each method (e.g. from `python -m bench.accuracy`). Each measurement runs in a
+fresh process so that memory figures do not mix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from .common import ROOT, table, write_json
+
+REVIEWS = [
+    "A gorgeous, funny and deeply moving film that earns every one of its tears.",
+    "The plot is a mess, the jokes fall flat and two hours have never felt longer.",
+    "Not the best movie of the year, but the cast is charming enough to carry it.",
+]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(root: str, only: str | None, n: int) -> dict:
+    """Runs inside the child process: load, warm up, time n predictions, report RSS."""
+    import time
+
+    import torch
+
+    from sentiment_lab.jobs import JobManager
+    from sentiment_lab.predict import Predictor
+
+    torch.set_num_threads(torch.get_num_threads())
+    base = rss_mb()
+    predictor = Predictor(JobManager(Path(root)))
+    runs = predictor.latest_runs()
+    if only:
+        runs = {m: (r if m == only else None) for m, r in runs.items()}
+    missing = [m for m, r in runs.items() if r is None and (only is None or m == only)]
+    if missing:
+        raise SystemExit(f"no finished run for: {', '.join(missing)} under {root}")
+    predictor.predict(REVIEWS[0], runs)  # load everything once
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        rows = predictor.predict(REVIEWS[i % len(REVIEWS)], runs)
+        times.append((time.perf_counter() - t) * 1000)
+        assert all("error" not in r for r in rows if r["run"]), rows
+    return {"rss_mb": rss_mb(), "python_torch_mb": base, "times_ms": times}
+
+
+def child(root: str, only: str | None, n: int) -> dict:
+    code = f"import json,sys; from bench.compare import measure; print('RESULT'+json.dumps(measure({root!r}, {only!r}, {n})))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.split("RESULT", 1)[1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="checkpoints folder with a finished run of each method")
+    parser.add_argument("--n", type=int, default=50, help="predictions to time")
+    parser.add_argument("--quick", action="store_true", help="20 predictions")
+    args = parser.parse_args(argv)
+    n = 20 if args.quick else args.n
+    full = child(args.root, "full", n)
+    five = child(args.root, None, n)
+    p = lambda xs, q: statistics.quantiles(xs, n=100)[q - 1]  # noqa: E731
+    rows = [
+        ["one full model", f"{statistics.median(full['times_ms']):.1f}", f"{p(full['times_ms'], 95):.1f}", f"{full['rss_mb']:.0f}"],
+        ["all five methods", f"{statistics.median(five['times_ms']):.1f}", f"{p(five['times_ms'], 95):.1f}", f"{five['rss_mb']:.0f}"],
+    ]
+    print(table(rows, ["loaded", "p50 ms", "p95 ms", "RSS MB"]))
+    base = full["python_torch_mb"]
+    ratio = (five["rss_mb"] - base) / max(full["rss_mb"] - base, 1e-9)
+    total_ratio = five["rss_mb"] / full["rss_mb"]
+    write_json("compare", {"full": full, "five": five, "memory_ratio": total_ratio, "model_memory_ratio": ratio})
+    print(f"memory beyond python+torch ({base:.0f} MB): five {five['rss_mb'] - base:.0f} MB vs one full {full['rss_mb'] - base:.0f} MB = {ratio:.2f}x")
+    print(f"headline: all five p50 {statistics.median(five['times_ms']):.1f} ms, memory {total_ratio:.2f}x one full model")
+
+
+if __name__ == "__main__":
+    main()

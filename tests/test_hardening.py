@@ -1,0 +1,116 @@
+"""Bad input from visitors: reviews, run names, uploads, demo limits, auth, pushing."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentiment_lab.access import DemoLimits, parse_auth
+from sentiment_lab.config import ConfigError, RunConfig
+from sentiment_lab.data import DatasetError, load_dataset
+from sentiment_lab.hub import PushError, push_run
+from sentiment_lab.jobs import JobError, JobManager
+from sentiment_lab.paths import RunIdError, check_run_name, new_run_id, run_dir
+from sentiment_lab.predict import MAX_REVIEW_CHARS, ReviewError, check_review
+
+
+@given(st.text(max_size=6000))
+@settings(max_examples=300, deadline=None)
+def test_any_review_is_accepted_as_text_or_refused_clearly(text):
+    try:
+        out = check_review(text)
+    except ReviewError as e:
+        assert "review" in str(e)
+        return
+    assert out and out == out.strip() and len(out) <= MAX_REVIEW_CHARS and "\x00" not in out
+
+
+@pytest.mark.parametrize("text,message", [("", "empty"), ("   \n\t", "empty"), ("x" * 1_000_000, "1,000,000 characters"), (None, "must be text")])
+def test_bad_reviews(text, message):
+    with pytest.raises(ReviewError, match=message):
+        check_review(text)
+
+
+@pytest.mark.parametrize("text", ["😀 great film 🎬", "فيلم رائع", "שלום a good movie 很好", "<script>alert(1)</script><b>ok</b>"])
+def test_unusual_reviews_pass_through_unchanged(text):
+    assert check_review(text) == text
+
+
+@given(st.text(max_size=600))
+@settings(max_examples=500, deadline=None)
+def test_no_run_name_escapes_the_runs_folder(tmp_path_factory, name):
+    root = tmp_path_factory.getbasetemp() / "root"
+    try:
+        check_run_name(name)
+        run_id = new_run_id("full", "minilm", name)
+        folder = run_dir(run_id, root)
+    except RunIdError:
+        return
+    assert folder.parent == root and "/" not in run_id and ".." not in run_id and "\x00" not in run_id
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../x", "..", "x\x00y", "x" * 500, "/etc/passwd", ".hidden"])
+def test_unsafe_run_names_are_refused(name):
+    with pytest.raises(RunIdError):
+        check_run_name(name)
+
+
+def test_stopping_a_run_that_does_not_exist(tmp_path):
+    with pytest.raises(JobError, match="no run named"):
+        JobManager(tmp_path).stop("full-minilm-20260101-000000-abcd")
+
+
+@pytest.mark.parametrize("content,name,message", [
+    ("text,label\nonly,1\nones,1\n", "one.csv", "only one class"),
+    ("review,label\ngood,1\nbad,0\n", "col.csv", "no column 'text'"),
+    ("text,label\ngood,0.5\nbad,0.25\n", "frac.csv", "fractional"),
+    ("", "empty.csv", "is empty"),
+    ("\x00\x01\x02 not a table", "bin.parquet", "could not be read as a table"),
+])
+def test_bad_datasets_give_one_clear_message(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(str(path))
+
+
+def test_non_utf8_csv_is_named(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\nd\xe9j\xe0 vu,1\nbad,0\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="not UTF-8"):
+        load_dataset(str(path))
+
+
+def test_demo_limits():
+    demo = DemoLimits()
+    cfg = demo.check(RunConfig(method="lora", epochs=1).validated(), busy=1)
+    assert cfg.max_train_samples == demo.max_train_samples
+    for bad, message in (({"epochs": 3}, "epochs"), ({"model": "bert-base-uncased"}, "bundled"), ({"batch_size": 512}, "batch_size")):
+        with pytest.raises(ConfigError, match=message):
+            demo.check(RunConfig(**{"epochs": 1, **bad}).validated(), busy=1)
+    with pytest.raises(ConfigError, match="at most 5 runs"):
+        demo.check(RunConfig(epochs=1).validated(), busy=6)
+
+
+def test_auth_parsing(monkeypatch):
+    assert parse_auth("ann:pw,bob:x:y") == [("ann", "pw"), ("bob", "x:y")]
+    monkeypatch.delenv("SENTIMENT_LAB_AUTH", raising=False)
+    assert parse_auth(None) is None
+    with pytest.raises(ValueError, match="user:password"):
+        parse_auth("nopassword")
+
+
+def test_push_says_clearly_why_nothing_can_be_pushed(tmp_path, monkeypatch):
+    jm = JobManager(tmp_path)
+    folder = tmp_path / "full-minilm-20260101-000000-abcd"
+    folder.mkdir()
+    RunConfig().validated().save(folder / "config.json")
+    with pytest.raises(PushError, match="not finished"):
+        push_run(jm, folder.name, "me/repo", "tok")
+    (folder / "artefacts").mkdir()
+    (folder / "status.json").write_text('{"state": "done"}')
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(PushError, match="no Hugging Face token"):
+        push_run(jm, folder.name, "me/repo", None)
+    with pytest.raises(PushError, match="cannot be reached"):
+        push_run(jm, folder.name, "me/repo", "tok")
