@@ -27,6 +27,10 @@ USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitectur
 def make_accelerator(cfg: RunConfig):
     from accelerate import Accelerator
 
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {cfg.device}: no CUDA GPU is visible here; use --device auto or cpu")
+    if cfg.device not in ("auto", "cpu", "mps") and not cfg.device.startswith("cuda"):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {cfg.device!r}")
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())
     if cfg.device.startswith("cuda:") and "LOCAL_RANK" not in os.environ:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
