@@ -53,6 +53,13 @@ def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int) -> f
     return steps * 16 / (time.perf_counter() - start)
 
 
+def fresh_accelerator_state() -> None:
+    """The Trainer and our loop each set up accelerate with their own precision; start each clean."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int) -> float:
     train, val = ds.splits["train"], subsample(ds.splits["validation"], 16, 0)
     acc = make_accelerator(cfg)
@@ -88,8 +95,10 @@ def main(argv=None) -> None:
     for method in args.methods.split(","):
         cfg = RunConfig(method=method, dataset=str(DATA)).validated()
         torch.manual_seed(0)
+        fresh_accelerator_state()
         ref = trainer_samples_per_s(method, cfg, ds, tok, steps)
         torch.manual_seed(0)
+        fresh_accelerator_state()
         ours = ours_samples_per_s(method, cfg, ds, tok, steps)
         out[method] = {"trainer": ref, "ours": ours, "ratio": ours / ref}
         rows.append([method, f"{ref:.1f}", f"{ours:.1f}", f"{ours / ref:.1f}x"])

@@ -21,7 +21,7 @@ class PushError(RuntimeError):
 
 def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = None) -> str:
     """Upload the run's config, results, metrics and artefacts to a Hub model repo; return its URL."""
-    folder = jobs._existing(run_id)
+    folder = jobs.folder(run_id)
     if read_status(folder).get("state") != "done" or not (folder / "artefacts").is_dir():
         raise PushError(f"run {run_id} is not finished with saved artefacts: nothing to push")
     token = (token or os.environ.get("HF_TOKEN") or "").strip()

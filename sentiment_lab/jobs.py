@@ -99,7 +99,7 @@ class JobManager:
         self._reap_children()
         started = []
         with self._locked():
-            statuses = {f.name: read_status(f) for f in self._folders()}
+            statuses = {f.name: read_status(f) for f in self.folders()}
             running = 0
             for run_id, st in statuses.items():
                 if st.get("state") == "running":
@@ -142,7 +142,7 @@ class JobManager:
     # ---- stop ---------------------------------------------------------------------------
     def stop(self, run_id: str, wait: bool = False, grace: float = STOP_GRACE_S) -> str:
         """Cancel a queued run or stop a running one: SIGTERM now, SIGKILL of the group after `grace`."""
-        folder = self._existing(run_id)
+        folder = self.folder(run_id)
         with self._locked():
             st = read_status(folder)
             state = st.get("state")
@@ -181,10 +181,12 @@ class JobManager:
         self.advance()
 
     # ---- reading ------------------------------------------------------------------------
-    def _folders(self) -> list[Path]:
+    def folders(self) -> list[Path]:
+        """Every run folder (hidden folders such as .uploads are not runs)."""
         return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())
 
-    def _existing(self, run_id: str) -> Path:
+    def folder(self, run_id: str) -> Path:
+        """The folder of an existing run; JobError for an unknown or unsafe id."""
         try:
             folder = run_dir(run_id, self.root)
         except RunIdError as e:
@@ -196,14 +198,12 @@ class JobManager:
     def list(self) -> list[dict]:
         """Every run, newest first, with state, progress and best validation accuracy."""
         self.advance()
-        rows = []
-        for folder in self._folders():
-            rows.append(self.describe(folder.name))
+        rows = [self.describe(folder.name) for folder in self.folders()]
         rows.sort(key=lambda r: r.get("submitted") or 0, reverse=True)
         return rows
 
     def describe(self, run_id: str) -> dict:
-        folder = self._existing(run_id)
+        folder = self.folder(run_id)
         st = read_status(folder)
         cfg = _read_config(folder)
         summary = self._summary(run_id, folder)
@@ -223,7 +223,7 @@ class JobManager:
         """All metric rows (since = 0) or only those after the first `since` rows."""
         from .runs import read_metrics
 
-        return read_metrics(self._existing(run_id))[since:]
+        return read_metrics(self.folder(run_id))[since:]
 
     def _summary(self, run_id: str, folder: Path) -> dict:
         cursor = self.cursors.setdefault(run_id, MetricsCursor(folder / "metrics.jsonl"))
@@ -238,7 +238,7 @@ class JobManager:
         return dict(s)
 
     def logs(self, run_id: str, lines: int = 200) -> str:
-        return log_tail(self._existing(run_id), lines)
+        return log_tail(self.folder(run_id), lines)
 
 
 def _read_config(folder: Path) -> dict:

@@ -79,7 +79,7 @@ class Predictor:
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method."""
         latest: dict[str, tuple[float, str]] = {}
-        for folder in self.jobs._folders():
+        for folder in self.jobs.folders():
             st = read_status(folder)
             if st.get("state") != "done" or not (folder / "artefacts").is_dir():
                 continue
@@ -103,7 +103,7 @@ class Predictor:
         """(model, tokenizer, config, label names) of a finished run, loaded once."""
         if run_id in self.models:
             return self.models[run_id]
-        folder = self.jobs._existing(run_id)
+        folder = self.jobs.folder(run_id)
         cfg = RunConfig.load(folder / "config.json")
         results = read_results(folder) or {}
         labels = results.get("labels")

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import ROOT
+
 from sentiment_lab.config import ConfigError
 from sentiment_lab.ui.forms import form_to_config, store_upload
 from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
@@ -112,3 +114,18 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
         client.predict("../../etc", api_name="/stop_run")
     with pytest.raises(Exception, match="lr must be in"):
         client.predict({"method": "full", "lr": -1}, api_name="/start_training")
+
+
+def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    app, url = live_app
+    secret = tmp_path / "runs" / "secret.json"
+    secret.write_text("{}")
+    for target in ("/etc/passwd", str(secret), str(ROOT / "README.md"), "../../../../etc/passwd"):
+        try:
+            status = urllib.request.urlopen(f"{url}gradio_api/file={target}", timeout=10).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status in (403, 404), (target, status)

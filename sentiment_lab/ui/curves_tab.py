@@ -17,7 +17,7 @@ def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
     series = {}
     for run_id in run_ids or []:
         try:
-            folder = services.jobs._existing(run_id)
+            folder = services.jobs.folder(run_id)
         except Exception:
             continue
         offset, rows = cache.get(run_id, (0, []))

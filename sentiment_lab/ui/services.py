@@ -72,7 +72,7 @@ class Services:
         from ..runs import read_results
 
         out = []
-        for folder in self.jobs._folders():
+        for folder in self.jobs.folders():
             res = read_results(folder)
             if res and "test" in res:
                 out.append((folder.name, res))
