@@ -6,6 +6,7 @@ model. Only full fine-tuning keeps its own weights.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from . import methods
 from .backbone import load_encoder, load_tokenizer
 from .config import METHODS, RunConfig
+from .features import sentence_features
 from .jobs import JobManager
 from .runs import read_results, read_status
 
@@ -64,6 +66,17 @@ def tie_frozen_weights(model: torch.nn.Module, encoder: torch.nn.Module) -> int:
         owner._parameters[attr] = target
         tied += 1
     return tied
+
+
+def release_freed_memory() -> None:
+    """Hand the weights a load copied and then dropped (tied to the shared encoder) back to the OS.
+
+    glibc keeps freed heap pages; without this, tying saves memory only on paper.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class Predictor:
@@ -118,6 +131,7 @@ class Predictor:
             tie_frozen_weights(model, encoder)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
         self.models[run_id] = entry
+        release_freed_memory()
         return entry
 
     @torch.inference_mode()
@@ -125,6 +139,7 @@ class Predictor:
         """One row per method: label, its probability, every class probability, milliseconds, or an error."""
         text = check_review(text)
         rows = []
+        shared: dict[tuple, torch.Tensor] = {}  # one encoder pass per (encoder, pooling, tokenizer) this call
         with self.lock:
             for method in METHODS:
                 run_id = runs.get(method)
@@ -137,8 +152,14 @@ class Predictor:
                 try:
                     model, tok, cfg, labels = self.load(run_id)
                     enc = tok(text, truncation=True, max_length=min(cfg.max_length, 512), return_tensors="pt")
-                    out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-                    logits = out if isinstance(out, torch.Tensor) else out.logits
+                    if hasattr(model, "from_features"):
+                        key = (id(model.encoder), model.pooling, id(tok), min(cfg.max_length, 512))
+                        if key not in shared:
+                            shared[key] = sentence_features(model.encoder, enc["input_ids"], enc["attention_mask"], model.pooling)
+                        logits = model.from_features(shared[key])
+                    else:
+                        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+                        logits = out if isinstance(out, torch.Tensor) else out.logits
                     probs = logits.float().softmax(-1)[0].tolist()
                 except Exception as e:  # one broken run must not silence the others
                     self.models.pop(run_id, None)

@@ -135,7 +135,7 @@ def test_unreachable_or_wrong_inputs_fail_the_run_clearly(flag, value, message, 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="offline Rotten Tomatoes copy not present")
 @pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
 def test_bundled_minilm_learns_rotten_tomatoes(method, tmp_path):
-    train("--method", method, "--dataset", str(SHARED_DATA), "--epochs", "1", "--max_train_samples", "600",
+    train("--method", method, "--dataset", str(SHARED_DATA), "--epochs", "2", "--max_train_samples", "600",
           "--max_eval_samples", "200", env_root=tmp_path)
     results = check_run_folder(only_run(tmp_path), method)
     assert results["test"]["accuracy"] > 0.6, results["test"]

@@ -41,7 +41,11 @@ class PooledClassifier(nn.Module):
         self.encoder, self.head, self.pooling = encoder, head, pooling
 
     def forward(self, input_ids, attention_mask):
-        return self.head(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
+        return self.from_features(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
+
+    def from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from already pooled features (the Compare tab shares one encoder pass with the SVM)."""
+        return self.head(features)
 
 
 def build(hidden: int, num_labels: int) -> Head:

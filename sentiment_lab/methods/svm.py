@@ -71,8 +71,11 @@ class SvmClassifier(nn.Module):
         self.encoder, self.state, self.pooling = encoder, state, pooling
 
     def forward(self, input_ids, attention_mask):
-        feats = sentence_features(self.encoder, input_ids, attention_mask, self.pooling).cpu().numpy()
-        return torch.from_numpy(np.log(probabilities(self.state, feats) + 1e-12))
+        return self.from_features(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
+
+    def from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities from already pooled features."""
+        return torch.from_numpy(np.log(probabilities(self.state, features.cpu().numpy()) + 1e-12))
 
 
 def load(folder: Path, cfg, id2label, encoder):
