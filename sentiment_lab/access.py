@@ -1,6 +1,7 @@
 """Who may do what: optional login and the public demo mode's training limits (for Spaces)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -19,22 +20,28 @@ class DemoLimits:
     max_batch_size: int = 32
     max_length: int = 128
     bundled_model_only: bool = True
-    max_active: int = 5
-    """Runs queued or running at once, over all visitors (enough for one 'Train all five')"""
+    max_active: int = 10
+    """Runs queued or running at once, over all visitors"""
+    max_per_visitor: int = 5
+    """Runs queued or running at once for one visitor (enough for one 'Train all five')"""
 
     def describe(self) -> str:
         return (f"Public demo: training limited to {self.max_epochs:g} epoch, {self.max_train_samples:,} training "
-                f"sentences, batch ≤ {self.max_batch_size}, length ≤ {self.max_length}, the bundled model, and at most "
-                f"{self.max_active} runs queued or running. Compare is open to all.")
+                f"sentences, batch ≤ {self.max_batch_size}, length ≤ {self.max_length}, the bundled model, at most "
+                f"{self.max_per_visitor} runs queued or running per visitor and {self.max_active} in all, one training at "
+                "a time. Compare is open to all.")
 
-    def check(self, cfg: RunConfig, busy: int) -> RunConfig:
+    def check(self, cfg: RunConfig, busy: int, mine: int = 0) -> RunConfig:
         """Refuse what the demo does not allow; cap training samples and length.
 
         Args:
-            busy: runs already queued or running, plus those being submitted with this one.
+            busy: runs queued or running for everyone, counting those being submitted now.
+            mine: the same for this visitor only.
         """
+        if mine > self.max_per_visitor:
+            raise ConfigError(f"demo mode: at most {self.max_per_visitor} runs queued or running per visitor; wait for yours to finish")
         if busy > self.max_active:
-            raise ConfigError(f"demo mode: at most {self.max_active} runs queued or running; wait for some to finish")
+            raise ConfigError(f"demo mode: at most {self.max_active} runs queued or running in all; try again later")
         if cfg.epochs > self.max_epochs:
             raise ConfigError(f"demo mode: epochs must be at most {self.max_epochs:g}")
         if cfg.batch_size > self.max_batch_size:
@@ -45,6 +52,16 @@ class DemoLimits:
             cfg.max_train_samples = self.max_train_samples
         cfg.max_length = min(cfg.max_length, self.max_length)  # review sentences are short: a cap costs nothing
         return cfg
+
+
+def visitor_key(request) -> str | None:
+    """An opaque key per visitor: their address (first X-Forwarded-For hop behind the Spaces proxy), hashed."""
+    if request is None:
+        return None
+    headers = getattr(request, "headers", None) or {}
+    forwarded = headers.get("x-forwarded-for", "") if hasattr(headers, "get") else ""
+    host = forwarded.split(",")[0].strip() or getattr(getattr(request, "client", None), "host", "") or "unknown"
+    return hashlib.sha256(host.encode()).hexdigest()[:16]
 
 
 def demo_limits(flag: bool | None = None) -> DemoLimits | None:

@@ -82,15 +82,20 @@ class JobManager:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def submit(self, cfg: RunConfig, train_args: list[str] | None = None) -> str:
-        """Create a queued run folder for `cfg` and start it if a slot is free; return its id."""
+    def submit(self, cfg: RunConfig, train_args: list[str] | None = None, owner: str | None = None) -> str:
+        """Create a queued run folder for `cfg` and start it if a slot is free; return its id.
+
+        Args:
+            owner: an opaque visitor key (demo mode counts runs per visitor with it).
+        """
         cfg = cfg.validated()
         check_run_name(cfg.run_name)
         run_id = new_run_id(cfg.method, cfg.model, cfg.run_name)
         folder = run_dir(run_id, self.root)
         folder.mkdir()
         cfg.save(folder / "config.json")
-        write_status(folder, "queued", submitted=time.time(), args=train_args if train_args is not None else config_args(cfg))
+        write_status(folder, "queued", submitted=time.time(), owner=owner,
+                     args=train_args if train_args is not None else config_args(cfg))
         self.advance()
         return run_id
 
@@ -210,7 +215,7 @@ class JobManager:
         row = {
             "id": run_id, "state": st.get("state") or "failed", "method": cfg.get("method"), "model": cfg.get("model"),
             "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "started": st.get("started"),
-            "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing",
+            "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
             **summary,
         }
         results = read_results(folder) if row["state"] in FINAL else None

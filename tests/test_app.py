@@ -129,3 +129,26 @@ def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):
         except urllib.error.HTTPError as e:
             status = e.code
         assert status in (403, 404), (target, status)
+
+
+def test_login_and_demo_limits_through_the_api(tmp_path):
+    from gradio_client import Client
+
+    from sentiment_lab.access import DemoLimits
+    from sentiment_lab.ui.app import build_app
+
+    app = build_app(tmp_path / "runs", demo=DemoLimits())
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=[("ann", "pw")])
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict(api_name="/list_runs")
+        client = Client(url, auth=("ann", "pw"), verbose=False)
+        assert client.predict(api_name="/list_runs") == []
+        with pytest.raises(Exception, match="demo mode: epochs"):
+            client.predict({"method": "lora", "epochs": 3}, api_name="/start_training")
+        with pytest.raises(Exception, match="only the bundled model"):
+            client.predict({"method": "lora", "epochs": 1, "model": "bert-base-uncased"}, api_name="/start_training")
+    finally:
+        app.close()

@@ -88,8 +88,6 @@ def test_demo_limits():
     for bad, message in (({"epochs": 3}, "epochs"), ({"model": "bert-base-uncased"}, "bundled"), ({"batch_size": 512}, "batch_size")):
         with pytest.raises(ConfigError, match=message):
             demo.check(RunConfig(**{"epochs": 1, **bad}).validated(), busy=1)
-    with pytest.raises(ConfigError, match="at most 5 runs"):
-        demo.check(RunConfig(epochs=1).validated(), busy=6)
 
 
 def test_auth_parsing(monkeypatch):
@@ -114,3 +112,24 @@ def test_push_says_clearly_why_nothing_can_be_pushed(tmp_path, monkeypatch):
         push_run(jm, folder.name, "me/repo", None)
     with pytest.raises(PushError, match="cannot be reached"):
         push_run(jm, folder.name, "me/repo", "tok")
+
+
+def test_demo_counts_runs_per_visitor_and_in_all():
+    demo = DemoLimits()
+    ok = RunConfig(epochs=1).validated()
+    assert demo.check(ok, busy=5, mine=5) is ok
+    with pytest.raises(ConfigError, match="per visitor"):
+        demo.check(ok, busy=6, mine=6)
+    with pytest.raises(ConfigError, match="in all"):
+        demo.check(ok, busy=11, mine=1)
+
+
+def test_visitor_key_prefers_the_proxy_header():
+    from types import SimpleNamespace
+
+    from sentiment_lab.access import visitor_key
+
+    a = SimpleNamespace(headers={"x-forwarded-for": "1.2.3.4, 10.0.0.1"}, client=SimpleNamespace(host="10.0.0.1"))
+    b = SimpleNamespace(headers={}, client=SimpleNamespace(host="1.2.3.4"))
+    c = SimpleNamespace(headers={}, client=SimpleNamespace(host="5.6.7.8"))
+    assert visitor_key(a) == visitor_key(b) != visitor_key(c) and "1.2.3.4" not in visitor_key(a)

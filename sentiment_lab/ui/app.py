@@ -6,7 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from . import compare_tab, curves_tab, train_tab
-from ..access import DemoLimits
+from ..access import DemoLimits, visitor_key
 from .forms import form_to_config
 from .services import Services, user_errors
 
@@ -41,9 +41,9 @@ def _api(services: Services) -> None:
     """Named endpoints for gradio_client: everything a person can do in the tabs."""
 
     @user_errors
-    def start_training(config: dict) -> str:
+    def start_training(config: dict, request: gr.Request) -> str:
         """Queue a run from a dict of train settings (same names as the CLI flags); return its id."""
-        return services._queue([form_to_config(config)])[0]
+        return services.queue([form_to_config(config)], visitor_key(request))[0]
 
     @user_errors
     def stop_run(run_id: str) -> str:

@@ -37,33 +37,35 @@ class Services:
         self.predictor = Predictor(self.jobs)
         self.demo = demo
 
-    def _queue(self, configs: list) -> list[str]:
+    def queue(self, configs: list, visitor: str | None = None) -> list[str]:
         """Check every config (and the demo limits) before queueing any of them."""
         if self.demo:
-            busy = sum(r["state"] in ("queued", "running") for r in self.jobs.list())
-            configs = [self.demo.check(cfg, busy + len(configs)) for cfg in configs]
-        return [self.jobs.submit(cfg) for cfg in configs]
+            active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
+            busy = len(active) + len(configs)
+            mine = sum(r.get("owner") == visitor for r in active) + len(configs)
+            configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
+        return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
 
     @functools.cached_property
     def hub_online(self) -> bool:
         return hub_reachable()
 
-    def submit(self, form: dict, upload: str | None = None) -> str:
+    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> str:
         """Validate a Train-tab form (and an optional upload) and queue the run."""
         form = dict(form)
         stored = store_upload(upload, self.jobs.root / ".uploads")
         if stored:
             form["dataset"] = stored
-        return self._queue([form_to_config(form)])[0]
+        return self.queue([form_to_config(form)], visitor)[0]
 
-    def submit_all(self, form: dict, upload: str | None = None) -> list[str]:
+    def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
         """One run of each method with the same data and budget."""
         form = dict(form)
         stored = store_upload(upload, self.jobs.root / ".uploads")
         if stored:
             form["dataset"] = stored
         form.pop("lr", None)  # each method takes its own measured learning rate
-        return self._queue([form_to_config({**form, "method": m}) for m in METHODS])
+        return self.queue([form_to_config({**form, "method": m}) for m in METHODS], visitor)
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(dataset.strip(), self.hub_online)

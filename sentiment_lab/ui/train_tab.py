@@ -5,6 +5,7 @@ import json
 
 import gradio as gr
 
+from ..access import visitor_key
 from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import METHOD_LABELS, lr_hint
@@ -75,13 +76,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
     dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
 
     @user_errors
-    def do_train(up, *values):
-        run_id = services.submit(form(*values), up)
+    def do_train(request: gr.Request, up, *values):
+        run_id = services.submit(form(*values), up, visitor_key(request))
         return f"Queued **{run_id}**."
 
     @user_errors
-    def do_all(up, *values):
-        ids = services.submit_all(form(*values), up)
+    def do_all(request: gr.Request, up, *values):
+        ids = services.submit_all(form(*values), up, visitor_key(request))
         return f"Queued {len(ids)} runs: " + ", ".join(f"`{i}`" for i in ids)
 
     train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
