@@ -266,7 +266,7 @@ def config_args(cfg: RunConfig) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sentiment_lab.jobs", description="Queue, stop and inspect training runs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_submit = sub.add_parser("submit", help="queue a run (train flags follow); prints its id on the last line")
+    sub.add_parser("submit", help="queue a run (train flags follow); prints its id on the last line")
     sub_list = sub.add_parser("list", help="list runs")
     sub_list.add_argument("--json", action="store_true")
     p_stop = sub.add_parser("stop", help="stop a running run or cancel a queued one")
