@@ -7,7 +7,7 @@ import pandas as pd
 
 RESULT_COLUMNS = ["run", "method", "model", "test accuracy", "macro-F1", "test loss", "trainable params",
                   "% of total", "train s", "samples/s"]
-RUN_COLUMNS = ["run", "method", "model", "state", "progress", "elapsed", "ETA", "best val acc"]
+RUN_COLUMNS = ["run", "state", "progress", "elapsed", "ETA", "best val acc"]  # method and model are in the id
 
 
 def _duration(seconds) -> str:
@@ -23,7 +23,7 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
     lines = []
     for r in rows:
         step, total = r.get("step") or 0, r.get("total_steps")
-        progress = f"{step}/{total} (epoch {r.get('epoch') or 0:.2f})" if total else ("-" if not step else f"{step}")
+        progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
         elapsed = (end - started) if started and end else None
@@ -31,7 +31,7 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
         if r.get("state") == "running" and total and step and r.get("elapsed"):
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
-        lines.append([r["id"], r.get("method"), r.get("model"), r.get("state"), progress, _duration(elapsed),
+        lines.append([r["id"], r.get("state"), progress, _duration(elapsed),
                       _duration(eta), f"{best:.4f}" if best else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
 
