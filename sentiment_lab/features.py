@@ -19,7 +19,7 @@ def sentence_features(encoder, input_ids: torch.Tensor, attention_mask: torch.Te
     """Pooled float32 features of a batch.
 
     `mean_last4` averages the last four layers before mean pooling: on the bundled MiniLM it beats the
-    last layer alone (SVM test accuracy 0.787 vs 0.774; [CLS] 0.733), since lower layers keep more
+    last layer alone (SVM, C=0.01, test accuracy 0.782 vs 0.774; [CLS] 0.729), since lower layers keep more
     lexical sentiment cues than the top layer tuned for sentence similarity.
     """
     deep = pooling == "mean_last4"
