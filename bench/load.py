@@ -18,8 +18,9 @@ from sentiment_lab.config import RunConfig
 from sentiment_lab.runs import read_results, read_status
 
 from .common import DATA, table, wait_for, write_json
+from .compare import REVIEWS
 
-REVIEW = "A gorgeous, funny and deeply moving film that earns every one of its tears."
+REVIEW = REVIEWS[0]
 
 
 def free_port() -> int:

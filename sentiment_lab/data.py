@@ -239,7 +239,7 @@ def _carve(split: Split, rng) -> tuple[Split, Split]:
 
 
 def subsample(split: Split, limit: int | None, seed: int) -> Split:
-    """A seeded random subset that keeps every class when possible."""
+    """A seeded random subset, kept in the split's order."""
     if limit is None or limit >= len(split):
         return split
     idx = np.sort(np.random.default_rng(seed).permutation(len(split))[:limit])

@@ -71,6 +71,7 @@ class JobManager:
         self.children: dict[str, subprocess.Popen] = {}
         self.cursors: dict[str, MetricsCursor] = {}
         self.summaries: dict[str, dict] = {}
+        self.final_results: dict[str, dict] = {}  # results.json of finished runs, read once
 
     # ---- queue -------------------------------------------------------------------------
     @contextmanager
@@ -218,7 +219,11 @@ class JobManager:
             "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
             **summary,
         }
-        results = read_results(folder) if row["state"] in FINAL else None
+        results = None
+        if row["state"] in FINAL:
+            if run_id not in self.final_results:
+                self.final_results[run_id] = read_results(folder) or {}
+            results = self.final_results[run_id]
         if results:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")
             row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
@@ -280,7 +285,7 @@ def main(argv=None) -> int:
         if args.command == "submit":
             from .train import parse_args
 
-            cfg, _ = parse_args(rest + ["--output_dir", os.devnull])  # the same flags and checks as the worker
+            cfg, _, _ = parse_args(rest + ["--output_dir", os.devnull])  # the same flags and checks as the worker
             print(manager.submit(cfg, config_args(cfg)))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

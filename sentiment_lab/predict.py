@@ -87,6 +87,7 @@ class Predictor:
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
         self.models: dict[str, tuple] = {}
+        self.methods: dict[str, str] = {}  # run id -> method; a run's config never changes
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method."""
@@ -95,10 +96,11 @@ class Predictor:
             st = read_status(folder)
             if st.get("state") != "done" or not (folder / "artefacts").is_dir():
                 continue
-            cfg = RunConfig.load(folder / "config.json")
-            when = st.get("finished") or 0
-            if cfg.method not in latest or when > latest[cfg.method][0]:
-                latest[cfg.method] = (when, folder.name)
+            if folder.name not in self.methods:
+                self.methods[folder.name] = RunConfig.load(folder / "config.json").method
+            method, when = self.methods[folder.name], st.get("finished") or 0
+            if method not in latest or when > latest[method][0]:
+                latest[method] = (when, folder.name)
         return {m: latest[m][1] if m in latest else None for m in METHODS}
 
     def _encoder(self, model_name: str):

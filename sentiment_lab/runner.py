@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 import traceback
@@ -24,6 +25,12 @@ from .architectures import UnsupportedArchitecture
 USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitecture)
 
 
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def make_accelerator(cfg: RunConfig):
     from accelerate import Accelerator
 
@@ -39,7 +46,8 @@ def make_accelerator(cfg: RunConfig):
 
 def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
     """bf16 autocast where the hardware has native bf16 (GPUs that support it, CPUs with AVX512-BF16 /
-    AMX: measured 1.3x faster training steps on the bundled MiniLM here); fp16 on older GPUs."""
+    AMX: faster training steps on the bundled MiniLM, `python -m bench.limit` prints by how much); fp16 on
+    older GPUs."""
     if cfg.bf16 == "off":
         return "no"
     if cpu:
@@ -115,20 +123,16 @@ class Runner:
 
     def _train(self) -> dict:
         cfg = self.cfg
-        from .train import seed_everything
-
         seed_everything(cfg.seed)
         ds = load_dataset(cfg.dataset, cfg.text_column, cfg.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
         tokenizer = load_tokenizer(cfg.model)
-        train = ds.splits["train"]
-        val, test = ds.splits["validation"], ds.splits["test"]
-        for split in (train, val, test):
+        train = subsample(ds.splits["train"], cfg.max_train_samples, cfg.seed)
+        val = subsample(ds.splits["validation"], cfg.max_eval_samples, cfg.seed)
+        test = subsample(ds.splits["test"], cfg.max_eval_samples, cfg.seed)
+        for split in (train, val, test):  # only what the run uses
             tokenize(split, tokenizer, cfg.max_length)
-        train = subsample(train, cfg.max_train_samples, cfg.seed)
-        val = subsample(val, cfg.max_eval_samples, cfg.seed)
-        test = subsample(test, cfg.max_eval_samples, cfg.seed)
         self.log(f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}")
         accelerator = make_accelerator(cfg)
         method = methods.get(cfg.method)

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import sys
 import threading
 from pathlib import Path
-
-import numpy as np
 
 from .cli_args import add_config_flags, config_from_args
 from .config import EXERCISE_METHOD, ConfigError, RunConfig
@@ -22,7 +19,8 @@ from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run
 USER_ERRORS = (ConfigError, RunIdError)
 
 
-def parse_args(argv=None) -> tuple[RunConfig, Path]:
+def parse_args(argv=None) -> tuple[RunConfig, Path, bool]:
+    """The run config, its folder, and whether the job runner started this worker (--run_id)."""
     parser = argparse.ArgumentParser(prog="python -m sentiment_lab.train", description="Train one sentiment classifier run.")
     add_config_flags(parser)
     parser.add_argument("--exercise", type=int, choices=(1, 2, 3), help="reference lab numbering: 1 = svm, 2 = full, 3 = --method (lora, freeze or adapters)")
@@ -46,15 +44,7 @@ def parse_args(argv=None) -> tuple[RunConfig, Path]:
             out = run_dir(args.run_id or new_run_id(cfg.method, cfg.model, cfg.run_name), checkpoints_root())
     except USER_ERRORS as e:
         parser.error(str(e))
-    return cfg, out
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    return cfg, out, args.run_id is not None
 
 
 class StopFlag:
@@ -72,21 +62,17 @@ class StopFlag:
 
 
 def main(argv=None) -> int:
-    cfg, out = parse_args(argv)
+    cfg, out, managed = parse_args(argv)
     stop = StopFlag()
     stop.install()
     from .runner import Runner  # torch and transformers load after the arguments are checked
 
     code = Runner(cfg, out, should_stop=stop).run()
-    if args_run_id(argv) and int(os.environ.get("RANK", "0")) == 0:
+    if managed and int(os.environ.get("RANK", "0")) == 0:
         from .jobs import JobManager  # a finishing worker starts the next queued run, app or not
 
         JobManager(out.parent).advance()
     return code
-
-
-def args_run_id(argv) -> bool:
-    return "--run_id" in (sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

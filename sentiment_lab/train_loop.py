@@ -24,6 +24,7 @@ class TokenBatches:
         self.rank, self.world = rank, world
         self.lengths = split.lengths()
         self.labels = torch.as_tensor(split.labels)
+        self.eval_idx = eval_batches(self.lengths)
 
     def __len__(self) -> int:
         return math.ceil(len(self.split) / self.batch_size) // self.world or 1
@@ -34,13 +35,13 @@ class TokenBatches:
             yield self._make(idx)
 
     def eval(self) -> Iterator[tuple[dict, torch.Tensor]]:
-        for idx in eval_batches(self.lengths):
+        for idx in self.eval_idx:
             yield self._make(idx)
 
     @property
     def eval_order(self) -> np.ndarray:
         """Which sentence each position of eval()'s output is (eval() goes by length, not file order)."""
-        return np.concatenate(eval_batches(self.lengths))
+        return np.concatenate(self.eval_idx)
 
     def _make(self, idx):
         ids, mask = collate(self.split.input_ids, idx, self.pad_id)

@@ -63,11 +63,14 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         expect(page.get_by_text("test accuracy").first).to_be_visible(timeout=20_000)
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
 
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.get_by_role("tab", name="Compare").click()
         page.get_by_label("Review").fill("<script>alert(1)</script> a good movie")
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text(re.compile(r"5 of 5 methods answered"))).to_be_visible(timeout=60_000)
         page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
+        assert not dialogs, dialogs  # the review's script tag never ran
     finally:
         app.close()

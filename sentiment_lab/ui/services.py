@@ -50,20 +50,18 @@ class Services:
     def hub_online(self) -> bool:
         return hub_reachable()
 
+    def _with_upload(self, form: dict, upload: str | None) -> dict:
+        """The form with its dataset replaced by the stored copy of an uploaded file, if any."""
+        stored = store_upload(upload, self.jobs.root / ".uploads")
+        return {**form, "dataset": stored} if stored else dict(form)
+
     def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> str:
         """Validate a Train-tab form (and an optional upload) and queue the run."""
-        form = dict(form)
-        stored = store_upload(upload, self.jobs.root / ".uploads")
-        if stored:
-            form["dataset"] = stored
-        return self.queue([form_to_config(form)], visitor)[0]
+        return self.queue([form_to_config(self._with_upload(form, upload))], visitor)[0]
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
         """One run of each method with the same data and budget."""
-        form = dict(form)
-        stored = store_upload(upload, self.jobs.root / ".uploads")
-        if stored:
-            form["dataset"] = stored
+        form = self._with_upload(form, upload)
         form.pop("lr", None)  # each method takes its own measured learning rate
         return self.queue([form_to_config({**form, "method": m}) for m in METHODS], visitor)
 
