@@ -8,6 +8,7 @@ trained without the load (measured first, in this process's session).
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import statistics
 import threading
@@ -29,8 +30,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_speed(jobs, samples: int) -> float:
+def train_speed(jobs, samples: int, made: list) -> float:
     run = jobs.submit(RunConfig(method="lora", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=100).validated())
+    made.append(jobs.root / run)
     wait_for(lambda: read_status(jobs.root / run).get("state") in ("done", "failed", "stopped"), timeout=900, every=0.5)
     return (read_results(jobs.root / run) or {}).get("samples_per_second", float("nan"))
 
@@ -53,7 +55,8 @@ def main(argv=None) -> None:
     url = f"http://127.0.0.1:{port}/"
     jobs = app.services.jobs
     samples = 400
-    alone = train_speed(jobs, samples)
+    made: list[Path] = []  # its small LoRA runs are removed at the end: they must not become Compare's latest
+    alone = train_speed(jobs, samples, made)
     Client(url, verbose=False).predict(REVIEW, api_name="/compare")  # models loaded before the clock starts
     latencies, errors, lock = [], [], threading.Lock()
     stop_at = time.monotonic() + seconds
@@ -70,7 +73,7 @@ def main(argv=None) -> None:
             with lock:
                 (latencies if ok else errors).append((time.perf_counter() - t) * 1000 if ok else rows)
 
-    trainer = threading.Thread(target=lambda: out.__setitem__("loaded", train_speed(jobs, samples)))
+    trainer = threading.Thread(target=lambda: out.__setitem__("loaded", train_speed(jobs, samples, made)))
     out: dict = {}
     threads = [threading.Thread(target=user) for _ in range(users)]
     trainer.start()
@@ -80,6 +83,8 @@ def main(argv=None) -> None:
         t.join()
     trainer.join()
     app.close()
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
     rows = [[users, f"{seconds:.0f}", len(latencies), len(errors), f"{statistics.median(latencies):.0f}", f"{q[94]:.0f}",
              f"{alone:.1f}", f"{out.get('loaded', float('nan')):.1f}"]]

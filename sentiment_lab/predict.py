@@ -1,12 +1,11 @@
 """Load finished runs and predict one review with all of them at once.
 
-SVM, freeze, LoRA and adapters all sit on the same frozen encoder: their frozen weights are tied
-to one shared copy in memory per backbone, so five loaded methods cost little more than one
+SVM, freeze, LoRA and adapters all sit on the same frozen encoder: one copy in memory per
+backbone serves them all (shared_encoder.py), so five loaded methods cost little more than one
 model. Only full fine-tuning keeps its own weights.
 """
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 
@@ -36,46 +35,6 @@ def check_review(text) -> str:
     if len(text) > MAX_REVIEW_CHARS:
         raise ReviewError(f"the review is {len(text):,} characters; at most {MAX_REVIEW_CHARS:,} are accepted")
     return text
-
-
-def _canonical(name: str) -> str:
-    """A parameter's name in the bare encoder: drop wrappers (PEFT, ours) and the model prefix."""
-    parts = [p for p in name.split(".") if p not in ("base_layer", "base")]
-    while parts and parts[0] in ("base_model", "model"):
-        parts = parts[1:]
-    return ".".join(parts)
-
-
-def tie_frozen_weights(model: torch.nn.Module, encoder: torch.nn.Module) -> int:
-    """Point every frozen encoder weight of `model` at the shared `encoder`'s tensor; return the count.
-
-    Only parameters equal in value are tied, so a trained weight is never replaced.
-    """
-    prefix = getattr(encoder, "base_model_prefix", "") + "."
-    shared = dict(encoder.named_parameters())
-    tied = 0
-    for full_name, param in list(model.named_parameters()):
-        name = _canonical(full_name)
-        name = name[len(prefix):] if name.startswith(prefix) else name
-        target = shared.get(name)
-        if target is None or target is param or target.shape != param.shape or not torch.equal(target, param):
-            continue
-        owner_name, _, attr = full_name.rpartition(".")
-        owner = model.get_submodule(owner_name)
-        owner._parameters[attr] = target
-        tied += 1
-    return tied
-
-
-def release_freed_memory() -> None:
-    """Hand the weights a load copied and then dropped (tied to the shared encoder) back to the OS.
-
-    glibc keeps freed heap pages; without this, tying saves memory only on paper.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class Predictor:
@@ -128,11 +87,8 @@ class Predictor:
         encoder = self._encoder(cfg.model) if cfg.method != "full" else None
         method = methods.get(cfg.method)
         model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
-        if encoder is not None and cfg.method in ("lora", "adapters"):
-            tie_frozen_weights(model, encoder)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
         self.models[run_id] = entry
-        release_freed_memory()
         return entry
 
     @torch.inference_mode()

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..architectures import arch_of, head_parameter_names
 from ..backbone import load_classifier
+from ..shared_encoder import classifier_around
 
 NAME = "adapters"
 KIND = "tokens"
@@ -92,11 +93,16 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
 
 
 def load(folder: Path, cfg, id2label, encoder=None):
-    model = build(cfg, id2label)
+    """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
+    if encoder is None:
+        model = build(cfg, id2label)
+    else:
+        model = classifier_around(encoder, id2label)[0]
+        insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
     state = load_file(str(folder / ARTEFACT))
-    expected = {n for n, p in model.named_parameters() if p.requires_grad}
-    missing = expected - set(state)
+    missing = trainable_names(model) - set(state)
     if missing:
         raise ValueError(f"adapter weights are incomplete: {len(missing)} tensors missing (e.g. {sorted(missing)[0]})")
-    model.load_state_dict(state, strict=False)
+    # assign=True replaces tensors instead of copying into them: a shared encoder's LayerNorm stays untouched.
+    model.load_state_dict(state, strict=False, assign=True)
     return model

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..architectures import arch_of
 from ..backbone import load_classifier
+from ..shared_encoder import classifier_around
 
 NAME = "lora"
 KIND = "tokens"
@@ -39,9 +40,10 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
 
 
 def load(folder: Path, cfg, id2label, encoder=None):
+    """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
     from peft import PeftModel
 
-    base = load_classifier(cfg.model, id2label)
+    base = classifier_around(encoder, id2label)[0] if encoder is not None else load_classifier(cfg.model, id2label)
     return PeftModel.from_pretrained(base, folder)
 
 
