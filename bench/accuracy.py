@@ -5,7 +5,8 @@ bundled MiniLM, an equal epoch budget and its default settings; the kept checkpo
 validation. Prints test accuracy / macro-F1 / loss (mean ± std over seeds), a bootstrap 95%
 interval on test accuracy, and a paired McNemar test between every two methods (first seed).
 `--readme` rewrites the results table in README.md from this output. Runs already in --out with
-the same method, seed and budget are reused, so regenerating the table costs nothing.
+the same settings (defaults included) are reused, so regenerating the table costs nothing; a run
+whose saved config differs from today's defaults is trained again.
 """
 from __future__ import annotations
 
@@ -13,26 +14,36 @@ import argparse
 import itertools
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from sentiment_lab.config import METHODS
+from sentiment_lab.config import METHODS, RunConfig
+from sentiment_lab.train import parse_args
 
 from .common import DATA, RESULTS, ROOT, table, write_json
 
 START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
+def same_config(saved: RunConfig, wanted: RunConfig) -> bool:
+    ignore = ("run_name",)
+    return {k: v for k, v in saved.to_dict().items() if k not in ignore} == {k: v for k, v in wanted.to_dict().items() if k not in ignore}
+
+
 def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str]) -> Path:
     name = f"{method}-s{seed}-e{epochs:g}" + ("-quick" if extra else "")
     folder = out / name
+    flags = ["--method", method, "--dataset", str(DATA), "--seed", str(seed), "--epochs", str(epochs), "--output_dir", str(folder), *extra]
     if (folder / "results.json").is_file() and (folder / "test_predictions.json").is_file():
-        return folder
-    cmd = [sys.executable, "-m", "sentiment_lab.train", "--method", method, "--dataset", str(DATA), "--seed", str(seed),
-           "--epochs", str(epochs), "--output_dir", str(folder), *extra]
+        if same_config(RunConfig.load(folder / "config.json"), parse_args(flags)[0]):
+            return folder
+        print(f"{name}: the defaults changed since it was trained; training again", flush=True)
+        shutil.rmtree(folder)
+    cmd = [sys.executable, "-m", "sentiment_lab.train", *flags]
     print(f"training {name} ...", flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return folder

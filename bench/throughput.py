@@ -9,6 +9,7 @@ where the CPU has it, and for freeze the frozen backbone's features computed onc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -43,7 +44,7 @@ def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int) -> f
     train = ds.splits["train"]
     hf = HFDataset.from_dict({"input_ids": train.input_ids, "attention_mask": [[1] * len(x) for x in train.input_ids],
                               "labels": train.labels.tolist()})
-    model = reference_model(method, cfg, ds.id2label)
+    model = reference_model(method, dataclasses.replace(cfg, head="cls"), ds.id2label)  # the reference reads [CLS]
     args = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=16, max_steps=steps,
                              learning_rate=cfg.learning_rate, report_to=[], save_strategy="no", eval_strategy="no",
                              logging_strategy="no", use_cpu=True, seed=cfg.seed, disable_tqdm=True, dataloader_num_workers=0)

@@ -9,6 +9,7 @@ from typing import Any
 
 METHODS = ("svm", "full", "lora", "freeze", "adapters")
 POOLINGS = ("mean_last4", "mean", "cls")
+HEADS = ("mean", "cls")
 EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the reference lab
 
 # Learning rates measured on the bundled MiniLM, Rotten Tomatoes, 1 epoch, batch 16 (README table).
@@ -56,6 +57,8 @@ class RunConfig:
     adapter_dropout: float = 0.1
     pooling: str = "mean_last4"
     """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
+    head: str = "mean"
+    """full / lora / adapters: what the classifier reads: mean (token mean, measured better on MiniLM) or cls (the model's own [CLS] head; full runs then load in a plain transformers pipeline)"""
     svm_c: float | None = None
     """None: pick C from a small grid by validation accuracy"""
     evals_per_epoch: int = 2
@@ -95,7 +98,9 @@ class RunConfig:
     @classmethod
     def load(cls, path) -> "RunConfig":
         with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+            saved = json.load(f)
+        saved.setdefault("head", "cls")  # runs saved before `head` existed read [CLS]
+        return cls.from_dict(saved)
 
     def validated(self) -> "RunConfig":
         """Coerce types and check ranges; raise ConfigError naming the first bad field."""
@@ -105,6 +110,8 @@ class RunConfig:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.head not in HEADS:
+            raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.bf16 not in ("auto", "on", "off"):
             raise ConfigError(f"bf16 must be auto, on or off, got {self.bf16!r}")
         for name in ("model", "dataset", "text_column", "label_column"):

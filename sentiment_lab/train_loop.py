@@ -144,7 +144,9 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=settings.lr, foreach=True)
+    # The fused kernel: 1.32x samples/s for full fine-tuning on this CPU (`python -m bench.levers`).
+    fused = accelerator.device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, **({"fused": True} if fused else {"foreach": True}))
     steps_per_epoch = len(train)
     total_steps = max(1, math.ceil(settings.epochs * steps_per_epoch))
     warmup = int(settings.warmup_ratio * total_steps)

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..architectures import arch_of, head_parameter_names
 from ..backbone import load_classifier
+from ..heads import apply_head
 from ..shared_encoder import classifier_around
 
 NAME = "adapters"
@@ -78,7 +79,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 
 def build(cfg, id2label):
-    model = load_classifier(cfg.model, id2label)
+    model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
     keep = trainable_names(model)
     for name, p in model.named_parameters():
@@ -97,7 +98,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
     if encoder is None:
         model = build(cfg, id2label)
     else:
-        model = classifier_around(encoder, id2label)[0]
+        model = apply_head(classifier_around(encoder, id2label)[0], cfg.head)
         insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
     state = load_file(str(folder / ARTEFACT))
     missing = trainable_names(model) - set(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backbone import load_classifier
+from ..heads import apply_head
 
 NAME = "full"
 KIND = "tokens"
@@ -11,7 +12,7 @@ ARTEFACT = "model"
 
 
 def build(cfg, id2label):
-    return load_classifier(cfg.model, id2label)
+    return apply_head(load_classifier(cfg.model, id2label), cfg.head)
 
 
 def save(model, folder: Path, cfg, tokenizer) -> None:
@@ -22,4 +23,4 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
 def load(folder: Path, cfg, id2label, encoder=None):
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
+    return apply_head(AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False), cfg.head)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..architectures import arch_of
 from ..backbone import load_classifier
+from ..heads import apply_head
 from ..shared_encoder import classifier_around
 
 NAME = "lora"
@@ -30,7 +31,7 @@ def lora_config(cfg, model):
 def build(cfg, id2label):
     from peft import get_peft_model
 
-    model = load_classifier(cfg.model, id2label)
+    model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
     return get_peft_model(model, lora_config(cfg, model))
 
 
@@ -44,6 +45,6 @@ def load(folder: Path, cfg, id2label, encoder=None):
     from peft import PeftModel
 
     base = classifier_around(encoder, id2label)[0] if encoder is not None else load_classifier(cfg.model, id2label)
-    return PeftModel.from_pretrained(base, folder)
+    return PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
 
 

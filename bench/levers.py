@@ -1,0 +1,81 @@
+"""Levers not kept, measured: `python -m bench.levers [--steps N] [--quick]`.
+
+Our training step (length-grouped batches, bf16 autocast where the CPU has it, AdamW with
+foreach) against the same step with a fused AdamW, and with the model under `torch.compile`
+(dynamic shapes: batches grouped by length still vary in length). Same process, same batches,
+one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
+it is paid once per run and per new shape).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from sentiment_lab import methods
+from sentiment_lab.backbone import load_tokenizer
+from sentiment_lab.config import RunConfig
+from sentiment_lab.data import load_dataset, tokenize
+from sentiment_lab.runner import make_accelerator
+from sentiment_lab.train_loop import TokenBatches, logits_of
+
+from .common import DATA, table, write_json
+from .throughput import fresh_accelerator_state
+
+VARIANTS = ("ours (foreach AdamW)", "fused AdamW", "torch.compile")
+
+
+def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
+    """(samples/s over `steps` after `warmup` steps, seconds the warm-up took)."""
+    torch.manual_seed(0)
+    fresh_accelerator_state()
+    acc = make_accelerator(cfg)
+    model = methods.get(method).build(cfg, ds.id2label).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if variant == "fused AdamW" else {"foreach": True}))
+    model, optimizer = acc.prepare(model, optimizer)
+    if variant == "torch.compile":
+        model = torch.compile(model, dynamic=True)
+    batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
+    started = time.perf_counter()
+    for i in range(warmup + steps):
+        if i == warmup:
+            warm_s, started = time.perf_counter() - started, time.perf_counter()
+        inputs, y = next(batches)
+        with acc.autocast():
+            loss = torch.nn.functional.cross_entropy(logits_of(model, inputs).float(), y)
+        acc.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return steps * 16 / (time.perf_counter() - started), warm_s
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=20, help="steps before timing (compiles the common shapes)")
+    parser.add_argument("--methods", default="full,lora")
+    parser.add_argument("--quick", action="store_true", help="full only, 20 steps after 10")
+    args = parser.parse_args(argv)
+    steps, warmup, chosen = (20, 10, ["full"]) if args.quick else (args.steps, args.warmup, args.methods.split(","))
+    ds = load_dataset(str(DATA))
+    tok = load_tokenizer("minilm")
+    tokenize(ds.splits["train"], tok, 512)
+    rows, out = [], {}
+    for method in chosen:
+        cfg = RunConfig(method=method, dataset=str(DATA)).validated()
+        base = None
+        for variant in VARIANTS:
+            rate, warm_s = samples_per_s(method, variant, cfg, ds, tok, steps, warmup)
+            base = base or rate
+            out.setdefault(method, {})[variant] = {"samples_per_s": rate, "warmup_s": warm_s, "ratio": rate / base}
+            rows.append([method, variant, f"{rate:.1f}", f"{rate / base:.2f}x", f"{warm_s:.1f}"])
+            print(f"{method} / {variant}: {rate:.1f} samples/s ({rate / base:.2f}x), first {warmup} steps {warm_s:.1f} s", flush=True)
+    print(table(rows, ["method", "variant", "samples/s", "vs ours", f"first {warmup} steps s"]))
+    write_json("levers", {"steps": steps, "warmup": warmup, "methods": out})
+    print("headline: " + "; ".join(f"{m}: fused {v['fused AdamW']['ratio']:.2f}x, compile {v['torch.compile']['ratio']:.2f}x" for m, v in out.items()))
+
+
+if __name__ == "__main__":
+    main()
