@@ -14,6 +14,7 @@ import argparse
 import itertools
 import json
 import math
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,8 +35,8 @@ def same_config(saved: RunConfig, wanted: RunConfig) -> bool:
     return {k: v for k, v in saved.to_dict().items() if k not in ignore} == {k: v for k, v in wanted.to_dict().items() if k not in ignore}
 
 
-def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str]) -> Path:
-    name = f"{method}-s{seed}-e{epochs:g}" + ("-quick" if extra else "")
+def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], quick: bool) -> Path:
+    name = f"{method}-s{seed}-e{epochs:g}" + ("-quick" if quick else "")
     folder = out / name
     flags = ["--method", method, "--dataset", str(DATA), "--seed", str(seed), "--epochs", str(epochs), "--output_dir", str(folder), *extra]
     if (folder / "results.json").is_file() and (folder / "test_predictions.json").is_file():
@@ -73,17 +74,18 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 epoch on 400 training sentences (about two minutes)")
     parser.add_argument("--out", default=str(RESULTS / "accuracy-runs"))
     parser.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
+    parser.add_argument("--train-args", default="", help='more flags for every run, e.g. "--head cls" (use another --out)')
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     epochs = 1 if args.quick else args.epochs
-    extra = ["--max_train_samples", "400"] if args.quick else []
+    extra = (["--max_train_samples", "400"] if args.quick else []) + shlex.split(args.train_args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary, correct = {}, {}
     for method in METHODS:
         per_seed = []
         for seed in seeds:
-            folder = run_one(out, method, seed, epochs, extra)
+            folder = run_one(out, method, seed, epochs, extra, args.quick)
             res = json.loads((folder / "results.json").read_text())
             saved = json.loads((folder / "test_predictions.json").read_text())
             pred, gold = np.asarray(saved["pred"]), np.asarray(saved["label"])
@@ -92,6 +94,7 @@ def main(argv=None) -> None:
         summary[method] = {
             "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
             "f1_mean": float(np.mean([r["test"]["f1"] for r, _ in per_seed])),
+            "val_accuracy_mean": float(np.mean([r["validation"]["accuracy"] for r, _ in per_seed])),
             "loss_mean": float(np.mean([r["test"]["loss"] for r, _ in per_seed])),
             "ci95": bootstrap_ci(np.mean([c for _, c in per_seed], axis=0)),
             "train_seconds": float(np.mean([r["train_seconds"] for r, _ in per_seed])),
@@ -99,19 +102,20 @@ def main(argv=None) -> None:
             "seeds": seeds, "epochs": epochs,
         }
         correct[method] = per_seed[0][1]
-    rows = [[m, _pm(s, "accuracy"), f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", f"{s['f1_mean']:.4f}", f"{s['loss_mean']:.4f}",
+    rows = [[m, _pm(s, "accuracy"), f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", f"{s['val_accuracy_mean']:.4f}", f"{s['f1_mean']:.4f}", f"{s['loss_mean']:.4f}",
              f"{s['trainable']:,}", f"{100 * s['trainable'] / s['total']:.2f}%", f"{s['train_seconds']:.0f}"]
             for m, s in summary.items()]
-    headers = ["method", "test accuracy", "bootstrap 95% CI", "macro-F1", "test loss", "trainable", "% of total", "train s"]
+    headers = ["method", "test accuracy", "bootstrap 95% CI", "val accuracy", "macro-F1", "test loss", "trainable", "% of total", "train s"]
     print(table(rows, headers))
     tests = []
     for a, b in itertools.combinations(METHODS, 2):
         only_a, only_b, p = mcnemar(correct[a], correct[b])
         tests.append([f"{a} vs {b}", only_a, only_b, f"{p:.3g}"])
     print(table(tests, ["pair (first seed)", "only first right", "only second right", "McNemar p"]))
-    write_json("accuracy", {"summary": summary, "mcnemar": tests})
+    default_out = Path(parser.get_default("out"))
+    write_json("accuracy" if out == default_out else f"accuracy-{out.name}", {"summary": summary, "mcnemar": tests, "train_args": args.train_args})
     if args.readme:
-        _write_readme(rows, headers, tests, seeds, epochs, args.quick)
+        _write_readme(rows, headers, tests, seeds, epochs, args.quick, argv if argv is not None else sys.argv[1:])
     best = max(summary, key=lambda m: summary[m]["accuracy_mean"])
     print(f"headline: best {best} {summary[best]['accuracy_mean']:.4f}; " +
           ", ".join(f"{m} {s['accuracy_mean']:.3f}" for m, s in summary.items()))
@@ -122,9 +126,10 @@ def _pm(s: dict, key: str) -> str:
     return f"{mean:.4f}" + (f" ± {std:.4f}" if len(s["seeds"]) > 1 else "")
 
 
-def _write_readme(rows, headers, tests, seeds, epochs, quick) -> None:
+def _write_readme(rows, headers, tests, seeds, epochs, quick, argv) -> None:
+    command = "python -m bench.accuracy " + " ".join(shlex.quote(a) for a in argv)
     md = [f"Bundled MiniLM, Rotten Tomatoes test set (1,066 sentences), {epochs:g} epoch(s), seeds {', '.join(map(str, seeds))}"
-          + (" (quick subset)" if quick else "") + "; generated by `python -m bench.accuracy --readme`.", "",
+          + (" (quick subset)" if quick else "") + f"; test accuracy as mean ± std over seeds; val accuracy: the kept checkpoint's; generated by `{command}`.", "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
     md += ["", "Paired McNemar tests (first seed): " + "; ".join(f"{t[0]} p={t[3]}" for t in tests) + "."]

@@ -4,7 +4,7 @@ Samples/s of each torch method for a fixed number of steps on the real Rotten To
 set with the bundled MiniLM, against a plain Hugging Face Trainer configured the reference's way
 (batch 16, dynamic padding, shuffled without length grouping, fp32, [CLS] head), both measured in
 this process, one after the other. Ours: length-grouped batches, tokenised once, bf16 autocast
-where the CPU has it, and for freeze the frozen backbone's features computed once.
+where the CPU has it, fused AdamW, and for freeze the frozen backbone's features computed once.
 """
 from __future__ import annotations
 

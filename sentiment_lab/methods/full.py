@@ -1,4 +1,5 @@
-"""Full fine-tuning: every weight trains; saved with save_pretrained so `pipeline` loads it."""
+"""Full fine-tuning: every weight trains; saved with save_pretrained (with `--head cls` a plain
+`pipeline` loads it as is; the mean head needs `load` below, which puts its hook back)."""
 from __future__ import annotations
 
 from pathlib import Path
