@@ -31,7 +31,8 @@ START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
 def same_config(saved: RunConfig, wanted: RunConfig) -> bool:
-    ignore = ("run_name",)
+    """Equal settings; a learning rate counts by its value, given or default."""
+    ignore = ("run_name", "lr")
     return {k: v for k, v in saved.to_dict().items() if k not in ignore} == {k: v for k, v in wanted.to_dict().items() if k not in ignore}
 
 
@@ -112,8 +113,8 @@ def main(argv=None) -> None:
         only_a, only_b, p = mcnemar(correct[a], correct[b])
         tests.append([f"{a} vs {b}", only_a, only_b, f"{p:.3g}"])
     print(table(tests, ["pair (first seed)", "only first right", "only second right", "McNemar p"]))
-    default_out = Path(parser.get_default("out"))
-    write_json("accuracy" if out == default_out else f"accuracy-{out.name}", {"summary": summary, "mcnemar": tests, "train_args": args.train_args})
+    variant = "" if out.resolve() == Path(parser.get_default("out")).resolve() else "-" + out.name.removeprefix("accuracy-")
+    write_json("accuracy" + variant, {"summary": summary, "mcnemar": tests, "train_args": args.train_args})
     if args.readme:
         _write_readme(rows, headers, tests, seeds, epochs, args.quick, argv if argv is not None else sys.argv[1:])
     best = max(summary, key=lambda m: summary[m]["accuracy_mean"])

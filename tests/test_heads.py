@@ -43,10 +43,13 @@ def test_mean_head_reads_the_token_mean_and_ignores_padding(method, tiny_models)
 
 
 def test_head_is_validated_and_old_runs_read_cls(tmp_path):
-    with pytest.raises(ConfigError, match="head must be one of mean, cls"):
+    with pytest.raises(ConfigError, match="head must be one of cls, mean"):
         RunConfig(head="max").validated()
     saved = RunConfig(method="full").to_dict()
     del saved["head"]
     (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
     assert RunConfig.load(tmp_path / "config.json").head == "cls"
-    assert RunConfig().head == "mean"
+    saved["head"] = "mean"
+    (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
+    assert RunConfig.load(tmp_path / "config.json").head == "mean"
+    assert RunConfig().head == "cls"

@@ -11,11 +11,12 @@ from sentiment_lab.config import RunConfig
 ID2LABEL = {0: "neg", 1: "pos"}
 
 
+@pytest.mark.parametrize("head", ["cls", "mean"])
 @pytest.mark.parametrize("method", ["lora", "adapters"])
-def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, tiny_models, tmp_path):
+def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head, tiny_models, tmp_path):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        cfg = RunConfig(method=method, model=str(model_dir)).validated()
+        cfg = RunConfig(method=method, model=str(model_dir), head=head).validated()
         m = methods.get(method)
         trained = m.build(cfg, ID2LABEL)
         with torch.no_grad():  # stand-in for training: every trainable weight (LayerNorms too) moves

@@ -62,7 +62,7 @@ def test_tiny_run_writes_a_complete_folder(method, tiny_models, tiny_data, tmp_p
 def test_full_model_loads_in_a_pipeline_with_dataset_label_names(tiny_models, tmp_path):
     from transformers import pipeline
 
-    train("--method", "full", "--head", "cls", "--model", str(tiny_models["bert"]), "--dataset", str(SHARED_DATA), "--epochs", "1",
+    train("--method", "full", "--model", str(tiny_models["bert"]), "--dataset", str(SHARED_DATA), "--epochs", "1",
           "--max_train_samples", "64", "--max_eval_samples", "32", "--run_name", "pipe", env_root=tmp_path)
     folder = only_run(tmp_path)
     assert folder.name.startswith("pipe-full-bert-")

@@ -1,5 +1,5 @@
-"""Full fine-tuning: every weight trains; saved with save_pretrained (with `--head cls` a plain
-`pipeline` loads it as is; the mean head needs `load` below, which puts its hook back)."""
+"""Full fine-tuning: every weight trains; saved with save_pretrained (with the default [CLS] head a
+plain `pipeline` loads it as is; `--head mean` needs `load` below, which puts its hook back)."""
 from __future__ import annotations
 
 from pathlib import Path
