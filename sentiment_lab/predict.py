@@ -6,6 +6,8 @@ model. Only full fine-tuning keeps its own weights.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import time
 
@@ -35,6 +37,19 @@ def check_review(text) -> str:
     if len(text) > MAX_REVIEW_CHARS:
         raise ReviewError(f"the review is {len(text):,} characters; at most {MAX_REVIEW_CHARS:,} are accepted")
     return text
+
+
+@functools.lru_cache(maxsize=1)
+def _native_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_autocast():
+    """bf16 autocast where the CPU has native bf16: all five answer 1.3x faster here, and test
+    accuracy is measured under the same autocast during training. Elsewhere plain fp32."""
+    if _native_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class Predictor:
@@ -97,7 +112,7 @@ class Predictor:
         text = check_review(text)
         rows = []
         shared: dict[tuple, torch.Tensor] = {}  # one encoder pass per (encoder, pooling, tokenizer) this call
-        with self.lock:
+        with self.lock, cpu_autocast():
             for method in METHODS:
                 run_id = runs.get(method)
                 row = {"method": method, "run": run_id}
