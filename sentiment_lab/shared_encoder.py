@@ -71,9 +71,9 @@ def materialise(model: nn.Module, device: torch.device | str = "cpu") -> list[st
     return left
 
 
-def classifier_around(encoder: nn.Module, id2label: dict[int, str]) -> tuple[nn.Module, list[str]]:
-    """A sequence classifier whose encoder tensors are `encoder`'s; also the names of its head
-    tensors, which hold garbage until the run's weights are loaded into them."""
+def classifier_around(encoder: nn.Module, id2label: dict[int, str]) -> nn.Module:
+    """A sequence classifier whose encoder tensors are `encoder`'s. Its head tensors hold garbage
+    until the caller loads the run's weights into them (LoRA and adapter files include the head)."""
     from transformers import AutoModelForSequenceClassification
 
     config = copy.deepcopy(encoder.config)
@@ -83,5 +83,5 @@ def classifier_around(encoder: nn.Module, id2label: dict[int, str]) -> tuple[nn.
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     share_encoder(model, encoder)
-    head = materialise(model, next(encoder.parameters()).device)
-    return model.eval(), head
+    materialise(model, next(encoder.parameters()).device)
+    return model.eval()

@@ -98,7 +98,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
     if encoder is None:
         model = build(cfg, id2label)
     else:
-        model = apply_head(classifier_around(encoder, id2label)[0], cfg.head)
+        model = apply_head(classifier_around(encoder, id2label), cfg.head)
         insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
     state = load_file(str(folder / ARTEFACT))
     missing = trainable_names(model) - set(state)

@@ -44,7 +44,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
     """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
     from peft import PeftModel
 
-    base = classifier_around(encoder, id2label)[0] if encoder is not None else load_classifier(cfg.model, id2label)
+    base = classifier_around(encoder, id2label) if encoder is not None else load_classifier(cfg.model, id2label)
     return PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
 
 
