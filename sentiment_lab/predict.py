@@ -45,8 +45,9 @@ def _native_bf16() -> bool:
 
 
 def cpu_autocast():
-    """bf16 autocast where the CPU has native bf16: all five answer 1.3x faster here, and test
-    accuracy is measured under the same autocast during training. Elsewhere plain fp32."""
+    """bf16 autocast where the CPU has native bf16: all five answer in p50 38 ms instead of 52 here
+    (`python -m bench.compare`), and test accuracy is measured under the same autocast during
+    training. Elsewhere plain fp32."""
     if _native_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

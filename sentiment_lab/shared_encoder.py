@@ -33,8 +33,8 @@ def _tensors(module: nn.Module):
                     yield (f"{owner_name}.{attr}" if owner_name else attr), owner, attr, tensor, is_param
 
 
-def share_encoder(model: nn.Module, encoder: nn.Module, skip: frozenset[str] = frozenset()) -> int:
-    """Point every encoder tensor of `model` (names not in `skip`) at `encoder`'s own; return the count.
+def share_encoder(model: nn.Module, encoder: nn.Module) -> int:
+    """Point every encoder tensor of `model` at `encoder`'s own; return the count.
 
     Tensors are shared, never copied into: a later `load_state_dict` must use assign=True so that
     a run's trained LayerNorm never overwrites the shared encoder's.
@@ -44,7 +44,7 @@ def share_encoder(model: nn.Module, encoder: nn.Module, skip: frozenset[str] = f
     count = 0
     for name, owner, attr, tensor, is_param in _tensors(model):
         target = shared.get(_encoder_name(name, prefix))
-        if name in skip or target is None or target.shape != tensor.shape:
+        if target is None or target.shape != tensor.shape:
             continue
         if is_param:
             owner._parameters[attr] = target if isinstance(target, nn.Parameter) else nn.Parameter(target, requires_grad=False)
@@ -54,12 +54,9 @@ def share_encoder(model: nn.Module, encoder: nn.Module, skip: frozenset[str] = f
     return count
 
 
-def materialise(model: nn.Module, device: torch.device | str = "cpu") -> list[str]:
-    """Give every tensor still on the meta device real (uninitialised) memory; return their names.
-
-    The caller must then load each of them from the run's weights.
-    """
-    left = []
+def materialise(model: nn.Module, device: torch.device | str = "cpu") -> None:
+    """Give every tensor still on the meta device real (uninitialised) memory; the caller then
+    loads each of them from the run's weights."""
     for name, owner, attr, tensor, is_param in _tensors(model):
         if tensor.is_meta:
             real = torch.empty(tensor.shape, dtype=tensor.dtype, device=device)
@@ -67,8 +64,6 @@ def materialise(model: nn.Module, device: torch.device | str = "cpu") -> list[st
                 owner._parameters[attr] = nn.Parameter(real, requires_grad=tensor.requires_grad)
             else:
                 owner._buffers[attr] = real
-            left.append(name)
-    return left
 
 
 def classifier_around(encoder: nn.Module, id2label: dict[int, str]) -> nn.Module:
