@@ -58,6 +58,18 @@ def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
     return "bf16"
 
 
+def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str | None:
+    """A warning when the best validation accuracy is no better than always answering the commonest
+    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, README)."""
+    if accuracy is None or len(labels) == 0:
+        return None
+    majority = np.bincount(np.asarray(labels)).max() / len(labels)
+    if accuracy > majority + 0.01:
+        return None
+    return (f"warning: the model did not learn: best validation accuracy {accuracy:.3f} is no better than always "
+            f"answering the commonest class ({majority:.3f}); try a smaller learning rate than {lr:g}")
+
+
 def count_parameters(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -203,6 +215,9 @@ class Runner:
         result = fit(model, batches[0], batches[1], settings, accelerator, num_labels, self._report, self.should_stop, progress)
         if progress is not None:
             progress.close()
+        warning = None if result.stopped else did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
+        if warning:
+            self.log(warning)
         model = accelerator.unwrap_model(model)
         test_m = evaluate(model, batches[2], accelerator, num_labels)
         self._save_predictions(test_m["pred"], test.labels)
@@ -216,7 +231,7 @@ class Runner:
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
             "train_seconds": time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
-            "stopped": result.stopped, "lr": cfg.learning_rate,
+            "stopped": result.stopped, "lr": cfg.learning_rate, "warning": warning,
         }
 
     def _save_predictions(self, pred, labels) -> None:

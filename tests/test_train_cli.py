@@ -139,3 +139,15 @@ def test_bundled_minilm_learns_rotten_tomatoes(method, tmp_path):
           "--max_eval_samples", "200", env_root=tmp_path)
     results = check_run_folder(only_run(tmp_path), method)
     assert results["test"]["accuracy"] > 0.6, results["test"]
+
+
+def test_a_run_that_does_not_learn_says_so(tiny_models, tiny_data, tmp_path):
+    from sentiment_lab.runner import did_not_learn
+
+    done = train("--method", "full", "--lr", "0.9", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data),
+                 "--epochs", "2", "--batch_size", "8", "--max_length", "32", env_root=tmp_path)
+    results = json.loads((only_run(tmp_path) / "results.json").read_text())
+    assert "did not learn" in (results["warning"] or ""), results
+    assert "did not learn" in done.stdout + done.stderr  # the run's log (log.txt under the job runner)
+    labels = [0, 0, 0, 1]
+    assert did_not_learn(0.75, labels, 1e-3) and not did_not_learn(0.9, labels, 1e-3)
