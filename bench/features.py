@@ -16,6 +16,7 @@ import torch
 from sentiment_lab.backbone import load_encoder, load_tokenizer
 from sentiment_lab.data import collate, load_dataset, subsample, tokenize
 from sentiment_lab.features import encode, sentence_features
+from sentiment_lab.runner import cpu_has_native_bf16
 
 from .common import DATA, table, write_json
 
@@ -40,7 +41,7 @@ def main(argv=None) -> None:
     tokenize(split, tok, 512)
     split = subsample(split, 2000 if args.quick else None, 0)
     encoder = load_encoder("minilm").eval()
-    bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    bf16 = cpu_has_native_bf16()
     t = time.perf_counter()
     base = plain(encoder, split, tok.pad_token_id, args.pooling)
     plain_s = time.perf_counter() - t

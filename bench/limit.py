@@ -19,6 +19,7 @@ from sentiment_lab import methods
 from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import collate, load_dataset, tokenize, train_batches
+from sentiment_lab.runner import cpu_has_native_bf16
 
 from .common import DATA, table, write_json
 
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
     train = ds.splits["train"]
     tokenize(train, tok, 512)
     batches = train_batches(train.lengths(), 16, 42, 0)[: steps + 3]
-    use_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    use_bf16 = cpu_has_native_bf16()
     peak = bf16 if use_bf16 else fp32
     rows, out = [], {"fp32_flops": fp32, "bf16_flops": bf16}
     # The same full fine-tuning steps once in fp32 show what bf16 autocast buys on this CPU.

@@ -12,6 +12,8 @@ class Arch:
     """Regexes of the linear layers whose output feeds an adapter (attention output, feed-forward output)"""
     head: tuple[str, ...]
     """Top-level modules of the sequence-classification head that always train"""
+    final_hidden: str = "encoder"
+    """Submodule of the base model whose output is the last hidden states the head reads at position 0"""
 
 
 _BERT = Arch(
@@ -31,6 +33,7 @@ ARCHS = {
         lora_targets=("q_lin", "k_lin", "v_lin", "out_lin"),
         adapter_after=(r"layer\.\d+\.attention\.out_lin$", r"layer\.\d+\.ffn\.lin2$"),
         head=("pre_classifier", "classifier"),
+        final_hidden="transformer",
     ),
 }
 
@@ -43,7 +46,7 @@ def arch_of(model) -> Arch:
     kind = getattr(model.config, "model_type", "?")
     if kind not in ARCHS:
         raise UnsupportedArchitecture(
-            f"architecture {kind!r} is not supported for LoRA / adapters; supported: {', '.join(sorted(ARCHS))}"
+            f"architecture {kind!r} is not supported for LoRA / adapters / the mean head; supported: {', '.join(sorted(ARCHS))}"
         )
     return ARCHS[kind]
 

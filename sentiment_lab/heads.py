@@ -15,27 +15,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import HEADS
-
-# The submodule whose output is the last hidden states that the head indexes at position 0.
-FINAL_HIDDEN = {"bert": "encoder", "electra": "encoder", "roberta": "encoder", "xlm-roberta": "encoder",
-                "camembert": "encoder", "distilbert": "transformer"}
+from .architectures import arch_of
 
 
 class MeanIntoCls:
-    """The two hooks of one model; `remove()` restores the [CLS] head."""
+    """Two hooks: one keeps the attention mask of each call, one writes the masked token mean
+    into position 0 of the last hidden states. They live as long as the model that holds them."""
 
     def __init__(self, model: nn.Module):
-        kind = getattr(model.config, "model_type", "?")
-        if kind not in FINAL_HIDDEN:
-            raise ValueError(f"head 'mean' is not supported for architecture {kind!r}; use head 'cls' or one of "
-                             f"{', '.join(sorted(FINAL_HIDDEN))}")
-        final = model.base_model.get_submodule(FINAL_HIDDEN[kind])
         self.mask: torch.Tensor | None = None
-        self.handles = [
-            model.base_model.register_forward_pre_hook(self._grab_mask, with_kwargs=True),
-            final.register_forward_hook(self._write_mean),
-        ]
+        model.base_model.register_forward_pre_hook(self._grab_mask, with_kwargs=True)
+        model.base_model.get_submodule(arch_of(model).final_hidden).register_forward_hook(self._write_mean)
 
     def _grab_mask(self, module, args, kwargs):
         self.mask = kwargs.get("attention_mask")
@@ -51,15 +41,9 @@ class MeanIntoCls:
         output["last_hidden_state"] = hidden  # ModelOutput keeps its tuple view in step
         return output
 
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-
 
 def apply_head(model: nn.Module, head: str) -> nn.Module:
-    """Set what `model`'s classification head reads; returns the model."""
+    """Set what `model`'s classification head reads (`head` is validated by RunConfig); returns the model."""
     if head == "mean":
-        model._mean_into_cls = MeanIntoCls(model)  # kept on the model: the hooks live as long as it does
-    elif head != "cls":
-        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
+        MeanIntoCls(model)  # its hooks hold it
     return model

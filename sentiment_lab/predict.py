@@ -7,7 +7,6 @@ model. Only full fine-tuning keeps its own weights.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 
@@ -18,6 +17,7 @@ from .backbone import load_encoder, load_tokenizer
 from .config import METHODS, RunConfig
 from .features import sentence_features
 from .jobs import JobManager
+from .runner import cpu_has_native_bf16
 from .runs import read_results, read_status
 
 MAX_REVIEW_CHARS = 5000
@@ -39,16 +39,11 @@ def check_review(text) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=1)
-def _native_bf16() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def cpu_autocast():
     """bf16 autocast where the CPU has native bf16: all five answer in p50 38 ms instead of 52 here
     (`python -m bench.compare`), and test accuracy is measured under the same autocast during
     training. Elsewhere plain fp32."""
-    if _native_bf16():
+    if cpu_has_native_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

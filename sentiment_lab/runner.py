@@ -1,6 +1,7 @@
 """One run from config to run folder: data, method, training loop, test evaluation, artefacts."""
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sys
@@ -44,6 +45,12 @@ def make_accelerator(cfg: RunConfig):
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision(cfg, cpu))
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 / AMX: bf16 matmuls run natively (and faster) on this CPU."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
     """bf16 autocast where the hardware has native bf16 (GPUs that support it, CPUs with AVX512-BF16 /
     AMX: faster training steps on the bundled MiniLM, `python -m bench.limit` prints by how much); fp16 on
@@ -51,8 +58,7 @@ def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
     if cfg.bf16 == "off":
         return "no"
     if cpu:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        return "bf16" if cfg.bf16 == "on" or native else "no"
+        return "bf16" if cfg.bf16 == "on" or cpu_has_native_bf16() else "no"
     if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
         return "fp16"
     return "bf16"
