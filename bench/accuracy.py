@@ -36,10 +36,10 @@ def same_config(saved: RunConfig, wanted: RunConfig) -> bool:
     return {k: v for k, v in saved.to_dict().items() if k not in ignore} == {k: v for k, v in wanted.to_dict().items() if k not in ignore}
 
 
-def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], quick: bool) -> Path:
+def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], quick: bool, data: str = str(DATA)) -> Path:
     name = f"{method}-s{seed}-e{epochs:g}" + ("-quick" if quick else "")
     folder = out / name
-    flags = ["--method", method, "--dataset", str(DATA), "--seed", str(seed), "--epochs", str(epochs), "--output_dir", str(folder), *extra]
+    flags = ["--method", method, "--dataset", data, "--seed", str(seed), "--epochs", str(epochs), "--output_dir", str(folder), *extra]
     if (folder / "results.json").is_file() and (folder / "test_predictions.json").is_file():
         if same_config(RunConfig.load(folder / "config.json"), parse_args(flags)[0]):
             return folder
@@ -76,6 +76,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(RESULTS / "accuracy-runs"))
     parser.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
     parser.add_argument("--train-args", default="", help='more flags for every run, e.g. "--head cls" (use another --out)')
+    parser.add_argument("--data", default=str(DATA), help="the Rotten Tomatoes folder (train / validation / test parquet)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     epochs = 1 if args.quick else args.epochs
@@ -86,7 +87,7 @@ def main(argv=None) -> None:
     for method in METHODS:
         per_seed = []
         for seed in seeds:
-            folder = run_one(out, method, seed, epochs, extra, args.quick)
+            folder = run_one(out, method, seed, epochs, extra, args.quick, args.data)
             res = json.loads((folder / "results.json").read_text())
             saved = json.loads((folder / "test_predictions.json").read_text())
             pred, gold = np.asarray(saved["pred"]), np.asarray(saved["label"])

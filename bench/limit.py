@@ -37,7 +37,8 @@ def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> floa
 
 def step_flops(config, batch_shape, backward_factor: float) -> float:
     b, s = batch_shape
-    h, layers, ffn = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    ffn = getattr(config, "intermediate_size", None) or config.hidden_dim  # DistilBERT names it hidden_dim
+    h, layers = config.hidden_size, config.num_hidden_layers
     n = layers * (4 * h * h + 2 * h * ffn)
     forward = 2 * n * b * s + layers * 4 * b * s * s * h
     return forward * (1 + backward_factor)

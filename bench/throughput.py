@@ -37,21 +37,22 @@ def reference_model(method: str, cfg: RunConfig, id2label):
     return methods.get(method).build(cfg, id2label)
 
 
-def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int) -> float:
-    from datasets import Dataset as HFDataset
+def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
+    """The reference's Trainer, fp32, on the CPU or (cfg.device cuda) the GPU."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     train = ds.splits["train"]
-    hf = HFDataset.from_dict({"input_ids": train.input_ids, "attention_mask": [[1] * len(x) for x in train.input_ids],
-                              "labels": train.labels.tolist()})
+    # A plain list of examples: the Trainer needs nothing more, and the GPU machine has no `datasets`.
+    examples = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(y)} for ids, y in zip(train.input_ids, train.labels)]
     model = reference_model(method, dataclasses.replace(cfg, head="cls"), ds.id2label)  # the reference reads [CLS]
-    args = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=16, max_steps=steps,
+    args = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=batch, max_steps=steps,
                              learning_rate=cfg.learning_rate, report_to=[], save_strategy="no", eval_strategy="no",
-                             logging_strategy="no", use_cpu=True, seed=cfg.seed, disable_tqdm=True, dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=args, train_dataset=hf, data_collator=DataCollatorWithPadding(tok))
+                             logging_strategy="no", use_cpu=not cfg.device.startswith("cuda"), seed=cfg.seed,
+                             disable_tqdm=True, dataloader_num_workers=0)
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=DataCollatorWithPadding(tok))
     start = time.perf_counter()
     trainer.train()
-    return steps * 16 / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start)
 
 
 def fresh_accelerator_state() -> None:
@@ -61,24 +62,24 @@ def fresh_accelerator_state() -> None:
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
-def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int) -> float:
+def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
     train, val = ds.splits["train"], subsample(ds.splits["validation"], 16, 0)
     acc = make_accelerator(cfg)
-    settings = LoopSettings(epochs=steps / int(np.ceil(len(train) / 16)), lr=cfg.learning_rate, evals_per_epoch=1, log_every=steps)
+    settings = LoopSettings(epochs=steps / int(np.ceil(len(train) / batch)), lr=cfg.learning_rate, evals_per_epoch=1, log_every=steps)
     start = time.perf_counter()
     if method == "freeze":
-        seen = subsample(train, steps * 16, 0)  # the sentences these steps see, encoded once
+        seen = subsample(train, steps * batch, 0)  # the sentences these steps see, encoded once
         runner = Runner(cfg, "/tmp/unused", progress=False)
         _, (feats,) = runner._features(tok, (seen,), acc)
         model = methods.freeze.build(feats.shape[1], 2)
-        batches, vb = FeatureBatches(feats, seen.labels, 16, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
+        batches, vb = FeatureBatches(feats, seen.labels, batch, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
         settings.epochs = 1
     else:
         model = methods.get(method).build(cfg, ds.id2label)
-        batches, vb = TokenBatches(train, tok.pad_token_id, 16, 0), TokenBatches(val, tok.pad_token_id, 16, 0)
+        batches, vb = TokenBatches(train, tok.pad_token_id, batch, 0), TokenBatches(val, tok.pad_token_id, 16, 0)
         start = time.perf_counter()
     fit(model, batches, vb, settings, acc, 2, report=lambda r: None)
-    return steps * 16 / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start)
 
 
 def main(argv=None) -> None:

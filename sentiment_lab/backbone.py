@@ -9,6 +9,9 @@ from urllib.parse import urlparse
 
 BUNDLED_NAMES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 OFFLINE_MODEL_HINT = "offline choices: 'minilm' (the bundled all-MiniLM-L6-v2) or a local model folder"
+# Weights in fp32 whatever the file stores: transformers 5 otherwise keeps a checkpoint's fp16 / bf16
+# ("auto"), and AdamW on half-precision weights loses small updates. Mixed precision is autocast's job.
+FLOAT32 = "float32"
 
 
 class ModelLoadError(RuntimeError):
@@ -92,7 +95,7 @@ def load_encoder(name: str):
     """The bare encoder (no head), for features and the frozen-backbone methods."""
     from transformers import AutoModel
 
-    return _load(AutoModel.from_pretrained, name)
+    return _load(AutoModel.from_pretrained, name, dtype=FLOAT32)
 
 
 def load_classifier(name: str, id2label: dict[int, str]):
@@ -102,6 +105,7 @@ def load_classifier(name: str, id2label: dict[int, str]):
     return _load(
         AutoModelForSequenceClassification.from_pretrained,
         name,
+        dtype=FLOAT32,
         num_labels=len(id2label),
         id2label={int(k): v for k, v in id2label.items()},
         label2id={v: int(k) for k, v in id2label.items()},

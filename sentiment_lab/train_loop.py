@@ -192,13 +192,17 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             optimizer.zero_grad(set_to_none=True)
             step += 1
             result.samples += len(y) * accelerator.num_processes
-            running += loss.item()
+            # Summed on the device and read only when logged: a read every step would make the CPU wait
+            # for the GPU each step instead of queueing the next one.
+            running = running + loss.detach()
             running_n += 1
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
             if step % settings.log_every == 0 or step == total_steps:
-                report({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": running / running_n,
+                mean_loss = float(running) / running_n
+                if progress is not None:
+                    progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+                report({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": mean_loss,
                         "lr": scheduler.get_last_lr()[0], "elapsed": time.perf_counter() - started, "total_steps": total_steps})
                 running, running_n = 0.0, 0
             if step % eval_every == 0 or step == total_steps:

@@ -143,3 +143,17 @@ def test_evaluate_returns_predictions_in_split_order(tiny_models, tiny_data):
         probs = model(input_ids=ids, attention_mask=mask).logits.softmax(-1).numpy()
     assert np.allclose(got["prob"], probs, atol=1e-5)
     assert (got["pred"] == probs.argmax(1)).all()
+
+
+@pytest.mark.parametrize("stored", [torch.float16, torch.bfloat16])
+def test_a_half_precision_checkpoint_trains_in_float32(stored, tiny_models, tmp_path):
+    # transformers 5 keeps a checkpoint's stored dtype unless told; AdamW on fp16 weights drops small updates.
+    from transformers import AutoModel
+
+    folder = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_models["bert"]).to(stored).save_pretrained(folder)
+    load_tokenizer(str(tiny_models["bert"])).save_pretrained(folder)
+    cfg = RunConfig(method="full", model=str(folder)).validated()
+    model = methods.full.build(cfg, {0: "neg", 1: "pos"})
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert {p.dtype for p in load_encoder(str(folder)).parameters()} == {torch.float32}

@@ -1,0 +1,137 @@
+"""GPU check: `python -m bench.gpu [--quick] [--steps N] [--batches 16,128] [--tokenizer T] [--data D]`.
+
+Needs one CUDA GPU. Trains a DistilBERT-shaped classifier (DistilBertConfig()'s shape, random
+weights: speed does not depend on the weights, and the Hub is out of reach) on the real Rotten
+Tomatoes training sentences, tokenised with the bundled MiniLM's tokenizer (the same uncased
+WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures, in this process:
+  - the plain Hugging Face Trainer the reference's way: fp32, batch 16, no length grouping;
+  - our loop: bf16 autocast through accelerate, fused AdamW, length-grouped batches, at batch 16
+    and at the larger batches named by --batches (a GPU is idle between a batch 16's small kernels);
+  - each of our steps' model FLOPs (bench.limit's count, from the real padded batches) against the
+    GPU's measured bf16 matmul rate.
+The model is written to a temporary folder and loaded through the project's own loading code.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from sentiment_lab.backbone import load_tokenizer
+from sentiment_lab.config import RunConfig
+from sentiment_lab.data import load_dataset, tokenize, train_batches
+
+from .common import DATA, table, write_json
+from .limit import matmul_rate, step_flops
+from .throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
+
+BACKWARD = {"full": 2.0, "lora": 1.0, "adapters": 1.0}  # see bench.limit
+
+
+def gpu_matmul_rate(n: int = 8192, reps: int = 10) -> float:
+    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def reset_memory_stats(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def max_memory_gib(device: str) -> float:
+    return torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+
+
+def distilbert_folder(tokenizer, label_names: list[str]) -> str:
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    folder = tempfile.mkdtemp(prefix="distilbert-shaped-")
+    config = DistilBertConfig(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                              label2id={n: i for i, n in enumerate(label_names)}, vocab_size=len(tokenizer))
+    torch.manual_seed(0)
+    DistilBertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def flops_per_s(config, lengths, batch: int, steps: int, method: str, samples_per_s: float) -> float:
+    """Model FLOPs of the steps our loop ran (the same length-grouped batches, epoch 0) per second."""
+    batches = train_batches(lengths, batch, 0, 0)[:steps]
+    flops = sum(step_flops(config, (len(b), int(lengths[b].max())), BACKWARD[method]) for b in batches)
+    return flops / (len(batches) * batch / samples_per_s)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="60 steps")
+    parser.add_argument("--methods", default="full,lora")
+    parser.add_argument("--batches", default="16,128", help="batch sizes for our loop; the Trainer runs batch 16")
+    parser.add_argument("--tokenizer", default="minilm", help="a tokenizer with DistilBERT's vocabulary")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of this script")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench.gpu: no CUDA GPU is visible here; nothing measured (--device cpu for a dry run)")
+    steps = 60 if args.quick else args.steps
+    if args.device == "cuda":
+        name, peak = torch.cuda.get_device_name(), gpu_matmul_rate()
+    else:
+        name, peak = "cpu", matmul_rate(torch.bfloat16)
+    print(f"{name}: bf16 matmul {peak / 1e12:.2f} TFLOP/s", flush=True)
+    tok = load_tokenizer(args.tokenizer)
+    ds = load_dataset(args.data)
+    tokenize(ds.splits["train"], tok, 512)
+    tokenize(ds.splits["validation"], tok, 512)
+    lengths = ds.splits["train"].lengths()
+    model = distilbert_folder(tok, ds.label_names)
+    batch_sizes = [int(b) for b in args.batches.split(",")]
+    rows, out = [], {"device": name, "bf16_matmul_flops": peak, "steps": steps, "methods": {}}
+    for i, method in enumerate(args.methods.split(",")):
+        cfg = RunConfig(method=method, model=model, dataset=args.data, device=args.device).validated()
+        if i == 0:  # CUDA context, cuBLAS handles and kernels load once, outside every timing
+            fresh_accelerator_state()
+            ours_samples_per_s(method, cfg, ds, tok, min(20, steps))
+        torch.manual_seed(0)
+        fresh_accelerator_state()
+        ref = trainer_samples_per_s(method, cfg, ds, tok, steps)
+        result = {"trainer_fp32_b16": ref}
+        for batch in batch_sizes:
+            torch.manual_seed(0)
+            fresh_accelerator_state()
+            reset_memory_stats(args.device)
+            ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
+            rate = flops_per_s(model_config(model), lengths, batch, steps, method, ours)
+            mem = max_memory_gib(args.device)
+            result[f"ours_bf16_b{batch}"] = {"samples_per_s": ours, "ms_per_step": 1000 * batch / ours,
+                                            "flops_per_s": rate, "fraction_of_peak": rate / peak, "max_memory_gib": mem}
+            rows.append([method, batch, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.1f}x", f"{1000 * batch / ours:.1f}",
+                         f"{rate / 1e12:.1f}", f"{100 * rate / peak:.1f}%", f"{mem:.1f}"])
+            print(f"{method} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
+                  f"{100 * rate / peak:.1f}% of bf16 matmul", flush=True)
+        out["methods"][method] = result
+    print(table(rows, ["method", "batch", "Trainer fp32 b16 samples/s", "ours bf16 samples/s", "ratio", "ms/step",
+                       "TFLOP/s", "of bf16 matmul", "GiB"]))
+    write_json("gpu", out)
+    first = {m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"] for m, r in out["methods"].items()}
+    print(f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
+          + ", ".join(f"{m} {v:.1f}x" for m, v in first.items()))
+
+
+def model_config(folder: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(folder)
+
+
+if __name__ == "__main__":
+    main()
