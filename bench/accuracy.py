@@ -77,6 +77,7 @@ def main(argv=None) -> None:
     parser.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
     parser.add_argument("--train-args", default="", help='more flags for every run, e.g. "--head cls" (use another --out)')
     parser.add_argument("--data", default=str(DATA), help="the Rotten Tomatoes folder (train / validation / test parquet)")
+    parser.add_argument("--methods", default=",".join(METHODS))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     epochs = 1 if args.quick else args.epochs
@@ -84,7 +85,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary, correct = {}, {}
-    for method in METHODS:
+    chosen = [m for m in METHODS if m in args.methods.split(",")]
+    for method in chosen:
         per_seed = []
         for seed in seeds:
             folder = run_one(out, method, seed, epochs, extra, args.quick, args.data)
@@ -110,7 +112,7 @@ def main(argv=None) -> None:
     headers = ["method", "test accuracy", "bootstrap 95% CI", "val accuracy", "macro-F1", "test loss", "trainable", "% of total", "train s"]
     print(table(rows, headers))
     tests = []
-    for a, b in itertools.combinations(METHODS, 2):
+    for a, b in itertools.combinations(chosen, 2):
         only_a, only_b, p = mcnemar(correct[a], correct[b])
         tests.append([f"{a} vs {b}", only_a, only_b, f"{p:.3g}"])
     print(table(tests, ["pair (first seed)", "only first right", "only second right", "McNemar p"]))

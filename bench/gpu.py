@@ -7,6 +7,8 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
   - the plain Hugging Face Trainer the reference's way: fp32, batch 16, no length grouping;
   - our loop: bf16 autocast through accelerate, fused AdamW, length-grouped batches, at batch 16
     and at the larger batches named by --batches (a GPU is idle between a batch 16's small kernels);
+  - our loop at batch 16 once more with torch's own attention-kernel order (cuDNN first), which
+    runner.steady_attention turns off: the price of one cuDNN plan per new batch shape;
   - each of our steps' model FLOPs (bench.limit's count, from the real padded batches) against the
     GPU's measured bf16 matmul rate.
 The model is written to a temporary folder and loaded through the project's own loading code.
@@ -14,11 +16,14 @@ The model is written to a temporary folder and loaded through the project's own 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
+from unittest import mock
 
 import torch
 
+from sentiment_lab import runner
 from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import load_dataset, tokenize, train_batches
@@ -105,26 +110,41 @@ def main(argv=None) -> None:
         fresh_accelerator_state()
         ref = trainer_samples_per_s(method, cfg, ds, tok, steps)
         result = {"trainer_fp32_b16": ref}
-        for batch in batch_sizes:
+        variants = [(f"ours_bf16_b{b}", b, False) for b in batch_sizes]
+        variants += [(f"ours_bf16_b{batch_sizes[0]}_cudnn_attention", batch_sizes[0], True)] if args.device == "cuda" else []
+        for key, batch, cudnn in variants:
             torch.manual_seed(0)
             fresh_accelerator_state()
             reset_memory_stats(args.device)
-            ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
+            with torch_attention_order() if cudnn else contextlib.nullcontext():
+                ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
             rate = flops_per_s(model_config(model), lengths, batch, steps, method, ours)
             mem = max_memory_gib(args.device)
-            result[f"ours_bf16_b{batch}"] = {"samples_per_s": ours, "ms_per_step": 1000 * batch / ours,
-                                            "flops_per_s": rate, "fraction_of_peak": rate / peak, "max_memory_gib": mem}
-            rows.append([method, batch, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.1f}x", f"{1000 * batch / ours:.1f}",
+            result[key] = {"samples_per_s": ours, "ms_per_step": 1000 * batch / ours,
+                           "flops_per_s": rate, "fraction_of_peak": rate / peak, "max_memory_gib": mem}
+            label = "ours, cuDNN attention" if cudnn else "ours"
+            rows.append([method, label, batch, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.1f}x", f"{1000 * batch / ours:.1f}",
                          f"{rate / 1e12:.1f}", f"{100 * rate / peak:.1f}%", f"{mem:.1f}"])
-            print(f"{method} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
+            print(f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
                   f"{100 * rate / peak:.1f}% of bf16 matmul", flush=True)
         out["methods"][method] = result
-    print(table(rows, ["method", "batch", "Trainer fp32 b16 samples/s", "ours bf16 samples/s", "ratio", "ms/step",
+    print(table(rows, ["method", "loop", "batch", "Trainer fp32 b16 samples/s", "ours bf16 samples/s", "ratio", "ms/step",
                        "TFLOP/s", "of bf16 matmul", "GiB"]))
     write_json("gpu", out)
     first = {m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"] for m, r in out["methods"].items()}
     print(f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
           + ", ".join(f"{m} {v:.1f}x" for m, v in first.items()))
+
+
+@contextlib.contextmanager
+def torch_attention_order():
+    """torch's own SDPA backend order (cuDNN first for masked bf16 attention), which our loop turns off
+    (runner.steady_attention): measured here to show what that costs."""
+    try:
+        with mock.patch.object(runner, "steady_attention", lambda: torch.backends.cuda.enable_cudnn_sdp(True)):
+            yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def model_config(folder: str):
