@@ -49,6 +49,10 @@ class RunConfig:
     """Longest tokenised review; batches are padded only to their own longest sentence"""
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
+    head_lr: float | None = None
+    """full / lora / adapters: learning rate of the classification head (BERT: pooler and classifier); None: the run's lr"""
+    layer_decay: float = 1.0
+    """full / lora / adapters: each encoder layer trains at this fraction of the lr of the layer above (embeddings last); 1: one lr"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
@@ -123,6 +127,9 @@ class RunConfig:
         if self.lr is not None:
             _check_range("lr", self.lr, 0, 1.0, low_open=True)
         _check_range("weight_decay", self.weight_decay, 0, 1)
+        if self.head_lr is not None:
+            _check_range("head_lr", self.head_lr, 0, 1.0, low_open=True)
+        _check_range("layer_decay", self.layer_decay, 0, 1, low_open=True)
         _check_range("warmup_ratio", self.warmup_ratio, 0, 0.5)
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)

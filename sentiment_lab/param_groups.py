@@ -1,0 +1,45 @@
+"""Optimizer parameter groups: weight decay on matrices only, an optional learning rate of its own
+for the classification head, and an optional layer-wise decay of the learning rate."""
+from __future__ import annotations
+
+import re
+
+LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
+
+
+def _head_pattern(model):
+    """Names under the architecture's head modules (BERT: pooler, classifier), PEFT-wrapped or not."""
+    from .architectures import UnsupportedArchitecture, arch_of
+
+    try:
+        head = arch_of(model).head
+    except (UnsupportedArchitecture, AttributeError):  # freeze's own head: nothing but head
+        return None
+    return re.compile(r"(?:^|\.)(?:" + "|".join(map(re.escape, head)) + r")\.")
+
+
+def _depth(name: str, layers: int) -> int:
+    """How many layers below the top this parameter sits: 0 for the top layer, layers for embeddings."""
+    if m := LAYER.search(name):
+        return layers - 1 - int(m.group(1))
+    return layers if EMBEDDINGS.search(name) else 0
+
+
+def param_groups(model, lr: float, weight_decay: float, head_lr: float | None = None, layer_decay: float = 1.0) -> list[dict]:
+    """Groups for AdamW. Biases and norms get no weight decay. The head trains at `head_lr` (default
+    `lr`); encoder layer i of L at lr * layer_decay**(L-1-i), embeddings at lr * layer_decay**L."""
+    head = _head_pattern(model) if head_lr is not None or layer_decay != 1.0 else None
+    config = getattr(model, "config", None)
+    layers = getattr(config, "num_hidden_layers", 0) or 0
+    groups: dict[tuple[float, float], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if head is not None and head.search(name):
+            rate = lr if head_lr is None else head_lr
+        else:
+            rate = lr * layer_decay ** _depth(name, layers) if layers else lr
+        decay = weight_decay if p.ndim >= 2 else 0.0
+        groups.setdefault((rate, decay), []).append(p)
+    return [{"params": ps, "lr": rate, "weight_decay": decay} for (rate, decay), ps in groups.items()]

@@ -1,0 +1,88 @@
+"""Optimizer groups: head learning rate, layer-wise decay, no weight decay on vectors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sentiment_lab import methods
+from sentiment_lab.config import ConfigError, RunConfig
+from sentiment_lab.param_groups import param_groups
+
+ID2LABEL = {0: "neg", 1: "pos"}
+HEADS = ("classifier.", "pre_classifier.", "pooler.")
+
+
+def lr_by_name(model, groups) -> dict[str, tuple[float, float]]:
+    ids = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for g in groups:
+        for p in g["params"]:
+            assert ids[id(p)] not in out, "a parameter sits in two groups"
+            out[ids[id(p)]] = (g["lr"], g["weight_decay"])
+    return out
+
+
+def is_head(name: str) -> bool:
+    return any(f".{h}" in f".{name}" for h in HEADS)
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adapters"])
+def test_every_trainable_parameter_once_with_its_rate(method, tiny_model):
+    model = methods.get(method).build(RunConfig(method=method, model=str(tiny_model)).validated(), ID2LABEL)
+    got = lr_by_name(model, param_groups(model, 0.1, 0.01, head_lr=1.0, layer_decay=0.5))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert set(got) == trainable
+    heads = [n for n in got if is_head(n)]
+    assert heads and all(got[n][0] == 1.0 for n in heads)
+    for name, (lr, decay) in got.items():
+        p = dict(model.named_parameters())[name]
+        assert decay == (0.01 if p.ndim >= 2 else 0.0)
+        if ".layer.1." in name:  # the top of the 2 layers
+            assert lr == pytest.approx(0.1), name
+        elif ".layer.0." in name:
+            assert lr == pytest.approx(0.05), name
+        elif "embeddings." in name:
+            assert lr == pytest.approx(0.025), name
+
+
+def test_defaults_give_one_rate(tiny_model):
+    model = methods.full.build(RunConfig(method="full", model=str(tiny_model)).validated(), ID2LABEL)
+    got = lr_by_name(model, param_groups(model, 0.1, 0.01))
+    assert {lr for lr, _ in got.values()} == {0.1}
+    assert {d for _, d in got.values()} == {0.0, 0.01}
+
+
+def test_freeze_head_has_no_architecture_and_one_rate():
+    model = methods.freeze.build(8, 2)
+    got = lr_by_name(model, param_groups(model, 0.1, 0.0, head_lr=1.0, layer_decay=0.5))
+    assert {lr for lr, _ in got.values()} == {0.1}
+
+
+@pytest.mark.parametrize("field, value", [("head_lr", 0), ("head_lr", 2), ("layer_decay", 0), ("layer_decay", 1.5)])
+def test_bad_values_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=field):
+        RunConfig(**{field: value}).validated()
+
+
+def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
+    from accelerate import Accelerator
+
+    from sentiment_lab.backbone import load_tokenizer
+    from sentiment_lab.data import load_dataset, tokenize
+    from sentiment_lab.train_loop import LoopSettings, TokenBatches, fit
+
+    ds = load_dataset(str(tiny_data))
+    tok = load_tokenizer(str(tiny_model))
+    for s in ds.splits.values():
+        tokenize(s, tok, 32)
+    moved = {}
+    for head_lr in (1e-5, 1e-2):
+        torch.manual_seed(0)
+        model = methods.full.build(RunConfig(method="full", model=str(tiny_model)).validated(), ID2LABEL)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
+        settings = LoopSettings(epochs=1, lr=1e-3, head_lr=head_lr, warmup_ratio=0.0)
+        fit(model, train, train, settings, Accelerator(cpu=True), 2, report=lambda r: None)
+        moved[head_lr] = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
+    head = [n for n in moved[1e-2] if n.startswith("classifier.")]
+    assert head and all(moved[1e-2][n] > 10 * moved[1e-5][n] for n in head)
