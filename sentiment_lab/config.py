@@ -53,6 +53,8 @@ class RunConfig:
     """full / lora / adapters: learning rate of the classification head (BERT: pooler and classifier); None: the run's lr"""
     layer_decay: float = 1.0
     """full / lora / adapters: each encoder layer trains at this fraction of the lr of the layer above (embeddings last); 1: one lr"""
+    max_grad_norm: float = 1.0
+    """Clip the gradient norm to this before each step (the reference's Trainer default); 0: no clipping"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
@@ -130,6 +132,7 @@ class RunConfig:
         if self.head_lr is not None:
             _check_range("head_lr", self.head_lr, 0, 1.0, low_open=True)
         _check_range("layer_decay", self.layer_decay, 0, 1, low_open=True)
+        _check_range("max_grad_norm", self.max_grad_norm, 0, 1e6)
         _check_range("warmup_ratio", self.warmup_ratio, 0, 0.5)
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)

@@ -86,3 +86,35 @@ def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
         moved[head_lr] = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
     head = [n for n in moved[1e-2] if n.startswith("classifier.")]
     assert head and all(moved[1e-2][n] > 10 * moved[1e-5][n] for n in head)
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.01])
+def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data):
+    from accelerate import Accelerator
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from sentiment_lab.backbone import load_tokenizer
+    from sentiment_lab.data import load_dataset, tokenize
+    from sentiment_lab.train_loop import LoopSettings, TokenBatches, fit
+
+    ds = load_dataset(str(tiny_data))
+    tok = load_tokenizer(str(tiny_models["bert"]))
+    tokenize(ds.splits["train"], tok, 32)
+    model = methods.full.build(RunConfig(method="full", model=str(tiny_models["bert"])).validated(), ID2LABEL)
+    norms = []
+
+    def record(optimizer, args, kwargs):
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
+        fit(model, train, train, LoopSettings(epochs=1, lr=1e-3, max_grad_norm=max_norm), Accelerator(cpu=True), 2, report=lambda r: None)
+    finally:
+        handle.remove()
+    assert len(norms) == len(train)
+    if max_norm:
+        assert max(norms) <= max_norm * 1.001
+    else:
+        assert max(norms) > 0.01  # unclipped gradients of this model are larger, so the case above tests something
