@@ -106,6 +106,7 @@ class RunConfig:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
         saved.setdefault("head", "cls")  # runs saved before `head` existed read [CLS], whatever the default becomes
+        saved.setdefault("max_grad_norm", 0.0)  # runs saved before clipping existed did not clip
         return cls.from_dict(saved)
 
     def validated(self) -> "RunConfig":

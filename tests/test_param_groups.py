@@ -118,3 +118,14 @@ def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data
         assert max(norms) <= max_norm * 1.001
     else:
         assert max(norms) > 0.01  # unclipped gradients of this model are larger, so the case above tests something
+
+
+def test_runs_saved_before_clipping_read_as_unclipped(tmp_path):
+    import json
+
+    saved = RunConfig(method="lora").to_dict()
+    del saved["max_grad_norm"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 0.0
+    RunConfig(method="lora").save(tmp_path / "config.json")
+    assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 1.0
