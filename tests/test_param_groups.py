@@ -127,5 +127,5 @@ def test_runs_saved_before_clipping_read_as_unclipped(tmp_path):
     del saved["max_grad_norm"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 0.0
-    RunConfig(method="lora").save(tmp_path / "config.json")
+    RunConfig(method="lora", max_grad_norm=1.0).save(tmp_path / "config.json")
     assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 1.0
