@@ -227,6 +227,7 @@ class JobManager:
         if results:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")
             row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
+            row["warning"] = results.get("warning")
         return row
 
     def metrics(self, run_id: str, since: int = 0) -> list[dict]:
