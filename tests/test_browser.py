@@ -54,7 +54,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         while time.monotonic() < deadline and [r["state"] for r in app.services.jobs.list()].count("done") < 5:
             time.sleep(1)
         page.wait_for_timeout(3000)  # one more refresh tick of the run list
-        assert page.get_by_text("done", exact=True).count() >= 5, [r["state"] for r in app.services.jobs.list()]
+        # A tiny run may finish no better than chance, and the table says so after the state.
+        done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
+        assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
 
         page.get_by_role("tab", name="Curves").click()
