@@ -29,7 +29,7 @@ def _depth(name: str, layers: int) -> int:
 def param_groups(model, lr: float, weight_decay: float, head_lr: float | None = None, layer_decay: float = 1.0) -> list[dict]:
     """Groups for AdamW. Biases and norms get no weight decay. The head trains at `head_lr` (default
     `lr`); encoder layer i of L at lr * layer_decay**(L-1-i), embeddings at lr * layer_decay**L."""
-    head = _head_pattern(model) if head_lr is not None or layer_decay != 1.0 else None
+    head = _head_pattern(model)
     config = getattr(model, "config", None)
     layers = getattr(config, "num_hidden_layers", 0) or 0
     groups: dict[tuple[float, float], list] = {}

@@ -148,7 +148,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
     # rescued LoRA at 3e-3 nor helped at 2e-3 (README, "Learning rates").
     clipped = [p for g in groups for p in g["params"]]
-    # The fused kernel: 1.32x samples/s for full fine-tuning on this CPU (`python -m bench.levers`).
+    # The fused kernel: 1.19x samples/s for full fine-tuning on this CPU (`python -m bench.levers`, README).
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, **({"fused": True} if fused else {"foreach": True}))
     steps_per_epoch = len(train)

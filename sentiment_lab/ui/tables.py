@@ -31,7 +31,7 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
         if r.get("state") == "running" and total and step and r.get("elapsed"):
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
-        state = r.get("state") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
+        state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
         lines.append([r["id"], state, progress, _duration(elapsed),
                       _duration(eta), f"{best:.4f}" if best else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
