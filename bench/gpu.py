@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-import time
 from unittest import mock
 
 import torch
@@ -33,18 +32,6 @@ from .limit import matmul_rate, step_flops
 from .throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
 
 BACKWARD = {"full": 2.0, "lora": 1.0, "adapters": 1.0}  # see bench.limit
-
-
-def gpu_matmul_rate(n: int = 8192, reps: int = 10) -> float:
-    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    torch.cuda.synchronize()
-    return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
 def reset_memory_stats(device: str) -> None:
@@ -87,10 +74,8 @@ def main(argv=None) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench.gpu: no CUDA GPU is visible here; nothing measured (--device cpu for a dry run)")
     steps = 60 if args.quick else args.steps
-    if args.device == "cuda":
-        name, peak = torch.cuda.get_device_name(), gpu_matmul_rate()
-    else:
-        name, peak = "cpu", matmul_rate(torch.bfloat16)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    peak = matmul_rate(torch.bfloat16, n=8192 if args.device == "cuda" else 1024, device=args.device)
     print(f"{name}: bf16 matmul {peak / 1e12:.2f} TFLOP/s", flush=True)
     tok = load_tokenizer(args.tokenizer)
     ds = load_dataset(args.data)
@@ -101,7 +86,7 @@ def main(argv=None) -> None:
 
 
 def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> None:
-    lengths = ds.splits["train"].lengths()
+    lengths, config = ds.splits["train"].lengths(), model_config(model)
     batch_sizes = [int(b) for b in args.batches.split(",")]
     rows, out = [], {"device": name, "bf16_matmul_flops": peak, "steps": steps, "methods": {}}
     for i, method in enumerate(args.methods.split(",")):
@@ -123,7 +108,7 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
             reset_memory_stats(args.device)
             with torch_attention_order() if cudnn else contextlib.nullcontext():
                 ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
-            rate = flops_per_s(model_config(model), lengths, batch, steps, method, ours)
+            rate = flops_per_s(config, lengths, batch, steps, method, ours)
             mem = max_memory_gib(args.device)
             result[key] = {"samples_per_s": ours, "ms_per_step": 1000 * batch / ours,
                            "flops_per_s": rate, "fraction_of_peak": rate / peak, "max_memory_gib": mem}

@@ -24,14 +24,17 @@ from sentiment_lab.runner import cpu_has_native_bf16
 from .common import DATA, table, write_json
 
 
-def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0, device: str = "cpu") -> float:
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # GPU products run asynchronously
     for _ in range(3):
         a @ b
+    sync()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
+    sync()
     return 2 * n**3 * count / (time.perf_counter() - start)
 
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from accelerate import Accelerator
+from test_methods import prepared
 
 from sentiment_lab import methods
 from sentiment_lab.config import ConfigError, RunConfig
 from sentiment_lab.param_groups import param_groups
+from sentiment_lab.train_loop import LoopSettings, TokenBatches, fit
 
 ID2LABEL = {0: "neg", 1: "pos"}
 HEADS = ("classifier.", "pre_classifier.", "pooler.")
@@ -34,9 +37,9 @@ def test_every_trainable_parameter_once_with_its_rate(method, tiny_model):
     assert set(got) == trainable
     heads = [n for n in got if is_head(n)]
     assert heads and all(got[n][0] == 1.0 for n in heads)
+    params = dict(model.named_parameters())
     for name, (lr, decay) in got.items():
-        p = dict(model.named_parameters())[name]
-        assert decay == (0.01 if p.ndim >= 2 else 0.0)
+        assert decay == (0.01 if params[name].ndim >= 2 else 0.0)
         if ".layer.1." in name:  # the top of the 2 layers
             assert lr == pytest.approx(0.1), name
         elif ".layer.0." in name:
@@ -65,16 +68,7 @@ def test_bad_values_are_refused_by_name(field, value):
 
 
 def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
-    from accelerate import Accelerator
-
-    from sentiment_lab.backbone import load_tokenizer
-    from sentiment_lab.data import load_dataset, tokenize
-    from sentiment_lab.train_loop import LoopSettings, TokenBatches, fit
-
-    ds = load_dataset(str(tiny_data))
-    tok = load_tokenizer(str(tiny_model))
-    for s in ds.splits.values():
-        tokenize(s, tok, 32)
+    ds, tok = prepared(tiny_model, tiny_data)
     moved = {}
     for head_lr in (1e-5, 1e-2):
         torch.manual_seed(0)
@@ -90,16 +84,9 @@ def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
 
 @pytest.mark.parametrize("max_norm", [0.0, 0.01])
 def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data):
-    from accelerate import Accelerator
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-    from sentiment_lab.backbone import load_tokenizer
-    from sentiment_lab.data import load_dataset, tokenize
-    from sentiment_lab.train_loop import LoopSettings, TokenBatches, fit
-
-    ds = load_dataset(str(tiny_data))
-    tok = load_tokenizer(str(tiny_models["bert"]))
-    tokenize(ds.splits["train"], tok, 32)
+    ds, tok = prepared(tiny_models["bert"], tiny_data)
     model = methods.full.build(RunConfig(method="full", model=str(tiny_models["bert"])).validated(), ID2LABEL)
     norms = []
 
