@@ -57,21 +57,24 @@ class Predictor:
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
         self.models: dict[str, tuple] = {}
-        self.methods: dict[str, str] = {}  # run id -> method; a run's config never changes
+        self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
 
     def latest_runs(self) -> dict[str, str | None]:
-        """The most recent finished run of each method."""
-        latest: dict[str, tuple[float, str]] = {}
+        """The most recent finished run of each method, passing over runs that did not learn (they
+        answer one class whatever the review) unless a method has nothing else."""
+        latest: dict[str, tuple[bool, float, str]] = {}
         for folder in self.jobs.folders():
             st = read_status(folder)
             if st.get("state") != "done" or not (folder / "artefacts").is_dir():
                 continue
             if folder.name not in self.methods:
-                self.methods[folder.name] = RunConfig.load(folder / "config.json").method
-            method, when = self.methods[folder.name], st.get("finished") or 0
-            if method not in latest or when > latest[method][0]:
-                latest[method] = (when, folder.name)
-        return {m: latest[m][1] if m in latest else None for m in METHODS}
+                learned = not (read_results(folder) or {}).get("warning")
+                self.methods[folder.name] = (RunConfig.load(folder / "config.json").method, learned)
+            method, learned = self.methods[folder.name]
+            key = (learned, st.get("finished") or 0, folder.name)
+            if method not in latest or key > latest[method]:
+                latest[method] = key
+        return {m: latest[m][2] if m in latest else None for m in METHODS}
 
     def _encoder(self, model_name: str):
         if model_name not in self.encoders:

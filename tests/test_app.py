@@ -25,8 +25,8 @@ def test_build_app_without_launching(tmp_path):
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 2e-3 and cfg.lora_r == 4 and cfg.run_name is None
-    advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8})
-    assert (advanced.head, advanced.head_lr, advanced.layer_decay) == ("mean", 1e-3, 0.8)
+    advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4})
+    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus) == ("mean", 1e-3, 0.8, 0.995, 4.0)
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 
@@ -36,6 +36,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("lora_r", 0, "lora_r must be in"), ("adapter_dim", 0, "adapter_dim must be in"), ("lr", "fast", "lr must be float"),
     ("run_name", "../../x", "run name may hold only"), ("run_name", "x" * 500, "at most"), ("method", "magic", "method must be one of"),
     ("model", "   ", None), ("head_lr", "0", "head_lr must be in"), ("layer_decay", 1.5, "layer_decay must be in"),
+    ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
     ("head", "max", "head must be one of"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):

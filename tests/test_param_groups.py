@@ -61,7 +61,18 @@ def test_freeze_head_has_no_architecture_and_one_rate():
     assert {lr for lr, _ in got.values()} == {0.1}
 
 
-@pytest.mark.parametrize("field, value", [("head_lr", 0), ("head_lr", 2), ("layer_decay", 0), ("layer_decay", 1.5)])
+def test_lora_plus_speeds_up_only_the_b_matrices(tiny_model):
+    model = methods.lora.build(RunConfig(method="lora", model=str(tiny_model)).validated(), ID2LABEL)
+    got = lr_by_name(model, param_groups(model, 0.1, 0.01, lora_plus=16))
+    b = [n for n in got if ".lora_B." in n]
+    a = [n for n in got if ".lora_A." in n]
+    assert b and a and len(a) == len(b)
+    assert all(got[n][0] == pytest.approx(1.6) for n in b)
+    assert all(got[n][0] == pytest.approx(0.1) for n in got if n not in b)
+
+
+@pytest.mark.parametrize("field, value", [("head_lr", 0), ("head_lr", 2), ("layer_decay", 0), ("layer_decay", 1.5),
+                                          ("ema", 1), ("ema", -0.1), ("lora_plus", 0)])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value}).validated()
@@ -107,12 +118,14 @@ def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data
         assert max(norms) > 0.01  # unclipped gradients of this model are larger, so the case above tests something
 
 
-def test_runs_saved_before_clipping_read_as_unclipped(tmp_path):
+def test_runs_saved_before_clipping_averaging_and_lora_plus_read_as_without_them(tmp_path):
     import json
 
     saved = RunConfig(method="lora").to_dict()
-    del saved["max_grad_norm"]
+    for name in ("max_grad_norm", "ema", "lora_plus"):
+        del saved[name]
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 0.0
+    old = RunConfig.load(tmp_path / "config.json")
+    assert (old.max_grad_norm, old.ema, old.lora_plus) == (0.0, 0.0, 1.0)
     RunConfig(method="lora", max_grad_norm=1.0).save(tmp_path / "config.json")
     assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 1.0

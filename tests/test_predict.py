@@ -44,3 +44,30 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head
                       and "lora_" not in n and ".adapter." not in n and "modules_to_save" not in n and "classifier" not in n and "pooler" not in n and "original_module" not in n]
         assert big_frozen and all(dict(shared.named_parameters())[n].data_ptr() in encoder_memory for n in big_frozen), (kind, method)
         assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items()), f"{kind} {method} changed the shared encoder"
+
+
+def _finished_run(root, name: str, method: str, finished: float, warning: str | None = None):
+    from sentiment_lab.runs import write_status
+    from sentiment_lab.storage import write_json_atomic
+
+    folder = root / name
+    (folder / "artefacts").mkdir(parents=True)
+    RunConfig(method=method).save(folder / "config.json")
+    write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "warning": warning})
+    write_status(folder, "done", finished=finished)
+
+
+def test_compare_passes_over_a_newer_run_that_did_not_learn(tmp_path):
+    from sentiment_lab.jobs import JobManager
+    from sentiment_lab.predict import Predictor
+
+    _finished_run(tmp_path, "lora-old", "lora", 100.0)
+    _finished_run(tmp_path, "lora-new-collapsed", "lora", 200.0, warning="warning: the model did not learn")
+    _finished_run(tmp_path, "full-old", "full", 100.0)
+    _finished_run(tmp_path, "full-new", "full", 200.0)
+    _finished_run(tmp_path, "freeze-only-collapsed", "freeze", 100.0, warning="warning: the model did not learn")
+    latest = Predictor(JobManager(tmp_path)).latest_runs()
+    assert latest["lora"] == "lora-old"
+    assert latest["full"] == "full-new"
+    assert latest["freeze"] == "freeze-only-collapsed"  # nothing better: shown (the run table flags it)
+    assert latest["svm"] is None

@@ -13,7 +13,8 @@ from .services import Services, user_errors
 from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
-               "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay")
+               "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
+               "ema", "lora_plus")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -40,6 +41,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
                 lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
                 lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
+                lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this many times faster; 1 = plain LoRA")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
@@ -47,6 +49,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean")], value=d.head, label="Classifier reads")
                     head_lr = gr.Textbox("", label="Head learning rate", placeholder="blank = the learning rate")
                     layer_decay = gr.Number(d.layer_decay, label="Layer-wise lr decay", info="1 = one rate; 0.8 = each layer down trains at 0.8x")
+                    ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
@@ -69,7 +72,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
