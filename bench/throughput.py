@@ -65,7 +65,8 @@ def fresh_accelerator_state() -> None:
 def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
     train, val = ds.splits["train"], subsample(ds.splits["validation"], 16, 0)
     acc = make_accelerator(cfg)
-    settings = LoopSettings(epochs=steps / int(np.ceil(len(train) / batch)), lr=cfg.learning_rate, evals_per_epoch=1, log_every=steps)
+    # The run's own loop settings (weight averaging included), shortened to `steps`.
+    settings = dataclasses.replace(LoopSettings.of(cfg), epochs=steps / int(np.ceil(len(train) / batch)), evals_per_epoch=1, log_every=steps)
     start = time.perf_counter()
     if method == "freeze":
         seen = subsample(train, steps * batch, 0)  # the sentences these steps see, encoded once

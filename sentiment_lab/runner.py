@@ -208,8 +208,7 @@ class Runner:
 
     def _train_torch(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
         cfg, num_labels = self.cfg, len(ds.label_names)
-        settings = LoopSettings(cfg.epochs, cfg.learning_rate, cfg.weight_decay, cfg.warmup_ratio, cfg.evals_per_epoch, cfg.log_every,
-                                cfg.head_lr, cfg.layer_decay, cfg.max_grad_norm, cfg.ema, cfg.lora_plus)
+        settings = LoopSettings.of(cfg)
         rank, world = accelerator.process_index, accelerator.num_processes
         started = time.perf_counter()
         if method.KIND == "features":

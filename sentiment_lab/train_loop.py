@@ -3,6 +3,7 @@ it reports dicts to a callback and asks a callable whether to stop."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -85,6 +86,12 @@ class LoopSettings:
     max_grad_norm: float = 0.0
     ema: float = 0.0
     lora_plus: float = 1.0
+
+    @classmethod
+    def of(cls, cfg) -> "LoopSettings":
+        """The loop's share of a RunConfig (duck-typed: this module knows nothing of configs)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "lr"]
+        return cls(lr=cfg.learning_rate, **{n: getattr(cfg, n) for n in names})
 
 
 @dataclass
@@ -176,14 +183,14 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
 
     def do_eval(step: int, epoch: float) -> None:
         nonlocal best_key, best_state
+        # With weight averaging, the average is what is evaluated and what is kept.
         with average.applied() if average is not None else contextlib.nullcontext():
             m = evaluate(model, val, accelerator, num_labels)
-            state = _trainable_state(accelerator.unwrap_model(model))
-        report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
-        key = (m["accuracy"], -m["loss"])
-        if best_key is None or key > best_key:
-            best_key, best_state = key, state
-            result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
+            report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
+            key = (m["accuracy"], -m["loss"])
+            if best_key is None or key > best_key:
+                best_key, best_state = key, _trainable_state(accelerator.unwrap_model(model))
+                result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
 
     step, last_eval = 0, -1
     for epoch in range(math.ceil(settings.epochs)):
