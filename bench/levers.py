@@ -3,7 +3,8 @@
 The training step (length-grouped batches, bf16 autocast where the CPU has it) with AdamW's
 foreach implementation, against the same step with the fused AdamW (kept: train_loop uses it) and
 with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
-length; not kept). Same process, same batches,
+length; not kept), and the fused step plus the weight average `--ema` keeps (what averaging costs).
+Same process, same batches,
 one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
 it is paid once per run and per new shape).
 """
@@ -18,13 +19,14 @@ from sentiment_lab import methods
 from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import load_dataset, tokenize
+from sentiment_lab.ema import WeightAverage
 from sentiment_lab.runner import make_accelerator
 from sentiment_lab.train_loop import TokenBatches, logits_of
 
 from .common import DATA, table, write_json
 from .throughput import fresh_accelerator_state
 
-VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile")
+VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + weight average")
 
 
 def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
@@ -34,7 +36,9 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     acc = make_accelerator(cfg)
     model = methods.get(method).build(cfg, ds.id2label).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if variant == "fused AdamW" else {"foreach": True}))
+    fused = variant.startswith("fused AdamW")
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
+    average = WeightAverage(params, 0.995) if variant.endswith("weight average") else None
     model, optimizer = acc.prepare(model, optimizer)
     if variant == "torch.compile":
         model = torch.compile(model, dynamic=True)
@@ -49,6 +53,8 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         acc.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if average is not None:
+            average.update()
     return steps * 16 / (time.perf_counter() - started), warm_s
 
 
@@ -75,7 +81,8 @@ def main(argv=None) -> None:
             print(f"{method} / {variant}: {rate:.1f} samples/s ({rate / base:.2f}x), first {warmup} steps {warm_s:.1f} s", flush=True)
     print(table(rows, ["method", "variant", "samples/s", "vs foreach", f"first {warmup} steps s"]))
     write_json("levers", {"steps": steps, "warmup": warmup, "methods": out})
-    print("headline: " + "; ".join(f"{m}: fused {v['fused AdamW']['ratio']:.2f}x, compile {v['torch.compile']['ratio']:.2f}x" for m, v in out.items()))
+    print("headline: " + "; ".join(f"{m}: fused {v['fused AdamW']['ratio']:.2f}x, compile {v['torch.compile']['ratio']:.2f}x, "
+                                   f"fused + average {v['fused AdamW + weight average']['ratio']:.2f}x" for m, v in out.items()))
 
 
 if __name__ == "__main__":
