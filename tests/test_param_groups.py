@@ -129,3 +129,13 @@ def test_runs_saved_before_clipping_averaging_and_lora_plus_read_as_without_them
     assert (old.max_grad_norm, old.ema, old.lora_plus) == (0.0, 0.0, 1.0)
     RunConfig(method="lora", max_grad_norm=1.0).save(tmp_path / "config.json")
     assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 1.0
+
+
+def test_an_accuracy_run_is_reused_unless_a_setting_it_uses_changed():
+    from bench.accuracy import same_config
+
+    full = RunConfig(method="full").validated()
+    assert same_config(RunConfig(method="full", lora_plus=1, adapter_dim=8).validated(), full)  # not its settings
+    assert not same_config(RunConfig(method="full", ema=0).validated(), full)
+    assert not same_config(RunConfig(method="lora", lora_plus=1).validated(), RunConfig(method="lora").validated())
+    assert same_config(RunConfig(method="lora", lr=1e-3).validated(), RunConfig(method="lora").validated())  # the default's value
