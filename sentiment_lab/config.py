@@ -114,6 +114,8 @@ class RunConfig:
         saved.setdefault("max_grad_norm", 0.0)  # runs saved before clipping existed did not clip
         saved.setdefault("ema", 0.0)  # nor average their weights, nor use LoRA+
         saved.setdefault("lora_plus", 1.0)
+        if saved.get("lr") is None and saved.get("resolved_lr") is not None:
+            saved["lr"] = saved["resolved_lr"]  # the rate it trained with, not today's default for its method
         return cls.from_dict(saved)
 
     def validated(self) -> "RunConfig":

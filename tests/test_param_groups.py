@@ -118,15 +118,16 @@ def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data
         assert max(norms) > 0.01  # unclipped gradients of this model are larger, so the case above tests something
 
 
-def test_runs_saved_before_clipping_averaging_and_lora_plus_read_as_without_them(tmp_path):
+def test_runs_saved_before_clipping_averaging_and_lora_plus_read_as_they_trained(tmp_path):
     import json
 
     saved = RunConfig(method="lora").to_dict()
     for name in ("max_grad_norm", "ema", "lora_plus"):
         del saved[name]
+    saved["lr"], saved["resolved_lr"] = None, 2e-3  # trained at the default of its day
     (tmp_path / "config.json").write_text(json.dumps(saved))
     old = RunConfig.load(tmp_path / "config.json")
-    assert (old.max_grad_norm, old.ema, old.lora_plus) == (0.0, 0.0, 1.0)
+    assert (old.max_grad_norm, old.ema, old.lora_plus, old.learning_rate) == (0.0, 0.0, 1.0, 2e-3)
     RunConfig(method="lora", max_grad_norm=1.0).save(tmp_path / "config.json")
     assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 1.0
 
