@@ -12,9 +12,9 @@ class WeightAverage:
 
     The decay ramps up as (1 + t) / (10 + t) so the first steps, far from the fine-tuned weights,
     are forgotten quickly instead of being carried for the whole run. The shadow moves every
-    `every` steps by decay**every: one pass over a full MiniLM's 22.7 M weights costs ~25 ms here,
-    a tenth of a training step, and a window of ~200 steps loses nothing by sampling every 4th (nor by
-    lagging up to 3 steps when read)."""
+    `every` steps by decay**every: a pass over a full MiniLM's 22.7 M weights is memory-bound, and
+    even every 4th step it costs full fine-tuning 8% of its speed here (`python -m bench.levers`);
+    a window of ~200 steps loses nothing by sampling every 4th (nor by lagging up to 3 steps when read)."""
 
     def __init__(self, params, decay: float, every: int = 4):
         self.params = [p for p in params if p.requires_grad]
