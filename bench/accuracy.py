@@ -55,14 +55,10 @@ def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], 
 
 
 def evaluations(folder: Path) -> list[dict]:
+    """The run's validation evaluations. Their lowest loss and mean accuracy are steadier measures
+    than the kept checkpoint's accuracy, which is the best of several noisy evaluations."""
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if '"eval_loss"' in line]
-
-
-def lowest_val_loss(folder: Path) -> float:
-    """The lowest validation loss over the run's evaluations: a steadier measure than the kept
-    checkpoint's accuracy, which is the best of several noisy evaluations."""
-    return min(e["eval_loss"] for e in evaluations(folder))
 
 
 def bootstrap_ci(correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
@@ -101,15 +97,16 @@ def main(argv=None) -> None:
     summary, correct = {}, {}
     chosen = [m for m in METHODS if m in args.methods.split(",")]
     for method in chosen:
-        per_seed, folders = [], []
+        per_seed = []
         for seed in seeds:
             folder = run_one(out, method, seed, epochs, extra, args.quick, args.data)
-            folders.append(folder)
             res = json.loads((folder / "results.json").read_text())
             saved = json.loads((folder / "test_predictions.json").read_text())
             pred, gold = np.asarray(saved["pred"]), np.asarray(saved["label"])
+            evals = evaluations(folder)
+            res["lowest_val_loss"] = min(e["eval_loss"] for e in evals)
+            res["val_accuracy_mean_of_evaluations"] = float(np.mean([e["eval_accuracy"] for e in evals]))
             per_seed.append((res, pred == gold))
-            res["lowest_val_loss"] = lowest_val_loss(folder)
         accs = [r["test"]["accuracy"] for r, _ in per_seed]
         summary[method] = {
             "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
@@ -122,8 +119,8 @@ def main(argv=None) -> None:
             "trainable": per_seed[0][0]["trainable_parameters"], "total": per_seed[0][0]["total_parameters"],
             "seeds": seeds, "epochs": epochs,
             "per_seed": [{"seed": seed, "val_accuracy": r["validation"]["accuracy"], "lowest_val_loss": r["lowest_val_loss"],
-                          "val_accuracy_mean_of_evaluations": float(np.mean([e["eval_accuracy"] for e in evaluations(f)])),
-                          "test_accuracy": r["test"]["accuracy"]} for seed, f, (r, _) in zip(seeds, folders, per_seed)],
+                          "val_accuracy_mean_of_evaluations": r["val_accuracy_mean_of_evaluations"],
+                          "test_accuracy": r["test"]["accuracy"]} for seed, (r, _) in zip(seeds, per_seed)],
         }
         correct[method] = per_seed[0][1]
     rows = [[m, _pm(s, "accuracy"), f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", f"{s['val_accuracy_mean']:.4f}", f"{s['lowest_val_loss_mean']:.4f}", f"{s['f1_mean']:.4f}", f"{s['loss_mean']:.4f}",
