@@ -14,6 +14,8 @@ class Arch:
     """Top-level modules of the sequence-classification head that always train"""
     final_hidden: str = "encoder"
     """Submodule of the base model whose output is the last hidden states the head reads at position 0"""
+    norms: tuple[str, ...] = ("LayerNorm",)
+    """LayerNorm module names, as PEFT name suffixes (LoRA's --lora_norms trains them)"""
 
 
 _BERT = Arch(
@@ -34,6 +36,7 @@ ARCHS = {
         adapter_after=(r"layer\.\d+\.attention\.out_lin$", r"layer\.\d+\.ffn\.lin2$"),
         head=("pre_classifier", "classifier"),
         final_hidden="transformer",
+        norms=("LayerNorm", "sa_layer_norm", "output_layer_norm"),
     ),
 }
 

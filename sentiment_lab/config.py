@@ -63,6 +63,10 @@ class RunConfig:
     lora_dropout: float = 0.1
     lora_plus: float = 4.0
     """lora: the B matrices train at this multiple of the lr (LoRA+; measured, README); 1: plain LoRA, one rate"""
+    lora_norms: bool = False
+    """lora: the LayerNorms train too (as adapters' do), saved with the LoRA weights"""
+    lora_dora: bool = False
+    """lora: DoRA (Liu et al. 2024): each adapted weight's direction gets the low-rank update and its per-column magnitude trains apart"""
     adapter_dim: int = 64
     """Bottleneck width of each adapter"""
     adapter_dropout: float = 0.1
@@ -114,6 +118,8 @@ class RunConfig:
         saved.setdefault("max_grad_norm", 0.0)  # runs saved before clipping existed did not clip
         saved.setdefault("ema", 0.0)  # nor average their weights, nor use LoRA+
         saved.setdefault("lora_plus", 1.0)
+        saved.setdefault("lora_dora", False)
+        saved.setdefault("lora_norms", False)
         if saved.get("lr") is None and saved.get("resolved_lr") is not None:
             saved["lr"] = saved["resolved_lr"]  # the rate it trained with, not today's default for its method
         return cls.from_dict(saved)
@@ -172,6 +178,8 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
             return None
         raise ConfigError(f"{f.name} must be set")
     try:
+        if kind.startswith("bool"):
+            return _as_bool(value)
         if kind.startswith("int"):
             if isinstance(value, bool):
                 raise ValueError
@@ -195,6 +203,18 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"{f.name} must be {kind.split(' ')[0].replace('|', '').strip()}, got {value!r}") from None
     return value
+
+
+def _as_bool(value: Any) -> bool:
+    """Checkboxes send bools, command lines send words."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
 
 
 def _check_range(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:

@@ -25,8 +25,10 @@ def test_build_app_without_launching(tmp_path):
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
-    advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4})
-    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus) == ("mean", 1e-3, 0.8, 0.995, 4.0)
+    advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
+                                 "lora_dora": True})
+    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora) == \
+        ("mean", 1e-3, 0.8, 0.995, 4.0, True)
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 
@@ -37,6 +39,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("run_name", "../../x", "run name may hold only"), ("run_name", "x" * 500, "at most"), ("method", "magic", "method must be one of"),
     ("model", "   ", None), ("head_lr", "0", "head_lr must be in"), ("layer_decay", 1.5, "layer_decay must be in"),
     ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
+    ("lora_dora", "maybe", "lora_dora must be bool"),
     ("head", "max", "head must be one of"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):

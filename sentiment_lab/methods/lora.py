@@ -23,8 +23,10 @@ def lora_config(cfg, model):
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=list(arch.lora_targets),
+        use_dora=cfg.lora_dora,
         # PEFT's SEQ_CLS adds `classifier`; BERT's pooler and DistilBERT's pre_classifier are head too.
-        modules_to_save=[h for h in arch.head if h != "classifier"] or None,
+        # LayerNorms go the same way: PEFT trains a copy, so a shared frozen encoder is never written.
+        modules_to_save=[h for h in arch.head if h != "classifier"] + (list(arch.norms) if cfg.lora_norms else []) or None,
     )
 
 
