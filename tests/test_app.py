@@ -26,9 +26,9 @@ def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
     advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
-                                 "lora_dora": True})
-    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora) == \
-        ("mean", 1e-3, 0.8, 0.995, 4.0, True)
+                                 "lora_dora": True, "lora_norms": "false"})
+    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms) == \
+        ("mean", 1e-3, 0.8, 0.995, 4.0, True, False)
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 

@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora")
+               "ema", "lora_plus", "lora_dora", "lora_norms")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -43,6 +43,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
                 lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this many times faster; 1 = plain LoRA")
                 lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="weight magnitudes train apart from the low-rank direction; slower")
+                lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="as adapters do; saved with the LoRA weights")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
@@ -73,7 +74,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
