@@ -70,6 +70,8 @@ class RunConfig:
     adapter_dim: int = 64
     """Bottleneck width of each adapter"""
     adapter_dropout: float = 0.1
+    adapter_plus: float = 1.0
+    """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
     pooling: str = "mean_last4"
     """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
     head: str = "cls"
@@ -120,6 +122,7 @@ class RunConfig:
         saved.setdefault("lora_plus", 1.0)
         saved.setdefault("lora_dora", False)
         saved.setdefault("lora_norms", False)
+        saved.setdefault("adapter_plus", 1.0)
         if saved.get("lr") is None and saved.get("resolved_lr") is not None:
             saved["lr"] = saved["resolved_lr"]  # the rate it trained with, not today's default for its method
         return cls.from_dict(saved)
@@ -151,6 +154,7 @@ class RunConfig:
         _check_range("max_grad_norm", self.max_grad_norm, 0, 1e6)
         _check_range("ema", self.ema, 0, 1, high_open=True)
         _check_range("lora_plus", self.lora_plus, 0, 1e4, low_open=True)
+        _check_range("adapter_plus", self.adapter_plus, 0, 1e4, low_open=True)
         _check_range("warmup_ratio", self.warmup_ratio, 0, 0.5)
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)

@@ -86,6 +86,7 @@ class LoopSettings:
     max_grad_norm: float = 0.0
     ema: float = 0.0
     lora_plus: float = 1.0
+    adapter_plus: float = 1.0
 
     @classmethod
     def of(cls, cfg) -> "LoopSettings":
@@ -155,7 +156,8 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
 
     The parameters of the best evaluation (by accuracy, then loss) are loaded back at the end.
     """
-    groups = param_groups(model, settings.lr, settings.weight_decay, settings.head_lr, settings.layer_decay, settings.lora_plus)
+    groups = param_groups(model, settings.lr, settings.weight_decay, settings.head_lr, settings.layer_decay, settings.lora_plus,
+                          settings.adapter_plus)
     # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
     # rescued LoRA at 3e-3 nor helped at 2e-3 (README, "Learning rates").
     clipped = [p for g in groups for p in g["params"]]

@@ -71,8 +71,17 @@ def test_lora_plus_speeds_up_only_the_b_matrices(tiny_model):
     assert all(got[n][0] == pytest.approx(0.1) for n in got if n not in b)
 
 
+def test_adapter_plus_speeds_up_only_the_up_projections(tiny_model):
+    model = methods.adapters.build(RunConfig(method="adapters", model=str(tiny_model)).validated(), ID2LABEL)
+    got = lr_by_name(model, param_groups(model, 0.1, 0.01, adapter_plus=8))
+    up = [n for n in got if ".adapter.up." in n]
+    assert len(up) == 2 * 4  # weight and bias of 4 adapters (2 layers x attention, feed-forward)
+    assert all(got[n][0] == pytest.approx(0.8) for n in up)
+    assert all(got[n][0] == pytest.approx(0.1) for n in got if n not in up)
+
+
 @pytest.mark.parametrize("field, value", [("head_lr", 0), ("head_lr", 2), ("layer_decay", 0), ("layer_decay", 1.5),
-                                          ("ema", 1), ("ema", -0.1), ("lora_plus", 0)])
+                                          ("ema", 1), ("ema", -0.1), ("lora_plus", 0), ("adapter_plus", 0)])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value}).validated()
