@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "adapter_plus")
+               "ema", "lora_plus", "lora_dora", "lora_norms")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -46,7 +46,6 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="as adapters do; saved with the LoRA weights")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
-                adapter_plus = gr.Number(d.adapter_plus, label="Up-projection lr ratio", info="up-projections start at zero and train this many times faster")
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
                 with gr.Row():
                     head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean")], value=d.head, label="Classifier reads")
@@ -75,7 +74,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, adapter_plus]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
