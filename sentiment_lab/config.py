@@ -120,7 +120,7 @@ class RunConfig:
         saved.setdefault("max_grad_norm", 0.0)  # runs saved before clipping existed did not clip
         saved.setdefault("ema", 0.0)  # nor average their weights, nor use LoRA+
         saved.setdefault("lora_plus", 1.0)
-        saved.setdefault("lora_dora", False)
+        saved.setdefault("lora_dora", False)  # runs saved before these options used none of them
         saved.setdefault("lora_norms", False)
         saved.setdefault("adapter_plus", 1.0)
         if saved.get("lr") is None and saved.get("resolved_lr") is not None:

@@ -156,8 +156,8 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
 
     The parameters of the best evaluation (by accuracy, then loss) are loaded back at the end.
     """
-    groups = param_groups(model, settings.lr, settings.weight_decay, settings.head_lr, settings.layer_decay, settings.lora_plus,
-                          settings.adapter_plus)
+    groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
+                          lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus)
     # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
     # rescued LoRA at 3e-3 nor helped at 2e-3 (README, "Learning rates").
     clipped = [p for g in groups for p in g["params"]]

@@ -159,6 +159,15 @@ def test_a_half_precision_checkpoint_trains_in_float32(stored, tiny_models, tmp_
     assert {p.dtype for p in load_encoder(str(folder)).parameters()} == {torch.float32}
 
 
+def assert_lora_reloads_identically(model, cfg, ds, tok, folder, encoder):
+    """Saved, then loaded around `encoder` as the Compare tab does: the same logits, bit for bit."""
+    methods.lora.save(model, folder, cfg, tok)
+    loaded = methods.lora.load(folder, cfg, ID2LABEL, encoder=encoder).eval()
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    with torch.inference_mode():
+        assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))
+
+
 def test_dora_trains_magnitudes_and_reloads_to_identical_logits(tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
@@ -168,12 +177,7 @@ def test_dora_trains_magnitudes_and_reloads_to_identical_logits(tiny_model, tiny
     assert len(magnitudes) == 8 and all(model.get_parameter(n).requires_grad for n in magnitudes)  # 2 layers x 4 projections
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert any(not torch.equal(v, model.get_parameter(n)) for n, v in magnitudes.items()), "no magnitude moved"
-    m = methods.get("lora")
-    m.save(model, tmp_path, cfg, tok)
-    loaded = m.load(tmp_path, cfg, ID2LABEL, encoder=load_encoder(cfg.model)).eval()
-    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
-    with torch.inference_mode():
-        assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))
+    assert_lora_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
 
 
 def test_lora_norms_train_copies_and_leave_a_shared_encoder_untouched(tiny_model, tiny_data, tmp_path):
@@ -185,12 +189,7 @@ def test_lora_norms_train_copies_and_leave_a_shared_encoder_untouched(tiny_model
     assert len(norms) == 2 * 5  # weight and bias of the embeddings' norm and two per layer, 2 layers
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert all(not torch.equal(v, model.get_parameter(n)) for n, v in norms.items()), "a norm did not move"
-    m = methods.get("lora")
-    m.save(model, tmp_path, cfg, tok)
     encoder = load_encoder(cfg.model)
     shared = {n: p.detach().clone() for n, p in encoder.named_parameters()}
-    loaded = m.load(tmp_path, cfg, ID2LABEL, encoder=encoder).eval()
-    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
-    with torch.inference_mode():
-        assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))
+    assert_lora_reloads_identically(model, cfg, ds, tok, tmp_path, encoder)
     assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
