@@ -23,6 +23,12 @@ MAX_LENGTH_LIMIT = 8192
 MAX_EPOCHS = 1000
 
 
+# What a run saved before an option existed did: it read [CLS], did not clip, average its weights or
+# use LoRA+, DoRA, LayerNorms or faster up-projections, whatever today's defaults are.
+BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
+                 "adapter_plus": 1.0}
+
+
 class ConfigError(ValueError):
     """A user-fixable problem with a run setting; the message names the field."""
 
@@ -116,13 +122,8 @@ class RunConfig:
     def load(cls, path) -> "RunConfig":
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
-        saved.setdefault("head", "cls")  # runs saved before `head` existed read [CLS], whatever the default becomes
-        saved.setdefault("max_grad_norm", 0.0)  # runs saved before clipping existed did not clip
-        saved.setdefault("ema", 0.0)  # nor average their weights, nor use LoRA+
-        saved.setdefault("lora_plus", 1.0)
-        saved.setdefault("lora_dora", False)  # runs saved before these options used none of them
-        saved.setdefault("lora_norms", False)
-        saved.setdefault("adapter_plus", 1.0)
+        for name, value in BEFORE_OPTION.items():
+            saved.setdefault(name, value)
         if saved.get("lr") is None and saved.get("resolved_lr") is not None:
             saved["lr"] = saved["resolved_lr"]  # the rate it trained with, not today's default for its method
         return cls.from_dict(saved)
