@@ -16,6 +16,9 @@ class Arch:
     """Submodule of the base model whose output is the last hidden states the head reads at position 0"""
     norms: tuple[str, ...] = ("LayerNorm",)
     """LayerNorm module names, as PEFT name suffixes (LoRA's --lora_norms trains them)"""
+    ffn_targets: tuple[str, ...] = ("intermediate.dense", "output.dense")
+    """Feed-forward linear layers, as PEFT name suffixes (LoRA's --lora_targets all); BERT's
+    "output.dense" also names the attention output, already a target"""
 
 
 _BERT = Arch(
@@ -37,6 +40,7 @@ ARCHS = {
         head=("pre_classifier", "classifier"),
         final_hidden="transformer",
         norms=("LayerNorm", "sa_layer_norm", "output_layer_norm"),
+        ffn_targets=("lin1", "lin2"),
     ),
 }
 

@@ -4,7 +4,9 @@
 then loads in a plain `pipeline`). `mean`: the same head layers read the mask-weighted mean of
 the last hidden states instead, as sentence-transformer encoders such as the bundled MiniLM were
 trained. Measured on Rotten Tomatoes over two seeds (README), validation prefers `cls` after 3
-epochs, so `cls` is the default and `mean` an option.
+epochs, so `cls` is the default and `mean` an option. `mean_last4`: the token mean averaged over
+the last four layers, as the SVM / freeze features (measured best there): the head then does not
+depend on the top layer alone, whose output is what collapses when LoRA's rate is too high (README).
 
 The mean is written into the [CLS] position of the last hidden states by a forward hook, so the
 model stays a standard transformers class: PEFT, save_pretrained and our loaders work unchanged,
@@ -18,23 +20,40 @@ from torch import nn
 from .architectures import arch_of
 
 
-class MeanIntoCls:
-    """Two hooks: one keeps the attention mask of each call, one writes the masked token mean
-    into position 0 of the last hidden states. They live as long as the model that holds them."""
+LAYERS = {"mean": 1, "mean_last4": 4}
 
-    def __init__(self, model: nn.Module):
+
+class MeanIntoCls:
+    """Hooks: one keeps the attention mask of each call, one per earlier state (embeddings, every
+    layer but the last) keeps it when more than the last layer is read, and one writes the masked
+    token mean of the last `layers` states into position 0 of the last hidden states. They live
+    as long as the model that holds them."""
+
+    def __init__(self, model: nn.Module, layers: int = 1):
         self.mask: torch.Tensor | None = None
+        self.kept: list[torch.Tensor] = []
+        final = arch_of(model).final_hidden
         model.base_model.register_forward_pre_hook(self._grab_mask, with_kwargs=True)
-        model.base_model.get_submodule(arch_of(model).final_hidden).register_forward_hook(self._write_mean)
+        self.layers = layers
+        if layers > 1:  # the embeddings count as a state, as in output_hidden_states (and the SVM's features)
+            for module in [model.base_model.embeddings, *list(model.base_model.get_submodule(final + ".layer"))[:-1]]:
+                module.register_forward_hook(self._keep)
+        model.base_model.get_submodule(final).register_forward_hook(self._write_mean)
 
     def _grab_mask(self, module, args, kwargs):
         self.mask = kwargs.get("attention_mask")
+        self.kept = []
+
+    def _keep(self, module, args, output):
+        self.kept.append(output[0] if isinstance(output, tuple) else output)
 
     def _write_mean(self, module, args, output):
         hidden = output[0]
         mask = self.mask if self.mask is not None else torch.ones(hidden.shape[:2], device=hidden.device)
         weights = mask.to(hidden.dtype).unsqueeze(-1)
-        mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        states = torch.stack([*self.kept, hidden][-self.layers:]).mean(0) if self.kept else hidden
+        self.kept = []
+        mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1)
         hidden = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
         if isinstance(output, tuple):
             return (hidden, *output[1:])
@@ -44,6 +63,6 @@ class MeanIntoCls:
 
 def apply_head(model: nn.Module, head: str) -> nn.Module:
     """Set what `model`'s classification head reads (`head` is validated by RunConfig); returns the model."""
-    if head == "mean":
-        MeanIntoCls(model)  # its hooks hold it
+    if head in LAYERS:
+        MeanIntoCls(model, LAYERS[head])  # its hooks hold it
     return model

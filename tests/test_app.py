@@ -26,9 +26,9 @@ def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
     advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
-                                 "lora_dora": True, "lora_norms": "false"})
-    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms) == \
-        ("mean", 1e-3, 0.8, 0.995, 4.0, True, False)
+                                 "lora_dora": True, "lora_norms": "false", "lora_targets": "all"})
+    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms,
+            advanced.lora_targets) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all")
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 
@@ -40,7 +40,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("model", "   ", None), ("head_lr", "0", "head_lr must be in"), ("layer_decay", 1.5, "layer_decay must be in"),
     ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
     ("lora_dora", "maybe", "lora_dora must be bool"),
-    ("head", "max", "head must be one of"),
+    ("head", "max", "head must be one of"), ("lora_targets", "mlp", "lora_targets must be one of"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
     form = {"method": "full", "model": "minilm", field: value}

@@ -11,9 +11,9 @@ from sentiment_lab.config import ConfigError, RunConfig
 ID2LABEL = {0: "neg", 1: "pos"}
 
 
-def expected_logits(model, encoder, ids, mask, kind):
-    """What the head should output when it reads the mean of the last hidden states."""
-    hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+def expected_logits(model, encoder, ids, mask, kind, layers=1):
+    """What the head should output when it reads the mean of the last `layers` hidden states."""
+    hidden = torch.stack(encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-layers:]).mean(0)
     w = mask.unsqueeze(-1).float()
     mean = (hidden * w).sum(1) / w.sum(1)
     if kind == "bert":
@@ -21,11 +21,11 @@ def expected_logits(model, encoder, ids, mask, kind):
     return model.classifier(torch.relu(model.pre_classifier(mean)))
 
 
-@pytest.mark.parametrize("method", ["full", "adapters"])
-def test_mean_head_reads_the_token_mean_and_ignores_padding(method, tiny_models):
+@pytest.mark.parametrize("method,head", [("full", "mean"), ("adapters", "mean"), ("full", "mean_last4"), ("lora", "mean_last4")])
+def test_mean_head_reads_the_token_mean_and_ignores_padding(method, head, tiny_models):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        model = methods.get(method).build(RunConfig(method=method, model=str(model_dir), head="mean").validated(), ID2LABEL).eval()
+        model = methods.get(method).build(RunConfig(method=method, model=str(model_dir), head=head).validated(), ID2LABEL).eval()
         ids = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 15, 3, 0]])
         mask = (ids != 0).long()
         with torch.inference_mode():
@@ -34,8 +34,8 @@ def test_mean_head_reads_the_token_mean_and_ignores_padding(method, tiny_models)
                            attention_mask=torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], 1)).logits
             cls = methods.get(method).build(RunConfig(method=method, model=str(model_dir), head="cls").validated(), ID2LABEL).eval()
             cls.load_state_dict(model.state_dict())  # same weights: only what the head reads differs
-            if method == "full":  # the untouched encoder gives the expected mean; adapters start as the identity too
-                want = expected_logits(model, load_encoder(str(model_dir)).eval(), ids, mask, kind)
+            if method == "full":  # the untouched encoder gives the expected mean; adapters and LoRA start as the identity too
+                want = expected_logits(model, load_encoder(str(model_dir)).eval(), ids, mask, kind, 4 if head == "mean_last4" else 1)
                 assert torch.allclose(got, want, atol=1e-5), (kind, got, want)
             cls_logits = cls(input_ids=ids, attention_mask=mask).logits
         assert torch.allclose(got, padded, atol=1e-5), f"{kind}: padding changed the mean head's answer"
@@ -43,7 +43,7 @@ def test_mean_head_reads_the_token_mean_and_ignores_padding(method, tiny_models)
 
 
 def test_head_is_validated_and_old_runs_read_cls(tmp_path):
-    with pytest.raises(ConfigError, match="head must be one of cls, mean"):
+    with pytest.raises(ConfigError, match="head must be one of cls, mean, mean_last4"):
         RunConfig(head="max").validated()
     saved = RunConfig(method="full").to_dict()
     del saved["head"]

@@ -193,3 +193,17 @@ def test_lora_norms_train_copies_and_leave_a_shared_encoder_untouched(tiny_model
     shared = {n: p.detach().clone() for n, p in encoder.named_parameters()}
     assert_lora_reloads_identically(model, cfg, ds, tok, tmp_path, encoder)
     assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
+
+
+def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_model, tiny_data, tmp_path):
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="lora", model=str(tiny_model), lora_targets="all").validated()
+    model, train, val, _ = build("lora", cfg, ds, tok)
+    adapted = {n.split("layer.0.")[1].removesuffix(".lora_A") for n, _ in model.named_modules() if n.endswith("lora_A") and "layer.0." in n}
+    ffn = {"intermediate.dense", "output.dense"} if model.config.model_type == "bert" else {"ffn.lin1", "ffn.lin2"}
+    assert ffn <= adapted and len(adapted) == 6, adapted  # 4 attention projections and 2 feed-forward layers
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    assert all(not torch.equal(v, model.get_parameter(n)) for n, v in before.items() if any(f in n for f in ffn))
+    assert_lora_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))

@@ -1,4 +1,4 @@
-"""LoRA through PEFT on the attention projections; the head trains in full (modules_to_save)."""
+"""LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +22,7 @@ def lora_config(cfg, model):
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=list(arch.lora_targets),
+        target_modules=list(arch.lora_targets) + (list(arch.ffn_targets) if cfg.lora_targets == "all" else []),
         use_dora=cfg.lora_dora,
         # PEFT's SEQ_CLS adds `classifier`; BERT's pooler and DistilBERT's pre_classifier are head too.
         # LayerNorms go the same way: PEFT trains a copy, so a shared frozen encoder is never written.

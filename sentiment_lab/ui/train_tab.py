@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms")
+               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -44,11 +44,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this many times faster; 1 = plain LoRA")
                 lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="weight magnitudes train apart from the low-rank direction; slower")
                 lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="as adapters do; saved with the LoRA weights")
+                lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
+                                        label="LoRA on", info="feed-forward too: 1.6x the weights; wants a lower lr")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
                 with gr.Row():
-                    head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean")], value=d.head, label="Classifier reads")
+                    head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean"), ("token mean, last 4 layers", "mean_last4")],
+                                    value=d.head, label="Classifier reads")
                     head_lr = gr.Textbox("", label="Head learning rate", placeholder="blank = the learning rate")
                     layer_decay = gr.Number(d.layer_decay, label="Layer-wise lr decay", info="1 = one rate; 0.8 = each layer down trains at 0.8x")
                     ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
@@ -74,7 +77,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
