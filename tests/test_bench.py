@@ -1,8 +1,11 @@
-"""bench.sweep's pure parts: reading the variant list and comparing each variant with its baseline."""
+"""The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's test over seeds."""
 from __future__ import annotations
+
+import math
 
 import pytest
 
+from bench.accuracy import paired_over_seeds
 from bench.sweep import parse_variants, summarise
 
 
@@ -26,3 +29,10 @@ def test_each_variant_is_compared_with_its_methods_first_variant_on_shared_seeds
     assert out["wide"]["val_vs_baseline_same_seeds"] == pytest.approx(0.05)  # seed 43 has no partner
     assert out["lora"]["val_vs_baseline_same_seeds"] is None and out["ad"]["baseline"] == "ad"
     assert [r[0] for r in rows] == ["lora", "wide", "ad"] and rows[1][6] == "+5.00 pt"
+
+
+def test_gap_over_seeds_is_a_paired_t_test():
+    gap, p = paired_over_seeds([0.80, 0.82, 0.81], [0.79, 0.80, 0.80])  # differences 1, 2, 1 pt: t = 4 on 2 df
+    assert gap == pytest.approx(0.04 / 3) and p == pytest.approx(0.0572, abs=1e-4)
+    gap, p = paired_over_seeds([0.8, 0.9], [0.7, 0.8])  # the same gap in every seed: no spread, no t
+    assert gap == pytest.approx(0.1) and math.isnan(p)
