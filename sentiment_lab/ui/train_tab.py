@@ -37,15 +37,17 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 seed = gr.Number(d.seed, label="Seed", precision=0)
                 max_train = gr.Textbox("", label="Max train samples", placeholder="blank = all")
                 run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
-            with gr.Row(visible=True) as lora_row:
-                lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
-                lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
-                lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
-                lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this many times faster; 1 = plain LoRA")
-                lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="weight magnitudes train apart from the low-rank direction; slower")
-                lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="as adapters do; saved with the LoRA weights")
-                lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
-                                        label="LoRA on", info="feed-forward too: 1.6x the weights; wants a lower lr")
+            with gr.Column(visible=True) as lora_row:
+                with gr.Row():
+                    lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
+                    lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
+                    lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
+                    lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this much faster; 1 = plain")
+                with gr.Row():
+                    lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
+                                            label="LoRA on", info="feed-forward too: 1.6x the weights; use a lower lr", scale=2)
+                    lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
+                    lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
@@ -83,7 +85,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return dict(zip(FORM_FIELDS, values))
 
     def on_method(m):
-        return gr.Row(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Textbox(placeholder=lr_hint(m))
+        return gr.Column(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Textbox(placeholder=lr_hint(m))
 
     method.change(on_method, method, [lora_row, adapter_row, lr], api_visibility="private")
     dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
