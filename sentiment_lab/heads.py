@@ -5,8 +5,9 @@ then loads in a plain `pipeline`). `mean`: the same head layers read the mask-we
 the last hidden states instead, as sentence-transformer encoders such as the bundled MiniLM were
 trained. Measured on Rotten Tomatoes over two seeds (README), validation prefers `cls` after 3
 epochs, so `cls` is the default and `mean` an option. `mean_last4`: the token mean averaged over
-the last four layers, as the SVM / freeze features (measured best there): the head then does not
-depend on the top layer alone, whose output is what collapses when LoRA's rate is too high (README).
+the last four layers, as the SVM / freeze features (measured best there). It was meant to free the
+head from the top layer, whose output collapses when LoRA's rate is too high; measured on a GPU it
+neither lets LoRA train faster nor beats `cls` (README), so it stays an option.
 
 The mean is written into the [CLS] position of the last hidden states by a forward hook, so the
 model stays a standard transformers class: PEFT, save_pretrained and our loaders work unchanged,
@@ -24,20 +25,19 @@ LAYERS = {"mean": 1, "mean_last4": 4}
 
 
 class MeanIntoCls:
-    """Hooks: one keeps the attention mask of each call, one per earlier state (embeddings, every
-    layer but the last) keeps it when more than the last layer is read, and one writes the masked
-    token mean of the last `layers` states into position 0 of the last hidden states. They live
-    as long as the model that holds them."""
+    """Hooks: one keeps the attention mask of each call, one on each of the `layers - 1` states
+    below the last keeps its output, and one writes the masked token mean of those states and the
+    last into position 0 of the last hidden states. They live as long as the model that holds them."""
 
     def __init__(self, model: nn.Module, layers: int = 1):
         self.mask: torch.Tensor | None = None
         self.kept: list[torch.Tensor] = []
         final = arch_of(model).final_hidden
         model.base_model.register_forward_pre_hook(self._grab_mask, with_kwargs=True)
-        self.layers = layers
-        if layers > 1:  # the embeddings count as a state, as in output_hidden_states (and the SVM's features)
-            for module in [model.base_model.embeddings, *list(model.base_model.get_submodule(final + ".layer"))[:-1]]:
-                module.register_forward_hook(self._keep)
+        # The embeddings count as a state, as in output_hidden_states (and the SVM's features).
+        below = [model.base_model.embeddings, *list(model.base_model.get_submodule(final + ".layer"))[:-1]]
+        for module in below[max(0, len(below) - (layers - 1)):] if layers > 1 else []:
+            module.register_forward_hook(self._keep)
         model.base_model.get_submodule(final).register_forward_hook(self._write_mean)
 
     def _grab_mask(self, module, args, kwargs):
@@ -51,7 +51,7 @@ class MeanIntoCls:
         hidden = output[0]
         mask = self.mask if self.mask is not None else torch.ones(hidden.shape[:2], device=hidden.device)
         weights = mask.to(hidden.dtype).unsqueeze(-1)
-        states = torch.stack([*self.kept, hidden][-self.layers:]).mean(0) if self.kept else hidden
+        states = torch.stack([*self.kept, hidden]).mean(0) if self.kept else hidden
         self.kept = []
         mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1)
         hidden = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)

@@ -53,3 +53,20 @@ def test_head_is_validated_and_old_runs_read_cls(tmp_path):
     (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
     assert RunConfig.load(tmp_path / "config.json").head == "mean"
     assert RunConfig().head == "cls"
+
+
+def test_mean_over_fewer_layers_than_the_model_has_leaves_the_lower_ones_out(tiny_models):
+    """The tiny models have 3 states (embeddings, 2 layers), so `mean_last4` reads them all; 2 of 3 must skip the embeddings."""
+    from sentiment_lab.heads import MeanIntoCls
+
+    for kind, model_dir in tiny_models.items():
+        torch.manual_seed(0)
+        model = methods.get("full").build(RunConfig(method="full", model=str(model_dir)).validated(), ID2LABEL).eval()
+        MeanIntoCls(model, 2)
+        ids = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 15, 3, 0]])
+        mask = (ids != 0).long()
+        with torch.inference_mode():
+            got = model(input_ids=ids, attention_mask=mask).logits
+            encoder = load_encoder(str(model_dir)).eval()
+            assert torch.allclose(got, expected_logits(model, encoder, ids, mask, kind, 2), atol=1e-5), kind
+            assert not torch.allclose(got, expected_logits(model, encoder, ids, mask, kind, 3), atol=1e-4), kind
