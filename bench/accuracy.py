@@ -55,11 +55,15 @@ def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], 
     return folder
 
 
-def evaluations(folder: Path) -> list[dict]:
-    """The run's validation evaluations. Their lowest loss and mean accuracy are steadier measures
-    than the kept checkpoint's accuracy, which is the best of several noisy evaluations."""
+def run_results(folder: Path) -> dict:
+    """The run's results.json plus two measures from its validation evaluations, steadier than the
+    kept checkpoint's accuracy (the best of several noisy evaluations): their lowest loss and mean accuracy."""
+    res = json.loads((folder / "results.json").read_text())
     lines = (folder / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if '"eval_loss"' in line]
+    evals = [json.loads(line) for line in lines if '"eval_loss"' in line]
+    res["lowest_val_loss"] = min(e["eval_loss"] for e in evals)
+    res["val_accuracy_mean_of_evaluations"] = float(np.mean([e["eval_accuracy"] for e in evals]))
+    return res
 
 
 def bootstrap_ci(correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
@@ -112,12 +116,9 @@ def main(argv=None) -> None:
         per_seed = []
         for seed in seeds:
             folder = run_one(out, method, seed, epochs, extra, args.quick, args.data)
-            res = json.loads((folder / "results.json").read_text())
+            res = run_results(folder)
             saved = json.loads((folder / "test_predictions.json").read_text())
             pred, gold = np.asarray(saved["pred"]), np.asarray(saved["label"])
-            evals = evaluations(folder)
-            res["lowest_val_loss"] = min(e["eval_loss"] for e in evals)
-            res["val_accuracy_mean_of_evaluations"] = float(np.mean([e["eval_accuracy"] for e in evals]))
             per_seed.append((res, pred == gold))
         accs = [r["test"]["accuracy"] for r, _ in per_seed]
         summary[method] = {

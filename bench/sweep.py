@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .accuracy import evaluations, run_one
+from .accuracy import run_one, run_results
 from .common import DATA, RESULTS, table
 
 
@@ -40,11 +40,9 @@ def parse_variants(spec: str) -> list[tuple[str, str, list[str]]]:
 
 
 def measures(folder: Path) -> dict:
-    res = json.loads((folder / "results.json").read_text())
-    evals = evaluations(folder)
-    return {"val": res["validation"]["accuracy"], "loss": min(e["eval_loss"] for e in evals),
-            "val_mean": float(np.mean([e["eval_accuracy"] for e in evals])), "test": res["test"]["accuracy"],
-            "seconds": res["train_seconds"]}
+    res = run_results(folder)
+    return {"val": res["validation"]["accuracy"], "loss": res["lowest_val_loss"], "val_mean": res["val_accuracy_mean_of_evaluations"],
+            "test": res["test"]["accuracy"], "seconds": res["train_seconds"]}
 
 
 def summarise(variants, done: dict) -> tuple[list[list], dict]:
@@ -87,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     variants = parse_variants(args.variants)
     seeds = [int(s) for s in args.seeds.split(",")]
     extra = (["--max_train_samples", "400"] if args.quick else []) + shlex.split(args.train_args)
+    workers = max(1, args.workers)
     jobs = [(seed, v) for seed in seeds for v in variants]  # seed by seed: a cut sweep stays comparable
     done: dict[str, dict[int, dict]] = {}
     failed: list[str] = []
@@ -104,10 +103,10 @@ def main(argv: list[str] | None = None) -> None:
                                                   "seconds": time.monotonic() - start}, indent=1))
         return rows
 
-    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         running, queue = {}, list(jobs)
         while queue or running:
-            while queue and len(running) < max(1, args.workers) and not (args.deadline and time.monotonic() - start > args.deadline):
+            while queue and len(running) < workers and not (args.deadline and time.monotonic() - start > args.deadline):
                 seed, variant = queue.pop(0)
                 running[pool.submit(train, seed, variant)] = (seed, variant)
             if not running:
