@@ -11,6 +11,7 @@ METHODS = ("svm", "full", "lora", "freeze", "adapters")
 POOLINGS = ("mean_last4", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
+LORA_INITS = ("zero", "lora_ga")  # B = 0 (LoRA's own), or A and B from the full fine-tuning gradient (LoRA-GA)
 EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the reference lab
 
 # Learning rates measured on the bundled MiniLM, Rotten Tomatoes, 1 epoch, batch 16 (README table).
@@ -27,7 +28,7 @@ MAX_EPOCHS = 1000
 # What a run saved before an option existed did: it read [CLS], did not clip, average its weights or
 # use LoRA+, DoRA, LayerNorms, faster up-projections or feed-forward LoRA, whatever today's defaults are.
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
-                 "adapter_plus": 1.0, "lora_targets": "attention"}
+                 "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero"}
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,8 @@ class RunConfig:
     """lora: DoRA (Liu et al. 2024): each adapted weight's direction gets the low-rank update and its per-column magnitude trains apart"""
     lora_targets: str = "attention"
     """lora: attention (the projections, as the reference) or all (the feed-forward layers too)"""
+    lora_init: str = "zero"
+    """lora: zero (B starts at 0, LoRA's own) or lora_ga (A and B start from the SVD of the full fine-tuning gradient on the first 32 batches; saved as plain LoRA of rank 2r)"""
     adapter_dim: int = 64
     """Bottleneck width of each adapter"""
     adapter_dropout: float = 0.1
@@ -143,6 +146,10 @@ class RunConfig:
             raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.lora_targets not in LORA_TARGETS:
             raise ConfigError(f"lora_targets must be one of {', '.join(LORA_TARGETS)}, got {self.lora_targets!r}")
+        if self.lora_init not in LORA_INITS:
+            raise ConfigError(f"lora_init must be one of {', '.join(LORA_INITS)}, got {self.lora_init!r}")
+        if self.lora_init == "lora_ga" and self.lora_dora:
+            raise ConfigError("lora_init lora_ga does not combine with lora_dora: choose one")
         if self.bf16 not in ("auto", "on", "off"):
             raise ConfigError(f"bf16 must be auto, on or off, got {self.bf16!r}")
         for name in ("model", "dataset", "text_column", "label_column"):

@@ -207,3 +207,41 @@ def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_mod
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert all(not torch.equal(v, model.get_parameter(n)) for n, v in before.items() if any(f in n for f in ffn))
     assert_lora_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
+
+
+def test_lora_ga_starts_from_gradients_at_the_pretrained_model_and_saves_as_plain_lora(tiny_model, tiny_data, tmp_path):
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="lora", model=str(tiny_model), lora_init="lora_ga").validated()
+    train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
+    val = TokenBatches(ds.splits["validation"], tok.pad_token_id, 8, 0)
+    model = methods.lora.build(cfg, ID2LABEL, train=train.epoch(0))
+    original = dict(load_encoder(cfg.model).named_parameters())
+    scale = cfg.lora_alpha / cfg.lora_r
+    adapted = [(n, m) for n, m in model.named_modules() if hasattr(m, "lora_A") and "default" in getattr(m, "lora_A", {})]
+    assert len(adapted) == 8  # 2 layers x 4 attention projections
+    for name, module in adapted:
+        a, b = module.lora_A["default"].weight, module.lora_B["default"].weight
+        assert b.abs().sum() > 0, f"{name}: B started at zero, not from the gradient"
+        assert torch.allclose(a @ a.T, torch.eye(cfg.lora_r), atol=1e-4), f"{name}: A's rows are not singular vectors"
+        # The frozen weight was lowered by the starting product, so the model is the pre-trained one at step 0.
+        key = name.split(".", 3)[-1].removeprefix("bert.").removeprefix("distilbert.") + ".weight"
+        assert torch.allclose(module.base_layer.weight + scale * b @ a, original[key], atol=1e-5), name
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    methods.lora.save(model, tmp_path, cfg, tok)
+    encoder = load_encoder(cfg.model)
+    shared = {n: p.detach().clone() for n, p in encoder.named_parameters()}
+    loaded = methods.lora.load(tmp_path, cfg, ID2LABEL, encoder=encoder).eval()
+    assert loaded.peft_config["default"].r == 2 * cfg.lora_r and loaded.peft_config["default"].init_lora_weights is True
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    with torch.inference_mode():
+        trained, reloaded = logits_of(model.eval(), batch), logits_of(loaded, batch)
+    assert torch.allclose(trained, reloaded, atol=1e-5), (trained - reloaded).abs().max()
+    assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
+
+
+def test_lora_ga_refuses_dora_and_unknown_inits():
+    with pytest.raises(ValueError, match="lora_init lora_ga does not combine with lora_dora"):
+        RunConfig(method="lora", lora_init="lora_ga", lora_dora=True).validated()
+    with pytest.raises(ValueError, match="lora_init must be one of zero, lora_ga"):
+        RunConfig(method="lora", lora_init="pissa").validated()

@@ -1,4 +1,5 @@
-"""LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save)."""
+"""LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save).
+A and B start as PEFT's (B = 0) or, with lora_init lora_ga, from the full fine-tuning gradient (lora_ga.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,16 +8,19 @@ from ..architectures import arch_of
 from ..backbone import load_classifier
 from ..heads import apply_head
 from ..shared_encoder import classifier_around
+from . import lora_ga
 
 NAME = "lora"
 KIND = "tokens"
 ARTEFACT = "adapter"
+BUILD_READS_TRAIN = True  # LoRA-GA estimates gradients on the first training batches
 
 
 def lora_config(cfg, model):
-    from peft import LoraConfig, TaskType
+    from peft import LoraConfig, LoraGAConfig, TaskType
 
     arch = arch_of(model)
+    ga = cfg.lora_init == "lora_ga"
     return LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=cfg.lora_r,
@@ -24,21 +28,36 @@ def lora_config(cfg, model):
         lora_dropout=cfg.lora_dropout,
         target_modules=list(arch.lora_targets) + (list(arch.ffn_targets) if cfg.lora_targets == "all" else []),
         use_dora=cfg.lora_dora,
+        init_lora_weights="lora_ga" if ga else True,
+        lora_ga_config=LoraGAConfig() if ga else None,
         # PEFT's SEQ_CLS adds `classifier`; BERT's pooler and DistilBERT's pre_classifier are head too.
         # LayerNorms go the same way: PEFT trains a copy, so a shared frozen encoder is never written.
         modules_to_save=[h for h in arch.head if h != "classifier"] + (list(arch.norms) if cfg.lora_norms else []) or None,
     )
 
 
-def build(cfg, id2label):
+def build(cfg, id2label, train=None, device="cpu"):
+    """`train` (batches of the training split) is read only by LoRA-GA, on `device`."""
     from peft import get_peft_model
 
     model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
-    return get_peft_model(model, lora_config(cfg, model))
+    config = lora_config(cfg, model)
+    if cfg.lora_init != "lora_ga":
+        return get_peft_model(model, config)
+    if train is None:
+        raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
+    lora_ga.estimate_gradients(model, config, train, device)
+    model = get_peft_model(model, config)
+    model.lora_ga_start = lora_ga.starting_point(model)
+    return model
 
 
 def save(model, folder: Path, cfg, tokenizer) -> None:
-    model.save_pretrained(folder)
+    start = getattr(model, "lora_ga_start", None)
+    if start is None:
+        model.save_pretrained(folder)
+    else:
+        lora_ga.save_as_plain_lora(model, start, folder)
     tokenizer.save_pretrained(folder)
 
 
