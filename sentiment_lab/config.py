@@ -148,7 +148,7 @@ class RunConfig:
             raise ConfigError(f"lora_targets must be one of {', '.join(LORA_TARGETS)}, got {self.lora_targets!r}")
         if self.lora_init not in LORA_INITS:
             raise ConfigError(f"lora_init must be one of {', '.join(LORA_INITS)}, got {self.lora_init!r}")
-        if self.lora_init == "lora_ga" and self.lora_dora:
+        if self.method == "lora" and self.lora_init == "lora_ga" and self.lora_dora:
             raise ConfigError("lora_init lora_ga does not combine with lora_dora: choose one")
         if self.bf16 not in ("auto", "on", "off"):
             raise ConfigError(f"bf16 must be auto, on or off, got {self.bf16!r}")

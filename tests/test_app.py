@@ -26,9 +26,10 @@ def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
     advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
-                                 "lora_dora": True, "lora_norms": "false", "lora_targets": "all"})
+                                 "lora_dora": True, "lora_norms": "false", "lora_targets": "all",
+                                 "lora_init": "lora_ga"})
     assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms,
-            advanced.lora_targets) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all")
+            advanced.lora_targets, advanced.lora_init) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all", "lora_ga")
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 
@@ -41,6 +42,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
     ("lora_dora", "maybe", "lora_dora must be bool"),
     ("head", "max", "head must be one of"), ("lora_targets", "mlp", "lora_targets must be one of"),
+    ("lora_init", "pissa", "lora_init must be one of"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
     form = {"method": "full", "model": "minilm", field: value}

@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets")
+               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -48,6 +48,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                             label="LoRA on", info="feed-forward too: 1.6x the weights; use a lower lr", scale=2)
                     lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
                     lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
+                lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga")],
+                                     value=d.lora_init, label="LoRA starts", info="LoRA-GA: SVD of the gradient on the first 32 batches")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
@@ -79,7 +81,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
