@@ -19,6 +19,10 @@ class Arch:
     ffn_targets: tuple[str, ...] = ("intermediate.dense", "output.dense")
     """Feed-forward linear layers, as PEFT name suffixes (LoRA's --lora_targets all); BERT's
     "output.dense" also names the attention output, already a target"""
+    ffn_block: tuple[str, str] = (r"layer\.\d+\.output$", "residual")
+    """Regex of the module that ends each feed-forward block, and how a parallel adapter joins it:
+    "residual" (BERT's BertOutput(h, x) adds its input x as the residual before LayerNorm) or
+    "output" (DistilBERT's ffn(x), whose output the layer adds to x)"""
 
 
 _BERT = Arch(
@@ -41,6 +45,7 @@ ARCHS = {
         final_hidden="transformer",
         norms=("LayerNorm", "sa_layer_norm", "output_layer_norm"),
         ffn_targets=("lin1", "lin2"),
+        ffn_block=(r"layer\.\d+\.ffn$", "output"),
     ),
 }
 

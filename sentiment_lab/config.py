@@ -11,6 +11,7 @@ METHODS = ("svm", "full", "lora", "freeze", "adapters")
 POOLINGS = ("mean_last4", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
+ADAPTER_PLACEMENTS = ("sequential", "parallel")  # Houlsby's two per layer, or one beside each feed-forward block
 LORA_INITS = ("zero", "lora_ga")  # B = 0 (LoRA's own), or A and B from the full fine-tuning gradient (LoRA-GA)
 EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the reference lab
 
@@ -28,7 +29,8 @@ MAX_EPOCHS = 1000
 # What a run saved before an option existed did: it read [CLS], did not clip, average its weights or
 # use LoRA+, DoRA, LayerNorms, faster up-projections or feed-forward LoRA, whatever today's defaults are.
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
-                 "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero"}
+                 "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
+                 "adapter_placement": "sequential"}
 
 
 class ConfigError(ValueError):
@@ -84,6 +86,8 @@ class RunConfig:
     adapter_dropout: float = 0.1
     adapter_plus: float = 1.0
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
+    adapter_placement: str = "sequential"
+    """adapters: sequential (after the attention and feed-forward outputs, Houlsby) or parallel (one beside each feed-forward block, reading its input; He et al. 2022)"""
     pooling: str = "mean_last4"
     """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
     head: str = "cls"
@@ -146,6 +150,8 @@ class RunConfig:
             raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.lora_targets not in LORA_TARGETS:
             raise ConfigError(f"lora_targets must be one of {', '.join(LORA_TARGETS)}, got {self.lora_targets!r}")
+        if self.adapter_placement not in ADAPTER_PLACEMENTS:
+            raise ConfigError(f"adapter_placement must be one of {', '.join(ADAPTER_PLACEMENTS)}, got {self.adapter_placement!r}")
         if self.lora_init not in LORA_INITS:
             raise ConfigError(f"lora_init must be one of {', '.join(LORA_INITS)}, got {self.lora_init!r}")
         if self.method == "lora" and self.lora_init == "lora_ga" and self.lora_dora:

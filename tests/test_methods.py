@@ -245,3 +245,41 @@ def test_lora_ga_refuses_dora_and_unknown_inits():
         RunConfig(method="lora", lora_init="lora_ga", lora_dora=True).validated()
     with pytest.raises(ValueError, match="lora_init must be one of zero, lora_ga"):
         RunConfig(method="lora", lora_init="pissa").validated()
+
+
+def test_parallel_adapters_sit_beside_each_feed_forward_block_and_reload(tiny_model, tiny_data, tmp_path):
+    from sentiment_lab.methods.adapters import BesideFeedForward
+
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="adapters", model=str(tiny_model), adapter_placement="parallel").validated()
+    model, train, val, _ = build("adapters", cfg, ds, tok)
+    blocks = [m for m in model.modules() if isinstance(m, BesideFeedForward)]
+    assert len(blocks) == 2 and not any(".adapter." in n for n, _ in model.named_parameters() if "attention" in n)
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    encoder = load_encoder(cfg.model).eval()
+    model.eval()
+    with torch.inference_mode():  # up starts at zero: the encoder is exactly the pre-trained one
+        assert torch.equal(model.base_model(**batch).last_hidden_state, encoder(**batch).last_hidden_state)
+    for block in blocks:
+        torch.nn.init.normal_(block.adapter.up.weight, std=0.5)
+    # The adapter reads the block's input x and adds to the block's output before the residual LayerNorm.
+    x = torch.randn(2, 5, model.config.hidden_size)
+    with torch.inference_mode():
+        if model.config.model_type == "bert":
+            layer = model.bert.encoder.layer[0]
+            h = layer.intermediate(x)
+            expected = layer.output.base.LayerNorm(layer.output.base.dense(h) + blocks[0].adapter.delta(x) + x)
+            got = layer.output(h, x)
+        else:
+            layer = model.distilbert.transformer.layer[0]
+            expected = layer.ffn.base.lin2(layer.ffn.base.activation(layer.ffn.base.lin1(x))) + blocks[0].adapter.delta(x)
+            got = layer.ffn(x)
+    assert torch.allclose(got, expected, atol=1e-6)
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    methods.adapters.save(model, tmp_path, cfg, tok)
+    shared = {n: p.detach().clone() for n, p in encoder.named_parameters()}
+    loaded = methods.adapters.load(tmp_path, cfg, ID2LABEL, encoder=encoder).eval()
+    with torch.inference_mode():
+        assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))
+    assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"

@@ -1,9 +1,12 @@
-"""Bottleneck adapters (Houlsby et al., 2019), written here: PEFT has none for transformers 5.
+"""Bottleneck adapters, written here: PEFT has none for transformers 5.
 
-After the attention-output and feed-forward-output projections of every layer, before the
-residual LayerNorm:  h + up(dropout(gelu(down(h)))).  `up` starts at zero, so the untrained
-model is exactly the pre-trained one. The backbone is frozen; adapters, LayerNorms and the
-head train.
+sequential (Houlsby et al., 2019; the default): after the attention-output and feed-forward-output
+projections of every layer, before the residual LayerNorm:  h + up(dropout(gelu(down(h)))).
+parallel (He et al., 2022, "Towards a Unified View of Parameter-Efficient Transfer Learning"):
+one adapter beside each feed-forward block, reading the block's input x and adding
+up(dropout(gelu(down(x)))) to its output, where that paper found the adapter budget best spent.
+`up` starts at zero either way, so the untrained model is exactly the pre-trained one. The
+backbone is frozen; adapters, LayerNorms and the head train.
 """
 from __future__ import annotations
 
@@ -38,33 +41,61 @@ class Adapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
+    def delta(self, h: torch.Tensor) -> torch.Tensor:
+        return self.up(self.dropout(self.act(self.down(h))))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.up(self.dropout(self.act(self.down(h))))
+        return h + self.delta(h)
 
 
 class WithAdapter(nn.Module):
-    """A frozen linear layer followed by its adapter; `enabled=False` gives the bare backbone back."""
+    """A frozen linear layer followed by its adapter (sequential)."""
 
     def __init__(self, base: nn.Linear, adapter: Adapter):
         super().__init__()
         self.base = base
         self.adapter = adapter
-        self.enabled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.base(x)
-        return self.adapter(h) if self.enabled else h
+        return self.adapter(self.base(x))
 
 
-def insert_adapters(model: nn.Module, bottleneck: int, dropout: float) -> int:
-    """Wrap every matching linear layer; return how many adapters were inserted."""
-    patterns = [re.compile(p) for p in arch_of(model).adapter_after]
-    targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and any(p.search(name) for p in patterns)]
-    for name, linear in targets:
+class BesideFeedForward(nn.Module):
+    """A frozen feed-forward block's last module with an adapter beside the block (parallel).
+
+    "residual": BERT's BertOutput(h, x) computes LayerNorm(dense(h) + x) with x the block's input, so
+    passing x + delta(x) as that residual adds the adapter's output before the LayerNorm without
+    re-implementing the block. "output": DistilBERT's ffn(x) returns the block's output itself."""
+
+    def __init__(self, base: nn.Module, adapter: Adapter, joins: str):
+        super().__init__()
+        self.base, self.adapter, self.joins = base, adapter, joins
+
+    def forward(self, *args):
+        if self.joins == "residual":
+            hidden, block_input = args
+            return self.base(hidden, block_input + self.adapter.delta(block_input))
+        (block_input,) = args
+        return self.base(block_input) + self.adapter.delta(block_input)
+
+
+def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, placement: str = "sequential") -> int:
+    """Wrap every matching module; return how many adapters were inserted."""
+    arch = arch_of(model)
+    hidden = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.dim
+    if placement == "parallel":
+        pattern, joins = arch.ffn_block
+        targets = [name for name, _ in model.named_modules() if re.search(pattern, name)]
+        wrap = lambda mod, adapter: BesideFeedForward(mod, adapter, joins)  # noqa: E731
+    else:
+        patterns = [re.compile(p) for p in arch.adapter_after]
+        targets = [name for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and any(p.search(name) for p in patterns)]
+        wrap = WithAdapter
+    for name in targets:
         parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        adapter = Adapter(linear.out_features, bottleneck, dropout).to(linear.weight.device)
-        setattr(parent, child, WithAdapter(linear, adapter))
+        module = model.get_submodule(name)
+        device = next(module.parameters()).device
+        setattr(model.get_submodule(parent_name), child, wrap(module, Adapter(hidden, bottleneck, dropout).to(device)))
     if not targets:
         raise ValueError("no layer matched the adapter placement for this architecture")
     return len(targets)
@@ -80,7 +111,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 def build(cfg, id2label):
     model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
-    insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
+    insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
     keep = trainable_names(model)
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
@@ -99,7 +130,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
         model = build(cfg, id2label)
     else:
         model = apply_head(classifier_around(encoder, id2label), cfg.head)
-        insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout)
+        insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
     state = load_file(str(folder / ARTEFACT))
     missing = trainable_names(model) - set(state)
     if missing:

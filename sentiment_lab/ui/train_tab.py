@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init")
+               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -52,6 +52,9 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                      value=d.lora_init, label="LoRA starts", info="LoRA-GA: SVD of the gradient on the first 32 batches")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
+                adapter_placement = gr.Radio([("after attention and feed-forward (Houlsby)", "sequential"),
+                                              ("beside each feed-forward block (parallel)", "parallel")],
+                                             value=d.adapter_placement, label="Adapters go", scale=2)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
                 with gr.Row():
                     head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean"), ("token mean, last 4 layers", "mean_last4")],
@@ -81,7 +84,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
