@@ -27,7 +27,8 @@ MAX_EPOCHS = 1000
 
 
 # What a run saved before an option existed did: it read [CLS], did not clip, average its weights or
-# use LoRA+, DoRA, LayerNorms, faster up-projections or feed-forward LoRA, whatever today's defaults are.
+# use LoRA+, DoRA, LayerNorms, faster up-projections, feed-forward LoRA or LoRA-GA, and placed adapters
+# Houlsby's way, whatever today's defaults are.
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential"}
@@ -81,13 +82,13 @@ class RunConfig:
     """lora: attention (the projections, as the reference) or all (the feed-forward layers too)"""
     lora_init: str = "zero"
     """lora: zero (B starts at 0, LoRA's own) or lora_ga (A and B start from the SVD of the full fine-tuning gradient on the first 32 batches; saved as plain LoRA of rank 2r)"""
-    adapter_dim: int = 64
-    """Bottleneck width of each adapter"""
+    adapter_dim: int = 128
+    """Bottleneck width of each adapter (128 parallel: as many weights as Houlsby's two of 64 per layer)"""
     adapter_dropout: float = 0.1
     adapter_plus: float = 1.0
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
-    adapter_placement: str = "sequential"
-    """adapters: sequential (after the attention and feed-forward outputs, Houlsby) or parallel (one beside each feed-forward block, reading its input; He et al. 2022)"""
+    adapter_placement: str = "parallel"
+    """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, README) or sequential (after the attention and feed-forward outputs, Houlsby)"""
     pooling: str = "mean_last4"
     """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
     head: str = "cls"

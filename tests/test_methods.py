@@ -283,3 +283,20 @@ def test_parallel_adapters_sit_beside_each_feed_forward_block_and_reload(tiny_mo
     with torch.inference_mode():
         assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))
     assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
+
+
+def test_sequential_adapters_follow_the_attention_and_feed_forward_outputs_and_reload(tiny_model, tiny_data, tmp_path):
+    from sentiment_lab.methods.adapters import WithAdapter
+
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="adapters", model=str(tiny_model), adapter_placement="sequential", adapter_dim=16).validated()
+    model, train, val, _ = build("adapters", cfg, ds, tok)
+    wrapped = sorted(n.split("layer.0.")[1] for n, m in model.named_modules() if isinstance(m, WithAdapter) and "layer.0." in n)
+    assert wrapped == (["attention.output.dense", "output.dense"] if model.config.model_type == "bert" else ["attention.out_lin", "ffn.lin2"])
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    methods.adapters.save(model, tmp_path, cfg, tok)
+    loaded = methods.adapters.load(tmp_path, cfg, ID2LABEL, encoder=load_encoder(cfg.model)).eval()
+    batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
+    with torch.inference_mode():
+        assert torch.equal(logits_of(model.eval(), batch), logits_of(loaded, batch))

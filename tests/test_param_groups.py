@@ -149,3 +149,14 @@ def test_an_accuracy_run_is_reused_unless_a_setting_it_uses_changed():
     assert not same_config(RunConfig(method="full", ema=0).validated(), full)
     assert not same_config(RunConfig(method="lora", lora_plus=1).validated(), RunConfig(method="lora").validated())
     assert same_config(RunConfig(method="lora", lr=1e-3).validated(), RunConfig(method="lora").validated())  # the default's value
+
+
+def test_adapter_runs_saved_before_the_placement_option_read_as_houlsby(tmp_path):
+    import json
+
+    saved = RunConfig(method="adapters", adapter_dim=64).to_dict()
+    del saved["adapter_placement"], saved["lora_init"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    old = RunConfig.load(tmp_path / "config.json")
+    assert (old.adapter_placement, old.adapter_dim, old.lora_init) == ("sequential", 64, "zero")
+    assert RunConfig().adapter_placement == "parallel"  # today's default differs, so the fallback above matters

@@ -52,8 +52,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                      value=d.lora_init, label="LoRA starts", info="LoRA-GA: SVD of the gradient on the first 32 batches")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
-                adapter_placement = gr.Radio([("after attention and feed-forward (Houlsby)", "sequential"),
-                                              ("beside each feed-forward block (parallel)", "parallel")],
+                adapter_placement = gr.Radio([("beside each feed-forward block (parallel)", "parallel"),
+                                              ("after attention and feed-forward (Houlsby)", "sequential")],
                                              value=d.adapter_placement, label="Adapters go", scale=2)
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
                 with gr.Row():
