@@ -75,7 +75,7 @@ def test_adapter_plus_speeds_up_only_the_up_projections(tiny_model):
     model = methods.adapters.build(RunConfig(method="adapters", model=str(tiny_model)).validated(), ID2LABEL)
     got = lr_by_name(model, param_groups(model, 0.1, 0.01, adapter_plus=8))
     up = [n for n in got if ".adapter.up." in n]
-    assert len(up) == 2 * 4  # weight and bias of 4 adapters (2 layers x attention, feed-forward)
+    assert len(up) == 2 * 2  # weight and bias of 2 adapters (2 layers x one beside the feed-forward block)
     assert all(got[n][0] == pytest.approx(0.8) for n in up)
     assert all(got[n][0] == pytest.approx(0.1) for n in got if n not in up)
 
