@@ -11,6 +11,7 @@ backbone is frozen; adapters, LayerNorms and the head train.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, placement
     if placement == "parallel":
         pattern, joins = arch.ffn_block
         targets = [name for name, _ in model.named_modules() if re.search(pattern, name)]
-        wrap = lambda mod, adapter: BesideFeedForward(mod, adapter, joins)  # noqa: E731
+        wrap = functools.partial(BesideFeedForward, joins=joins)
     else:
         patterns = [re.compile(p) for p in arch.adapter_after]
         targets = [name for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and any(p.search(name) for p in patterns)]
