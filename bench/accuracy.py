@@ -83,6 +83,16 @@ def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[int, int, flo
     return b, c, min(1.0, 2 * p)
 
 
+def paired_gap_interval(a_correct: np.ndarray, b_correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95% interval of the accuracy gap a - b, resampling test sentences with each method's
+    per-sentence correctness averaged over its seeds. The t-test over seeds sees training noise only
+    (every seed meets the same 1,066 sentences); this interval sees the test set's sampling noise."""
+    diff = np.asarray(a_correct, dtype=float) - np.asarray(b_correct, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
 def paired_over_seeds(a: list[float], b: list[float]) -> tuple[float, float]:
     """Mean of the per-seed differences a - b and the two-sided paired t-test p over seeds. One
     seed's McNemar test sees only that seed's noise; this one asks whether the gap holds across seeds."""
@@ -110,7 +120,7 @@ def main(argv=None) -> None:
     extra = (["--max_train_samples", "400"] if args.quick else []) + shlex.split(args.train_args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary, correct = {}, {}
+    summary, correct, seed_mean_correct = {}, {}, {}
     chosen = [m for m in METHODS if m in args.methods.split(",")]
     for method in chosen:
         per_seed = []
@@ -136,6 +146,7 @@ def main(argv=None) -> None:
                           "test_accuracy": r["test"]["accuracy"]} for seed, (r, _) in zip(seeds, per_seed)],
         }
         correct[method] = per_seed[0][1]
+        seed_mean_correct[method] = np.mean([c for _, c in per_seed], axis=0)
     rows = [[m, _pm(s, "accuracy"), f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", f"{s['val_accuracy_mean']:.4f}", f"{s['lowest_val_loss_mean']:.4f}", f"{s['f1_mean']:.4f}", f"{s['loss_mean']:.4f}",
              f"{s['trainable']:,}", f"{100 * s['trainable'] / s['total']:.2f}%", f"{s['train_seconds']:.0f}"]
             for m, s in summary.items()]
@@ -150,8 +161,10 @@ def main(argv=None) -> None:
     if len(seeds) > 1:
         for a, b in itertools.combinations(chosen, 2):
             gap, p = paired_over_seeds([r["test_accuracy"] for r in summary[a]["per_seed"]], [r["test_accuracy"] for r in summary[b]["per_seed"]])
-            over_seeds.append([f"{a} vs {b}", f"{100 * gap:+.2f} pt", "–" if math.isnan(p) else f"{p:.3g}"])
-        print(table(over_seeds, ["pair (all seeds)", "mean test accuracy gap", "paired t-test p"]))
+            low, high = paired_gap_interval(seed_mean_correct[a], seed_mean_correct[b])
+            over_seeds.append([f"{a} vs {b}", f"{100 * gap:+.2f} pt", "–" if math.isnan(p) else f"{p:.3g}",
+                               f"[{100 * low:+.2f}, {100 * high:+.2f}] pt"])
+        print(table(over_seeds, ["pair (all seeds)", "mean test accuracy gap", "paired t-test p", "95% interval over test sentences"]))
     variant = "" if out.resolve() == Path(parser.get_default("out")).resolve() else "-" + out.name.removeprefix("accuracy-")
     write_json("accuracy" + variant, {"summary": summary, "mcnemar": tests, "paired_over_seeds": over_seeds, "train_args": args.train_args})
     if args.readme:
@@ -174,8 +187,9 @@ def _write_readme(rows, headers, tests, over_seeds, seeds, epochs, quick, argv) 
     md += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
     md += ["", "Paired McNemar tests (first seed): " + "; ".join(f"{t[0]} p={t[3]}" for t in tests) + "."]
     if over_seeds:
-        md += ["", "Paired over seeds (first method's test accuracy minus the second's, t-test on the per-seed values): "
-               + "; ".join(f"{t[0]} {t[1]} p={t[2]}" for t in over_seeds) + "."]
+        md += ["", "Paired over seeds (first method's test accuracy minus the second's, t-test on the per-seed values; "
+               "in brackets a bootstrap 95% interval of the gap over test sentences, each method's answers averaged over its seeds): "
+               + "; ".join(f"{t[0]} {t[1]} p={t[2]} {t[3]}" for t in over_seeds) + "."]
     readme = ROOT / "README.md"
     text = readme.read_text()
     start, end = text.index(START) + len(START), text.index(END)

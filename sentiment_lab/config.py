@@ -61,6 +61,8 @@ class RunConfig:
     """Longest tokenised review; batches are padded only to their own longest sentence"""
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
+    decay_ratio: float = 1.0
+    """Fraction of the steps after warm-up over which the lr decays linearly to zero; below 1 it holds at its peak until then (warmup-stable-decay); 1: decay from the peak on"""
     head_lr: float | None = None
     """full / lora / adapters: learning rate of the classification head (BERT: pooler and classifier); None: the run's lr"""
     layer_decay: float = 1.0
@@ -176,6 +178,7 @@ class RunConfig:
         _check_range("lora_plus", self.lora_plus, 0, 1e4, low_open=True)
         _check_range("adapter_plus", self.adapter_plus, 0, 1e4, low_open=True)
         _check_range("warmup_ratio", self.warmup_ratio, 0, 0.5)
+        _check_range("decay_ratio", self.decay_ratio, 0, 1, low_open=True)
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)
         _check_range("lora_dropout", self.lora_dropout, 0, 0.9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class LoopSettings:
     lr: float
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
+    decay_ratio: float = 1.0
     evals_per_epoch: int = 1
     log_every: int = 20
     head_lr: float | None = None
@@ -150,6 +152,17 @@ def _trainable_state(model) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def lr_factor(step: int, total: int, warmup_ratio: float, decay_ratio: float = 1.0) -> float:
+    """The rate at `step` as a fraction of the peak: linear warm-up, then a hold at the peak, then linear
+    decay to zero over the last `decay_ratio` of the steps after warm-up (1: decay from the peak on,
+    the reference's schedule; below 1: warmup-stable-decay)."""
+    warmup = int(warmup_ratio * total)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    decay = max(1, round(decay_ratio * (total - warmup)))
+    return max(0.0, min(1.0, (total - step) / decay))
+
+
 def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None) -> FitResult:
     """Train `model` on `train`, evaluate on `val` `evals_per_epoch` times an epoch, keep the best.
@@ -166,14 +179,8 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, **({"fused": True} if fused else {"foreach": True}))
     steps_per_epoch = len(train)
     total_steps = max(1, math.ceil(settings.epochs * steps_per_epoch))
-    warmup = int(settings.warmup_ratio * total_steps)
-
-    def schedule(step: int) -> float:  # linear warm-up, then linear decay to zero
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(lr_factor, total=total_steps, warmup_ratio=settings.warmup_ratio, decay_ratio=settings.decay_ratio))
     model, optimizer = accelerator.prepare(model, optimizer)
     average = WeightAverage(accelerator.unwrap_model(model).parameters(), settings.ema) if settings.ema > 0 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)

@@ -1,11 +1,14 @@
-"""The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's test over seeds."""
+"""The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's tests of a gap."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from bench.accuracy import paired_over_seeds
+import numpy as np
+
+from bench.accuracy import paired_gap_interval, paired_over_seeds
+from bench.collapse import spread
 from bench.sweep import parse_variants, summarise
 
 
@@ -36,3 +39,25 @@ def test_gap_over_seeds_is_a_paired_t_test():
     assert gap == pytest.approx(0.04 / 3) and p == pytest.approx(0.0572, abs=1e-4)
     gap, p = paired_over_seeds([0.8, 0.9], [0.7, 0.8])  # the same gap in every seed: no spread, no t
     assert gap == pytest.approx(0.1) and math.isnan(p)
+
+
+def test_gap_interval_over_sentences_is_paired():
+    rng = np.random.default_rng(1)
+    b = rng.random(1000) < 0.8
+    a = b.copy()
+    a[np.flatnonzero(~b)[:10]] = True  # a = b but right on 10 more sentences: a gap of exactly 1 pt
+    low, high = paired_gap_interval(a, b)
+    # Resampling the two methods apart would give about +-3.5 pt; pairing sees only the 10 sentences.
+    assert 0.0 < low < 0.01 < high < 0.02
+    assert paired_gap_interval(b, b) == (0.0, 0.0)
+    # Answers averaged over seeds (fractions of seeds right) work the same way.
+    low, high = paired_gap_interval(np.full(500, 0.6), np.full(500, 0.4))
+    assert low == pytest.approx(0.2) and high == pytest.approx(0.2)
+
+
+def test_spread_is_zero_when_every_sentence_gets_the_same_state():
+    import torch
+
+    assert spread(torch.tensor([[3.0, 4.0], [3.0, 4.0], [3.0, 4.0]])) == pytest.approx(0.0)
+    assert spread(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(1.0)
+    assert spread(torch.tensor([[2.0, 1.0], [2.0, -1.0]])) == pytest.approx(1 / 5 ** 0.5)

@@ -81,7 +81,8 @@ def test_adapter_plus_speeds_up_only_the_up_projections(tiny_model):
 
 
 @pytest.mark.parametrize("field, value", [("head_lr", 0), ("head_lr", 2), ("layer_decay", 0), ("layer_decay", 1.5),
-                                          ("ema", 1), ("ema", -0.1), ("lora_plus", 0), ("adapter_plus", 0)])
+                                          ("ema", 1), ("ema", -0.1), ("lora_plus", 0), ("adapter_plus", 0),
+                                          ("decay_ratio", 0), ("decay_ratio", 1.5)])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value}).validated()
@@ -100,6 +101,30 @@ def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
         moved[head_lr] = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
     head = [n for n in moved[1e-2] if n.startswith("classifier.")]
     assert head and all(moved[1e-2][n] > 10 * moved[1e-5][n] for n in head)
+
+
+@pytest.mark.parametrize("decay_ratio", [1.0, 0.25])
+def test_the_rate_warms_up_holds_and_decays_over_the_last_decay_ratio_of_steps(decay_ratio, tiny_models, tiny_data):
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    ds, tok = prepared(tiny_models["bert"], tiny_data)
+    model = methods.full.build(RunConfig(method="full", model=str(tiny_models["bert"])).validated(), ID2LABEL)
+    rates = []
+    handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: rates.append(optimizer.param_groups[0]["lr"]))
+    try:
+        train = TokenBatches(ds.splits["train"], tok.pad_token_id, 2, 0)
+        settings = LoopSettings(epochs=2, lr=1e-3, warmup_ratio=0.1, decay_ratio=decay_ratio)
+        fit(model, train, train, settings, Accelerator(cpu=True), 2, report=lambda r: None)
+    finally:
+        handle.remove()
+    total = len(rates)
+    warmup = int(0.1 * total)
+    assert total == 2 * len(train) and warmup >= 1
+    assert all(a < b for a, b in zip(rates[:warmup + 1], rates[1:warmup + 1]))  # warm-up climbs to the peak
+    decay = round(decay_ratio * (total - warmup))
+    assert rates[warmup:total - decay + 1] == [pytest.approx(1e-3)] * (total - decay - warmup + 1)  # hold (the peak step alone at 1)
+    tail = rates[total - decay:]
+    assert all(a > b for a, b in zip(tail, tail[1:])) and tail[-1] == pytest.approx(1e-3 / decay)  # linear to zero
 
 
 @pytest.mark.parametrize("max_norm", [0.0, 0.01])
