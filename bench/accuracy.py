@@ -87,10 +87,7 @@ def paired_gap_interval(a_correct: np.ndarray, b_correct: np.ndarray, n: int = 1
     """Bootstrap 95% interval of the accuracy gap a - b, resampling test sentences with each method's
     per-sentence correctness averaged over its seeds. The t-test over seeds sees training noise only
     (every seed meets the same 1,066 sentences); this interval sees the test set's sampling noise."""
-    diff = np.asarray(a_correct, dtype=float) - np.asarray(b_correct, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return bootstrap_ci(np.asarray(a_correct, dtype=float) - np.asarray(b_correct, dtype=float), n, seed)
 
 
 def paired_over_seeds(a: list[float], b: list[float]) -> tuple[float, float]:

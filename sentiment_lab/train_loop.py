@@ -155,7 +155,7 @@ def _trainable_state(model) -> dict:
 def lr_factor(step: int, total: int, warmup_ratio: float, decay_ratio: float = 1.0) -> float:
     """The rate at `step` as a fraction of the peak: linear warm-up, then a hold at the peak, then linear
     decay to zero over the last `decay_ratio` of the steps after warm-up (1: decay from the peak on,
-    the reference's schedule; below 1: warmup-stable-decay)."""
+    as the Trainer's linear schedule; below 1: warmup-stable-decay)."""
     warmup = int(warmup_ratio * total)
     if step < warmup:
         return (step + 1) / (warmup + 1)
