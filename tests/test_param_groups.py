@@ -103,20 +103,27 @@ def test_a_larger_head_rate_moves_the_head_further(tiny_model, tiny_data):
     assert head and all(moved[1e-2][n] > 10 * moved[1e-5][n] for n in head)
 
 
-@pytest.mark.parametrize("decay_ratio", [1.0, 0.25])
-def test_the_rate_warms_up_holds_and_decays_over_the_last_decay_ratio_of_steps(decay_ratio, tiny_models, tiny_data):
+def fit_full_recording(model_dir, data_dir, batch_size: int, settings: LoopSettings, record) -> TokenBatches:
+    """Full fine-tuning of the tiny model with `record(optimizer)` called before every optimizer step;
+    returns the training batches."""
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-    ds, tok = prepared(tiny_models["bert"], tiny_data)
-    model = methods.full.build(RunConfig(method="full", model=str(tiny_models["bert"])).validated(), ID2LABEL)
-    rates = []
-    handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: rates.append(optimizer.param_groups[0]["lr"]))
+    ds, tok = prepared(model_dir, data_dir)
+    model = methods.full.build(RunConfig(method="full", model=str(model_dir)).validated(), ID2LABEL)
+    train = TokenBatches(ds.splits["train"], tok.pad_token_id, batch_size, 0)
+    handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: record(optimizer))
     try:
-        train = TokenBatches(ds.splits["train"], tok.pad_token_id, 2, 0)
-        settings = LoopSettings(epochs=2, lr=1e-3, warmup_ratio=0.1, decay_ratio=decay_ratio)
         fit(model, train, train, settings, Accelerator(cpu=True), 2, report=lambda r: None)
     finally:
         handle.remove()
+    return train
+
+
+@pytest.mark.parametrize("decay_ratio", [1.0, 0.25])
+def test_the_rate_warms_up_holds_and_decays_over_the_last_decay_ratio_of_steps(decay_ratio, tiny_models, tiny_data):
+    rates = []
+    train = fit_full_recording(tiny_models["bert"], tiny_data, 2, LoopSettings(epochs=2, lr=1e-3, warmup_ratio=0.1, decay_ratio=decay_ratio),
+                               lambda optimizer: rates.append(optimizer.param_groups[0]["lr"]))
     total = len(rates)
     warmup = int(0.1 * total)
     assert total == 2 * len(train) and warmup >= 1
@@ -129,22 +136,13 @@ def test_the_rate_warms_up_holds_and_decays_over_the_last_decay_ratio_of_steps(d
 
 @pytest.mark.parametrize("max_norm", [0.0, 0.01])
 def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data):
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
-
-    ds, tok = prepared(tiny_models["bert"], tiny_data)
-    model = methods.full.build(RunConfig(method="full", model=str(tiny_models["bert"])).validated(), ID2LABEL)
     norms = []
 
-    def record(optimizer, args, kwargs):
+    def record(optimizer):
         grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
 
-    handle = register_optimizer_step_pre_hook(record)
-    try:
-        train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
-        fit(model, train, train, LoopSettings(epochs=1, lr=1e-3, max_grad_norm=max_norm), Accelerator(cpu=True), 2, report=lambda r: None)
-    finally:
-        handle.remove()
+    train = fit_full_recording(tiny_models["bert"], tiny_data, 8, LoopSettings(epochs=1, lr=1e-3, max_grad_norm=max_norm), record)
     assert len(norms) == len(train)
     if max_norm:
         assert max(norms) <= max_norm * 1.001
