@@ -29,7 +29,7 @@ MAX_EPOCHS = 1000
 # What a run saved before an option existed did: it read [CLS], did not clip, average its weights or
 # use LoRA+, DoRA, LayerNorms, faster up-projections, feed-forward LoRA or LoRA-GA, and placed adapters
 # Houlsby's way, whatever today's defaults are.
-BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
+BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential"}
 
@@ -67,6 +67,8 @@ class RunConfig:
     """full / lora / adapters: learning rate of the classification head (BERT: pooler and classifier); None: the run's lr"""
     layer_decay: float = 1.0
     """full / lora / adapters: each encoder layer trains at this fraction of the lr of the layer above (embeddings last); 1: one lr"""
+    probe_epochs: float = 0.0
+    """full / lora / adapters: before fine-tuning, the head trains alone this many epochs on the untouched model's features (LP-FT, Kumar et al. 2022); 0: off"""
     max_grad_norm: float = 0.0
     """Clip the gradient norm to this before each step (the reference's Trainer clips at 1.0; measured no gain here, README); 0: no clipping"""
     ema: float = 0.995
@@ -174,6 +176,7 @@ class RunConfig:
             _check_range("head_lr", self.head_lr, 0, 1.0, low_open=True)
         _check_range("layer_decay", self.layer_decay, 0, 1, low_open=True)
         _check_range("max_grad_norm", self.max_grad_norm, 0, 1e6)
+        _check_range("probe_epochs", self.probe_epochs, 0, MAX_EPOCHS)
         _check_range("ema", self.ema, 0, 1, high_open=True)
         _check_range("lora_plus", self.lora_plus, 0, 1e4, low_open=True)
         _check_range("adapter_plus", self.adapter_plus, 0, 1e4, low_open=True)

@@ -18,6 +18,7 @@ from .config import ConfigError, RunConfig
 from .data import DatasetError, load_dataset, subsample, tokenize
 from .features import encode
 from .metrics import MetricsWriter
+from .probe import probe_head
 from .runs import write_status
 from .storage import atomic_dir, write_json_atomic
 from .train_loop import FeatureBatches, LoopSettings, TokenBatches, evaluate, fit, macro_f1
@@ -228,6 +229,12 @@ class Runner:
         trainable, total = count_parameters(model)
         self.log(f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr {cfg.learning_rate:g}; "
                  f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}")
+        probe = None
+        if cfg.probe_epochs > 0 and method.KIND == "tokens":
+            probe = probe_head(model, batches[0], batches[1], settings, cfg.probe_epochs, accelerator, num_labels, cfg.seed,
+                                should_stop=self.should_stop)
+            self.log(f"probe: the head trained alone for {cfg.probe_epochs:g} epochs on the untouched model's features: "
+                     f"validation accuracy {probe['accuracy']:.4f}, loss {probe['loss']:.4f}")
         progress = None
         if self.main and self.show_progress:
             from tqdm.auto import tqdm
@@ -252,7 +259,7 @@ class Runner:
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
             "train_seconds": time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
-            "stopped": result.stopped, "lr": cfg.learning_rate, "warning": warning,
+            "stopped": result.stopped, "lr": cfg.learning_rate, "warning": warning, "probe": probe,
         }
 
     def _save_predictions(self, pred, labels) -> None:

@@ -27,9 +27,9 @@ def test_form_to_config_uses_defaults_for_blanks():
     assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
     advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
                                  "lora_dora": True, "lora_norms": "false", "lora_targets": "all",
-                                 "lora_init": "lora_ga"})
+                                 "lora_init": "lora_ga", "probe_epochs": 2})
     assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms,
-            advanced.lora_targets, advanced.lora_init) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all", "lora_ga")
+            advanced.lora_targets, advanced.lora_init, advanced.probe_epochs) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all", "lora_ga", 2.0)
     assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
 
 
@@ -43,6 +43,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("lora_dora", "maybe", "lora_dora must be bool"),
     ("head", "max", "head must be one of"), ("lora_targets", "mlp", "lora_targets must be one of"),
     ("lora_init", "pissa", "lora_init must be one of"), ("adapter_placement", "inside", "adapter_placement must be one of"),
+    ("probe_epochs", "-1", "probe_epochs must be in"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
     form = {"method": "full", "model": "minilm", field: value}

@@ -14,7 +14,7 @@ from .tables import runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement")
+               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -62,6 +62,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     head_lr = gr.Textbox("", label="Head learning rate", placeholder="blank = the learning rate")
                     layer_decay = gr.Number(d.layer_decay, label="Layer-wise lr decay", info="1 = one rate; 0.8 = each layer down trains at 0.8x")
                     ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
+                    probe_epochs = gr.Number(d.probe_epochs, label="Head first (epochs)", minimum=0,
+                                             info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
@@ -84,7 +86,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement, probe_epochs]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
