@@ -233,8 +233,9 @@ class Runner:
         if cfg.probe_epochs > 0 and method.KIND == "tokens":
             probe = probe_head(model, batches[0], batches[1], settings, cfg.probe_epochs, accelerator, num_labels, cfg.seed,
                                 should_stop=self.should_stop)
-            self.log(f"probe: the head trained alone for {cfg.probe_epochs:g} epochs on the untouched model's features: "
-                     f"validation accuracy {probe['accuracy']:.4f}, loss {probe['loss']:.4f}")
+            if probe:  # empty when stopped before its first evaluation
+                self.log(f"probe: the head trained alone for {cfg.probe_epochs:g} epochs on the untouched model's features: "
+                         f"validation accuracy {probe['accuracy']:.4f}, loss {probe['loss']:.4f}")
         progress = None
         if self.main and self.show_progress:
             from tqdm.auto import tqdm

@@ -1,6 +1,8 @@
 """LP-FT's probe: the head trains alone on cached features, through the model's own head code."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from accelerate import Accelerator
@@ -9,6 +11,8 @@ from test_methods import ID2LABEL, prepared
 from sentiment_lab import methods
 from sentiment_lab.config import ConfigError, RunConfig
 from sentiment_lab.probe import HeadOnFeatures, head_features, probe_head
+from sentiment_lab.runner import Runner
+from sentiment_lab.runs import read_status
 from sentiment_lab.train_loop import LoopSettings, TokenBatches, evaluate
 
 
@@ -50,13 +54,9 @@ def test_the_probe_trains_the_head_and_nothing_else(method, tiny_model, tiny_dat
 
 
 def test_a_run_with_a_probe_reports_it(tiny_models, tiny_data, tmp_path):
-    from sentiment_lab.runner import Runner
-
     cfg = RunConfig(method="lora", model=str(tiny_models["bert"]), dataset=str(tiny_data), epochs=1, batch_size=8,
                     probe_epochs=2, device="cpu").validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 0
-    import json
-
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert 0 <= results["probe"]["accuracy"] <= 1 and results["probe"]["epoch"] <= 2
 
@@ -65,3 +65,11 @@ def test_a_run_with_a_probe_reports_it(tiny_models, tiny_data, tmp_path):
 def test_probe_epochs_out_of_range_are_refused_by_name(value):
     with pytest.raises(ConfigError, match="probe_epochs"):
         RunConfig(probe_epochs=value).validated()
+
+
+def test_stop_during_the_probe_stops_the_run_cleanly(tiny_models, tiny_data, tmp_path):
+    cfg = RunConfig(method="adapters", model=str(tiny_models["bert"]), dataset=str(tiny_data), epochs=1, batch_size=8,
+                    probe_epochs=2, device="cpu").validated()
+    assert Runner(cfg, tmp_path / "run", should_stop=lambda: True, progress=False).run() == 0
+    assert read_status(tmp_path / "run")["state"] == "stopped"
+    assert not (tmp_path / "run" / "artefacts").exists()
