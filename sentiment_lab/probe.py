@@ -55,7 +55,7 @@ def _hooked(module: nn.Module, hook):
 
 
 @torch.inference_mode()
-def head_features(model: nn.Module, batches, device) -> tuple[torch.Tensor, torch.Tensor]:
+def head_features(model: nn.Module, batches, accelerator) -> tuple[torch.Tensor, torch.Tensor]:
     """What the head reads for every sentence of `batches.eval()` (float32, on the CPU), and the labels."""
     kept = []
 
@@ -67,7 +67,8 @@ def head_features(model: nn.Module, batches, device) -> tuple[torch.Tensor, torc
     labels = []
     with _hooked(_final_hidden(model), keep):  # registered last: it sees what a --head hook wrote
         for inputs, y in batches.eval():
-            model(**{k: v.to(device) for k, v in inputs.items()})
+            # fp32 even in a bf16 run: one pass, and the head then learns from exact features.
+            model(**{k: v.to(accelerator.device) for k, v in inputs.items()})
             labels.append(y)
     model.train(was_training)
     return torch.cat(kept), torch.cat(labels)
@@ -107,10 +108,9 @@ def probe_head(model: nn.Module, train, val, settings: LoopSettings, epochs: flo
                lr: float = PROBE_LR, should_stop=lambda: False) -> dict:
     """Train `model`'s head alone for `epochs` on the features of `train` (TokenBatches); return the
     kept probe's validation metrics. The model's other weights are not touched."""
-    device = accelerator.device
-    model.to(device)
-    tx, ty = head_features(model, train, device)
-    vx, vy = head_features(model, val, device)
+    model.to(accelerator.device)
+    tx, ty = head_features(model, train, accelerator)
+    vx, vy = head_features(model, val, accelerator)
     probe = HeadOnFeatures(model)
     head_settings = dataclasses.replace(settings, epochs=epochs, lr=lr, ema=0.0, evals_per_epoch=1, head_lr=None,
                                         layer_decay=1.0, lora_plus=1.0, adapter_plus=1.0, decay_ratio=1.0)

@@ -27,7 +27,7 @@ def built(method, model_dir, data_dir, **options):
 @pytest.mark.parametrize("method, options", [("full", {}), ("lora", {}), ("adapters", {}), ("full", {"head": "mean_last4"})])
 def test_the_head_on_cached_features_gives_the_models_own_logits(method, options, tiny_model, tiny_data):
     model, _, val = built(method, tiny_model, tiny_data, **options)
-    features, _ = head_features(model, val, "cpu")
+    features, _ = head_features(model, val, Accelerator(cpu=True))
     model.eval()
     with torch.no_grad():
         direct = torch.cat([model(**inputs).logits for inputs, _ in val.eval()])
@@ -54,8 +54,9 @@ def test_the_probe_trains_the_head_and_nothing_else(method, tiny_model, tiny_dat
 
 
 def test_a_run_with_a_probe_reports_it(tiny_models, tiny_data, tmp_path):
+    # bf16 off: accelerate keeps one state per process, and the tests above made it fp32.
     cfg = RunConfig(method="lora", model=str(tiny_models["bert"]), dataset=str(tiny_data), epochs=1, batch_size=8,
-                    probe_epochs=2, device="cpu").validated()
+                    probe_epochs=2, device="cpu", bf16="off").validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert 0 <= results["probe"]["accuracy"] <= 1 and results["probe"]["epoch"] <= 2
@@ -69,7 +70,7 @@ def test_probe_epochs_out_of_range_are_refused_by_name(value):
 
 def test_stop_during_the_probe_stops_the_run_cleanly(tiny_models, tiny_data, tmp_path):
     cfg = RunConfig(method="adapters", model=str(tiny_models["bert"]), dataset=str(tiny_data), epochs=1, batch_size=8,
-                    probe_epochs=2, device="cpu").validated()
+                    probe_epochs=2, device="cpu", bf16="off").validated()
     assert Runner(cfg, tmp_path / "run", should_stop=lambda: True, progress=False).run() == 0
     assert read_status(tmp_path / "run")["state"] == "stopped"
     assert not (tmp_path / "run" / "artefacts").exists()
