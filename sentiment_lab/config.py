@@ -12,7 +12,7 @@ POOLINGS = ("mean_last4", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
 ADAPTER_PLACEMENTS = ("sequential", "parallel")  # Houlsby's two per layer, or one beside each feed-forward block
-LORA_INITS = ("zero", "lora_ga")  # B = 0 (LoRA's own), or A and B from the full fine-tuning gradient (LoRA-GA)
+LORA_INITS = ("zero", "lora_ga", "pissa")  # B = 0 (LoRA's own), from the full fine-tuning gradient (LoRA-GA), or the weights' principal part (PiSSA)
 EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the reference lab
 
 # Learning rates measured on the bundled MiniLM, Rotten Tomatoes, 1 epoch, batch 16 (README table).
@@ -85,7 +85,7 @@ class RunConfig:
     lora_targets: str = "attention"
     """lora: attention (the projections, as the reference) or all (the feed-forward layers too)"""
     lora_init: str = "zero"
-    """lora: zero (B starts at 0, LoRA's own) or lora_ga (A and B start from the SVD of the full fine-tuning gradient on the first 32 batches; saved as plain LoRA of rank 2r)"""
+    """lora: zero (B starts at 0, LoRA's own), lora_ga (A and B start from the SVD of the full fine-tuning gradient on the first 32 batches) or pissa (A and B start as each weight's top-r singular part, which the frozen weight then lacks); the last two are saved as plain LoRA of rank 2r"""
     adapter_dim: int = 128
     """Bottleneck width of each adapter (128 parallel: as many weights as Houlsby's two of 64 per layer)"""
     adapter_dropout: float = 0.1
@@ -159,8 +159,8 @@ class RunConfig:
             raise ConfigError(f"adapter_placement must be one of {', '.join(ADAPTER_PLACEMENTS)}, got {self.adapter_placement!r}")
         if self.lora_init not in LORA_INITS:
             raise ConfigError(f"lora_init must be one of {', '.join(LORA_INITS)}, got {self.lora_init!r}")
-        if self.method == "lora" and self.lora_init == "lora_ga" and self.lora_dora:
-            raise ConfigError("lora_init lora_ga does not combine with lora_dora: choose one")
+        if self.method == "lora" and self.lora_init != "zero" and self.lora_dora:
+            raise ConfigError(f"lora_init {self.lora_init} does not combine with lora_dora: choose one")
         if self.bf16 not in ("auto", "on", "off"):
             raise ConfigError(f"bf16 must be auto, on or off, got {self.bf16!r}")
         for name in ("model", "dataset", "text_column", "label_column"):

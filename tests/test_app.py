@@ -42,7 +42,7 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
     ("lora_dora", "maybe", "lora_dora must be bool"),
     ("head", "max", "head must be one of"), ("lora_targets", "mlp", "lora_targets must be one of"),
-    ("lora_init", "pissa", "lora_init must be one of"), ("adapter_placement", "inside", "adapter_placement must be one of"),
+    ("lora_init", "loftq", "lora_init must be one of"), ("adapter_placement", "inside", "adapter_placement must be one of"),
     ("probe_epochs", "-1", "probe_epochs must be in"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):

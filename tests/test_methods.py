@@ -210,10 +210,11 @@ def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_mod
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
 
 
-def test_lora_ga_starts_from_gradients_at_the_pretrained_model_and_saves_as_plain_lora(tiny_model, tiny_data, tmp_path):
+@pytest.mark.parametrize("init", ["lora_ga", "pissa"])
+def test_lora_starting_points_keep_the_pretrained_model_and_save_as_plain_lora(init, tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="lora", model=str(tiny_model), lora_init="lora_ga").validated()
+    cfg = RunConfig(method="lora", model=str(tiny_model), lora_init=init).validated()
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     val = TokenBatches(ds.splits["validation"], tok.pad_token_id, 8, 0)
     model = methods.lora.build(cfg, ID2LABEL, train=train.epoch(0))
@@ -223,10 +224,15 @@ def test_lora_ga_starts_from_gradients_at_the_pretrained_model_and_saves_as_plai
     assert len(adapted) == 8  # 2 layers x 4 attention projections
     for name, module in adapted:
         a, b = module.lora_A["default"].weight, module.lora_B["default"].weight
-        assert b.abs().sum() > 0, f"{name}: B started at zero, not from the gradient"
-        assert torch.allclose(a @ a.T, torch.eye(cfg.lora_r), atol=1e-4), f"{name}: A's rows are not singular vectors"
-        # The frozen weight was lowered by the starting product, so the model is the pre-trained one at step 0.
+        assert b.abs().sum() > 0, f"{name}: B started at zero"
         key = name.split(".", 3)[-1].removeprefix("bert.").removeprefix("distilbert.") + ".weight"
+        if init == "lora_ga":
+            assert torch.allclose(a @ a.T, torch.eye(cfg.lora_r), atol=1e-4), f"{name}: A's rows are not singular vectors"
+        else:  # PiSSA: the starting product is the weight's best rank-r part
+            u, sv, vh = torch.linalg.svd(original[key].detach())
+            principal = u[:, :cfg.lora_r] @ torch.diag(sv[:cfg.lora_r]) @ vh[:cfg.lora_r]
+            assert torch.allclose(scale * b @ a, principal, atol=1e-4), name
+        # The frozen weight was lowered by the starting product, so the model is the pre-trained one at step 0.
         assert torch.allclose(module.base_layer.weight + scale * b @ a, original[key], atol=1e-5), name
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     methods.lora.save(model, tmp_path, cfg, tok)
@@ -241,11 +247,12 @@ def test_lora_ga_starts_from_gradients_at_the_pretrained_model_and_saves_as_plai
     assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
 
 
-def test_lora_ga_refuses_dora_and_unknown_inits():
-    with pytest.raises(ValueError, match="lora_init lora_ga does not combine with lora_dora"):
-        RunConfig(method="lora", lora_init="lora_ga", lora_dora=True).validated()
-    with pytest.raises(ValueError, match="lora_init must be one of zero, lora_ga"):
-        RunConfig(method="lora", lora_init="pissa").validated()
+def test_lora_starting_points_refuse_dora_and_unknown_inits():
+    for init in ("lora_ga", "pissa"):
+        with pytest.raises(ValueError, match=f"lora_init {init} does not combine with lora_dora"):
+            RunConfig(method="lora", lora_init=init, lora_dora=True).validated()
+    with pytest.raises(ValueError, match="lora_init must be one of zero, lora_ga, pissa"):
+        RunConfig(method="lora", lora_init="loftq").validated()
 
 
 def test_parallel_adapters_sit_beside_each_feed_forward_block_and_reload(tiny_model, tiny_data, tmp_path):

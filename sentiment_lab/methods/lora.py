@@ -1,5 +1,7 @@
 """LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save).
-A and B start as PEFT's (B = 0) or, with lora_init lora_ga, from the full fine-tuning gradient (lora_ga.py)."""
+A and B start as PEFT's (B = 0), or with lora_init lora_ga from the full fine-tuning gradient (lora_ga.py),
+or with pissa from each weight's principal singular directions (PiSSA: Meng et al., 2024, whose frozen
+weights keep only the residual). The last two are saved as plain LoRA (lora_residual.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,12 +10,14 @@ from ..architectures import arch_of
 from ..backbone import load_classifier
 from ..heads import apply_head
 from ..shared_encoder import classifier_around
-from . import lora_ga
+from . import lora_ga, lora_residual
 
 NAME = "lora"
 KIND = "tokens"
 ARTEFACT = "adapter"
 BUILD_READS_TRAIN = True  # LoRA-GA estimates gradients on the first training batches
+# PEFT's names for the starting points; "pissa" is the exact SVD (deterministic, and cheap for encoders this size).
+PEFT_INIT = {"zero": True, "lora_ga": "lora_ga", "pissa": "pissa"}
 
 
 def lora_config(cfg, model):
@@ -28,7 +32,7 @@ def lora_config(cfg, model):
         lora_dropout=cfg.lora_dropout,
         target_modules=list(arch.lora_targets) + (list(arch.ffn_targets) if cfg.lora_targets == "all" else []),
         use_dora=cfg.lora_dora,
-        init_lora_weights="lora_ga" if ga else True,
+        init_lora_weights=PEFT_INIT[cfg.lora_init],
         lora_ga_config=LoraGAConfig() if ga else None,
         # PEFT's SEQ_CLS adds `classifier`; BERT's pooler and DistilBERT's pre_classifier are head too.
         # LayerNorms go the same way: PEFT trains a copy, so a shared frozen encoder is never written.
@@ -42,22 +46,23 @@ def build(cfg, id2label, train=None, device="cpu"):
 
     model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
     config = lora_config(cfg, model)
-    if cfg.lora_init != "lora_ga":
+    if cfg.lora_init == "zero":
         return get_peft_model(model, config)
-    if train is None:
-        raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
-    lora_ga.estimate_gradients(model, config, train, device)
+    if cfg.lora_init == "lora_ga":
+        if train is None:
+            raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
+        lora_ga.estimate_gradients(model, config, train, device)
     model = get_peft_model(model, config)
-    model.lora_ga_start = lora_ga.starting_point(model)
+    model.lora_start = lora_residual.starting_point(model)
     return model
 
 
 def save(model, folder: Path, cfg, tokenizer) -> None:
-    start = getattr(model, "lora_ga_start", None)
+    start = getattr(model, "lora_start", None)
     if start is None:
         model.save_pretrained(folder)
     else:
-        lora_ga.save_as_plain_lora(model, start, folder)
+        lora_residual.save_as_plain_lora(model, start, folder)
     tokenizer.save_pretrained(folder)
 
 
