@@ -48,8 +48,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                             label="LoRA on", info="feed-forward too: 1.6x the weights; use a lower lr", scale=2)
                     lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
                     lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
-                lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga")],
-                                     value=d.lora_init, label="LoRA starts", info="LoRA-GA: SVD of the gradient on the first 32 batches")
+                lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga"),
+                                      ("as each weight's principal part (PiSSA)", "pissa")],
+                                     value=d.lora_init, label="LoRA starts",
+                                     info="LoRA-GA: SVD of the gradient on the first 32 batches; PiSSA: SVD of the weights (use LoRA dropout 0)")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
                 adapter_placement = gr.Radio([("beside each feed-forward block (parallel)", "parallel"),
