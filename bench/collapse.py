@@ -55,7 +55,8 @@ def probe(model, ids, mask) -> dict:
 
 
 def trace(lr: float, plus: float, steps: int, every: int, ds, tok, seed: int) -> list[dict]:
-    cfg = RunConfig(method="lora", lr=lr, lora_plus=plus, seed=seed).validated()
+    # LoRA from B = 0 with the reference's dropout (the default before PiSSA): the variant whose rate is capped.
+    cfg = RunConfig(method="lora", lr=lr, lora_plus=plus, seed=seed, lora_init="zero", lora_dropout=0.1).validated()
     seed_everything(seed)
     model = methods.get("lora").build(cfg, ds.id2label)
     val = ds.splits["validation"]
@@ -79,7 +80,7 @@ def trace(lr: float, plus: float, steps: int, every: int, ds, tok, seed: int) ->
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default="1e-3:4,4e-3:1", help="lr:lora_plus pairs (the default: today's LoRA, and plain LoRA at 4e-3)")
+    parser.add_argument("--variants", default="1e-3:4,4e-3:1", help="lr:lora_plus pairs of LoRA from B = 0 (the default: its settings before PiSSA, and plain LoRA at 4e-3)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)

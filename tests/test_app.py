@@ -24,7 +24,7 @@ def test_build_app_without_launching(tmp_path):
 
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
-    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 1e-3 and cfg.lora_r == 4 and cfg.run_name is None
+    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 5e-4 and cfg.lora_r == 4 and cfg.run_name is None
     advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
                                  "lora_dora": True, "lora_norms": "false", "lora_targets": "all",
                                  "lora_init": "lora_ga", "probe_epochs": 2})

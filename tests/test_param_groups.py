@@ -170,8 +170,8 @@ def test_an_accuracy_run_is_reused_unless_a_setting_it_uses_changed():
     full = RunConfig(method="full").validated()
     assert same_config(RunConfig(method="full", lora_plus=1, adapter_dim=8).validated(), full)  # not its settings
     assert not same_config(RunConfig(method="full", ema=0).validated(), full)
-    assert not same_config(RunConfig(method="lora", lora_plus=1).validated(), RunConfig(method="lora").validated())
-    assert same_config(RunConfig(method="lora", lr=1e-3).validated(), RunConfig(method="lora").validated())  # the default's value
+    assert not same_config(RunConfig(method="lora", lora_plus=4).validated(), RunConfig(method="lora").validated())
+    assert same_config(RunConfig(method="lora", lr=5e-4).validated(), RunConfig(method="lora").validated())  # the default's value
 
 
 def test_adapter_runs_saved_before_the_placement_option_read_as_houlsby(tmp_path):
