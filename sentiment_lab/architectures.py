@@ -1,6 +1,7 @@
 """Per-architecture module names: where LoRA and adapters go, and which modules form the head."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -61,6 +62,11 @@ def arch_of(model) -> Arch:
             f"architecture {kind!r} is not supported for LoRA / adapters / the mean head; supported: {', '.join(sorted(ARCHS))}"
         )
     return ARCHS[kind]
+
+
+def head_name_pattern(model) -> re.Pattern:
+    """Matches the names of parameters under the architecture's head modules, PEFT-wrapped or not."""
+    return re.compile(r"(?:^|\.)(?:" + "|".join(map(re.escape, arch_of(model).head)) + r")\.")
 
 
 def head_parameter_names(model) -> list[str]:

@@ -13,13 +13,12 @@ EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
 
 def _head_pattern(model):
     """Names under the architecture's head modules (BERT: pooler, classifier), PEFT-wrapped or not."""
-    from .architectures import UnsupportedArchitecture, arch_of
+    from .architectures import UnsupportedArchitecture, head_name_pattern
 
     try:
-        head = arch_of(model).head
+        return head_name_pattern(model)
     except (UnsupportedArchitecture, AttributeError):  # freeze's own head: nothing but head
         return None
-    return re.compile(r"(?:^|\.)(?:" + "|".join(map(re.escape, head)) + r")\.")
 
 
 def _depth(name: str, layers: int) -> int:

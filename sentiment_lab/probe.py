@@ -20,7 +20,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from .architectures import arch_of
+from .architectures import arch_of, head_name_pattern
 from .train_loop import FeatureBatches, LoopSettings, fit
 
 # The head alone, on fixed features, takes larger steps than the encoder, as freeze's head does
@@ -91,12 +91,10 @@ class HeadOnFeatures(nn.Module):
 @contextlib.contextmanager
 def _only_head_trains(model: nn.Module):
     """Freeze everything but the head for the probe; give every parameter its own setting back after."""
-    inner = _underlying(model)
-    head = tuple(arch_of(inner).head)
+    head = head_name_pattern(_underlying(model))
     was = {n: p.requires_grad for n, p in model.named_parameters()}
     for name, p in model.named_parameters():
-        in_head = any(f".{h}." in f".{name}" for h in head)
-        p.requires_grad_(was[name] and in_head)
+        p.requires_grad_(was[name] and bool(head.search(name)))
     try:
         yield
     finally:
