@@ -54,11 +54,15 @@ class MeanIntoCls:
         states = torch.stack([*self.kept, hidden]).mean(0) if self.kept else hidden
         self.kept = []
         mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1)
-        hidden = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
-        if isinstance(output, tuple):
-            return (hidden, *output[1:])
-        output["last_hidden_state"] = hidden  # ModelOutput keeps its tuple view in step
-        return output
+        return with_last_hidden(output, torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1))
+
+
+def with_last_hidden(output, hidden: torch.Tensor):
+    """An encoder's output (tuple or ModelOutput) with its last hidden states replaced: a forward hook's return."""
+    if isinstance(output, tuple):
+        return (hidden, *output[1:])
+    output["last_hidden_state"] = hidden  # ModelOutput keeps its tuple view in step
+    return output
 
 
 def apply_head(model: nn.Module, head: str) -> nn.Module:

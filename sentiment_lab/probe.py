@@ -5,10 +5,10 @@ A token method starts with a random classification head, so its first steps push
 (or LoRA's and the adapters' weights) with the gradients of a head that knows nothing yet. LP-FT
 first trains the head alone on the untouched model's features, then fine-tunes everything as usual.
 
-At step 0 LoRA (B = 0) and adapters (up = 0) leave the model exactly the pre-trained one, so the
-features the head reads — the last hidden state at position 0, after any --head hook has written
-its mean there — are computed once, without dropout, and the head's later epochs cost almost
-nothing (as freeze's do). To train the head on them with the model's own head code (BERT's pooler,
+At step 0 LoRA (B = 0, or PiSSA's / LoRA-GA's residual split) and adapters (up = 0) leave the model
+exactly the pre-trained one, so the features the head reads — the last hidden state at position 0,
+after any --head hook has written its mean there — are computed once, without dropout; each later
+step runs the encoder on one token only (tens of seconds for 3 epochs on a 2-core CPU). To train the head on them with the model's own head code (BERT's pooler,
 DistilBERT's pre_classifier, RoBERTa's head, PEFT's trained copies), the model is run on a
 one-token input whose last hidden states a hook replaces with the cached features.
 """
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .architectures import arch_of, head_name_pattern
+from .heads import with_last_hidden
 from .train_loop import FeatureBatches, LoopSettings, fit
 
 # The head alone, on fixed features, takes larger steps than the encoder, as freeze's head does
@@ -36,13 +37,6 @@ def _underlying(model: nn.Module) -> nn.Module:
 def _final_hidden(model: nn.Module) -> nn.Module:
     inner = _underlying(model)
     return inner.base_model.get_submodule(arch_of(inner).final_hidden)
-
-
-def _replace_last_hidden(output, hidden: torch.Tensor):
-    if isinstance(output, tuple):
-        return (hidden, *output[1:])
-    output["last_hidden_state"] = hidden  # ModelOutput keeps its tuple view in step
-    return output
 
 
 @contextlib.contextmanager
@@ -83,7 +77,7 @@ class HeadOnFeatures(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         one_token = torch.zeros(len(features), 1, dtype=torch.long, device=features.device)
-        with _hooked(_final_hidden(self.model), lambda m, a, out: _replace_last_hidden(out, features.unsqueeze(1).to(out[0].dtype))):
+        with _hooked(_final_hidden(self.model), lambda m, a, out: with_last_hidden(out, features.unsqueeze(1).to(out[0].dtype))):
             out = self.model(input_ids=one_token, attention_mask=torch.ones_like(one_token))
         return out.logits
 
