@@ -61,3 +61,33 @@ def test_spread_is_zero_when_every_sentence_gets_the_same_state():
     assert spread(torch.tensor([[3.0, 4.0], [3.0, 4.0], [3.0, 4.0]])) == pytest.approx(0.0)
     assert spread(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(1.0)
     assert spread(torch.tensor([[2.0, 1.0], [2.0, -1.0]])) == pytest.approx(1 / 5 ** 0.5)
+
+
+def test_pack_halves_the_weights_and_the_project_loads_them_back_in_fp32(tiny_model, tiny_data, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from bench.pack import main as pack
+    from sentiment_lab.backbone import load_classifier, load_tokenizer
+
+    pack([str(tmp_path / "p"), "--model", str(tiny_model), "--data", str(tiny_data)])
+    original = load_file(tiny_model / "model.safetensors")
+    packed = load_file(tmp_path / "p" / "minilm" / "model.safetensors")
+    assert packed.keys() == original.keys() and all(v.dtype == torch.float16 for v in packed.values() if v.is_floating_point())
+    model = load_classifier(str(tmp_path / "p" / "minilm"), {0: "neg", 1: "pos"})
+    words = model.get_input_embeddings().weight
+    assert words.dtype == torch.float32  # AdamW must not train in half precision
+    assert torch.equal(words, original["embeddings.word_embeddings.weight"].half().float())
+    text = "a great film"
+    assert load_tokenizer(str(tmp_path / "p" / "minilm"))(text).input_ids == load_tokenizer(str(tiny_model))(text).input_ids
+    for split in ("train", "validation", "test"):
+        assert (tmp_path / "p" / "data" / f"{split}.parquet").read_bytes() == (tiny_data / f"{split}.parquet").read_bytes()
+
+
+def test_pack_names_the_splits_a_data_folder_lacks(tmp_path, tiny_data):
+    from bench.pack import pack_data
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.parquet").write_bytes((tiny_data / "train.parquet").read_bytes())
+    with pytest.raises(SystemExit, match="lacks the split\\(s\\) validation, test"):
+        pack_data(tmp_path / "d", tmp_path / "out")
