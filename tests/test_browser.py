@@ -58,6 +58,10 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
         assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+        # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
+        last = page.locator("th", has_text="best val acc").first.bounding_box()
+        frame = page.locator("th", has_text="best val acc").first.locator("xpath=ancestor::table[1]/..").bounding_box()
+        assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1
 
         page.get_by_role("tab", name="Curves").click()
         expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)

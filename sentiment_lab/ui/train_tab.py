@@ -71,7 +71,9 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 all_btn = gr.Button("Train all five")
             submit_msg = gr.Markdown()
         with gr.Column(scale=3):
-            runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420)
+            # Widths keep all six columns in view: by content width the ids took the row and hid ETA and best val acc.
+            runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420,
+                                column_widths=["33%", "18%", "14%", "12%", "9%", "14%"])
             with gr.Row():
                 picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
