@@ -59,14 +59,13 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
-        last = page.locator("th", has_text="best val acc").first.bounding_box()
-        frame = page.locator("th", has_text="best val acc").first.locator("xpath=ancestor::table[1]/..").bounding_box()
-        assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1
+        assert_last_column_in_view(page, "best val acc")
 
         page.get_by_role("tab", name="Curves").click()
         expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
         assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3
         expect(page.get_by_text("test accuracy").first).to_be_visible(timeout=20_000)
+        assert_last_column_in_view(page, "samples/s")
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
 
         dialogs = []
@@ -80,3 +79,10 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert not dialogs, dialogs  # the review's script tag never ran
     finally:
         app.close()
+
+
+def assert_last_column_in_view(page, header: str):
+    """A table's last column lies inside the table's frame, not behind a horizontal scroll."""
+    cell = page.locator("th", has_text=header).first
+    last, frame = cell.bounding_box(), cell.locator("xpath=ancestor::table[1]/..").bounding_box()
+    assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header

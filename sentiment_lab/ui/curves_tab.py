@@ -38,7 +38,9 @@ def build(services: Services, timer: gr.Timer) -> dict:
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
     plot = gr.Plot(curves_figure({}), label="Curves")
     gr.Markdown("### Results of finished runs")
-    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True)
+    # Widths keep all ten columns in view (by content width a long model name pushed the speed columns out).
+    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True,
+                         column_widths=["21%", "8%", "17%", "8%", "7%", "7%", "9%", "7%", "7%", "9%"])
     download = gr.DownloadButton("Download CSV", value=None)
 
     def update(run_ids, x, smooth, state):
