@@ -27,7 +27,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 model = gr.Textbox(d.model, label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder")
                 dataset = gr.Textbox(DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns")
             dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
-            upload = gr.File(label="…or upload a CSV / JSON lines / parquet file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=90)
+            upload = gr.File(label="…or upload a CSV / JSON lines / parquet file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=150)
             with gr.Row():
                 epochs = gr.Number(d.epochs, label="Epochs", minimum=0)
                 batch_size = gr.Number(d.batch_size, label="Batch size", precision=0)
@@ -43,9 +43,9 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
                     lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
                     lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this much faster; 1 = plain")
-                with gr.Row():
-                    lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
-                                            label="LoRA on", info="feed-forward too: 1.6x the weights; use a lower lr", scale=2)
+                lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
+                                        label="LoRA on", info="feed-forward too: 1.6x the weights, measured no better (README)")
+                with gr.Row():  # a row of their own: beside the radio, narrow windows cut their labels
                     lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
                     lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
                 lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga"),
