@@ -165,3 +165,14 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
             client.predict({"method": "lora", "epochs": 1, "model": "bert-base-uncased"}, api_name="/start_training")
     finally:
         app.close()
+
+
+def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
+    from sentiment_lab.ui.compare_tab import rows_frame
+
+    frame = rows_frame([{"method": "full", "label": "pos", "probability": 0.9123, "ms": 10.04, "run": "full-a"},
+                        {"method": "lora", "run": None, "error": "no finished lora run yet"},
+                        {"method": "svm", "run": "svm-b", "error": "run svm-b could not be used: OSError"}])
+    assert list(frame.columns) == ["method", "label", "probability", "ms", "run"]  # nothing past the visible columns
+    assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
+    assert frame["probability"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]

@@ -75,6 +75,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text(re.compile(r"5 of 5 methods answered"))).to_be_visible(timeout=60_000)
         page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+        assert_last_column_in_view(page, "run")
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
         assert not dialogs, dialogs  # the review's script tag never ran
     finally:
@@ -83,6 +84,6 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
 
 def assert_last_column_in_view(page, header: str):
     """A table's last column lies inside the table's frame, not behind a horizontal scroll."""
-    cell = page.locator("th", has_text=header).first
+    cell = page.locator("th:visible", has_text=header).first  # the other tabs' tables are hidden
     last, frame = cell.bounding_box(), cell.locator("xpath=ancestor::table[1]/..").bounding_box()
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header

@@ -19,13 +19,15 @@ LATEST = "latest finished run"
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """One line per method. A method without an answer says why in its run cell: a column of its own for
+    that sat past the table's right edge, where nobody saw it."""
     lines = []
     for r in rows:
         if "error" in r:
-            lines.append([METHOD_LABELS[r["method"]], "—", None, None, r.get("run") or "", r["error"]])
+            lines.append([METHOD_LABELS[r["method"]], "—", None, None, r["error"]])  # the error names the run if there is one
         else:
-            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1), r["run"], ""])
-    return pd.DataFrame(lines, columns=["method", "label", "probability", "ms", "run", "note"])
+            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1), r["run"]])
+    return pd.DataFrame(lines, columns=["method", "label", "probability", "ms", "run"])
 
 
 def build(services: Services) -> dict:
@@ -37,7 +39,8 @@ def build(services: Services) -> dict:
     go = gr.Button("Compare", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
-        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3)
+        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3,  # widths: a 1024 px window cut the run column
+                             column_widths=["25%", "10%", "16%", "12%", "37%"])
         bars = gr.Plot(label="P(positive)", scale=2)
 
     @user_errors
@@ -49,7 +52,7 @@ def build(services: Services) -> dict:
         missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
         note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms."
         if missing:
-            note += " Without an answer: " + ", ".join(missing) + " (see the note column; train them in the Train tab)."
+            note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
         return note, rows_frame(rows), positive_bar(rows)
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
