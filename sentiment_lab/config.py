@@ -15,11 +15,11 @@ ADAPTER_PLACEMENTS = ("sequential", "parallel")  # Houlsby's two per layer, or o
 LORA_INITS = ("zero", "lora_ga", "pissa")  # B = 0 (LoRA's own), from the full fine-tuning gradient (LoRA-GA), or the weights' principal part (PiSSA)
 EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the reference lab
 
-# Learning rates measured on the bundled MiniLM, Rotten Tomatoes, 1 epoch, batch 16 (README table).
+# Learning rates measured on the bundled MiniLM, Rotten Tomatoes, 1 epoch, batch 16 (docs/experiments.md).
 # The reference's single 5e-5 suits full fine-tuning only; methods that train few weights need
 # larger steps to move at all within a short budget.
-# LoRA: 1e-3 with LoRA+ (B matrices at 4x) replaced plain 2e-3 (README, "Weight averaging and LoRA+"),
-# then PiSSA at 5e-4 (one rate, no LoRA dropout) replaced both (README, "PiSSA").
+# LoRA: 1e-3 with LoRA+ (B matrices at 4x) replaced plain 2e-3 (docs/experiments.md, "Weight averaging and LoRA+"),
+# then PiSSA at 5e-4 (one rate, no LoRA dropout) replaced both (docs/experiments.md, "PiSSA").
 DEFAULT_LR = {"full": 5e-5, "lora": 5e-4, "adapters": 1e-3, "freeze": 5e-4}
 
 MAX_BATCH_SIZE = 4096
@@ -71,15 +71,15 @@ class RunConfig:
     probe_epochs: float = 0.0
     """full / lora / adapters: before fine-tuning, the head trains alone this many epochs on the untouched model's features (LP-FT, Kumar et al. 2022); 0: off"""
     max_grad_norm: float = 0.0
-    """Clip the gradient norm to this before each step (the reference's Trainer clips at 1.0; measured no gain here, README); 0: no clipping"""
+    """Clip the gradient norm to this before each step (the reference's Trainer clips at 1.0; measured no gain here, docs/experiments.md); 0: no clipping"""
     ema: float = 0.995
-    """full / lora / adapters / freeze: decay of an exponential moving average of the trained weights, which evaluations and the kept checkpoint use (0.995: about the last 200 steps; measured, README); 0: off"""
+    """full / lora / adapters / freeze: decay of an exponential moving average of the trained weights, which evaluations and the kept checkpoint use (0.995: about the last 200 steps; measured, docs/experiments.md); 0: off"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
-    """lora: dropout on LoRA's input (the reference's 0.1; 0 with PiSSA, whose A and B carry each weight's principal part: measured, README)"""
+    """lora: dropout on LoRA's input (the reference's 0.1; 0 with PiSSA, whose A and B carry each weight's principal part: measured, docs/experiments.md)"""
     lora_plus: float = 1.0
-    """lora: the B matrices train at this multiple of the lr (LoRA+: 4 measured best with B = 0, README); 1: one rate"""
+    """lora: the B matrices train at this multiple of the lr (LoRA+: 4 measured best with B = 0, docs/experiments.md); 1: one rate"""
     lora_norms: bool = False
     """lora: the LayerNorms train too (as adapters' do), saved with the LoRA weights"""
     lora_dora: bool = False
@@ -94,11 +94,11 @@ class RunConfig:
     adapter_plus: float = 1.0
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
     adapter_placement: str = "parallel"
-    """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, README) or sequential (after the attention and feed-forward outputs, Houlsby)"""
+    """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, docs/experiments.md) or sequential (after the attention and feed-forward outputs, Houlsby)"""
     pooling: str = "mean_last4"
     """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
     head: str = "cls"
-    """full / lora / adapters: what the classifier reads: cls (the model's own [CLS] head; a full run loads in a plain transformers pipeline) or mean (the token mean through the same head layers; README compares them) or mean_last4 (that mean averaged over the last 4 layers)"""
+    """full / lora / adapters: what the classifier reads: cls (the model's own [CLS] head; a full run loads in a plain transformers pipeline) or mean (the token mean through the same head layers; docs/experiments.md compares them) or mean_last4 (that mean averaged over the last 4 layers)"""
     svm_c: float | None = None
     """None: pick C from a small grid by validation accuracy"""
     evals_per_epoch: int = 2

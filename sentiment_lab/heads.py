@@ -3,11 +3,11 @@
 `cls`: the model's own head on the [CLS] state, exactly as transformers builds it (a full run
 then loads in a plain `pipeline`). `mean`: the same head layers read the mask-weighted mean of
 the last hidden states instead, as sentence-transformer encoders such as the bundled MiniLM were
-trained. Measured on Rotten Tomatoes over two seeds (README), validation prefers `cls` after 3
+trained. Measured on Rotten Tomatoes over two seeds (docs/experiments.md), validation prefers `cls` after 3
 epochs, so `cls` is the default and `mean` an option. `mean_last4`: the token mean averaged over
 the last four layers, as the SVM / freeze features (measured best there). It was meant to free the
 head from the top layer, whose output collapses when LoRA's rate is too high; measured on a GPU it
-neither lets LoRA train faster nor beats `cls` (README), so it stays an option.
+neither lets LoRA train faster nor beats `cls` (docs/experiments.md), so it stays an option.
 
 The mean is written into the [CLS] position of the last hidden states by a forward hook, so the
 model stays a standard transformers class: PEFT, save_pretrained and our loaders work unchanged,

@@ -25,7 +25,7 @@ from .heads import with_last_hidden
 from .train_loop import FeatureBatches, LoopSettings, fit
 
 # The head alone, on fixed features, takes larger steps than the encoder, as freeze's head does
-# (README, "Learning rates"); each run logs the kept probe's validation accuracy.
+# (docs/experiments.md, "Learning rates"); each run logs the kept probe's validation accuracy.
 PROBE_LR = 1e-3
 
 

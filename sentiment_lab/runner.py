@@ -77,7 +77,7 @@ def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
 
 def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str | None:
     """A warning when the best validation accuracy is no better than always answering the commonest
-    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, README)."""
+    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, docs/experiments.md)."""
     if accuracy is None or len(labels) == 0:
         return None
     majority = np.bincount(np.asarray(labels)).max() / len(labels)

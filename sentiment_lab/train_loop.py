@@ -172,9 +172,9 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
                           lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus)
     # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
-    # rescued LoRA at 3e-3 nor helped at 2e-3 (README, "Learning rates").
+    # rescued LoRA at 3e-3 nor helped at 2e-3 (docs/experiments.md, "Learning rates").
     clipped = [p for g in groups for p in g["params"]]
-    # The fused kernel: 1.19x samples/s for full fine-tuning on this CPU (`python -m bench.levers`, README).
+    # The fused kernel: 1.19x samples/s for full fine-tuning on this CPU (`python -m bench.levers`).
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, **({"fused": True} if fused else {"foreach": True}))
     steps_per_epoch = len(train)

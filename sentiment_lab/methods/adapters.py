@@ -5,7 +5,7 @@ projections of every layer, before the residual LayerNorm:  h + up(dropout(gelu(
 parallel (He et al., 2022, "Towards a Unified View of Parameter-Efficient Transfer Learning"):
 one adapter beside each feed-forward block, reading the block's input x and adding
 up(dropout(gelu(down(x)))) to its output, where that paper found the adapter budget best spent;
-the default, measured better here (README).
+the default, measured better here (docs/experiments.md).
 `up` starts at zero either way, so the untrained model is exactly the pre-trained one. The
 backbone is frozen; adapters, LayerNorms and the head train.
 """

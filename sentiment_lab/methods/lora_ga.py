@@ -1,7 +1,7 @@
 """LoRA-GA (Wang et al., 2024, "LoRA-GA: Low-Rank Adaptation with Gradient Approximation").
 
 Plain LoRA starts with B = 0, so its first steps barely move the model, and here it cannot take
-larger steps without collapsing (README). LoRA-GA starts A and B from the singular vectors of
+larger steps without collapsing (docs/experiments.md). LoRA-GA starts A and B from the singular vectors of
 the full fine-tuning gradient, estimated on the first training batches, so that LoRA's first
 steps move each weight the way full fine-tuning's would. PEFT (`init_lora_weights="lora_ga"`)
 does the initialisation and, to leave the model unchanged at step 0, subtracts the starting

@@ -44,7 +44,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
                     lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this much faster; 1 = plain")
                 lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
-                                        label="LoRA on", info="feed-forward too: 1.6x the weights, measured no better (README)")
+                                        label="LoRA on", info="feed-forward too: 1.6x the weights, measured no better (docs/experiments.md)")
                 with gr.Row():  # a row of their own: beside the radio, narrow windows cut their labels
                     lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
                     lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
