@@ -16,6 +16,8 @@ EXAMPLES = [
     "It's not bad, exactly; it's just not anything at all.",
 ]
 LATEST = "latest finished run"
+# The columns and their share of the width (sized by content, a 1024 px window cut the run column).
+COMPARE_WIDTHS = {"method": "25%", "label": "10%", "probability": "16%", "ms": "12%", "run": "37%"}
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -27,7 +29,7 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
             lines.append([METHOD_LABELS[r["method"]], "—", None, None, r["error"]])  # the error names the run if there is one
         else:
             lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1), r["run"]])
-    return pd.DataFrame(lines, columns=["method", "label", "probability", "ms", "run"])
+    return pd.DataFrame(lines, columns=list(COMPARE_WIDTHS))
 
 
 def build(services: Services) -> dict:
@@ -39,8 +41,7 @@ def build(services: Services) -> dict:
     go = gr.Button("Compare", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
-        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3,  # widths: a 1024 px window cut the run column
-                             column_widths=["25%", "10%", "16%", "12%", "37%"])
+        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3, column_widths=list(COMPARE_WIDTHS.values()))
         bars = gr.Plot(label="P(positive)", scale=2)
 
     @user_errors

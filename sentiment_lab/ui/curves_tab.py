@@ -9,7 +9,7 @@ import gradio as gr
 from ..runs import MetricsCursor
 from .plots import curves_figure
 from .services import Services
-from .tables import results_frame
+from .tables import RESULT_WIDTHS, results_frame
 
 
 def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
@@ -38,9 +38,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
     plot = gr.Plot(curves_figure({}), label="Curves")
     gr.Markdown("### Results of finished runs")
-    # Widths keep all ten columns in view (by content width a long model name pushed the speed columns out).
-    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True,
-                         column_widths=["21%", "8%", "17%", "8%", "7%", "7%", "9%", "7%", "7%", "9%"])
+    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True, column_widths=list(RESULT_WIDTHS.values()))
     download = gr.DownloadButton("Download CSV", value=None)
 
     def update(run_ids, x, smooth, state):

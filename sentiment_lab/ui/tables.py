@@ -5,9 +5,12 @@ import time
 
 import pandas as pd
 
-RESULT_COLUMNS = ["run", "method", "model", "test accuracy", "macro-F1", "test loss", "trainable params",
-                  "% of total", "train s", "samples/s"]
-RUN_COLUMNS = ["run", "state", "progress", "elapsed", "ETA", "best val acc"]  # method and model are in the id
+# Each table's columns with their share of its width: sized by content, the long run ids (or a model
+# path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
+RESULT_WIDTHS = {"run": "21%", "method": "8%", "model": "17%", "test accuracy": "8%", "macro-F1": "7%", "test loss": "7%",
+                 "trainable params": "9%", "% of total": "7%", "train s": "7%", "samples/s": "9%"}
+RUN_WIDTHS = {"run": "33%", "state": "18%", "progress": "14%", "elapsed": "12%", "ETA": "9%", "best val acc": "14%"}  # method and model are in the id
+RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
 
 
 def _duration(seconds) -> str:

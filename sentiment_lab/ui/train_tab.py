@@ -10,7 +10,7 @@ from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import METHOD_LABELS, lr_hint
 from .services import Services, user_errors
-from .tables import runs_frame
+from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
@@ -71,9 +71,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 all_btn = gr.Button("Train all five")
             submit_msg = gr.Markdown()
         with gr.Column(scale=3):
-            # Widths keep all six columns in view: by content width the ids took the row and hid ETA and best val acc.
             runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420,
-                                column_widths=["33%", "18%", "14%", "12%", "9%", "14%"])
+                                column_widths=list(RUN_WIDTHS.values()))
             with gr.Row():
                 picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
