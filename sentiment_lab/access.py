@@ -29,7 +29,7 @@ class DemoLimits:
         return (f"Public demo: training limited to {self.max_epochs:g} epoch, {self.max_train_samples:,} training "
                 f"sentences, batch ≤ {self.max_batch_size}, length ≤ {self.max_length}, the bundled model, at most "
                 f"{self.max_per_visitor} runs queued or running per visitor and {self.max_active} in all, one training at "
-                "a time. Compare is open to all.")
+                "a time; you can stop or delete only the runs you started. Compare is open to all.")
 
     def check(self, cfg: RunConfig, busy: int, mine: int = 0) -> RunConfig:
         """Refuse what the demo does not allow; cap training samples and length.

@@ -10,6 +10,8 @@ import argparse
 import fcntl
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +188,23 @@ class JobManager:
                 write_status(folder, "stopped", error="stopped by the user (process killed after the grace period)")
         self.advance()
 
+    # ---- delete -------------------------------------------------------------------------
+    def delete(self, run_id: str) -> str:
+        """Remove an ended run (done, failed, stopped, cancelled) with its checkpoint and log."""
+        folder = self.folder(run_id)
+        with self._locked():
+            state = read_status(folder).get("state")
+            if state in ("queued", "running"):
+                raise JobError(f"run {run_id} is {state}: {'cancel' if state == 'queued' else 'stop'} it first")
+            # One rename under the queue lock: no listing, worker or reader ever sees half a run.
+            # Hidden names are not runs (folders()), so a removal cut short leaves no run behind.
+            trash = self.root / f".deleted-{run_id}-{secrets.token_hex(3)}"
+            folder.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        for cache in (self.children, self.cursors, self.summaries, self.final_results):
+            cache.pop(run_id, None)
+        return "deleted"
+
     # ---- reading ------------------------------------------------------------------------
     def folders(self) -> list[Path]:
         """Every run folder (hidden folders such as .uploads are not runs)."""
@@ -277,6 +296,8 @@ def main(argv=None) -> int:
     sub_list.add_argument("--json", action="store_true")
     p_stop = sub.add_parser("stop", help="stop a running run or cancel a queued one")
     p_stop.add_argument("run")
+    p_delete = sub.add_parser("delete", help="delete an ended run's folder (checkpoint, metrics, log)")
+    p_delete.add_argument("run")
     p_logs = sub.add_parser("logs", help="print the tail of a run's log")
     p_logs.add_argument("run")
     p_logs.add_argument("--lines", type=int, default=200)
@@ -300,6 +321,8 @@ def main(argv=None) -> int:
                     print(f"{r['id']:60s} {r['state']:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
         elif args.command == "stop":
             print(manager.stop(args.run, wait=True))
+        elif args.command == "delete":
+            print(manager.delete(args.run))
         elif args.command == "logs":
             print(manager.logs(args.run, args.lines))
     except (JobError, RunIdError, ValueError) as e:

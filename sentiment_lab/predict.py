@@ -76,6 +76,12 @@ class Predictor:
                 latest[method] = key
         return {m: latest[m][2] if m in latest else None for m in METHODS}
 
+    def forget(self, run_id: str) -> None:
+        """Drop a deleted run's loaded model (the shared encoder stays for the other runs)."""
+        with self.lock:
+            self.models.pop(run_id, None)
+            self.methods.pop(run_id, None)
+
     def _encoder(self, model_name: str):
         if model_name not in self.encoders:
             self.encoders[model_name] = load_encoder(model_name).eval().requires_grad_(False)

@@ -147,6 +147,7 @@ def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):
 def test_login_and_demo_limits_through_the_api(tmp_path):
     from gradio_client import Client
 
+    from fakes.runs import finished_run
     from sentiment_lab.access import DemoLimits
     from sentiment_lab.ui.app import build_app
 
@@ -163,6 +164,10 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
             client.predict({"method": "lora", "epochs": 3}, api_name="/start_training")
         with pytest.raises(Exception, match="only the bundled model"):
             client.predict({"method": "lora", "epochs": 1, "model": "bert-base-uncased"}, api_name="/start_training")
+        finished_run(tmp_path / "runs", "full-someone-else", "full", 100.0, owner="another visitor")
+        with pytest.raises(Exception, match="only whoever started run full-someone-else can delete it"):
+            client.predict("full-someone-else", api_name="/delete_run")
+        assert (tmp_path / "runs" / "full-someone-else" / "config.json").is_file()
     finally:
         app.close()
 

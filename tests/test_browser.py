@@ -87,3 +87,36 @@ def assert_last_column_in_view(page, header: str):
     cell = page.locator("th:visible", has_text=header).first  # the other tabs' tables are hidden
     last, frame = cell.bounding_box(), cell.locator("xpath=ancestor::table[1]/..").bounding_box()
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
+
+
+def test_browser_deletes_a_run_only_after_asking(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from fakes.runs import finished_run
+    from sentiment_lab.ui.app import CSS, build_app
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    finished_run(root, "full-old", "full", 100.0)
+    finished_run(root, "lora-new", "lora", 200.0)
+    app = build_app(root)
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        page = browser.new_page(viewport={"width": 1024, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(page.get_by_label("Run", exact=True)).to_have_value("full-old", timeout=20_000)  # the first listed
+        page.get_by_role("button", name="Delete", exact=True).click()
+        expect(page.get_by_text("Delete full-old with its checkpoint")).to_be_visible(timeout=10_000)
+        page.get_by_role("button", name="Keep it").click()
+        expect(page.get_by_text("Delete full-old with its checkpoint")).to_be_hidden(timeout=10_000)
+        assert (root / "full-old").is_dir()
+
+        page.get_by_role("button", name="Delete", exact=True).click()
+        page.get_by_role("button", name="Delete it").click()
+        expect(page.get_by_text("full-old: deleted")).to_be_visible(timeout=10_000)
+        assert not (root / "full-old").exists() and (root / "lora-new" / "config.json").is_file()
+        expect(page.get_by_label("Run", exact=True)).to_have_value("lora-new", timeout=10_000)
+        page.screenshot(path=str(SHOTS / "delete.png"), full_page=True)
+    finally:
+        app.close()

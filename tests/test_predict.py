@@ -6,6 +6,7 @@ import torch
 
 from sentiment_lab import methods
 from sentiment_lab.backbone import load_encoder, load_tokenizer
+from fakes.runs import finished_run
 from sentiment_lab.config import RunConfig
 
 ID2LABEL = {0: "neg", 1: "pos"}
@@ -46,26 +47,15 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head
         assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items()), f"{kind} {method} changed the shared encoder"
 
 
-def _finished_run(root, name: str, method: str, finished: float, warning: str | None = None):
-    from sentiment_lab.runs import write_status
-    from sentiment_lab.storage import write_json_atomic
-
-    folder = root / name
-    (folder / "artefacts").mkdir(parents=True)
-    RunConfig(method=method).save(folder / "config.json")
-    write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "warning": warning})
-    write_status(folder, "done", finished=finished)
-
-
 def test_compare_passes_over_a_newer_run_that_did_not_learn(tmp_path):
     from sentiment_lab.jobs import JobManager
     from sentiment_lab.predict import Predictor
 
-    _finished_run(tmp_path, "lora-old", "lora", 100.0)
-    _finished_run(tmp_path, "lora-new-collapsed", "lora", 200.0, warning="warning: the model did not learn")
-    _finished_run(tmp_path, "full-old", "full", 100.0)
-    _finished_run(tmp_path, "full-new", "full", 200.0)
-    _finished_run(tmp_path, "freeze-only-collapsed", "freeze", 100.0, warning="warning: the model did not learn")
+    finished_run(tmp_path, "lora-old", "lora", 100.0)
+    finished_run(tmp_path, "lora-new-collapsed", "lora", 200.0, warning="warning: the model did not learn")
+    finished_run(tmp_path, "full-old", "full", 100.0)
+    finished_run(tmp_path, "full-new", "full", 200.0)
+    finished_run(tmp_path, "freeze-only-collapsed", "freeze", 100.0, warning="warning: the model did not learn")
     latest = Predictor(JobManager(tmp_path)).latest_runs()
     assert latest["lora"] == "lora-old"
     assert latest["full"] == "full-new"

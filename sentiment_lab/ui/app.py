@@ -46,9 +46,14 @@ def _api(services: Services) -> None:
         return services.queue([form_to_config(config)], visitor_key(request))[0]
 
     @user_errors
-    def stop_run(run_id: str) -> str:
+    def stop_run(run_id: str, request: gr.Request) -> str:
         """Stop a running run or cancel a queued one."""
-        return services.jobs.stop(run_id)
+        return services.stop(run_id, visitor_key(request))
+
+    @user_errors
+    def delete_run(run_id: str, request: gr.Request) -> str:
+        """Delete an ended run: its checkpoint, metrics and log."""
+        return services.delete(run_id, visitor_key(request))
 
     def list_runs() -> list[dict]:
         """Every run with state, progress and best validation accuracy."""
@@ -64,5 +69,5 @@ def _api(services: Services) -> None:
         """Each method's prediction for one review (latest finished run of each)."""
         return services.compare(review)
 
-    for fn in (start_training, stop_run, list_runs, run_metrics, compare):
+    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare):
         gr.api(fn, api_name=fn.__name__)

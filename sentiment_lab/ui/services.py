@@ -46,6 +46,27 @@ class Services:
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
         return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
 
+    def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:
+        """In the public demo a visitor acts only on the runs they started."""
+        from ..runs import read_status
+
+        if self.demo and read_status(self.jobs.folder(run_id)).get("owner") != visitor:
+            raise JobError(f"demo mode: only whoever started run {run_id} can {action} it")
+
+    def stop(self, run_id: str | None, visitor: str | None = None) -> str:
+        if not run_id:
+            raise JobError("choose a run first")
+        self._check_owner(run_id, visitor, "stop")
+        return self.jobs.stop(run_id)
+
+    def delete(self, run_id: str | None, visitor: str | None = None) -> str:
+        if not run_id:
+            raise JobError("choose a run first")
+        self._check_owner(run_id, visitor, "delete")
+        result = self.jobs.delete(run_id)
+        self.predictor.forget(run_id)
+        return result
+
     @functools.cached_property
     def hub_online(self) -> bool:
         return hub_reachable()

@@ -9,7 +9,7 @@ from ..access import visitor_key
 from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import METHOD_LABELS, lr_hint
-from .services import Services, user_errors
+from .services import USER_ERRORS, Services, user_errors
 from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
@@ -76,6 +76,12 @@ def build(services: Services, timer: gr.Timer) -> dict:
             with gr.Row():
                 picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
+                delete_btn = gr.Button("Delete", scale=1)
+            with gr.Row(visible=False) as confirm_row:  # deleting cannot be undone: ask once, naming the run
+                confirm_text = gr.Markdown()
+                confirm_btn = gr.Button("Delete it", variant="stop", scale=0)
+                keep_btn = gr.Button("Keep it", scale=0)
+            to_delete = gr.State(None)
             stop_msg = gr.Markdown()
             with gr.Accordion("Push the selected run to the Hugging Face Hub", open=False):
                 gr.Markdown("Spaces have no persistent disk: push finished runs to keep them.")
@@ -134,12 +140,29 @@ def build(services: Services, timer: gr.Timer) -> dict:
     timer.tick(lambda r: show(r)[1], picked, log_view, api_visibility="private", show_progress="hidden")
 
     @user_errors
-    def do_stop(run_id):
-        if not run_id:
-            raise gr.Error("choose a run first")
-        return f"{run_id}: {services.jobs.stop(run_id)}"
+    def do_stop(request: gr.Request, run_id):
+        return f"{run_id}: {services.stop(run_id, visitor_key(request))}"
 
     stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
+
+    def ask_delete(run_id):
+        if not run_id:
+            raise gr.Error("choose a run first", print_exception=False)
+        return gr.Row(visible=True), f"Delete **{run_id}** with its checkpoint, curves and log? This cannot be undone.", run_id, ""
+
+    def do_delete(request: gr.Request, run_id):
+        hide = gr.Row(visible=False)
+        try:
+            return hide, None, f"{run_id}: {services.delete(run_id, visitor_key(request))}"
+        except USER_ERRORS as e:  # shown beside the buttons; the row closes either way
+            return hide, None, f"**Not deleted:** {e}"
+
+    delete_btn.click(ask_delete, picked, [confirm_row, confirm_text, to_delete, stop_msg], api_visibility="private")
+    confirm_btn.click(do_delete, to_delete, [confirm_row, to_delete, stop_msg], api_visibility="private").then(
+        refresh, picked, [runs, picked], api_visibility="private", show_progress="hidden")
+    never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
+    keep_btn.click(*never_mind, api_visibility="private")
+    picked.input(*never_mind, api_visibility="private")  # a question about another run than the one shown would mislead
 
     @user_errors
     def do_push(run_id, repo_id, tok):
