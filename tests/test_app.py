@@ -79,7 +79,7 @@ def test_tables_from_rows():
                            ("r2", {"method": "full", "test": {"accuracy": 0.9, "f1": 0.9, "loss": 0.3}, "trainable_parameters": 1000, "total_parameters": 1000})])
     assert list(frame["run"]) == ["r2", "r1"] and frame.loc[1, "% of total"] == 1.0
     runs = runs_frame([{"id": "x", "state": "running", "step": 5, "total_steps": 10, "epoch": 0.5, "started": 100.0, "elapsed": 10.0}], now=110.0)
-    assert runs.loc[0, "progress"] == "5/10 · ep 0.50" and runs.loc[0, "ETA"] == "10s"
+    assert runs.loc[0, "progress"] == "5/10 · ep 0.50" and runs.loc[0, "time"] == "10s · 10s left"
     flat = runs_frame([{"id": "y", "state": "done", "warning": "warning: the model did not learn: ..."}, {"id": "z", "state": "done"}])
     assert list(flat["state"]) == ["done · did not learn", "done"]
     assert positive_bar([{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}]).data[0].y == (0.8,)

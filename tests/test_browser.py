@@ -64,7 +64,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_role("tab", name="Curves").click()
         expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
         assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3
-        expect(page.get_by_text("test accuracy").first).to_be_visible(timeout=20_000)
+        expect(page.get_by_text("test acc", exact=True).first).to_be_visible(timeout=20_000)
         assert_last_column_in_view(page, "samples/s")
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
 

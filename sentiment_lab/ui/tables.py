@@ -7,9 +7,10 @@ import pandas as pd
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
-RESULT_WIDTHS = {"run": "21%", "method": "8%", "model": "17%", "test accuracy": "8%", "macro-F1": "7%", "test loss": "7%",
-                 "trainable params": "9%", "% of total": "7%", "train s": "7%", "samples/s": "9%"}
-RUN_WIDTHS = {"run": "33%", "state": "18%", "progress": "14%", "elapsed": "12%", "ETA": "9%", "best val acc": "14%"}  # method and model are in the id
+# Headers short enough not to break mid-word at 1024 px (monospace: "test accurac|y" did).
+RESULT_WIDTHS = {"run": "19%", "method": "8%", "model": "14%", "test acc": "8%", "macro-F1": "8%", "test loss": "8%",
+                 "trainable": "10%", "% of total": "8%", "train s": "7%", "samples/s": "10%"}
+RUN_WIDTHS = {"run": "30%", "state": "17%", "progress": "19%", "time": "18%", "best val acc": "16%"}  # method and model are in the id
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
 
 
@@ -21,7 +22,7 @@ def _duration(seconds) -> str:
 
 
 def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
-    """One line per run: state, step / total with epoch, elapsed time and ETA, best validation accuracy."""
+    """One line per run: state, step / total with epoch, time spent (and left, while running), best validation accuracy."""
     now = now or time.time()
     lines = []
     for r in rows:
@@ -35,8 +36,8 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
         state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
-        lines.append([r["id"], state, progress, _duration(elapsed),
-                      _duration(eta), f"{best:.4f}" if best else ""])
+        spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")
+        lines.append([r["id"], state, progress, spent, f"{best:.4f}" if best else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
 
 
@@ -52,4 +53,4 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
             round(res.get("train_seconds") or 0, 1), round(res.get("samples_per_second") or 0, 1),
         ])
     frame = pd.DataFrame(lines, columns=RESULT_COLUMNS)
-    return frame.sort_values("test accuracy", ascending=False, ignore_index=True)
+    return frame.sort_values("test acc", ascending=False, ignore_index=True)
