@@ -181,3 +181,20 @@ def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
     assert list(frame.columns) == ["method", "label", "probability", "ms", "run"]  # nothing past the visible columns
     assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
     assert frame["probability"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
+
+
+def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
+    from sentiment_lab.config import RunConfig
+    from sentiment_lab.ui.forms import form_to_config, form_values
+    from sentiment_lab.ui.train_tab import FORM_FIELDS
+
+    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero",
+                      epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, pooling="cls").validated()
+    values, left_out = form_values(saved, FORM_FIELDS)
+    form = dict(zip(FORM_FIELDS, values))
+    assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
+    again = form_to_config(form)
+    assert {**again.to_dict(), "decay_ratio": 0.5, "pooling": "cls", "run_name": "mine"} == saved.to_dict()
+    assert left_out == ["decay_ratio=0.5", "pooling=cls"]  # said beside the form, not silently dropped
+    default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
+    assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []

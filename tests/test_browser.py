@@ -89,7 +89,7 @@ def assert_last_column_in_view(page, header: str):
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
 
 
-def test_browser_deletes_a_run_only_after_asking(browser, tmp_path):
+def test_browser_copies_a_runs_settings_and_deletes_it_only_after_asking(browser, tmp_path):
     from playwright.sync_api import expect
 
     from fakes.runs import finished_run
@@ -106,6 +106,11 @@ def test_browser_deletes_a_run_only_after_asking(browser, tmp_path):
         page = browser.new_page(viewport={"width": 1024, "height": 900})
         page.goto(f"http://127.0.0.1:{port}/")
         expect(page.get_by_label("Run", exact=True)).to_have_value("full-old", timeout=20_000)  # the first listed
+        page.get_by_text("Config and log of the selected run").click()
+        page.get_by_role("button", name="Copy its settings to the form").click()
+        expect(page.get_by_text("Settings of full-old copied to the form")).to_be_visible(timeout=10_000)
+        expect(page.get_by_label("Full fine-tuning")).to_be_checked()
+        expect(page.get_by_label("Learning rate", exact=True)).to_have_value("5e-05")
         page.get_by_role("button", name="Delete", exact=True).click()
         expect(page.get_by_text("Delete full-old with its checkpoint")).to_be_visible(timeout=10_000)
         page.get_by_role("button", name="Keep it").click()

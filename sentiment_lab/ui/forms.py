@@ -10,6 +10,7 @@ from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+TEXT_FIELDS = ("lr", "max_train_samples", "head_lr")  # textboxes: blank is their default, which a number box cannot show
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
     "freeze": "Freeze (head only)", "adapters": "Adapters",
@@ -36,6 +37,23 @@ def form_to_config(values: dict) -> RunConfig:
         raise ConfigError(str(e)) from None
     except TypeError as e:
         raise ConfigError(str(e)) from None
+
+
+def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
+    """A saved run's settings as Train-form values, in `names` order, to train it again (a new seed,
+    say); and the settings it changed that the form has no field for, which the form cannot carry."""
+    values = []
+    for name in names:
+        value = getattr(cfg, name)
+        if name == "run_name" or value is None:
+            value = ""  # a new run gets its own name; blank optional fields mean "the default"
+        elif name in TEXT_FIELDS:
+            value = f"{value:g}" if isinstance(value, float) else str(value)
+        values.append(value)
+    default, shown = RunConfig(), set(names)
+    left_out = [f"{k}={v}" for k, v in cfg.to_dict().items()
+                if k not in shown and k != "resolved_lr" and v != getattr(default, k, v)]
+    return values, left_out
 
 
 def dataset_note(dataset: str, hub_online: bool) -> str:

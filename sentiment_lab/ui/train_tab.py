@@ -8,7 +8,7 @@ import gradio as gr
 from ..access import visitor_key
 from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
-from .forms import METHOD_LABELS, lr_hint
+from .forms import METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
 from .tables import RUN_WIDTHS, runs_frame
 
@@ -92,6 +92,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 push_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
+                reuse_btn = gr.Button("Copy its settings to the form", size="sm")
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
@@ -163,6 +164,22 @@ def build(services: Services, timer: gr.Timer) -> dict:
     never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
     keep_btn.click(*never_mind, api_visibility="private")
     picked.input(*never_mind, api_visibility="private")  # a question about another run than the one shown would mislead
+
+    def reuse(run_id):
+        """Fill the form from a run's config.json, to train it again with a change (a seed, a rate)."""
+        if not run_id:
+            raise gr.Error("choose a run first", print_exception=False)
+        try:
+            cfg = RunConfig.load(services.jobs.folder(run_id) / "config.json")
+        except (OSError, ValueError) as e:  # a damaged or foreign config names its problem
+            raise gr.Error(f"cannot read the settings of {run_id}: {e}", print_exception=False) from None
+        values, left_out = form_values(cfg, FORM_FIELDS)
+        note = f"Settings of **{run_id}** copied to the form: change what you like, then Train."
+        if left_out:
+            note += " Not in the form, so not copied: " + ", ".join(f"`{x}`" for x in left_out) + "."
+        return *values, note
+
+    reuse_btn.click(reuse, picked, [*fields, submit_msg], api_visibility="private")
 
     @user_errors
     def do_push(run_id, repo_id, tok):
