@@ -31,6 +31,7 @@ MAX_EPOCHS = 1000
 # use LoRA+, DoRA, LayerNorms, faster up-projections, feed-forward LoRA or LoRA-GA, and placed adapters
 # Houlsby's way, whatever today's defaults are.
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
+                 "freeze_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential"}
 
@@ -74,6 +75,8 @@ class RunConfig:
     """Clip the gradient norm to this before each step (the reference's Trainer clips at 1.0; measured no gain here, docs/experiments.md); 0: no clipping"""
     ema: float = 0.995
     """full / lora / adapters / freeze: decay of an exponential moving average of the trained weights, which evaluations and the kept checkpoint use (0.995: about the last 200 steps; measured, docs/experiments.md); 0: off"""
+    freeze_embeddings: bool = False
+    """full: the embeddings (token, position, their LayerNorm) stay as pre-trained; in MiniLM they are half the weights (docs/experiments.md)"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0

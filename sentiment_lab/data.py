@@ -88,7 +88,7 @@ def _split_name(stem: str) -> str | None:
 
 def _read_local(path: Path):
     if path.is_file():
-        return {"train": _read_table(path)}, None
+        return {"train": read_table(path)}, None
     files = {}
     for f in sorted(path.iterdir()):
         split = _split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
@@ -96,11 +96,11 @@ def _read_local(path: Path):
             files[split] = f
     if "train" not in files:
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
-    frames = {split: _read_table(f) for split, f in files.items()}
+    frames = {split: read_table(f) for split, f in files.items()}
     return frames, _label_names_from_parquet(files["train"])
 
 
-def _read_table(path: Path):
+def read_table(path: Path):
     import pandas as pd
 
     size = path.stat().st_size
@@ -193,7 +193,7 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
             ids = [int(v) for v in raw]
             bad = [v for v in ids if not 0 <= v < len(label_names)]
         else:
-            ids = [index.get(_label_key(v), -1) for v in raw]
+            ids = [index.get(label_key(v), -1) for v in raw]
             bad = [v for v, i in zip(raw, ids) if i < 0]
         if bad:
             raise DatasetError(f"the {split} split has labels not seen in train: {sorted(set(map(str, bad)))[:5]}")
@@ -212,7 +212,7 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
 
 
-def _label_key(v):
+def label_key(v):
     return str(int(v)) if _is_int(v) else str(v).strip()
 
 
@@ -222,7 +222,7 @@ def _label_vocabulary(column, names) -> list[str]:
         return [str(n) for n in names]
     if any(isinstance(v, float) and not (v.is_integer() and math.isfinite(v)) for v in values):
         raise DatasetError("labels must be class ids (0, 1, ...) or names, found fractional numbers")
-    keys = sorted({_label_key(v) for v in values}, key=lambda k: (not k.lstrip("-").isdigit(), int(k) if k.lstrip("-").isdigit() else 0, k))
+    keys = sorted({label_key(v) for v in values}, key=lambda k: (not k.lstrip("-").isdigit(), int(k) if k.lstrip("-").isdigit() else 0, k))
     if len(keys) < 2:
         raise DatasetError(f"the label column has only one class ({keys[0] if keys else 'none'}); at least two are needed")
     if len(keys) > 100:

@@ -111,40 +111,61 @@ class Predictor:
         self.models[run_id] = entry
         return entry
 
+    def _answer(self, run_id: str, texts: list[str], shared: dict) -> tuple[list[list[float]], list[str]]:
+        """One run's class probabilities for `texts` (padded as one batch), and its label names. `shared`
+        holds this batch's pooled features: SVM and freeze on one encoder read them from one pass."""
+        model, tok, cfg, labels = self.load(run_id)
+        length = min(cfg.max_length, 512)
+        enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
+        if hasattr(model, "from_features"):
+            key = (id(model.encoder), model.pooling, id(tok), length)
+            if key not in shared:
+                shared[key] = sentence_features(model.encoder, enc["input_ids"], enc["attention_mask"], model.pooling)
+            logits = model.from_features(shared[key])
+        else:
+            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            logits = out if isinstance(out, torch.Tensor) else out.logits
+        return logits.float().softmax(-1).tolist(), labels
+
     @torch.inference_mode()
+    def predict_many(self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32) -> dict[str, dict]:
+        """Every method's answers for checked `texts`: {method: {run, labels, probabilities (one list per
+        text, in order), ms}} or {method: {run, error}}. One broken run never silences the others."""
+        answers = {}
+        for method in METHODS:
+            run_id = runs.get(method)
+            answers[method] = ({"run": run_id, "probabilities": [None] * len(texts), "ms": 0.0} if run_id
+                               else {"run": None, "error": f"no finished {method} run yet: train one in the Train tab"})
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths together: little padding
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            shared: dict[tuple, torch.Tensor] = {}
+            with self.lock, cpu_autocast():  # per batch: a long list does not hold up one-review compares
+                for method, answer in answers.items():
+                    if "error" in answer:
+                        continue
+                    run_id, started = answer["run"], time.perf_counter()
+                    try:
+                        probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
+                    except Exception as e:
+                        self.models.pop(run_id, None)
+                        answers[method] = {"run": run_id, "error": f"run {run_id} could not be used: {type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+                        continue
+                    for i, p in zip(idx, probs):
+                        answer["probabilities"][i] = p
+                    answer["ms"] += (time.perf_counter() - started) * 1000
+        return answers
+
     def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
         """One row per method: label, its probability, every class probability, milliseconds, or an error."""
-        text = check_review(text)
         rows = []
-        shared: dict[tuple, torch.Tensor] = {}  # one encoder pass per (encoder, pooling, tokenizer) this call
-        with self.lock, cpu_autocast():
-            for method in METHODS:
-                run_id = runs.get(method)
-                row = {"method": method, "run": run_id}
-                if not run_id:
-                    row["error"] = f"no finished {method} run yet: train one in the Train tab"
-                    rows.append(row)
-                    continue
-                started = time.perf_counter()
-                try:
-                    model, tok, cfg, labels = self.load(run_id)
-                    enc = tok(text, truncation=True, max_length=min(cfg.max_length, 512), return_tensors="pt")
-                    if hasattr(model, "from_features"):
-                        key = (id(model.encoder), model.pooling, id(tok), min(cfg.max_length, 512))
-                        if key not in shared:
-                            shared[key] = sentence_features(model.encoder, enc["input_ids"], enc["attention_mask"], model.pooling)
-                        logits = model.from_features(shared[key])
-                    else:
-                        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-                        logits = out if isinstance(out, torch.Tensor) else out.logits
-                    probs = logits.float().softmax(-1)[0].tolist()
-                except Exception as e:  # one broken run must not silence the others
-                    self.models.pop(run_id, None)
-                    row["error"] = f"run {run_id} could not be used: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-                    rows.append(row)
-                    continue
+        for method, answer in self.predict_many([check_review(text)], runs).items():
+            row = {"method": method, "run": answer["run"]}
+            if "error" in answer:
+                row["error"] = answer["error"]
+            else:
+                probs, labels = answer["probabilities"][0], answer["labels"]
                 best = max(range(len(probs)), key=probs.__getitem__)
-                row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)),
-                           ms=(time.perf_counter() - started) * 1000)
-                rows.append(row)
+                row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)), ms=answer["ms"])
+            rows.append(row)
         return rows

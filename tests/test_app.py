@@ -168,6 +168,12 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
         with pytest.raises(Exception, match="only whoever started run full-someone-else can delete it"):
             client.predict("full-someone-else", api_name="/delete_run")
         assert (tmp_path / "runs" / "full-someone-else" / "config.json").is_file()
+        many = client.predict("a fine film\nawful", api_name="/compare_many")  # Compare stays open in the demo
+        assert many["note"] == "No method answered: train some in the Train tab." and [r["review"] for r in many["reviews"]] == ["a fine film", "awful"]
+        assert many["methods"][0] == {"method": "svm", "run": "no finished svm run yet: train one in the Train tab", "ms per review": None}
+        assert many["methods"][1]["run"].startswith("run full-someone-else could not be used")  # a fake run without weights
+        with pytest.raises(Exception, match="no reviews"):
+            client.predict(" \n", api_name="/compare_many")
     finally:
         app.close()
 

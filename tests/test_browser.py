@@ -78,6 +78,13 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert_last_column_in_view(page, "run")
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
         assert not dialogs, dialogs  # the review's script tag never ran
+
+        page.get_by_text("Many reviews at once").click()
+        page.get_by_label("Reviews, one per line").fill("a good movie\nthe plot was dull\n\nsuperb and moving")
+        page.get_by_role("button", name="Compare all").click()
+        expect(page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("superb and moving").first).to_be_visible()
+        page.screenshot(path=str(SHOTS / "compare-many.png"), full_page=True)
     finally:
         app.close()
 

@@ -86,7 +86,7 @@ def test_disk_full_during_save_fails_the_run_cleanly(tmp_path, tiny_models, tiny
 def test_two_managers_never_start_the_same_run_twice(tmp_path):
     a = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
     b = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
-    ids = [a.submit(RunConfig(), ["30", "0.05", "polite"]) if i % 2 else b.submit(RunConfig(), ["30", "0.05", "polite"]) for i in range(4)]
+    ids = [a.submit(RunConfig(), ["300", "0.05", "polite"]) if i % 2 else b.submit(RunConfig(), ["300", "0.05", "polite"]) for i in range(4)]
     threads = [threading.Thread(target=m.advance) for m in (a, b) * 5]
     for t in threads:
         t.start()

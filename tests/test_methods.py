@@ -310,3 +310,18 @@ def test_sequential_adapters_follow_the_attention_and_feed_forward_outputs_and_r
     assert wrapped == (["attention.output.dense", "output.dense"] if model.config.model_type == "bert" else ["attention.out_lin", "ffn.lin2"])
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
+
+
+def test_full_with_frozen_embeddings_trains_the_rest_and_leaves_them_as_loaded(tiny_models, tiny_data):
+    for kind, model_dir in tiny_models.items():  # BERT and DistilBERT name their embeddings alike
+        ds, tok = prepared(model_dir, tiny_data)
+        cfg = RunConfig(method="full", model=str(model_dir), freeze_embeddings=True).validated()
+        model, train, val, _ = build("full", cfg, ds, tok)
+        frozen = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
+        assert frozen and all(".embeddings." in n for n in frozen), (kind, list(frozen)[:3])
+        assert any("word_embeddings" in n for n in frozen) and any("position_embeddings" in n for n in frozen), kind
+        rest = {n: p.clone() for n, p in model.named_parameters() if p.requires_grad}
+        fit(model, train, val, LoopSettings(epochs=1, lr=1e-3), Accelerator(cpu=True), 2, report=lambda r: None)
+        now = dict(model.named_parameters())
+        assert all(torch.equal(frozen[n], now[n]) for n in frozen), f"{kind}: an embedding moved"
+        assert sum(not torch.equal(rest[n], now[n]) for n in rest) > 0.9 * len(rest), f"{kind}: the encoder did not train"

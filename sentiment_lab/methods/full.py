@@ -13,7 +13,10 @@ ARTEFACT = "model"
 
 
 def build(cfg, id2label):
-    return apply_head(load_classifier(cfg.model, id2label), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
+    if cfg.freeze_embeddings:
+        model.base_model.embeddings.requires_grad_(False)
+    return model
 
 
 def save(model, folder: Path, cfg, tokenizer) -> None:

@@ -69,5 +69,12 @@ def _api(services: Services) -> None:
         """Each method's prediction for one review (latest finished run of each)."""
         return services.compare(review)
 
-    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare):
+    @user_errors
+    def compare_many(reviews: str) -> dict:
+        """Many reviews, one per line: each method's label for each, and where they disagree."""
+        summary, per_review, note = services.compare_many(None, reviews)
+        return {"note": note, "methods": summary.astype(object).where(summary.notna(), None).to_dict("records"),
+                "reviews": per_review.to_dict("records")}
+
+    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, compare_many):
         gr.api(fn, api_name=fn.__name__)

@@ -1,10 +1,13 @@
-"""Compare tab: one review, every method's prediction side by side."""
+"""Compare tab: one review, every method's prediction side by side; or many reviews, where they disagree."""
 from __future__ import annotations
+
+import tempfile
 
 import gradio as gr
 import pandas as pd
 
 from ..config import METHODS
+from ..review_batch import MAX_REVIEWS
 from .forms import METHOD_LABELS
 from .plots import positive_bar
 from .services import Services, user_errors
@@ -58,6 +61,29 @@ def build(services: Services) -> dict:
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
     review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
+
+    with gr.Accordion("Many reviews at once", open=False):
+        gr.Markdown(f"One review per line, or a file: CSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
+                    f"column and, for accuracy, a `label` column; or plain text. Up to {MAX_REVIEWS:,} reviews.")
+        with gr.Row():
+            many_text = gr.Textbox(label="Reviews, one per line", lines=6, scale=3)
+            many_file = gr.File(label="…or a file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet", ".txt"], height=150, scale=2)
+        many_go = gr.Button("Compare all")
+        many_note = gr.Markdown()
+        many_summary = gr.Dataframe(interactive=False, wrap=True, label="Each method")
+        many_rows = gr.Dataframe(interactive=False, wrap=True, max_height=400, label="Each review (disagreements first)")
+        many_download = gr.DownloadButton("Download each review's answers (CSV)", value=None)
+
+    @user_errors
+    def run_many(typed, upload, *picks):
+        chosen = {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
+        summary, per_review, note = services.compare_many(upload, typed, chosen)
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="sentiment-lab-reviews-", delete=False) as f:
+            per_review.to_csv(f, index=False)  # one file per request: two visitors never read each other's
+        return note, summary, per_review, gr.DownloadButton(value=f.name)
+
+    many_go.click(run_many, [many_text, many_file, *pickers.values()], [many_note, many_summary, many_rows, many_download],
+                  api_visibility="private")
 
     def choices():
         by_method = {m: [LATEST] for m in METHODS}
