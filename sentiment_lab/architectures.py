@@ -20,6 +20,8 @@ class Arch:
     ffn_targets: tuple[str, ...] = ("intermediate.dense", "output.dense")
     """Feed-forward linear layers, as PEFT name suffixes (LoRA's --lora_targets all); BERT's
     "output.dense" also names the attention output, already a target"""
+    token_embeddings: str = "word_embeddings"
+    """The token embedding table, as a PEFT name suffix (LoRA's --lora_embeddings)"""
     ffn_block: tuple[str, str] = (r"layer\.\d+\.output$", "residual")
     """Regex of the module that ends each feed-forward block, and how a parallel adapter joins it:
     "residual" (BERT's BertOutput(h, x) adds its input x as the residual before LayerNorm) or

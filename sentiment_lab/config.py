@@ -31,7 +31,7 @@ MAX_EPOCHS = 1000
 # use LoRA+, DoRA, LayerNorms, faster up-projections, feed-forward LoRA or LoRA-GA, and placed adapters
 # Houlsby's way, whatever today's defaults are.
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
-                 "freeze_embeddings": False,
+                 "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential"}
 
@@ -85,6 +85,8 @@ class RunConfig:
     """lora: the B matrices train at this multiple of the lr (LoRA+: 4 measured best with B = 0, docs/experiments.md); 1: one rate"""
     lora_norms: bool = False
     """lora: the LayerNorms train too (as adapters' do), saved with the LoRA weights"""
+    lora_embeddings: bool = False
+    """lora: LoRA on the token embeddings too (rank r, starting at zero whatever lora_init; PEFT's LoRA for embeddings); full fine-tuning's lead on test halves when its embeddings stay frozen (docs/experiments.md)"""
     lora_dora: bool = False
     """lora: DoRA (Liu et al. 2024): each adapted weight's direction gets the low-rank update and its per-column magnitude trains apart"""
     lora_targets: str = "attention"

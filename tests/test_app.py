@@ -194,7 +194,7 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.ui.forms import form_to_config, form_values
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
-    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero",
+    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero", lora_embeddings=True,
                       epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, pooling="cls").validated()
     values, left_out = form_values(saved, FORM_FIELDS)
     form = dict(zip(FORM_FIELDS, values))

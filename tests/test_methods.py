@@ -219,6 +219,24 @@ def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_mod
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
 
 
+@pytest.mark.parametrize("init", ["zero", "pissa"])
+def test_lora_on_the_token_embeddings_trains_from_zero_and_reloads(init, tiny_model, tiny_data, tmp_path):
+    torch.manual_seed(0)
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method="lora", model=str(tiny_model), lora_embeddings=True, lora_init=init).validated()
+    model, train, val, _ = build("lora", cfg, ds, tok)
+    table = next(m for n, m in model.named_modules() if n.endswith("embeddings.word_embeddings") and hasattr(m, "lora_embedding_A"))
+    a = table.lora_embedding_A["default"]
+    assert a.shape == (cfg.lora_r, tok.vocab_size) and a.requires_grad and not a.abs().sum(), "A must start at zero"
+    assert not table.base_layer.weight.requires_grad
+    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    assert a.abs().sum() > 0, "the embeddings' LoRA did not train"
+    encoder = load_encoder(cfg.model)
+    shared = {n: p.detach().clone() for n, p in encoder.named_parameters()}
+    assert_reloads_identically(model, cfg, ds, tok, tmp_path, encoder)
+    assert all(torch.equal(p, shared[n]) for n, p in encoder.named_parameters()), "loading wrote into the shared encoder"
+
+
 @pytest.mark.parametrize("init", ["lora_ga", "pissa"])
 def test_lora_starting_points_keep_the_pretrained_model_and_save_as_plain_lora(init, tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)

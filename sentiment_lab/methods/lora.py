@@ -30,7 +30,8 @@ def lora_config(cfg, model):
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=list(arch.lora_targets) + (list(arch.ffn_targets) if cfg.lora_targets == "all" else []),
+        target_modules=list(arch.lora_targets) + (list(arch.ffn_targets) if cfg.lora_targets == "all" else [])
+        + ([arch.token_embeddings] if cfg.lora_embeddings else []),
         use_dora=cfg.lora_dora,
         init_lora_weights=PEFT_INIT[cfg.lora_init],
         lora_ga_config=LoraGAConfig() if ga else None,

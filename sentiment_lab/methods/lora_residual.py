@@ -10,16 +10,23 @@ the conversion PEFT documents for PiSSA; a saved run is then ordinary LoRA to ev
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import torch
+
+# PEFT names A and B `lora_A` / `lora_B` in linear layers and `lora_embedding_A` / `_B` in embeddings.
+# An embedding's A starts at zero whatever the init (PEFT has no PiSSA for embeddings), so B0 A0 = 0
+# there and the same stacking is exact: saved at rank 2r, as every other target.
+A_KEY = re.compile(r"\.lora_(?:embedding_)?A(?:\.|$)")
+B_KEY = re.compile(r"\.lora_(?:embedding_)?B(?:\.|$)")
 
 
 def starting_point(peft_model) -> dict[str, torch.Tensor]:
     """A0 and B0, kept to convert the run to plain LoRA when it is saved."""
     from peft import get_peft_model_state_dict
 
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model).items() if ".lora_A." in k or ".lora_B." in k}
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model).items() if A_KEY.search(k) or B_KEY.search(k)}
 
 
 def save_as_plain_lora(peft_model, start: dict[str, torch.Tensor], folder: Path) -> None:
@@ -31,7 +38,7 @@ def save_as_plain_lora(peft_model, start: dict[str, torch.Tensor], folder: Path)
     for key, first in start.items():
         now = state[key].to(first.device)
         # A stacks rows [A ; A0]; B stacks columns [B | -B0]: their product is BA - B0A0.
-        state[key] = torch.cat([now, first], 0) if ".lora_A." in key else torch.cat([now, -first], 1)
+        state[key] = torch.cat([now, first], 0) if A_KEY.search(key) else torch.cat([now, -first], 1)
     config = copy.deepcopy(peft_model.peft_config["default"])
     config.init_lora_weights = True
     config.lora_ga_config = None

@@ -14,7 +14,8 @@ from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs")
+               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
+               "lora_embeddings", "freeze_embeddings")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -48,6 +49,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 with gr.Row():  # a row of their own: beside the radio, narrow windows cut their labels
                     lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
                     lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
+                    lora_embeddings = gr.Checkbox(d.lora_embeddings, label="Token embeddings too", info="LoRA on the embedding table, from zero")
                 lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga"),
                                       ("as each weight's principal part (PiSSA)", "pissa")],
                                      value=d.lora_init, label="LoRA starts",
@@ -66,6 +68,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
                     probe_epochs = gr.Number(d.probe_epochs, label="Head first (epochs)", minimum=0,
                                              info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
+                    freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
+                                                    info="the embedding table stays pre-trained: half of MiniLM's weights")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
@@ -96,7 +100,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement, probe_epochs]
+              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement, probe_epochs,
+              lora_embeddings, freeze_embeddings]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
