@@ -199,7 +199,10 @@ class JobManager:
             # One rename under the queue lock: no listing, worker or reader ever sees half a run.
             # Hidden names are not runs (folders()), so a removal cut short leaves no run behind.
             trash = self.root / f".deleted-{run_id}-{secrets.token_hex(3)}"
-            folder.rename(trash)
+            try:
+                folder.rename(trash)
+            except OSError as e:  # a read-only disk, say: the run stays whole
+                raise JobError(f"run {run_id} could not be deleted: {e.strerror or e}") from None
         shutil.rmtree(trash, ignore_errors=True)
         for cache in (self.children, self.cursors, self.summaries, self.final_results):
             cache.pop(run_id, None)

@@ -100,3 +100,20 @@ def test_cli_delete(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == "deleted" and not (tmp_path / "svm-a").exists()
     again = subprocess.run(cli + ["delete", "svm-a"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "no run named 'svm-a'" in again.stderr
+
+
+def test_a_run_that_cannot_be_moved_stays_whole_and_says_why(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    jm = JobManager(tmp_path, launcher=fake_launcher)
+    folder = finished_run(tmp_path, "full-a", "full", 100.0)
+    before = snapshot(folder)
+
+    def refuse(self, target):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "rename", refuse)
+    with pytest.raises(JobError, match="run full-a could not be deleted: Permission denied"):
+        jm.delete("full-a")
+    monkeypatch.undo()
+    assert snapshot(folder) == before and [r["id"] for r in jm.list()] == ["full-a"]
