@@ -1,7 +1,8 @@
 """Compare-tab latency and memory: `python -m bench.compare --root RUNS [--quick]`.
 
 Latency of one review through all five loaded methods (median and p95), and the resident memory
-of a process with all five loaded against a process with one full model alone. RUNS must hold a
+of a process with all five loaded against a process with one full model alone; then the Compare
+tab's list mode: test sentences through all five batched (predict_many) against one at a time. RUNS must hold a
 finished run of each method (e.g. from `python -m bench.accuracy`). Each measurement runs in a
 fresh process so that memory figures do not mix.
 """
@@ -33,7 +34,26 @@ def rss_mb(field: str = "Rss") -> float:
     return float("nan")
 
 
-def measure(root: str, only: str | None, n: int) -> dict:
+def many_reviews(predictor, runs, count: int) -> dict:
+    """Reviews/s for `count` test sentences through all five: one predict call each, then batched."""
+    import time
+
+    import pandas as pd
+
+    from .common import DATA
+
+    texts = pd.read_parquet(DATA / "test.parquet")["text"].tolist()[:count]
+    t = time.perf_counter()
+    for text in texts:
+        predictor.predict(text, runs)
+    single = time.perf_counter() - t
+    t = time.perf_counter()
+    predictor.predict_many(texts, runs)
+    batched = time.perf_counter() - t
+    return {"reviews": len(texts), "one_at_a_time_per_s": len(texts) / single, "batched_per_s": len(texts) / batched}
+
+
+def measure(root: str, only: str | None, n: int, many: int = 0) -> dict:
     """Runs inside the child process: load, warm up, time n predictions, report RSS."""
     import time
 
@@ -58,11 +78,12 @@ def measure(root: str, only: str | None, n: int) -> dict:
         rows = predictor.predict(REVIEWS[i % len(REVIEWS)], runs)
         times.append((time.perf_counter() - t) * 1000)
         assert all("error" not in r for r in rows if r["run"]), rows
-    return {"rss_mb": rss_mb(), "anon_mb": rss_mb("Anonymous"), "python_torch_mb": base, "times_ms": times}
+    memory = {"rss_mb": rss_mb(), "anon_mb": rss_mb("Anonymous"), "python_torch_mb": base, "times_ms": times}
+    return {**memory, "many": many_reviews(predictor, runs, many) if many else None}
 
 
-def child(root: str, only: str | None, n: int) -> dict:
-    code = f"import json,sys; from bench.compare import measure; print('RESULT'+json.dumps(measure({root!r}, {only!r}, {n})))"
+def child(root: str, only: str | None, n: int, many: int = 0) -> dict:
+    code = f"import json,sys; from bench.compare import measure; print('RESULT'+json.dumps(measure({root!r}, {only!r}, {n}, {many})))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return json.loads(out.split("RESULT", 1)[1])
 
@@ -71,11 +92,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="checkpoints folder with a finished run of each method")
     parser.add_argument("--n", type=int, default=50, help="predictions to time")
-    parser.add_argument("--quick", action="store_true", help="20 predictions")
+    parser.add_argument("--many", type=int, default=256, help="test sentences for the list mode (0: skip it)")
+    parser.add_argument("--quick", action="store_true", help="20 predictions, 64 sentences for the list mode")
     args = parser.parse_args(argv)
     n = 20 if args.quick else args.n
     full = child(args.root, "full", n)
-    five = child(args.root, None, n)
+    five = child(args.root, None, n, min(args.many, 64) if args.quick else args.many)
     p = lambda xs, q: statistics.quantiles(xs, n=100)[q - 1]  # noqa: E731
     rows = [
         ["one full model", f"{statistics.median(full['times_ms']):.1f}", f"{p(full['times_ms'], 95):.1f}", f"{full['rss_mb']:.0f}"],
@@ -91,6 +113,9 @@ def main(argv=None) -> None:
     write_json("compare", {"full": full, "five": five, "memory_ratio": total_ratio, "model_memory_ratio": ratio, "anon_ratio": anon_ratio})
     print(f"anonymous (heap) memory: five {five['anon_mb']:.0f} MB vs one full {full['anon_mb']:.0f} MB = {anon_ratio:.2f}x")
     print(f"memory beyond python+torch ({base:.0f} MB): five {five['rss_mb'] - base:.0f} MB vs one full {full['rss_mb'] - base:.0f} MB = {ratio:.2f}x")
+    if many := five.get("many"):
+        print(f"many reviews ({many['reviews']} test sentences, all five): one at a time {many['one_at_a_time_per_s']:.1f} reviews/s, "
+              f"batched {many['batched_per_s']:.1f} reviews/s = {many['batched_per_s'] / many['one_at_a_time_per_s']:.1f}x")
     print(f"headline: all five p50 {statistics.median(five['times_ms']):.1f} ms, memory {total_ratio:.2f}x one full model")
 
 

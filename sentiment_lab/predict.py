@@ -39,13 +39,9 @@ def check_review(text) -> str:
     return text
 
 
-def cpu_autocast():
-    """bf16 autocast where the CPU has native bf16: all five answer in p50 38 ms instead of 52 here
-    (`python -m bench.compare`), and test accuracy is measured under the same autocast during
-    training. Elsewhere plain fp32."""
-    if cpu_has_native_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+BF16 = (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+FP32 = contextlib.nullcontext
+CALIBRATION_REVIEW = "Not the best movie of the year, but the cast is charming enough to carry it."
 
 
 class Predictor:
@@ -58,6 +54,7 @@ class Predictor:
         self.tokenizers: dict[str, object] = {}
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
+        self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method, passing over runs that did not learn (they
@@ -81,6 +78,31 @@ class Predictor:
         with self.lock:
             self.models.pop(run_id, None)
             self.methods.pop(run_id, None)
+
+    def _precision(self, batch: int, run_id: str):
+        """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
+        (256 test sentences through all five: 131 reviews/s against 70 in fp32, `python -m bench.compare`);
+        for one review whichever this CPU runs faster, timed once per process on `run_id`'s model,
+        since hosts with the same bf16 flags differ there (all five in p50 38 ms with bf16 against
+        52 in fp32 on one; 43 against 37 on another)."""
+        if not cpu_has_native_bf16():
+            return FP32()
+        if batch > 1:
+            return BF16()
+        if self.one_review_in_bf16 is None:
+            timings = {"bf16": [], "fp32": []}
+            try:
+                for _ in range(2):  # interleaved rounds: a busy moment does not favour one precision
+                    for name, precision in (("bf16", BF16), ("fp32", FP32)):
+                        with precision():
+                            for _ in range(5):
+                                started = time.perf_counter()
+                                self._answer(run_id, [CALIBRATION_REVIEW], {})
+                                timings[name].append(time.perf_counter() - started)
+            except Exception:  # a broken run: predict_many reports it; measure on another next time
+                return BF16()
+            self.one_review_in_bf16 = min(timings["bf16"][1:]) < min(timings["fp32"][1:])
+        return BF16() if self.one_review_in_bf16 else FP32()
 
     def _encoder(self, model_name: str):
         if model_name not in self.encoders:
@@ -140,7 +162,10 @@ class Predictor:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             shared: dict[tuple, torch.Tensor] = {}
-            with self.lock, cpu_autocast():  # per batch: a long list does not hold up one-review compares
+            first = next((a["run"] for a in answers.values() if "error" not in a), None)
+            if first is None:
+                break
+            with self.lock, self._precision(len(idx), first):  # per batch: a long list does not hold up one-review compares
                 for method, answer in answers.items():
                     if "error" in answer:
                         continue

@@ -61,3 +61,44 @@ def test_compare_passes_over_a_newer_run_that_did_not_learn(tmp_path):
     assert latest["full"] == "full-new"
     assert latest["freeze"] == "freeze-only-collapsed"  # nothing better: shown (the run table flags it)
     assert latest["svm"] is None
+
+
+@pytest.mark.parametrize("slow", ["bf16", "fp32"])
+def test_one_review_runs_in_the_precision_measured_faster_and_batches_in_bf16(tmp_path, monkeypatch, slow):
+    import time
+
+    import sentiment_lab.predict as predict
+    from sentiment_lab.jobs import JobManager
+
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
+    predictor = predict.Predictor(JobManager(tmp_path))
+    calls = []
+
+    def answer(run_id, texts, shared):
+        in_bf16 = torch.is_autocast_enabled("cpu")
+        calls.append(in_bf16)
+        time.sleep(0.004 if (slow == "bf16") == in_bf16 else 0)
+
+    monkeypatch.setattr(predictor, "_answer", answer)
+    with predictor._precision(1, "run") as _:
+        assert torch.is_autocast_enabled("cpu") == (slow == "fp32")
+    measured = len(calls)
+    assert measured == 20 and sum(calls) == 10  # both precisions timed, interleaved
+    with predictor._precision(1, "run"):
+        assert torch.is_autocast_enabled("cpu") == (slow == "fp32") and len(calls) == measured  # once per process
+    with predictor._precision(32, "run"):
+        assert torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)
+    with predictor._precision(32, "run"):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_a_broken_run_leaves_the_precision_unmeasured(tmp_path, monkeypatch):
+    import sentiment_lab.predict as predict
+    from sentiment_lab.jobs import JobManager
+
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
+    predictor = predict.Predictor(JobManager(tmp_path))
+    with predictor._precision(1, "no-such-run"):
+        assert torch.is_autocast_enabled("cpu")
+    assert predictor.one_review_in_bf16 is None
