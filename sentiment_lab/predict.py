@@ -81,10 +81,11 @@ class Predictor:
 
     def _precision(self, batch: int, run_id: str):
         """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
-        (256 test sentences through all five: 131 reviews/s against 70 in fp32, `python -m bench.compare`);
+        (`python -m bench.compare` times both: 256 test sentences through all five, 127 reviews/s against
+        70 in fp32 here);
         for one review whichever this CPU runs faster, timed once per process on `run_id`'s model,
         since hosts with the same bf16 flags differ there (all five in p50 38 ms with bf16 against
-        52 in fp32 on one; 43 against 37 on another)."""
+        52 in fp32 on one, an earlier session's `bench.compare`; 49-55 against 37 on another)."""
         if not cpu_has_native_bf16():
             return FP32()
         if batch > 1:

@@ -47,10 +47,12 @@ def build(services: Services) -> dict:
         table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3, column_widths=list(COMPARE_WIDTHS.values()))
         bars = gr.Plot(label="P(positive)", scale=2)
 
+    def chosen(picks) -> dict[str, str | None]:
+        return {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
+
     @user_errors
     def run(text, *picks):
-        chosen = {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
-        rows = services.compare(text, chosen)
+        rows = services.compare(text, chosen(picks))
         answered = [r for r in rows if "error" not in r]
         total = sum(r["ms"] for r in answered)
         missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
@@ -76,8 +78,7 @@ def build(services: Services) -> dict:
 
     @user_errors
     def run_many(typed, upload, *picks):
-        chosen = {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
-        summary, per_review, note = services.compare_many(upload, typed, chosen)
+        summary, per_review, note = services.compare_many(upload, typed, chosen(picks))
         with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="sentiment-lab-reviews-", delete=False) as f:
             per_review.to_csv(f, index=False)  # one file per request: two visitors never read each other's
         return note, summary, per_review, gr.DownloadButton(value=f.name)
