@@ -44,6 +44,10 @@ FP32 = contextlib.nullcontext
 CALIBRATION_REVIEW = "Not the best movie of the year, but the cast is charming enough to carry it."
 
 
+def _broken(run_id: str, error: Exception) -> dict:
+    return {"run": run_id, "error": f"run {run_id} could not be used: {type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+
+
 class Predictor:
     """Caches loaded runs; thread-safe; each prediction reports its own latency."""
 
@@ -153,12 +157,23 @@ class Predictor:
     @torch.inference_mode()
     def predict_many(self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32) -> dict[str, dict]:
         """Every method's answers for checked `texts`: {method: {run, labels, probabilities (one list per
-        text, in order), ms}} or {method: {run, error}}. One broken run never silences the others."""
+        text, in order), ms answering, load_ms loading (0 once loaded)}} or {method: {run, error}}. One
+        broken run never silences the others."""
         answers = {}
         for method in METHODS:
             run_id = runs.get(method)
             answers[method] = ({"run": run_id, "probabilities": [None] * len(texts), "ms": 0.0} if run_id
                                else {"run": None, "error": f"no finished {method} run yet: train one in the Train tab"})
+        for method, answer in answers.items():  # loading first: "ms" is answering, "load_ms" the first use's wait
+            if "error" not in answer:
+                started = time.perf_counter()
+                try:
+                    with self.lock:
+                        self.load(answer["run"])
+                except Exception as e:
+                    answers[method] = _broken(answer["run"], e)
+                    continue
+                answer["load_ms"] = (time.perf_counter() - started) * 1000
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths together: little padding
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -175,7 +190,7 @@ class Predictor:
                         probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
                     except Exception as e:
                         self.models.pop(run_id, None)
-                        answers[method] = {"run": run_id, "error": f"run {run_id} could not be used: {type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+                        answers[method] = _broken(run_id, e)
                         continue
                     for i, p in zip(idx, probs):
                         answer["probabilities"][i] = p
@@ -183,7 +198,8 @@ class Predictor:
         return answers
 
     def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
-        """One row per method: label, its probability, every class probability, milliseconds, or an error."""
+        """One row per method: label, its probability, every class probability, milliseconds answering
+        and loading (0 once loaded), or an error."""
         rows = []
         for method, answer in self.predict_many([check_review(text)], runs).items():
             row = {"method": method, "run": answer["run"]}
@@ -192,6 +208,7 @@ class Predictor:
             else:
                 probs, labels = answer["probabilities"][0], answer["labels"]
                 best = max(range(len(probs)), key=probs.__getitem__)
-                row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)), ms=answer["ms"])
+                row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)), ms=answer["ms"],
+                           load_ms=answer["load_ms"])
             rows.append(row)
         return rows

@@ -55,6 +55,12 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
     return checked, labels
 
 
+def loading_note(answers) -> str:
+    """The first use's wait for loading models, said apart from the answering time it would swamp."""
+    seconds = sum(a.get("load_ms", 0.0) for a in answers if "error" not in a) / 1000
+    return f" Loading the models took {seconds:.1f} s (first use only)." if seconds >= 0.1 else ""
+
+
 def gold_index(value, labels: list[str]) -> int | None:
     """A given label as the run's class index: by name (any case), else as a class id; None if neither."""
     if value is None or (isinstance(value, float) and value != value):
@@ -99,6 +105,7 @@ def tables(texts: list[str], gold: list | None, answers: dict[str, dict]) -> tup
         if "no" in agree:
             per_review.insert(1, "agree", agree)
             per_review = per_review.sort_values("agree", kind="stable", ignore_index=True)  # "no" first: the interesting ones
+    note += loading_note(answers.values())
     if unmatched:
         note += " The given labels match no class of " + "; ".join(unmatched) + "."
     return summary, per_review, note

@@ -82,9 +82,19 @@ def test_batches_answer_as_one_review_at_a_time(tmp_path, tiny_models, tiny_data
     runs = predictor.latest_runs()
     texts = ["good", "a very boring plot was the film", "great", "the actors is flat and tedious movie", "fun"]
     many = predictor.predict_many(texts, runs, batch_size=2)
+    again = predictor.predict_many(texts[:1], runs)
+    for method in ("svm", "full", "freeze"):  # loading is timed apart from answering, and only the first use loads
+        assert many[method]["load_ms"] > again[method]["load_ms"] and again[method]["load_ms"] < 50, method
     for i, text in enumerate(texts):
         for row in predictor.predict(text, runs):
             if "error" in row:
                 assert row["error"] == many[row["method"]]["error"] and row["method"] in ("lora", "adapters")
                 continue
             assert many[row["method"]]["probabilities"][i] == pytest.approx(list(row["probabilities"].values()), abs=1e-5), (row["method"], text)
+
+
+def test_the_first_uses_loading_is_said_apart():
+    from sentiment_lab.review_batch import loading_note
+
+    assert loading_note([{"load_ms": 2500.0}, {"load_ms": 600.0}, {"error": "x"}]) == " Loading the models took 3.1 s (first use only)."
+    assert loading_note([{"load_ms": 0.4}, {"load_ms": 0.2}]) == ""

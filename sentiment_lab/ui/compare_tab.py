@@ -7,7 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from ..config import METHODS
-from ..review_batch import MAX_REVIEWS
+from ..review_batch import MAX_REVIEWS, loading_note
 from .forms import METHOD_LABELS
 from .plots import positive_bar
 from .services import Services, user_errors
@@ -20,7 +20,7 @@ EXAMPLES = [
 ]
 LATEST = "latest finished run"
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
-COMPARE_WIDTHS = {"method": "25%", "label": "10%", "probability": "16%", "ms": "12%", "run": "37%"}
+COMPARE_WIDTHS = {"method": "26%", "label": "10%", "probability": "19%", "ms": "9%", "run": "36%"}
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def build(services: Services) -> dict:
     go = gr.Button("Compare", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
-        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3, column_widths=list(COMPARE_WIDTHS.values()))
+        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3, min_width=640, column_widths=list(COMPARE_WIDTHS.values()))
         bars = gr.Plot(label="P(positive)", scale=2)
 
     def chosen(picks) -> dict[str, str | None]:
@@ -56,7 +56,7 @@ def build(services: Services) -> dict:
         answered = [r for r in rows if "error" not in r]
         total = sum(r["ms"] for r in answered)
         missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
-        note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms."
+        note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms." + loading_note(rows)
         if missing:
             note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
         return note, rows_frame(rows), positive_bar(rows)
