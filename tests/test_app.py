@@ -204,3 +204,12 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     assert left_out == ["decay_ratio=0.5", "pooling=cls"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
+
+
+def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():
+    from sentiment_lab.ui.plots import curves_figure
+
+    one = curves_figure({"r": [{"step": 10, "loss": 0.7}, {"step": 20, "eval_loss": 0.5, "eval_accuracy": 0.83}]})
+    assert one.layout.yaxis3.range == pytest.approx((0.81, 0.85))
+    many = curves_figure({"a": [{"step": 1, "eval_accuracy": 0.5}], "b": [{"step": 1, "eval_accuracy": 1.0}]})
+    assert many.layout.yaxis3.range == pytest.approx((0.48, 1.005)) and many.layout.yaxis.range is None  # the loss panels autorange

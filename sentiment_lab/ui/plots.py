@@ -34,6 +34,9 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
                 hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
             ), row=1, col=col)
     fig.update_xaxes(title_text=x)
+    accuracies = [y for trace in fig.data if trace.xaxis == "x3" for y in trace.y]
+    if accuracies:  # Plotly's autorange spreads one evaluation over 0-1.6; an accuracy lies in [0, 1]
+        fig.update_yaxes(range=[max(0.0, min(accuracies) - 0.02), min(1.005, max(accuracies) + 0.02)], row=1, col=3)
     fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 40, "b": 40}, template="plotly_white",
                       legend={"orientation": "h", "y": -0.25}, hovermode="closest")
     if not series:
