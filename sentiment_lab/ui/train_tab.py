@@ -36,7 +36,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 max_length = gr.Number(d.max_length, label="Max length", precision=0)
             with gr.Row():
                 seed = gr.Number(d.seed, label="Seed", precision=0)
-                max_train = gr.Textbox("", label="Max train samples", placeholder="blank = all")
+                max_train_samples = gr.Textbox("", label="Max train samples", placeholder="blank = all")
                 run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
             with gr.Column(visible=True) as lora_row:
                 with gr.Row():
@@ -99,9 +99,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 reuse_btn = gr.Button("Copy its settings to the form", size="sm")
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
-    fields = [method, model, dataset, epochs, batch_size, lr, max_length, seed, max_train, lora_r, lora_alpha,
-              lora_dropout, adapter_dim, run_name, head, head_lr, layer_decay, ema, lora_plus, lora_dora, lora_norms, lora_targets, lora_init, adapter_placement, probe_epochs,
-              lora_embeddings, freeze_embeddings]
+    # The form's inputs in FORM_FIELDS order, found by their names: a second hand-kept list in the
+    # same order would fill the wrong box (Copy settings, Train) the day one of them moved.
+    named = locals()
+    fields = [named[name] for name in FORM_FIELDS]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
