@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_lab.config import METHODS, RunConfig
+from sentiment_lab.significance import bootstrap_ci, mcnemar, paired_gap_interval
 from sentiment_lab.train import parse_args
 
 from .common import DATA, RESULTS, ROOT, table, write_json
@@ -64,30 +65,6 @@ def run_results(folder: Path) -> dict:
     res["lowest_val_loss"] = min(e["eval_loss"] for e in evals)
     res["val_accuracy_mean_of_evaluations"] = float(np.mean([e["eval_accuracy"] for e in evals]))
     return res
-
-
-def bootstrap_ci(correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = correct[rng.integers(0, len(correct), size=(n, len(correct)))].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[int, int, float]:
-    """Exact two-sided McNemar test on the discordant pairs."""
-    b = int(np.sum(a_correct & ~b_correct))
-    c = int(np.sum(~a_correct & b_correct))
-    n, k = b + c, min(b, c)
-    if n == 0:
-        return b, c, 1.0
-    p = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return b, c, min(1.0, 2 * p)
-
-
-def paired_gap_interval(a_correct: np.ndarray, b_correct: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """Bootstrap 95% interval of the accuracy gap a - b, resampling test sentences with each method's
-    per-sentence correctness averaged over its seeds. The t-test over seeds sees training noise only
-    (every seed meets the same 1,066 sentences); this interval sees the test set's sampling noise."""
-    return bootstrap_ci(np.asarray(a_correct, dtype=float) - np.asarray(b_correct, dtype=float), n, seed)
 
 
 def paired_over_seeds(a: list[float], b: list[float]) -> tuple[float, float]:

@@ -291,6 +291,21 @@ def config_args(cfg: RunConfig) -> list[str]:
     return args
 
 
+def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
+    from .error_analysis import analyse, read_answers, same_test_set
+
+    runs = [read_answers(run_id, manager.folder(run_id)) for run_id in run_ids]
+    result = analyse(runs, same_test_set(runs), show)
+    print(result.runs.to_string(index=False), "", result.note, sep="\n")
+    if len(result.pairs):
+        print(result.pairs.to_string(index=False))
+    if csv:
+        result.sentences.to_csv(csv, index=False)
+        print(f"{len(result.sentences):,} sentences written to {csv}")
+    else:
+        print(result.sentences.head(20).to_string(index=False, max_colwidth=70))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sentiment_lab.jobs", description="Queue, stop and inspect training runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,6 +319,11 @@ def main(argv=None) -> int:
     p_logs = sub.add_parser("logs", help="print the tail of a run's log")
     p_logs.add_argument("run")
     p_logs.add_argument("--lines", type=int, default=200)
+    p_errors = sub.add_parser("test-errors", help="where finished runs go wrong on their shared test set, and where they differ")
+    p_errors.add_argument("runs", nargs="+")
+    p_errors.add_argument("--show", choices=["disagree", "any", "all"], default="disagree",
+                          help="which sentences: where the runs disagree (default), where any or all are wrong")
+    p_errors.add_argument("--csv", help="write those sentences to this CSV file")
     args, rest = parser.parse_known_args(argv)
     manager = JobManager()
     try:
@@ -328,6 +348,8 @@ def main(argv=None) -> int:
             print(manager.delete(args.run))
         elif args.command == "logs":
             print(manager.logs(args.run, args.lines))
+        elif args.command == "test-errors":
+            _print_test_errors(manager, args.runs, args.show, args.csv)
     except (JobError, RunIdError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pandas as pd
 import pytest
 
 from conftest import ROOT
@@ -121,6 +122,12 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     answers = {r["method"]: r for r in client.predict("a good movie", api_name="/compare")}
     assert answers["full"]["label"] in ("neg", "pos") and 0.5 <= answers["full"]["probability"] <= 1
     assert "no finished lora run" in answers["lora"]["error"]
+    # The test-set view rebuilds the run's test sentences and lines them up with the answers it saved.
+    errors = client.predict([run_id], "any", api_name="/test_errors")
+    (run,) = errors["runs"]
+    test_texts = set(pd.read_parquet(tiny_data / "test.parquet")["text"])
+    assert run["wrong"] == len(errors["sentences"]) == round(16 * (1 - run["test acc"]))
+    assert {s["review"] for s in errors["sentences"]} <= test_texts and all(s[run_id].endswith("✗") for s in errors["sentences"])
     with pytest.raises(Exception, match="review is empty"):
         client.predict("   ", api_name="/compare")
     with pytest.raises(Exception, match="invalid run id"):

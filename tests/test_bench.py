@@ -7,7 +7,8 @@ import pytest
 
 import numpy as np
 
-from bench.accuracy import paired_gap_interval, paired_over_seeds
+from bench.accuracy import paired_over_seeds
+from sentiment_lab.significance import paired_gap_interval
 from bench.collapse import spread
 from bench.sweep import parse_variants, summarise
 

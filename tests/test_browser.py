@@ -68,6 +68,20 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert_last_column_in_view(page, "samples/s")
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
 
+        # The test-set view: two finished runs side by side on their 16 test sentences.
+        picked = page.get_by_label("Finished runs (up to 8)")
+        expect(picked).to_be_attached(timeout=10_000)
+        page.wait_for_timeout(6000)  # the 5-second tick fills the list
+        for run_id in sorted(r["id"] for r in app.services.jobs.list() if r["method"] in ("full", "svm")):
+            picked.click()
+            page.get_by_role("option", name=run_id, exact=True).click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Show", exact=True).click()
+        expect(page.get_by_text(re.compile(r"2 runs on the same 16 test sentences: they disagree on \d+"))).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Every two runs (gap = first minus second)")).to_be_visible()
+        assert_last_column_in_view(page, "McNemar p")
+        page.screenshot(path=str(SHOTS / "test-errors.png"), full_page=True)
+
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.get_by_role("tab", name="Compare").click()

@@ -76,5 +76,12 @@ def _api(services: Services) -> None:
         return {"note": note, "methods": summary.astype(object).where(summary.notna(), None).to_dict("records"),
                 "reviews": per_review.to_dict("records")}
 
-    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, compare_many):
+    @user_errors
+    def test_errors(run_ids: list[str], show: str = "disagree") -> dict:
+        """Where finished runs go wrong on their shared test set: each run, every two runs' paired test, the sentences."""
+        result = services.test_errors(run_ids, show)
+        return {"note": result.note, "runs": result.runs.to_dict("records"), "pairs": result.pairs.to_dict("records"),
+                "sentences": result.sentences.to_dict("records")}
+
+    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, compare_many, test_errors):
         gr.api(fn, api_name=fn.__name__)

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..runs import MetricsCursor
+from . import errors_panel
 from .plots import curves_figure
 from .services import Services
 from .tables import RESULT_WIDTHS, results_frame
@@ -40,6 +41,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
     gr.Markdown("### Results of finished runs")
     table = gr.Dataframe(results_frame([]), interactive=False, wrap=True, column_widths=list(RESULT_WIDTHS.values()))
     download = gr.DownloadButton("Download CSV", value=None)
+    errors = errors_panel.build(services)
 
     def update(run_ids, x, smooth, state):
         series = read_series(services, run_ids, state)
@@ -62,4 +64,5 @@ def build(services: Services, timer: gr.Timer) -> dict:
     slow = gr.Timer(5)
     slow.tick(refresh_choices, chosen, chosen, api_visibility="private", show_progress="hidden")
     slow.tick(refresh_table, None, [table, download], api_visibility="private", show_progress="hidden")
-    return {"chosen": chosen, "refresh_choices": refresh_choices, "refresh_table": refresh_table, "table": table, "download": download}
+    slow.tick(errors["refresh_choices"], errors["picked"], errors["picked"], api_visibility="private", show_progress="hidden")
+    return {"errors": errors, "chosen": chosen, "refresh_choices": refresh_choices, "refresh_table": refresh_table, "table": table, "download": download}

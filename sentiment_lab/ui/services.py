@@ -99,6 +99,17 @@ class Services:
                 out.append((folder.name, res))
         return out
 
+    def tested_runs(self) -> list[str]:
+        """Finished runs whose test answers were saved: the ones the test-set view can read."""
+        return [run_id for run_id, _ in self.results() if (self.jobs.folder(run_id) / "test_predictions.json").exists()]
+
+    def test_errors(self, run_ids: list[str] | None, show: str = "disagree"):
+        """Where the picked runs go wrong on their shared test set (an error_analysis.Analysis)."""
+        from ..error_analysis import analyse, read_answers, same_test_set
+
+        runs = [read_answers(run_id, self.jobs.folder(run_id)) for run_id in run_ids or []]
+        return analyse(runs, same_test_set(runs), show)
+
     def _answering_runs(self, picks: dict[str, str | None] | None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
         runs = self.predictor.latest_runs()

@@ -6,10 +6,10 @@ from sentiment_lab.runs import write_status
 from sentiment_lab.storage import write_json_atomic
 
 
-def finished_run(root, name: str, method: str, finished: float, warning: str | None = None, owner: str | None = None):
+def finished_run(root, name: str, method: str, finished: float, warning: str | None = None, owner: str | None = None, **config):
     folder = root / name
     (folder / "artefacts").mkdir(parents=True)
-    RunConfig(method=method).save(folder / "config.json")
+    RunConfig(method=method, **config).save(folder / "config.json")
     write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "warning": warning})
     write_status(folder, "done", finished=finished, owner=owner)
     return folder

@@ -1,0 +1,58 @@
+"""The Curves tab's test-set view: where finished runs go wrong, and whether one really beats another."""
+from __future__ import annotations
+
+import tempfile
+
+import gradio as gr
+
+from ..error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
+from .services import Services, user_errors
+
+# Shares of each table's width: sized by content, the review column pushed the runs' answers, the
+# point of the table, behind a horizontal scroll.
+RUN_WIDTHS = ["24%", "10%", "9%", "14%", "8%", "35%"]
+PAIR_WIDTHS = ["40%", "10%", "16%", "11%", "11%", "12%"]
+
+
+def sentence_widths(runs: int) -> list[str]:
+    """'#', review, true label, then one column per run: the review keeps at least half the width."""
+    each = min(14.0, 37.0 / runs)
+    return ["5%", f"{100 - 5 - 8 - each * runs:.0f}%", "8%"] + [f"{each:.1f}%"] * runs
+
+
+def build(services: Services) -> dict:
+    gr.Markdown("### Where runs go wrong on the test set\nPick finished runs scored on the same test sentences: "
+                "each one's errors by true label, every two runs' gap with its 95% interval over the sentences "
+                "(and a McNemar test), and the sentences themselves.")
+    with gr.Row():
+        picked = gr.Dropdown([], multiselect=True, max_choices=MAX_RUNS, label=f"Finished runs (up to {MAX_RUNS})", scale=4)
+        show = gr.Radio([(label, key) for key, label in SHOW.items()], value="disagree", label="Sentences", scale=2)
+        go = gr.Button("Show", variant="primary", scale=1)
+    note = gr.Markdown()
+    runs = gr.Dataframe(interactive=False, wrap=True, label="Each run", visible=False)
+    pairs = gr.Dataframe(interactive=False, wrap=True, label="Every two runs (gap = first minus second)", visible=False)
+    sentences = gr.Dataframe(interactive=False, wrap=True, max_height=480, label="Sentences (✗ = wrong)", visible=False)
+    download = gr.DownloadButton("Download these sentences (CSV)", value=None, visible=False)
+
+    @user_errors
+    def run(run_ids, view):
+        result = services.test_errors(run_ids, view)
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="sentiment-lab-test-errors-", delete=False) as f:
+            result.sentences.to_csv(f, index=False)  # one file per request: two visitors never read each other's
+        shown = result.sentences.head(MAX_SHOWN)
+        text = result.note + (f" The first {MAX_SHOWN} of {len(result.sentences):,} are below; the CSV has all."
+                              if len(result.sentences) > MAX_SHOWN else "")
+        return (text, gr.Dataframe(result.runs, visible=True, column_widths=RUN_WIDTHS),
+                gr.Dataframe(result.pairs, visible=len(result.pairs) > 0, column_widths=PAIR_WIDTHS),
+                gr.Dataframe(shown, visible=True, column_widths=sentence_widths(len(result.runs))),
+                gr.DownloadButton(value=f.name, visible=len(shown) > 0))
+
+    outputs = [note, runs, pairs, sentences, download]
+    go.click(run, [picked, show], outputs, api_visibility="private")
+    show.change(lambda ids, view: run(ids, view) if ids else (gr.skip(),) * len(outputs), [picked, show], outputs, api_visibility="private")
+
+    def refresh_choices(current):
+        ids = services.tested_runs()
+        return gr.Dropdown(choices=ids, value=[i for i in (current or []) if i in ids])
+
+    return {"picked": picked, "refresh_choices": refresh_choices, "run": run}
