@@ -10,7 +10,7 @@ from ..runs import MetricsCursor
 from . import errors_panel
 from .plots import curves_figure
 from .services import Services
-from .tables import RESULT_WIDTHS, results_frame
+from .tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
 
 
 def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
@@ -38,7 +38,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
         x_axis = gr.Radio(["step", "epoch"], value="step", label="x-axis", scale=1)
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
     plot = gr.Plot(curves_figure({}), label="Curves")
-    gr.Markdown("### Results of finished runs")
+    with gr.Row():
+        gr.Markdown("### Results of finished runs")
+        per = gr.Radio([("each run", "run"), ("each setting, over its seeds", "setting")], value="run", show_label=False,
+                       container=False, scale=0, min_width=420)
     table = gr.Dataframe(results_frame([]), interactive=False, wrap=True, column_widths=list(RESULT_WIDTHS.values()))
     download = gr.DownloadButton("Download CSV", value=None)
     errors = errors_panel.build(services)
@@ -52,17 +55,21 @@ def build(services: Services, timer: gr.Timer) -> dict:
         keep = [i for i in (current or []) if i in ids] or ids[:3]
         return gr.Dropdown(choices=ids, value=keep)
 
-    def refresh_table():
-        frame = results_frame(services.results())
-        path = Path(tempfile.gettempdir()) / "sentiment-lab-results.csv"
+    def refresh_table(view="run"):
+        if view == "setting":
+            frame, widths = settings_frame(services.results_with_configs()), SETTING_WIDTHS
+        else:
+            frame, widths = results_frame(services.results()), RESULT_WIDTHS
+        path = Path(tempfile.gettempdir()) / f"sentiment-lab-results-by-{view}.csv"
         frame.to_csv(path, index=False)
-        return frame, gr.DownloadButton(value=str(path) if len(frame) else None)
+        return gr.Dataframe(frame, column_widths=list(widths.values())), gr.DownloadButton(value=str(path) if len(frame) else None)
 
     for trigger in (chosen.change, x_axis.change, smoothing.change):
         trigger(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
     timer.tick(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
     slow = gr.Timer(5)
     slow.tick(refresh_choices, chosen, chosen, api_visibility="private", show_progress="hidden")
-    slow.tick(refresh_table, None, [table, download], api_visibility="private", show_progress="hidden")
+    slow.tick(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
+    per.change(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
     slow.tick(errors["refresh_choices"], errors["picked"], errors["picked"], api_visibility="private", show_progress="hidden")
     return {"errors": errors, "chosen": chosen, "refresh_choices": refresh_choices, "refresh_table": refresh_table, "table": table, "download": download}

@@ -10,7 +10,8 @@ from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-TEXT_FIELDS = ("lr", "max_train_samples", "head_lr")  # textboxes: blank is their default, which a number box cannot show
+TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed")
+MAX_SEEDS = 10  # one run each: ten 3-epoch MiniLM runs already take most of an hour on 2 cores  # textboxes: blank is their default, which a number box cannot show
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
     "freeze": "Freeze (head only)", "adapters": "Adapters",
@@ -37,6 +38,32 @@ def form_to_config(values: dict) -> RunConfig:
         raise ConfigError(str(e)) from None
     except TypeError as e:
         raise ConfigError(str(e)) from None
+
+
+def parse_seeds(value) -> list[int] | None:
+    """'42' or '42, 43, 44' (a comparison over seeds) as whole numbers; None when blank (the default seed)."""
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else [value]  # a number box or the API: RunConfig checks it
+    parts = [p for p in str(value).replace(",", " ").split()]
+    if not parts:
+        return None
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"seed must be whole numbers, several separated by commas (42, 43, 44): got {str(value).strip()!r}") from None
+    if len(set(seeds)) < len(seeds):
+        raise ConfigError(f"seed {next(x for x in seeds if seeds.count(x) > 1)} is listed twice")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"{len(seeds)} seeds; at most {MAX_SEEDS} at once")
+    return seeds
+
+
+def form_to_configs(values: dict) -> list[RunConfig]:
+    """One validated config per seed in the form's seed field (one run when it holds a single seed)."""
+    seeds = parse_seeds(values.get("seed"))
+    if seeds is None:
+        return [form_to_config({**values, "seed": None})]
+    return [form_to_config({**values, "seed": seed}) for seed in seeds]
 
 
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:

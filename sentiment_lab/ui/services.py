@@ -13,7 +13,7 @@ from ..jobs import JobError, JobManager
 from ..paths import RunIdError
 from ..hub import PushError
 from ..predict import Predictor, ReviewError
-from .forms import dataset_note, form_to_config, store_upload
+from .forms import dataset_note, form_to_configs, store_upload
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
@@ -76,15 +76,15 @@ class Services:
         stored = store_upload(upload, self.jobs.root / ".uploads")
         return {**form, "dataset": stored} if stored else dict(form)
 
-    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> str:
-        """Validate a Train-tab form (and an optional upload) and queue the run."""
-        return self.queue([form_to_config(self._with_upload(form, upload))], visitor)[0]
+    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
+        """Validate a Train-tab form (and an optional upload) and queue its run, one per seed listed."""
+        return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
-        """One run of each method with the same data and budget."""
+        """One run of each method with the same data and budget (for each seed listed)."""
         form = self._with_upload(form, upload)
         form.pop("lr", None)  # each method takes its own measured learning rate
-        return self.queue([form_to_config({**form, "method": m}) for m in METHODS], visitor)
+        return self.queue([cfg for m in METHODS for cfg in form_to_configs({**form, "method": m})], visitor)
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(dataset.strip(), self.hub_online)
@@ -97,6 +97,18 @@ class Services:
             res = read_results(folder)
             if res and "test" in res:
                 out.append((folder.name, res))
+        return out
+
+    def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
+        """Finished runs' results with the config each ran with (a run whose config cannot be read is left out)."""
+        from ..config import RunConfig
+
+        out = []
+        for run_id, res in self.results():
+            try:
+                out.append((run_id, res, RunConfig.load(self.jobs.folder(run_id) / "config.json")))
+            except (OSError, ValueError, JobError):
+                continue
         return out
 
     def tested_runs(self) -> list[str]:

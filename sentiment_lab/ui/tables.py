@@ -1,9 +1,14 @@
 """Run lists and the results table as pandas frames (pure: rows in, frame out)."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import PurePath
 
+import numpy as np
 import pandas as pd
+
+from ..config import RunConfig
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
@@ -12,6 +17,10 @@ RESULT_WIDTHS = {"run": "19%", "method": "8%", "model": "14%", "test acc": "8%",
                  "trainable": "10%", "% of total": "8%", "train s": "7%", "samples/s": "10%"}
 RUN_WIDTHS = {"run": "30%", "state": "17%", "progress": "19%", "time": "18%", "best val acc": "16%"}  # method and model are in the id
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
+SETTING_WIDTHS = {"method": "9%", "model": "9%", "dataset": "15%", "settings": "17%", "seeds": "11%",
+                  "test acc ± std": "15%", "macro-F1": "8%", "test loss": "8%", "train s": "8%"}
+# What tells one setting from another: everything but the seed and the run's own name and places.
+NOT_A_SETTING = {"seed", "run_name", "output_dir", "project", "device", "resolved_lr"}
 
 
 def _duration(seconds) -> str:
@@ -54,3 +63,37 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
         ])
     frame = pd.DataFrame(lines, columns=RESULT_COLUMNS)
     return frame.sort_values("test acc", ascending=False, ignore_index=True)
+
+
+def _settings(cfg: RunConfig) -> str:
+    """The settings a run changed from its method's defaults, e.g. 'epochs=1, ema=0'."""
+    default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset)
+    changed = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.to_dict().items()
+               if k not in NOT_A_SETTING | {"lr"} and v != getattr(default, k)]
+    if cfg.learning_rate != default.learning_rate:  # a saved run records the rate it used, default or not
+        changed.insert(0, f"lr={cfg.learning_rate:g}")
+    return ", ".join(changed) or "defaults"
+
+
+def _mean(members: list, key: str) -> float:
+    return round(float(np.mean([res["test"].get(key) or 0 for res, _ in members])), 4)
+
+
+def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
+    """One line per setting: its finished runs' seeds, test accuracy as mean ± std over them (a
+    comparison of methods one seed apart is mostly training noise), and their mean F1, loss and time."""
+    groups: dict[str, list] = {}
+    for _, res, cfg in results:
+        key = json.dumps({k: v for k, v in cfg.to_dict().items() if k not in NOT_A_SETTING}, sort_keys=True, default=str)
+        groups.setdefault(key, []).append((res, cfg))
+    lines = []
+    for members in groups.values():
+        cfg = members[0][1]
+        accs = [res["test"].get("accuracy") or 0 for res, _ in members]
+        lines.append([cfg.method, cfg.model, PurePath(cfg.dataset).name or cfg.dataset, _settings(cfg),
+                      ", ".join(str(c.seed) for _, c in sorted(members, key=lambda m: m[1].seed)),
+                      f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread
+                      _mean(members, "f1"), _mean(members, "loss"), round(float(np.mean([res.get("train_seconds") or 0 for res, _ in members])), 1),
+                      float(np.mean(accs))])
+    lines.sort(key=lambda line: -line.pop())
+    return pd.DataFrame(lines, columns=list(SETTING_WIDTHS))

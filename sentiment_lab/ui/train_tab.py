@@ -35,7 +35,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"))
                 max_length = gr.Number(d.max_length, label="Max length", precision=0)
             with gr.Row():
-                seed = gr.Number(d.seed, label="Seed", precision=0)
+                seed = gr.Textbox(str(d.seed), label="Seed", info="several (42, 43, 44): one run each")
                 max_train_samples = gr.Textbox("", label="Max train samples", placeholder="blank = all")
                 run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
             with gr.Column(visible=True) as lora_row:
@@ -115,8 +115,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     @user_errors
     def do_train(request: gr.Request, up, *values):
-        run_id = services.submit(form(*values), up, visitor_key(request))
-        return f"Queued **{run_id}**."
+        ids = services.submit(form(*values), up, visitor_key(request))
+        return f"Queued **{ids[0]}**." if len(ids) == 1 else f"Queued {len(ids)} runs, one per seed: " + ", ".join(f"`{i}`" for i in ids)
 
     @user_errors
     def do_all(request: gr.Request, up, *values):

@@ -1,0 +1,51 @@
+"""Several seeds from one form, and the results table's one line per setting over its seeds."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from sentiment_lab.config import ConfigError, RunConfig
+from sentiment_lab.jobs import JobManager
+from sentiment_lab.ui.forms import form_to_configs, parse_seeds
+from sentiment_lab.ui.tables import settings_frame
+
+
+@pytest.mark.parametrize("value, seeds", [("42", [42]), (" 1, 2 3 ", [1, 2, 3]), ("", None), (None, None), (7, [7])])
+def test_seed_field_takes_one_or_several_seeds(value, seeds):
+    assert parse_seeds(value) == seeds
+
+
+@pytest.mark.parametrize("value, message", [("4x", "seed must be whole numbers"), ("1, 2, 1", "seed 1 is listed twice"),
+                                            (",".join(map(str, range(11))), "11 seeds; at most 10")])
+def test_bad_seed_lists_are_named(value, message):
+    with pytest.raises(ConfigError, match=message):
+        form_to_configs({"method": "lora", "seed": value})
+
+
+def test_a_form_with_three_seeds_queues_three_runs_and_train_all_five_fifteen(tmp_path):
+    from sentiment_lab.ui.services import Services
+
+    services = Services(tmp_path)
+    services.jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args: [sys.executable, "-c", "pass"])
+    ids = services.submit({"method": "lora", "seed": "1, 2, 3", "epochs": 1})
+    assert sorted(RunConfig.load(tmp_path / i / "config.json").seed for i in ids) == [1, 2, 3]
+    ids = services.submit_all({"method": "lora", "seed": "5 6 7", "epochs": 1})
+    configs = [RunConfig.load(tmp_path / i / "config.json") for i in ids]
+    assert len(ids) == 15 and {(c.method, c.seed) for c in configs} == {(m, s) for m in ("svm", "full", "lora", "freeze", "adapters") for s in (5, 6, 7)}
+    assert services.submit({"method": "svm", "seed": ""}) and RunConfig.load(tmp_path / services.jobs.list()[0]["id"] / "config.json").seed == 42
+
+
+def result(acc, seconds=10.0):
+    return {"test": {"accuracy": acc, "f1": acc, "loss": 1 - acc}, "train_seconds": seconds}
+
+
+def test_results_per_setting_average_over_seeds_and_name_what_changed():
+    rows = [("a", result(0.80), RunConfig(method="lora", seed=1)),
+            ("b", result(0.84, 30.0), RunConfig(method="lora", seed=2, run_name="x")),  # a name is not a setting
+            ("c", result(0.90), RunConfig(method="lora", seed=1, lr=1e-3, epochs=1)),
+            ("d", result(0.70), RunConfig(method="svm", seed=3))]
+    frame = settings_frame(rows)
+    assert frame["settings"].tolist() == ["lr=0.001, epochs=1", "defaults", "defaults"]
+    assert frame["test acc ± std"].tolist() == ["0.9000", "0.8200 ± 0.0200", "0.7000"]  # one seed has no spread
+    assert frame["seeds"].tolist() == ["1", "1, 2", "3"] and frame["train s"].tolist() == [10.0, 20.0, 10.0]
