@@ -20,7 +20,7 @@ def test_build_app_without_launching(tmp_path):
 
     app = build_app(tmp_path)
     names = {d.get("api_name") for d in app.config["dependencies"]}
-    assert {"start_training", "stop_run", "list_runs", "run_metrics", "compare"} <= names
+    assert {"start_training", "stop_run", "delete_run", "list_runs", "run_metrics", "compare", "explain", "compare_many", "test_errors"} <= names
 
 
 def test_form_to_config_uses_defaults_for_blanks():
@@ -122,6 +122,9 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     answers = {r["method"]: r for r in client.predict("a good movie", api_name="/compare")}
     assert answers["full"]["label"] in ("neg", "pos") and 0.5 <= answers["full"]["probability"] <= 1
     assert "no finished lora run" in answers["lora"]["error"]
+    pulls = client.predict("a good movie", api_name="/explain")
+    assert [w[0] for w in pulls["full"]["words"]] == ["a", "good", "movie"] and "no finished lora run" in pulls["lora"]["error"]
+    assert pulls["full"]["probability"] == pytest.approx(answers["full"]["probabilities"]["pos"], abs=0.02)  # bf16 batch vs one review
     # The test-set view rebuilds the run's test sentences and lines them up with the answers it saved.
     errors = client.predict([run_id], "any", api_name="/test_errors")
     (run,) = errors["runs"]

@@ -93,6 +93,12 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
         assert not dialogs, dialogs  # the review's script tag never ran
 
+        page.get_by_text("Which words decided it").click()
+        page.get_by_role("button", name="Show each word's pull").click()
+        expect(page.get_by_text(re.compile("hover a word for its numbers"))).to_be_visible(timeout=60_000)
+        assert page.locator("span[title^='good:']").count() == 5  # the review's 'good', tinted once per method
+        assert not dialogs, dialogs  # the review's script tag is shown as words here too, never run
+
         page.get_by_text("Many reviews at once").click()
         page.get_by_label("Reviews, one per line").fill("a good movie\nthe plot was dull\n\nsuperb and moving")
         page.get_by_role("button", name="Compare all").click()

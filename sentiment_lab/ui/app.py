@@ -70,6 +70,11 @@ def _api(services: Services) -> None:
         return services.compare(review)
 
     @user_errors
+    def explain(review: str) -> dict:
+        """How much each word of the review pulls each method toward its positive class (left out in turn)."""
+        return services.explain(review)
+
+    @user_errors
     def compare_many(reviews: str) -> dict:
         """Many reviews, one per line: each method's label for each, and where they disagree."""
         summary, per_review, note = services.compare_many(None, reviews)
@@ -83,5 +88,5 @@ def _api(services: Services) -> None:
         return {"note": result.note, "runs": result.runs.to_dict("records"), "pairs": result.pairs.to_dict("records"),
                 "sentences": result.sentences.to_dict("records")}
 
-    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, compare_many, test_errors):
+    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, explain, compare_many, test_errors):
         gr.api(fn, api_name=fn.__name__)

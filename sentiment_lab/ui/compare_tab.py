@@ -9,6 +9,8 @@ import pandas as pd
 from ..config import METHODS
 from ..review_batch import MAX_REVIEWS, loading_note
 from .forms import METHOD_LABELS
+from ..word_influence import MAX_WORDS
+from .influence_html import influence_html
 from .plots import positive_bar
 from .services import Services, user_errors
 
@@ -63,6 +65,18 @@ def build(services: Services) -> dict:
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
     review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
+
+    with gr.Accordion("Which words decided it", open=False):
+        gr.Markdown(f"The review is scored again with each word left out in turn (up to {MAX_WORDS} words), "
+                    "through every method at once.")
+        explain_go = gr.Button("Show each word's pull")
+        explained = gr.HTML()
+
+    @user_errors
+    def show_pulls(text, *picks):
+        return influence_html(services.explain(text, chosen(picks)))
+
+    explain_go.click(show_pulls, [review, *pickers.values()], explained, api_visibility="private")
 
     with gr.Accordion("Many reviews at once", open=False):
         gr.Markdown(f"One review per line, or a file: CSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "

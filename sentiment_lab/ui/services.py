@@ -135,6 +135,12 @@ class Services:
     def compare(self, review: str, picks: dict[str, str | None] | None = None) -> list[dict]:
         return self.predictor.predict(review, self._answering_runs(picks))
 
+    def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
+        """Each method's pull of every word of the review (word_influence.influence)."""
+        from ..word_influence import influence
+
+        return influence(self.predictor, review, self._answering_runs(picks))
+
     def compare_many(self, path: str | None, typed: str | None, picks: dict[str, str | None] | None = None):
         """(one line per method, one line per review, a sentence on where they disagree) for many reviews."""
         from ..review_batch import read_reviews, tables
