@@ -14,7 +14,7 @@ import torch
 
 from . import methods
 from .backbone import load_encoder, load_tokenizer
-from .config import METHODS, RunConfig
+from .config import METHODS, ConfigError, RunConfig
 from .features import sentence_features
 from .jobs import JobManager
 from .runner import cpu_has_native_bf16
@@ -76,6 +76,16 @@ class Predictor:
             if method not in latest or key > latest[method]:
                 latest[method] = key
         return {m: latest[m][2] if m in latest else None for m in METHODS}
+
+    def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
+        """Each method's latest finished run, or the one picked for it."""
+        runs = self.latest_runs()
+        for method, run_id in (picks or {}).items():
+            if method not in runs:
+                raise ConfigError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+            if run_id:
+                runs[method] = run_id
+        return runs
 
     def forget(self, run_id: str) -> None:
         """Drop a deleted run's loaded model (the shared encoder stays for the other runs)."""

@@ -122,28 +122,18 @@ class Services:
         runs = [read_answers(run_id, self.jobs.folder(run_id)) for run_id in run_ids or []]
         return analyse(runs, same_test_set(runs), show)
 
-    def _answering_runs(self, picks: dict[str, str | None] | None) -> dict[str, str | None]:
-        """Each method's latest finished run, or the one picked for it."""
-        runs = self.predictor.latest_runs()
-        for method, run_id in (picks or {}).items():
-            if method not in runs:
-                raise ConfigError(f"unknown method {method!r}")
-            if run_id:
-                runs[method] = run_id
-        return runs
-
     def compare(self, review: str, picks: dict[str, str | None] | None = None) -> list[dict]:
-        return self.predictor.predict(review, self._answering_runs(picks))
+        return self.predictor.predict(review, self.predictor.answering_runs(picks))
 
     def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
         """Each method's pull of every word of the review (word_influence.influence)."""
         from ..word_influence import influence
 
-        return influence(self.predictor, review, self._answering_runs(picks))
+        return influence(self.predictor, review, self.predictor.answering_runs(picks))
 
     def compare_many(self, path: str | None, typed: str | None, picks: dict[str, str | None] | None = None):
         """(one line per method, one line per review, a sentence on where they disagree) for many reviews."""
         from ..review_batch import read_reviews, tables
 
         texts, gold = read_reviews(path, typed)
-        return tables(texts, gold, self.predictor.predict_many(texts, self._answering_runs(picks)))
+        return tables(texts, gold, self.predictor.predict_many(texts, self.predictor.answering_runs(picks)))

@@ -1,0 +1,89 @@
+"""The Compare tab from a command line: one review (or many) through every method's finished run.
+
+    python -m sentiment_lab.compare "a gorgeous, moving film"            # each method's label
+    python -m sentiment_lab.compare "not bad, just dull" --words          # and each word's pull
+    python -m sentiment_lab.compare --file reviews.csv --csv answers.csv  # many (a text column, maybe label)
+    python -m sentiment_lab.compare "..." --run lora=RUN_ID               # a chosen run instead of the latest
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from .config import ConfigError
+from .jobs import JobError, JobManager
+from .paths import RunIdError
+from .predict import Predictor, ReviewError
+from .review_batch import loading_note
+
+
+def _picks(items: list[str]) -> dict[str, str]:
+    picks = {}
+    for item in items:
+        method, sep, run_id = item.partition("=")
+        if not sep or not run_id:
+            raise ConfigError(f"--run takes METHOD=RUN_ID, got {item!r}")
+        picks[method.strip()] = run_id.strip()
+    return picks
+
+
+def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
+    rows = predictor.predict(review, runs)
+    frame = pd.DataFrame([[r["method"], r.get("label", "—"), round(r["probability"], 3) if "probability" in r else None,
+                           round(r["ms"], 1) if "ms" in r else None, r.get("error") or r["run"]] for r in rows],
+                         columns=["method", "label", "probability", "ms", "run"])
+    print(frame.to_string(index=False))
+    if loading_note(rows):
+        print(loading_note(rows).strip())
+    if words:
+        from .word_influence import influence
+
+        for method, r in influence(predictor, review, runs).items():
+            if "words" in r:
+                pulls = " ".join(f"{w}({d:+.1f})" for w, d, _ in r["words"])
+                print(f"{method}: P({r['toward']}) {r['probability']:.3f}; each word's pull in log-odds: {pulls}")
+
+
+def _many(predictor: Predictor, path: str | None, typed: list[str], runs: dict, csv: str | None) -> None:
+    from .review_batch import read_reviews, tables
+
+    texts, gold = read_reviews(path, "\n".join(typed))
+    summary, per_review, note = tables(texts, gold, predictor.predict_many(texts, runs))
+    print(summary.to_string(index=False), "", note, sep="\n")
+    if csv:
+        per_review.to_csv(csv, index=False)
+        print(f"{len(per_review):,} reviews written to {csv}")
+    else:
+        print(per_review.head(20).to_string(index=False, max_colwidth=60))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reviews", nargs="*", help="one or more reviews (quote each)")
+    parser.add_argument("--file", help="CSV / JSON lines / parquet / text file of reviews (a text, review or sentence column)")
+    parser.add_argument("--run", action="append", default=[], metavar="METHOD=RUN_ID", help="answer with this run for METHOD")
+    parser.add_argument("--words", action="store_true", help="one review: how much each word pulls each method")
+    parser.add_argument("--csv", help="many reviews: write each review's answers to this CSV")
+    args = parser.parse_args(argv)
+    if not args.reviews and not args.file:
+        parser.error("give a review (quoted), several, or --file")
+    predictor = Predictor(JobManager())
+    try:
+        runs = predictor.answering_runs(_picks(args.run))
+        if len(args.reviews) == 1 and not args.file:
+            _one(predictor, args.reviews[0], runs, args.words)
+        elif args.words:
+            raise ReviewError("--words explains one review at a time")
+        else:
+            _many(predictor, args.file, args.reviews, runs, args.csv)
+    except (ConfigError, JobError, RunIdError, ValueError) as e:  # ReviewError and unreadable files are ValueErrors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
