@@ -163,6 +163,11 @@ def lr_factor(step: int, total: int, warmup_ratio: float, decay_ratio: float = 1
     return max(0.0, min(1.0, (total - step) / decay))
 
 
+def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
+    """How evaluations compete to be the kept checkpoint: accuracy, then loss; the earliest wins a tie."""
+    return accuracy, -loss
+
+
 def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None) -> FitResult:
     """Train `model` on `train`, evaluate on `val` `evals_per_epoch` times an epoch, keep the best.
@@ -196,7 +201,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         with average.applied() if average is not None else contextlib.nullcontext():
             m = evaluate(model, val, accelerator, num_labels)
             report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
-            key = (m["accuracy"], -m["loss"])
+            key = checkpoint_rank(m["accuracy"], m["loss"])
             if best_key is None or key > best_key:
                 best_key, best_state = key, _trainable_state(accelerator.unwrap_model(model))
                 result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}

@@ -70,7 +70,23 @@ def test_curves_overlay_several_runs_and_smooth():
     rows = [{"step": s, "epoch": s / 10, "loss": 1 / s} for s in range(1, 11)] + [{"step": 10, "epoch": 1.0, "eval_loss": 0.3, "eval_accuracy": 0.8}]
     fig = curves_figure({"a": rows, "b": rows[:5]}, x="epoch", smoothing=0.5)
     names = {t.name for t in fig.data}
-    assert names == {"a", "b"} and len(fig.data) == 4  # a: loss, eval loss, eval acc; b: loss only
+    assert names == {"a", "b"} and len(fig.data) == 6  # a: loss, eval loss, eval acc, its kept checkpoint on both; b: loss only
+    stars = [t for t in fig.data if t.marker.symbol == "star"]
+    assert [(t.x, t.y) for t in stars] == [((1.0,), (0.3,)), ((1.0,), (0.8,))]
+
+
+def test_the_kept_checkpoint_is_the_one_the_training_loop_keeps():
+    from sentiment_lab.ui.plots import kept_checkpoint
+
+    evals = [{"step": 1, "eval_accuracy": 0.8, "eval_loss": 0.5}, {"step": 2, "eval_accuracy": 0.85, "eval_loss": 0.6},
+             {"step": 3, "eval_accuracy": 0.85, "eval_loss": 0.4}, {"step": 4, "eval_accuracy": 0.85, "eval_loss": 0.4}]
+    assert kept_checkpoint(evals)["step"] == 3  # accuracy first, then loss; a tie keeps the earlier
+    assert kept_checkpoint([{"step": 1, "loss": 0.7}]) is None
+
+
+def test_a_run_without_train_loss_still_has_its_legend_entry():
+    fig = curves_figure({"svm": [{"step": 1, "eval_loss": 0.45, "eval_accuracy": 0.78}], "full": [{"step": 1, "loss": 0.7}]})
+    assert sorted(t.name for t in fig.data if t.showlegend) == ["full", "svm"]  # the SVM evaluates once and never logs a train loss
     assert smooth([1, 0], 0.5) == [1, 0.5] and smooth([1, 0], 0) == [1, 0]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..train_loop import checkpoint_rank
+
 PANELS = (("loss", "train loss"), ("eval_loss", "eval loss"), ("eval_accuracy", "eval accuracy"))
 
 
@@ -14,6 +16,17 @@ def smooth(values: list[float], weight: float) -> list[float]:
         last = v if last is None else weight * last + (1 - weight) * v
         out.append(last)
     return out
+
+
+def kept_checkpoint(rows: list[dict]) -> dict | None:
+    """The evaluation a run keeps (or would keep if it ended now), ranked as the training loop ranks them."""
+    best, best_rank = None, None
+    for r in rows:
+        if r.get("eval_accuracy") is not None and r.get("eval_loss") is not None:
+            rank = checkpoint_rank(r["eval_accuracy"], r["eval_loss"])
+            if best_rank is None or rank > best_rank:
+                best, best_rank = r, rank
+    return best
 
 
 def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: float = 0.0) -> go.Figure:
@@ -30,9 +43,18 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
             ys = smooth(list(ys), smoothing) if key == "loss" else list(ys)
             fig.add_trace(go.Scatter(
                 x=list(xs), y=ys, mode="lines+markers" if key != "loss" or len(xs) < 20 else "lines", name=run_id, legendgroup=run_id,
-                showlegend=col == 1, line={"color": colour}, marker={"size": 5},
+                showlegend=not any(t.legendgroup == run_id for t in fig.data),  # once, where the run first shows (an SVM has no train loss)
+                line={"color": colour}, marker={"size": 5},
                 hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
             ), row=1, col=col)
+        kept = kept_checkpoint(rows)
+        if kept is not None and kept.get(x) is not None:
+            for col, key in ((2, "eval_loss"), (3, "eval_accuracy")):
+                fig.add_trace(go.Scatter(
+                    x=[kept[x]], y=[kept[key]], mode="markers", name=run_id, legendgroup=run_id, showlegend=False,
+                    marker={"symbol": "star", "size": 13, "color": colour, "line": {"width": 1, "color": "#333"}},
+                    hovertemplate=f"{run_id}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
+                ), row=1, col=col)
     fig.update_xaxes(title_text=x)
     accuracies = [y for trace in fig.data if trace.xaxis == "x3" for y in trace.y]
     if accuracies:  # Plotly's autorange spreads one evaluation over 0-1.6; an accuracy lies in [0, 1]

@@ -13,8 +13,8 @@ from ..config import RunConfig
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
 # Headers short enough not to break mid-word at 1024 px (monospace: "test accurac|y" did).
-RESULT_WIDTHS = {"run": "19%", "method": "8%", "model": "14%", "test acc": "8%", "macro-F1": "8%", "test loss": "8%",
-                 "trainable": "10%", "% of total": "8%", "train s": "7%", "samples/s": "10%"}
+RESULT_WIDTHS = {"run": "18%", "method": "8%", "model": "14%", "test acc": "8%", "macro-F1": "8%", "test loss": "8%",
+                 "trainable": "10%", "% of total": "8%", "train s": "8%", "samples/s": "10%"}
 RUN_WIDTHS = {"run": "30%", "state": "17%", "progress": "19%", "time": "18%", "best val acc": "16%"}  # method and model are in the id
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
 SETTING_WIDTHS = {"method": "9%", "model": "9%", "dataset": "15%", "settings": "17%", "seeds": "11%",
