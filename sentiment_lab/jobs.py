@@ -319,6 +319,11 @@ def main(argv=None) -> int:
     p_logs = sub.add_parser("logs", help="print the tail of a run's log")
     p_logs.add_argument("run")
     p_logs.add_argument("--lines", type=int, default=200)
+    p_export = sub.add_parser("export", help="a finished run as one zip file (config, curves, results, weights)")
+    p_export.add_argument("run")
+    p_export.add_argument("--out", default=".", help="folder for RUN_ID.zip (default: here)")
+    p_import = sub.add_parser("import", help="add a run from a zip made by export (or the app's Download)")
+    p_import.add_argument("archive")
     p_errors = sub.add_parser("test-errors", help="where finished runs go wrong on their shared test set, and where they differ")
     p_errors.add_argument("runs", nargs="+")
     p_errors.add_argument("--show", choices=["disagree", "any", "all"], default="disagree",
@@ -348,6 +353,14 @@ def main(argv=None) -> int:
             print(manager.delete(args.run))
         elif args.command == "logs":
             print(manager.logs(args.run, args.lines))
+        elif args.command == "export":
+            from .run_archive import export_run
+
+            print(export_run(manager, args.run, Path(args.out)))
+        elif args.command == "import":
+            from .run_archive import import_run
+
+            print(import_run(manager, args.archive))
         elif args.command == "test-errors":
             _print_test_errors(manager, args.runs, args.show, args.csv)
     except (JobError, RunIdError, ValueError) as e:

@@ -147,6 +147,13 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     test_texts = set(pd.read_parquet(tiny_data / "test.parquet")["text"])
     assert run["wrong"] == len(errors["sentences"]) == round(16 * (1 - run["test acc"]))
     assert {s["review"] for s in errors["sentences"]} <= test_texts and all(s[run_id].endswith("✗") for s in errors["sentences"])
+    # A run goes out as a zip and comes back as a second finished run, through the public endpoints.
+    from gradio_client import handle_file
+
+    archive = client.predict(run_id, api_name="/export_run")
+    note = client.predict(handle_file(archive), api_name="/import_run")
+    assert f"Imported as **{run_id}-imported-" in note
+    assert sum(r["id"].startswith(run_id) and r["state"] == "done" for r in client.predict(api_name="/list_runs")) == 2
     with pytest.raises(Exception, match="review is empty"):
         client.predict("   ", api_name="/compare")
     with pytest.raises(Exception, match="invalid run id"):

@@ -116,7 +116,7 @@ def assert_last_column_in_view(page, header: str):
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
 
 
-def test_browser_copies_a_runs_settings_and_deletes_it_only_after_asking(browser, tmp_path):
+def test_browser_copies_a_runs_settings_deletes_only_after_asking_and_zips_a_run_both_ways(browser, tmp_path):
     from playwright.sync_api import expect
 
     from fakes.runs import finished_run
@@ -126,6 +126,7 @@ def test_browser_copies_a_runs_settings_and_deletes_it_only_after_asking(browser
     root.mkdir()
     finished_run(root, "full-old", "full", 100.0)
     finished_run(root, "lora-new", "lora", 200.0)
+    (root / "lora-new" / "artefacts" / "adapter_config.json").write_text("{}")  # a run archive carries weights
     app = build_app(root)
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
@@ -150,5 +151,18 @@ def test_browser_copies_a_runs_settings_and_deletes_it_only_after_asking(browser
         assert not (root / "full-old").exists() and (root / "lora-new" / "config.json").is_file()
         expect(page.get_by_label("Run", exact=True)).to_have_value("lora-new", timeout=10_000)
         page.screenshot(path=str(SHOTS / "delete.png"), full_page=True)
+
+        # The run left goes out as a zip through the browser and comes back as a second finished run.
+        page.get_by_text("Download the selected run, or import one (zip)").click()
+        page.get_by_role("button", name="Zip the selected run").click()
+        link = page.locator("a[href$='/lora-new.zip']").first
+        expect(link).to_be_visible(timeout=20_000)
+        with page.expect_download() as download:
+            link.click()
+        archive = tmp_path / "lora-new.zip"
+        download.value.save_as(archive)
+        page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(str(archive))
+        expect(page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+"))).to_be_visible(timeout=20_000)
+        assert len(list(root.glob("lora-new-imported-*"))) == 1
     finally:
         app.close()

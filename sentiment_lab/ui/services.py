@@ -15,6 +15,7 @@ from ..hub import PushError
 from ..predict import Predictor, ReviewError
 from .forms import dataset_note, form_to_configs, store_upload
 
+EXPORT_KEEP_S = 600
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
 
@@ -66,6 +67,30 @@ class Services:
         result = self.jobs.delete(run_id)
         self.predictor.forget(run_id)
         return result
+
+    def export(self, run_id: str | None) -> str:
+        """A zip of a finished run in this machine's temp folder (older exports there are cleared)."""
+        import tempfile
+        import time
+
+        from ..run_archive import export_run
+
+        if not run_id:
+            raise JobError("choose a run first")
+        out = Path(tempfile.gettempdir()) / "sentiment-lab-exports"
+        for old in out.glob("*.zip") if out.is_dir() else []:
+            if old.stat().st_mtime < time.time() - EXPORT_KEEP_S:  # Gradio has long since copied it to its cache
+                old.unlink(missing_ok=True)
+        return str(export_run(self.jobs, run_id, out))
+
+    def import_archive(self, path: str | None) -> str:
+        from ..run_archive import import_run
+
+        if not path:
+            raise JobError("choose a run archive (.zip) first")
+        if self.demo:
+            raise JobError("demo mode: importing runs is off")
+        return import_run(self.jobs, path)
 
     @functools.cached_property
     def hub_online(self) -> bool:

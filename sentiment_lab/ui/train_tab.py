@@ -94,6 +94,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     token = gr.Textbox(label="Write token (blank: $HF_TOKEN)", type="password")
                 push_btn = gr.Button("Push")
                 push_msg = gr.Markdown()
+            with gr.Accordion("Download the selected run, or import one (zip)", open=False):
+                gr.Markdown("A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
+                            "its runs on restart) or to move it to another Sentiment Lab, where importing adds it as a finished run.")
+                with gr.Row():
+                    export_btn = gr.Button("Zip the selected run", scale=1)
+                    export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
+                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=90)
+                import_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
                 reuse_btn = gr.Button("Copy its settings to the form", size="sm")
@@ -186,6 +194,22 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return *values, note
 
     reuse_btn.click(reuse, picked, [*fields, submit_msg], api_visibility="private")
+
+    @user_errors
+    def do_export(run_id):
+        return services.export(run_id)
+
+    @user_errors
+    def do_import(path):
+        return f"Imported as **{services.import_archive(path)}**: it is in the run list, Curves and Compare."
+
+    export_btn.click(do_export, picked, export_file, api_visibility="private")
+    # Public endpoints (/export_run, /import_run), so gradio_client moves the files both ways. Export reads
+    # a plain run id: the Run dropdown refuses any value outside the choices its page was last sent.
+    with gr.Row(visible=False):
+        api_run, api_export = gr.Textbox(), gr.Button()
+    api_export.click(do_export, api_run, export_file, api_name="export_run")
+    import_file.upload(do_import, import_file, import_msg, api_name="import_run")
 
     @user_errors
     def do_push(run_id, repo_id, tok):

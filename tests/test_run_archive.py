@@ -1,0 +1,97 @@
+"""A run as one zip and back: a round trip, and archives that must not become runs."""
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from fakes.runs import finished_run
+from sentiment_lab.jobs import JobError, JobManager
+from sentiment_lab.run_archive import ArchiveError, export_run, import_run
+from sentiment_lab.runs import read_status
+from sentiment_lab.storage import write_json_atomic
+
+
+def run_with_weights(root, name="lora-a"):
+    folder = finished_run(root, name, "lora", 5.0)
+    (folder / "artefacts" / "adapter_model.safetensors").write_bytes(b"\0weights" * 100)
+    (folder / "artefacts" / "adapter_config.json").write_text("{}")
+    (folder / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    write_json_atomic(folder / "test_predictions.json", {"pred": [0, 1], "label": [0, 0]})
+    return folder
+
+
+def test_a_run_goes_out_and_comes_back_whole(tmp_path):
+    source = run_with_weights(tmp_path / "here")
+    archive = export_run(JobManager(tmp_path / "here"), "lora-a", tmp_path / "out")
+    assert archive.name == "lora-a.zip"
+    there = JobManager(tmp_path / "there")
+    assert import_run(there, archive) == "lora-a"
+    folder = there.folder("lora-a")
+    for name in ("config.json", "results.json", "metrics.jsonl", "test_predictions.json", "artefacts/adapter_model.safetensors"):
+        assert (folder / name).read_bytes() == (source / name).read_bytes(), name
+    status = read_status(folder)
+    assert status["state"] == "done" and status["imported_from"] == "lora-a" and "pid" not in status
+    again = import_run(there, archive)  # the name is taken: a new one, the first run untouched
+    assert again.startswith("lora-a-imported-") and sorted(r["id"] for r in there.list()) == ["lora-a", again]
+    assert not list((tmp_path / "there").glob(".importing-*"))
+
+
+def test_only_a_finished_run_with_weights_exports(tmp_path):
+    finished_run(tmp_path, "no-weights", "full", 1.0)
+    with pytest.raises(JobError, match="has not finished with saved weights"):
+        export_run(JobManager(tmp_path), "no-weights", tmp_path / "out")
+    folder = run_with_weights(tmp_path, "full-x")
+    write_json_atomic(folder / "status.json", {"state": "running"})
+    with pytest.raises(JobError, match="has not finished"):
+        export_run(JobManager(tmp_path), "full-x", tmp_path / "out")
+
+
+def archive_of(path, files: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path
+
+
+GOOD = {"r/config.json": b'{"method": "lora"}', "r/results.json": b'{"labels": ["neg", "pos"]}', "r/artefacts/a.safetensors": b"x"}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"r/../../evil.json": b"{}"}, "'r/../../evil.json' is not a file a run holds"),
+    ({"r/artefacts/model.bin": b"pickle"}, "'r/artefacts/model.bin' is not a file a run holds"),  # would unpickle
+    ({"r/status.json": b'{"pgid": 1}'}, "'r/status.json' is not a file a run holds"),  # a pid to signal: never taken
+    ({"/etc/cron.d/x": b""}, "is not a file a run holds"),
+    ({"r/config.json": b'{"method": "evil"}'}, "config or results cannot be read: method must be one of"),
+    ({"r/results.json": b"[]"}, "names no labels"),
+])
+def test_archives_that_are_not_runs_are_refused_and_leave_nothing(tmp_path, extra, message):
+    jobs = JobManager(tmp_path / "runs")
+    with pytest.raises(ArchiveError, match=message):
+        import_run(jobs, archive_of(tmp_path / "a.zip", {**GOOD, **extra}))
+    assert list((tmp_path / "runs").iterdir()) == []  # no run, no half-unpacked folder
+
+
+def test_missing_parts_and_non_archives_are_named(tmp_path):
+    jobs = JobManager(tmp_path / "runs")
+    without_weights = {k: v for k, v in GOOD.items() if "artefacts" not in k}
+    with pytest.raises(ArchiveError, match="no artefacts/"):
+        import_run(jobs, archive_of(tmp_path / "a.zip", without_weights))
+    with pytest.raises(ArchiveError, match="no config.json"):
+        import_run(jobs, archive_of(tmp_path / "b.zip", {"results.json": b"{}", "artefacts/a.json": b"{}"}))
+    (tmp_path / "c.zip").write_text("not a zip")
+    with pytest.raises(ArchiveError, match="c.zip is not a zip archive"):
+        import_run(jobs, tmp_path / "c.zip")
+    with pytest.raises(ArchiveError, match="no archive at"):
+        import_run(jobs, tmp_path / "missing.zip")
+
+
+def test_a_flat_archive_gets_a_fresh_run_id_and_the_demo_refuses_imports(tmp_path):
+    from sentiment_lab.access import DemoLimits
+    from sentiment_lab.ui.services import Services
+
+    flat = archive_of(tmp_path / "flat.zip", {k.removeprefix("r/"): v for k, v in GOOD.items()})
+    run_id = import_run(JobManager(tmp_path / "runs"), flat)
+    assert run_id.startswith("lora-minilm-") and read_status(tmp_path / "runs" / run_id)["imported_from"] == "flat.zip"
+    with pytest.raises(JobError, match="demo mode: importing runs is off"):
+        Services(tmp_path / "demo", demo=DemoLimits()).import_archive(str(flat))
