@@ -98,11 +98,13 @@ def load_encoder(name: str):
     return _load(AutoModel.from_pretrained, name, dtype=FLOAT32)
 
 
-def load_classifier(name: str, id2label: dict[int, str]):
-    """An AutoModelForSequenceClassification with the dataset's label names."""
+def load_classifier(name: str, id2label: dict[int, str], dropout: float | None = None):
+    """An AutoModelForSequenceClassification with the dataset's label names; `dropout`, if given, replaces
+    the rate of every dropout it has (BERT and DistilBERT attention read theirs from the module at each step)."""
+    import torch
     from transformers import AutoModelForSequenceClassification
 
-    return _load(
+    model = _load(
         AutoModelForSequenceClassification.from_pretrained,
         name,
         dtype=FLOAT32,
@@ -110,3 +112,8 @@ def load_classifier(name: str, id2label: dict[int, str]):
         id2label={int(k): v for k, v in id2label.items()},
         label2id={v: int(k) for k, v in id2label.items()},
     )
+    if dropout is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = dropout
+    return model

@@ -77,6 +77,8 @@ class RunConfig:
     """full / lora / adapters / freeze: decay of an exponential moving average of the trained weights, which evaluations and the kept checkpoint use (0.995: about the last 200 steps; measured, docs/experiments.md); 0: off"""
     freeze_embeddings: bool = False
     """full: the embeddings (token, position, their LayerNorm) stay as pre-trained; in MiniLM they are half the weights (docs/experiments.md)"""
+    model_dropout: float | None = None
+    """full / lora / adapters: every dropout of the pre-trained model (embeddings, attention, hidden layers, its classifier) while training; None: the model's own (MiniLM: 0.1)"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -192,6 +194,8 @@ class RunConfig:
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)
         _check_range("lora_dropout", self.lora_dropout, 0, 0.9)
+        if self.model_dropout is not None:
+            _check_range("model_dropout", self.model_dropout, 0, 0.9)
         _check_range("adapter_dim", self.adapter_dim, 1, 8192)
         _check_range("adapter_dropout", self.adapter_dropout, 0, 0.9)
         if self.svm_c is not None:

@@ -112,7 +112,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 
 def build(cfg, id2label):
-    model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
     keep = trainable_names(model)
     for name, p in model.named_parameters():

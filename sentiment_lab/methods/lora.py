@@ -45,7 +45,7 @@ def build(cfg, id2label, train=None, device="cpu"):
     """`train` (batches of the training split) is read only by LoRA-GA, on `device`."""
     from peft import get_peft_model
 
-    model = apply_head(load_classifier(cfg.model, id2label), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
     config = lora_config(cfg, model)
     if cfg.lora_init == "zero":
         return get_peft_model(model, config)
