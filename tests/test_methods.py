@@ -343,3 +343,20 @@ def test_full_with_frozen_embeddings_trains_the_rest_and_leaves_them_as_loaded(t
         now = dict(model.named_parameters())
         assert all(torch.equal(frozen[n], now[n]) for n in frozen), f"{kind}: an embedding moved"
         assert sum(not torch.equal(rest[n], now[n]) for n in rest) > 0.9 * len(rest), f"{kind}: the encoder did not train"
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adapters"])
+def test_model_dropout_reaches_every_dropout_of_the_pretrained_model(method, tiny_models):
+    import torch.nn as nn
+
+    from sentiment_lab import methods
+
+    for kind, model_dir in tiny_models.items():
+        own = methods.get(method).build(RunConfig(method=method, model=str(model_dir)).validated(), {0: "neg", 1: "pos"})
+        assert min(m.p for n, m in own.named_modules() if isinstance(m, nn.Dropout) and "lora_" not in n and "adapter" not in n) > 0, kind  # 0.1; DistilBERT's head 0.2
+        cfg = RunConfig(method=method, model=str(model_dir), model_dropout=0.0).validated()
+        model = methods.get(method).build(cfg, {0: "neg", 1: "pos"})
+        rates = {n: m.p for n, m in model.named_modules() if isinstance(m, nn.Dropout)}
+        base = {n: p for n, p in rates.items() if "lora_" not in n and "adapter" not in n}  # their own rates are theirs
+        assert len(base) >= 6 and set(base.values()) == {0.0}, (kind, method, rates)
+        assert any("attention" in n for n in base) and any("classifier" in n or "dropout" == n.split(".")[-1] for n in base)
