@@ -19,7 +19,9 @@ footer {display: none !important}
 def build_app(root: Path | None = None, max_running: int | None = None, demo: DemoLimits | None = None) -> gr.Blocks:
     """Build (not launch) the app over the runs in `root` (default: checkpoints/)."""
     services = Services(root, max_running, demo)
-    with gr.Blocks(title="Sentiment Lab") as app:
+    # Every 30 min, Gradio's copies of files it served or received (run zips of ~90 MB, CSVs, uploads,
+    # which we copy to our own folders first) go once two hours old: a long-lived Space's disk stays bounded.
+    with gr.Blocks(title="Sentiment Lab", delete_cache=(1800, 7200)) as app:
         gr.Markdown("# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
                     "freeze and adapters on movie reviews.")
         if demo:

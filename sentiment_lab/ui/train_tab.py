@@ -102,7 +102,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 with gr.Row():
                     export_btn = gr.Button("Zip the selected run", scale=1)
                     export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
-                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=90)
+                # The public demo takes no archives: hidden, so nobody uploads one only to be refused.
+                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=90, visible=services.demo is None)
                 import_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
