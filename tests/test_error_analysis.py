@@ -99,3 +99,15 @@ def test_services_refuse_a_bad_run_name_and_list_only_tested_runs(tmp_path):
         services.test_errors(["../../x"])
     with pytest.raises(AnalysisError, match="unknown view"):
         services.test_errors(["a"], "some")
+
+
+def test_every_column_of_the_panel_has_a_width(tmp_path):
+    from sentiment_lab.ui.errors_panel import PAIR_WIDTHS, RUN_WIDTHS, sentence_widths
+
+    data = dataset(tmp_path / "data")
+    runs = [run_with_answers(tmp_path, name, data, [0] * 6) for name in "abcdefgh"]
+    result = analyse(runs, same_test_set(runs), "any")
+    assert list(result.runs.columns) == list(RUN_WIDTHS) and list(result.pairs.columns) == list(PAIR_WIDTHS)
+    widths = sentence_widths(len(runs))
+    assert len(widths) == len(result.sentences.columns) and abs(sum(float(w[:-1]) for w in widths) - 100) < 1
+    assert float(widths[1][:-1]) >= 50  # the review keeps half the table with the most runs allowed

@@ -10,8 +10,10 @@ from .services import Services, user_errors
 
 # Shares of each table's width: sized by content, the review column pushed the runs' answers, the
 # point of the table, behind a horizontal scroll.
-RUN_WIDTHS = ["24%", "10%", "9%", "14%", "8%", "35%"]
-PAIR_WIDTHS = ["40%", "10%", "16%", "11%", "11%", "12%"]
+RUN_WIDTHS = {"run": "24%", "method": "10%", "test acc": "9%", "95% interval": "14%", "wrong": "8%",
+              "wrong / sentences, by true label": "35%"}
+PAIR_WIDTHS = {"runs": "40%", "gap (pt)": "10%", "95% interval (pt)": "16%", "only first right": "11%",
+               "only second right": "11%", "McNemar p": "12%"}
 
 
 def sentence_widths(runs: int) -> list[str]:
@@ -42,8 +44,8 @@ def build(services: Services) -> dict:
         shown = result.sentences.head(MAX_SHOWN)
         text = result.note + (f" The first {MAX_SHOWN} of {len(result.sentences):,} are below; the CSV has all."
                               if len(result.sentences) > MAX_SHOWN else "")
-        return (text, gr.Dataframe(result.runs, visible=True, column_widths=RUN_WIDTHS),
-                gr.Dataframe(result.pairs, visible=len(result.pairs) > 0, column_widths=PAIR_WIDTHS),
+        return (text, gr.Dataframe(result.runs, visible=True, column_widths=[RUN_WIDTHS[c] for c in result.runs.columns]),
+                gr.Dataframe(result.pairs, visible=len(result.pairs) > 0, column_widths=[PAIR_WIDTHS[c] for c in result.pairs.columns]),
                 gr.Dataframe(shown, visible=True, column_widths=sentence_widths(len(result.runs))),
                 gr.DownloadButton(value=f.name, visible=len(shown) > 0))
 
