@@ -66,12 +66,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     head_lr = gr.Textbox("", label="Head learning rate", placeholder="blank = the learning rate")
                     layer_decay = gr.Number(d.layer_decay, label="Layer-wise lr decay", info="1 = one rate; 0.8 = each layer down trains at 0.8x")
                     ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
+                with gr.Row():  # more rows: seven fields in one squeezed the checkbox's words into a column
                     probe_epochs = gr.Number(d.probe_epochs, label="Head first (epochs)", minimum=0,
                                              info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
                     model_dropout = gr.Textbox("", label="Model dropout", placeholder="blank = the model's own (0.1)",
                                                info="every dropout of the pre-trained model while training")
-                    freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
-                                                    info="the embedding table stays pre-trained: half of MiniLM's weights")
+                freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
+                                                info="the embedding table stays pre-trained: half of MiniLM's weights")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
@@ -103,7 +104,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     export_btn = gr.Button("Zip the selected run", scale=1)
                     export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
                 # The public demo takes no archives: hidden, so nobody uploads one only to be refused.
-                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=90, visible=services.demo is None)
+                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=120, visible=services.demo is None)
                 import_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
