@@ -32,8 +32,8 @@ def _picks(items: list[str]) -> dict[str, str]:
 def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
     rows = predictor.predict(review, runs)
     frame = pd.DataFrame([[r["method"], r.get("label", "—"), round(r["probability"], 3) if "probability" in r else None,
-                           round(r["ms"], 1) if "ms" in r else None, r.get("error") or r["run"]] for r in rows],
-                         columns=["method", "label", "probability", "ms", "run"])
+                           round(r["ms"], 1) if "ms" in r else None, r.get("test_accuracy"), r.get("error") or r["run"]] for r in rows],
+                         columns=["method", "label", "probability", "ms", "test acc", "run"])
     print(frame.to_string(index=False))
     if loading_note(rows):
         print(loading_note(rows).strip())

@@ -59,6 +59,7 @@ class Predictor:
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
+        self.accuracies: dict[str, float | None] = {}
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method, passing over runs that did not learn (they
@@ -77,6 +78,13 @@ class Predictor:
                 latest[method] = key
         return {m: latest[m][2] if m in latest else None for m in METHODS}
 
+    def test_accuracy(self, run_id: str) -> float | None:
+        """The run's accuracy on its test set (how far to trust its answers), read once: a finished run never changes."""
+        if run_id not in self.accuracies:
+            test = ((read_results(self.jobs.folder(run_id)) or {}).get("test") or {})
+            self.accuracies[run_id] = test.get("accuracy")
+        return self.accuracies[run_id]
+
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
         runs = self.latest_runs()
@@ -92,6 +100,7 @@ class Predictor:
         with self.lock:
             self.models.pop(run_id, None)
             self.methods.pop(run_id, None)
+            self.accuracies.pop(run_id, None)
 
     def _precision(self, batch: int, run_id: str):
         """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
@@ -219,6 +228,6 @@ class Predictor:
                 probs, labels = answer["probabilities"][0], answer["labels"]
                 best = max(range(len(probs)), key=probs.__getitem__)
                 row.update(label=labels[best], probability=probs[best], probabilities=dict(zip(labels, probs)), ms=answer["ms"],
-                           load_ms=answer["load_ms"])
+                           load_ms=answer["load_ms"], test_accuracy=self.test_accuracy(answer["run"]))
             rows.append(row)
         return rows

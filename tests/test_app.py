@@ -1,6 +1,7 @@
 """The app's pure pieces, and a real gradio_client session against a launched app."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -137,6 +138,8 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     assert any("eval_accuracy" in r for r in rows) and any("loss" in r for r in rows)
     answers = {r["method"]: r for r in client.predict("a good movie", api_name="/compare")}
     assert answers["full"]["label"] in ("neg", "pos") and 0.5 <= answers["full"]["probability"] <= 1
+    saved = json.loads((app.services.jobs.folder(run_id) / "results.json").read_text())
+    assert answers["full"]["test_accuracy"] == saved["test"]["accuracy"]  # the answering run's own score
     assert "no finished lora run" in answers["lora"]["error"]
     pulls = client.predict("a good movie", api_name="/explain")
     assert [w[0] for w in pulls["full"]["words"]] == ["a", "good", "movie"] and "no finished lora run" in pulls["lora"]["error"]
@@ -214,10 +217,11 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
 def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
     from sentiment_lab.ui.compare_tab import rows_frame
 
-    frame = rows_frame([{"method": "full", "label": "pos", "probability": 0.9123, "ms": 10.04, "run": "full-a"},
+    frame = rows_frame([{"method": "full", "label": "pos", "probability": 0.9123, "ms": 10.04, "run": "full-a", "test_accuracy": 0.83412},
                         {"method": "lora", "run": None, "error": "no finished lora run yet"},
                         {"method": "svm", "run": "svm-b", "error": "run svm-b could not be used: OSError"}])
-    assert list(frame.columns) == ["method", "label", "probability", "ms", "run"]  # nothing past the visible columns
+    assert list(frame.columns) == ["method", "label", "probability", "ms", "test acc", "run"]  # nothing past the visible columns
+    assert frame["test acc"].tolist()[0] == 0.8341
     assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
     assert frame["probability"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
 

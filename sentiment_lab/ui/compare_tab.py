@@ -22,7 +22,7 @@ EXAMPLES = [
 ]
 LATEST = "latest finished run"
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
-COMPARE_WIDTHS = {"method": "26%", "label": "10%", "probability": "19%", "ms": "9%", "run": "36%"}
+COMPARE_WIDTHS = {"method": "24%", "label": "9%", "probability": "16%", "ms": "8%", "test acc": "11%", "run": "32%"}
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -31,9 +31,11 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     lines = []
     for r in rows:
         if "error" in r:
-            lines.append([METHOD_LABELS[r["method"]], "—", None, None, r["error"]])  # the error names the run if there is one
+            lines.append([METHOD_LABELS[r["method"]], "—", None, None, None, r["error"]])  # the error names the run if there is one
         else:
-            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1), r["run"]])
+            accuracy = r.get("test_accuracy")
+            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1),
+                          round(accuracy, 4) if accuracy is not None else None, r["run"]])
     return pd.DataFrame(lines, columns=list(COMPARE_WIDTHS))
 
 
