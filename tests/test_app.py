@@ -250,3 +250,19 @@ def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():
     assert one.layout.yaxis3.range == pytest.approx((0.81, 0.85))
     many = curves_figure({"a": [{"step": 1, "eval_accuracy": 0.5}], "b": [{"step": 1, "eval_accuracy": 1.0}]})
     assert many.layout.yaxis3.range == pytest.approx((0.48, 1.005)) and many.layout.yaxis.range is None  # the loss panels autorange
+
+
+def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
+    from sentiment_lab.ui.notices import run_endings
+
+    rows = [{"id": "c", "state": "queued", "submitted": 3.0}, {"id": "b", "state": "queued", "submitted": 2.0},
+            {"id": "a", "state": "running", "submitted": 1.0, "started": 1.0}]
+    assert list(runs_frame(rows, now=5.0)["state"]) == ["queued · #2", "queued · next", "running"]
+
+    messages, seen = run_endings(None, rows)
+    assert messages == [] and seen == {"c": "queued", "b": "queued", "a": "running"}  # the first look: nothing is news
+    later = [{"id": "c", "state": "cancelled"}, {"id": "b", "state": "failed", "error": "model 'x' could not be loaded\ntrace"},
+             {"id": "a", "state": "done", "test_accuracy": 0.83412}, {"id": "d", "state": "done"}]
+    messages, seen = run_endings(seen, later)
+    assert messages == ["c was cancelled", "b failed: model 'x' could not be loaded", "a finished: test accuracy 0.8341"]
+    assert run_endings(seen, later)[0] == []  # said once

@@ -33,6 +33,8 @@ def _duration(seconds) -> str:
 def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation accuracy."""
     now = now or time.time()
+    queued = sorted((r.get("submitted") or 0, r["id"]) for r in rows if r.get("state") == "queued")
+    place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
     lines = []
     for r in rows:
         step, total = r.get("step") or 0, r.get("total_steps")
@@ -45,6 +47,8 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
         state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
+        if r["id"] in place:
+            state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
         spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")
         lines.append([r["id"], state, progress, spent, f"{best:.4f}" if best else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)

@@ -10,6 +10,7 @@ from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
+from .notices import run_endings
 from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
@@ -138,13 +139,17 @@ def build(services: Services, timer: gr.Timer) -> dict:
     train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
     all_btn.click(do_all, [upload, *fields], submit_msg, api_visibility="private")
 
-    def refresh(current):
+    def refresh(current, seen=None):
         rows = services.jobs.list()
         ids = [r["id"] for r in rows]
         value = current if current in ids else (ids[0] if ids else None)
-        return runs_frame(rows), gr.Dropdown(choices=ids, value=value)
+        messages, seen = run_endings(seen, rows)
+        for message in messages:  # a toast per run that ended since this page last looked
+            (gr.Warning if " failed" in message else gr.Info)(message)
+        return runs_frame(rows), gr.Dropdown(choices=ids, value=value), seen
 
-    timer.tick(refresh, picked, [runs, picked], api_visibility="private", show_progress="hidden")
+    states = gr.State(None)  # per page: the run states it last saw
+    timer.tick(refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
 
     def show(run_id):
         if not run_id:
@@ -178,7 +183,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     delete_btn.click(ask_delete, picked, [confirm_row, confirm_text, to_delete, stop_msg], api_visibility="private")
     confirm_btn.click(do_delete, to_delete, [confirm_row, to_delete, stop_msg], api_visibility="private").then(
-        refresh, picked, [runs, picked], api_visibility="private", show_progress="hidden")
+        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
     never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
     keep_btn.click(*never_mind, api_visibility="private")
     picked.input(*never_mind, api_visibility="private")  # a question about another run than the one shown would mislead

@@ -1,0 +1,24 @@
+"""What changed in the run list since this page last looked: a run that ended says so in a toast,
+so nobody has to watch the table for it. Pure: rows in, messages out; no Gradio."""
+from __future__ import annotations
+
+ENDED = {"done": "finished", "failed": "failed", "stopped": "stopped", "cancelled": "was cancelled"}
+
+
+def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """(a message per run that ended since `seen` was taken, the states now). The first look says
+    nothing: the runs that had ended before the page opened are old news."""
+    now = {r["id"]: r.get("state") or "" for r in rows}
+    if seen is None:
+        return [], now
+    messages = []
+    for r in rows:
+        state, before = now[r["id"]], seen.get(r["id"])
+        if state in ENDED and before is not None and before not in ENDED:
+            text = f"{r['id']} {ENDED[state]}"
+            if state == "done" and r.get("test_accuracy") is not None:
+                text += f": test accuracy {r['test_accuracy']:.4f}"
+            elif state == "failed" and r.get("error"):
+                text += f": {str(r['error']).splitlines()[0][:160]}"
+            messages.append(text)
+    return messages, now
