@@ -208,6 +208,16 @@ class JobManager:
             cache.pop(run_id, None)
         return "deleted"
 
+    def adopt(self, staging: Path, wanted: str, suffix: str) -> str:
+        """Make a complete folder in this root (hidden while it was filled) a run: one rename under the
+        queue lock, so listings see the whole run or none of it; a taken name gets `-<suffix>-xxxx`."""
+        with self._locked():
+            run_id = wanted
+            while (self.root / run_id).exists():
+                run_id = f"{wanted[:100]}-{suffix}-{secrets.token_hex(2)}"
+            staging.rename(run_dir(run_id, self.root))
+        return run_id
+
     # ---- reading ------------------------------------------------------------------------
     def folders(self) -> list[Path]:
         """Every run folder (hidden folders such as .uploads are not runs)."""

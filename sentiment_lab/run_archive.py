@@ -9,6 +9,7 @@ import secrets
 import shutil
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .config import ConfigError, RunConfig
@@ -93,9 +94,12 @@ def import_run(jobs: JobManager, path: str | Path) -> str:
         with archive:
             top, entries = _entries(archive)
             (staging / "artefacts").mkdir(parents=True)
-            for place, info in entries.items():
-                with archive.open(info) as source, open(staging / place, "wb") as target:
-                    shutil.copyfileobj(source, target)
+            try:
+                for place, info in entries.items():
+                    with archive.open(info) as source, open(staging / place, "wb") as target:
+                        shutil.copyfileobj(source, target)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:  # a cut-off download, a full disk
+                raise ArchiveError(f"{path.name} could not be unpacked: {e}") from None
         try:
             cfg = RunConfig.load(staging / "config.json")
             results = json.loads((staging / "results.json").read_text(encoding="utf-8"))
@@ -105,20 +109,11 @@ def import_run(jobs: JobManager, path: str | Path) -> str:
             raise ArchiveError("the archive's results.json names no labels: it is not a finished run")
         now = time.time()
         write_status(staging, "done", submitted=now, finished=now, imported_from=top or path.name)
-        return _place(jobs, staging, top if RUN_ID.fullmatch(top) and ".." not in top else new_run_id(cfg.method, cfg.model))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _place(jobs: JobManager, staging: Path, wanted: str) -> str:
-    """One rename under the queue lock: listings see the whole run or none of it."""
-    with jobs._locked():
-        run_id = wanted
-        while (jobs.root / run_id).exists():
-            run_id = f"{wanted[:110]}-imported-{secrets.token_hex(2)}"
+        wanted = top if RUN_ID.fullmatch(top) and ".." not in top else new_run_id(cfg.method, cfg.model)
         try:
-            staging.rename(jobs.root / run_id)
+            return jobs.adopt(staging, wanted, suffix="imported")
         except OSError as e:
             raise ArchiveError(f"the run could not be stored: {e.strerror or e}") from None
-    return run_id
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 

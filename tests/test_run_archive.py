@@ -95,3 +95,15 @@ def test_a_flat_archive_gets_a_fresh_run_id_and_the_demo_refuses_imports(tmp_pat
     assert run_id.startswith("lora-minilm-") and read_status(tmp_path / "runs" / run_id)["imported_from"] == "flat.zip"
     with pytest.raises(JobError, match="demo mode: importing runs is off"):
         Services(tmp_path / "demo", demo=DemoLimits()).import_archive(str(flat))
+
+
+def test_a_damaged_archive_is_named_and_leaves_nothing(tmp_path):
+    good = archive_of(tmp_path / "good.zip", {**GOOD, "r/artefacts/big.safetensors": b"w" * 4000})
+    data = bytearray(good.read_bytes())
+    at = data.find(b"w" * 100)
+    data[at:at + 100] = b"x" * 100  # the weights' bytes no longer match their checksum
+    (tmp_path / "bad.zip").write_bytes(bytes(data))
+    jobs = JobManager(tmp_path / "runs")
+    with pytest.raises(ArchiveError, match="bad.zip could not be unpacked"):
+        import_run(jobs, tmp_path / "bad.zip")
+    assert list((tmp_path / "runs").iterdir()) == []
