@@ -33,12 +33,8 @@ START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
 def same_config(saved: RunConfig, wanted: RunConfig) -> bool:
-    """Equal settings; a learning rate counts by its value, given or default. Another method's own
-    settings (LoRA's for a full run, say) do not count: changing them changes nothing of this run."""
-    def relevant(cfg: RunConfig) -> dict:
-        other = tuple(f"{m}_" for m in ("lora", "adapter") if not cfg.method.startswith(m))
-        return {k: v for k, v in cfg.to_dict().items() if k not in ("run_name", "lr") and not k.startswith(other)}
-    return relevant(saved) == relevant(wanted)
+    """Equal settings (RunConfig.settings: the learning rate by value, other methods' settings left out)."""
+    return saved.settings() == wanted.settings()
 
 
 def run_one(out: Path, method: str, seed: int, epochs: float, extra: list[str], quick: bool, data: str = str(DATA)) -> Path:

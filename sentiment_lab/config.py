@@ -129,6 +129,12 @@ class RunConfig:
         d["resolved_lr"] = self.learning_rate
         return d
 
+    def settings(self) -> dict[str, Any]:
+        """What this run trains with: every field but its name, with the learning rate by value (given or
+        default), leaving out the other methods' own settings (LoRA's for a full run changes nothing)."""
+        other = tuple(f"{m}_" for m in ("lora", "adapter") if not self.method.startswith(m))
+        return {k: v for k, v in self.to_dict().items() if k not in ("run_name", "lr") and not k.startswith(other)}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         names = {f.name for f in fields(cls)}

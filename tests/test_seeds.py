@@ -49,3 +49,9 @@ def test_results_per_setting_average_over_seeds_and_name_what_changed():
     assert frame["settings"].tolist() == ["lr=0.001, epochs=1", "defaults", "defaults"]
     assert frame["test acc ± std"].tolist() == ["0.9000", "0.8200 ± 0.0200", "0.7000"]  # one seed has no spread
     assert frame["seeds"].tolist() == ["1", "1, 2", "3"] and frame["train s"].tolist() == [10.0, 20.0, 10.0]
+
+
+def test_another_methods_settings_neither_split_a_setting_nor_show():
+    rows = [("a", result(0.80), RunConfig(method="full", seed=1)), ("b", result(0.82), RunConfig(method="full", seed=2, lora_r=16))]
+    frame = settings_frame(rows)  # the form sends LoRA's boxes with every run; a full run ignores them
+    assert frame["seeds"].tolist() == ["1, 2"] and frame["settings"].tolist() == ["defaults"]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -70,9 +72,6 @@ class Services:
 
     def export(self, run_id: str | None) -> str:
         """A zip of a finished run in this machine's temp folder (older exports there are cleared)."""
-        import tempfile
-        import time
-
         from ..run_archive import export_run
 
         if not run_id:

@@ -19,8 +19,8 @@ RUN_WIDTHS = {"run": "30%", "state": "17%", "progress": "19%", "time": "18%", "b
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
 SETTING_WIDTHS = {"method": "9%", "model": "9%", "dataset": "15%", "settings": "17%", "seeds": "11%",
                   "test acc ± std": "15%", "macro-F1": "8%", "test loss": "8%", "train s": "8%"}
-# What tells one setting from another: everything but the seed and the run's own name and places.
-NOT_A_SETTING = {"seed", "run_name", "output_dir", "project", "device", "resolved_lr"}
+# What tells one setting from another: its RunConfig.settings() but the seed and the run's places.
+NOT_A_SETTING = {"seed", "output_dir", "project", "device"}
 
 
 def _duration(seconds) -> str:
@@ -71,11 +71,11 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
 
 def _settings(cfg: RunConfig) -> str:
     """The settings a run changed from its method's defaults, e.g. 'epochs=1, ema=0'."""
-    default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset)
-    changed = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.to_dict().items()
-               if k not in NOT_A_SETTING | {"lr"} and v != getattr(default, k)]
-    if cfg.learning_rate != default.learning_rate:  # a saved run records the rate it used, default or not
-        changed.insert(0, f"lr={cfg.learning_rate:g}")
+    default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset).settings()
+    settings = cfg.settings()
+    order = ["resolved_lr"] + [k for k in settings if k != "resolved_lr"]  # the rate first: the change most often made
+    changed = [f"{k.removeprefix('resolved_')}={settings[k]:g}" if isinstance(settings[k], float) else f"{k}={settings[k]}"
+               for k in order if k not in NOT_A_SETTING and settings[k] != default[k]]
     return ", ".join(changed) or "defaults"
 
 
@@ -88,7 +88,7 @@ def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
     comparison of methods one seed apart is mostly training noise), and their mean F1, loss and time."""
     groups: dict[str, list] = {}
     for _, res, cfg in results:
-        key = json.dumps({k: v for k, v in cfg.to_dict().items() if k not in NOT_A_SETTING}, sort_keys=True, default=str)
+        key = json.dumps({k: v for k, v in cfg.settings().items() if k not in NOT_A_SETTING}, sort_keys=True, default=str)
         groups.setdefault(key, []).append((res, cfg))
     lines = []
     for members in groups.values():
