@@ -1,6 +1,7 @@
-"""Push a finished run to the Hugging Face Hub (Spaces have no persistent disk): button and CLI.
+"""A finished run to and from the Hugging Face Hub (Spaces have no persistent disk): buttons and CLI.
 
-`python -m sentiment_lab.hub push RUN_ID USER/REPO [--token T]` (or $HF_TOKEN).
+`python -m sentiment_lab.hub push RUN_ID USER/REPO [--token T]` (or $HF_TOKEN);
+`python -m sentiment_lab.hub pull USER/REPO [--token T]` brings a pushed run back as a finished run.
 """
 from __future__ import annotations
 
@@ -43,17 +44,56 @@ def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = No
     return f"https://huggingface.co/{repo_id}"
 
 
+def pull_run(jobs: JobManager, repo_id: str, token: str | None = None) -> str:
+    """Download a pushed run's own files (nothing else the repository holds) and add it as a finished run."""
+    import secrets
+    import shutil
+
+    from .run_archive import ARTEFACT_SUFFIXES, RUN_FILES, ArchiveError, adopt_run, is_run_file
+
+    repo_id = (repo_id or "").strip()
+    if repo_id.count("/") != 1 or ".." in repo_id or not all(repo_id.split("/")):
+        raise PushError("repository must look like user/name")
+    if not hub_reachable():
+        raise PushError("the Hugging Face Hub cannot be reached from this machine: nothing can be pulled")
+    from huggingface_hub import snapshot_download
+
+    staging = jobs.root / f".pulling-{secrets.token_hex(4)}"
+    try:
+        try:  # only the files a run holds: a pickle, a script or a README in the repository is never fetched
+            snapshot_download(repo_id, repo_type="model", local_dir=staging, token=(token or os.environ.get("HF_TOKEN") or None),
+                              allow_patterns=[*RUN_FILES, *(f"artefacts/*{suffix}" for suffix in ARTEFACT_SUFFIXES)])
+        except Exception as e:  # not found, private, network: the reason, not the trace
+            raise PushError(f"pull from {repo_id} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+        for file in [f for f in staging.rglob("*") if f.is_file()]:
+            place = file.relative_to(staging).as_posix()
+            if not is_run_file(place):  # the download's own bookkeeping (.cache/), or a pattern matching deeper
+                file.unlink()
+        shutil.rmtree(staging / ".cache", ignore_errors=True)
+        if not (staging / "config.json").is_file():
+            raise ArchiveError(f"{repo_id} holds no Sentiment Lab run (no config.json)")
+        return adopt_run(jobs, staging, repo_id.split("/")[1], source=f"hf.co/{repo_id}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.hub", description="Push a finished run to the Hub.")
+    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.hub", description="Push a finished run to the Hub, or pull one back.")
     sub = parser.add_subparsers(dest="command", required=True)
     push = sub.add_parser("push")
     push.add_argument("run")
     push.add_argument("repo", help="user/name of a model repository (created private if missing)")
     push.add_argument("--token", help="write token (default: $HF_TOKEN)")
+    pull = sub.add_parser("pull", help="bring a pushed run back as a finished run")
+    pull.add_argument("repo", help="user/name of the model repository a run was pushed to")
+    pull.add_argument("--token", help="read token for a private repository (default: $HF_TOKEN)")
     args = parser.parse_args(argv)
     try:
-        print(push_run(JobManager(), args.run, args.repo, args.token))
-    except (PushError, JobError) as e:
+        if args.command == "push":
+            print(push_run(JobManager(), args.run, args.repo, args.token))
+        else:
+            print(pull_run(JobManager(), args.repo, args.token))
+    except (PushError, JobError, ValueError) as e:  # ValueError: an ArchiveError naming what is wrong with the run
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

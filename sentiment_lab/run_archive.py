@@ -51,9 +51,7 @@ def _member_path(info: zipfile.ZipInfo, top: str) -> str:
     if parts and parts[0] == top:
         parts = parts[1:]
     path = "/".join(parts)
-    allowed = path in RUN_FILES or (len(parts) == 2 and parts[0] == "artefacts" and PurePosixPath(parts[1]).suffix in ARTEFACT_SUFFIXES
-                                    and not parts[1].startswith("."))
-    if not allowed or info.filename.startswith("/") or "\\" in info.filename:
+    if not is_run_file(path) or info.filename.startswith("/") or "\\" in info.filename:
         raise ArchiveError(f"{info.filename!r} is not a file a run holds (its config, results, metrics, log, and "
                            f"artefacts/*{', *'.join(ARTEFACT_SUFFIXES)}): nothing imported")
     return path
@@ -73,8 +71,6 @@ def _entries(archive: zipfile.ZipFile) -> tuple[str, dict[str, zipfile.ZipInfo]]
     for needed in ("config.json", "results.json"):
         if needed not in entries:
             raise ArchiveError(f"the archive has no {needed}: it is not a Sentiment Lab run")
-    if not any(p.startswith("artefacts/") for p in entries):
-        raise ArchiveError("the archive has no artefacts/ (the run's weights): nothing to compare with")
     return top, entries
 
 
@@ -100,20 +96,36 @@ def import_run(jobs: JobManager, path: str | Path) -> str:
                         shutil.copyfileobj(source, target)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:  # a cut-off download, a full disk
                 raise ArchiveError(f"{path.name} could not be unpacked: {e}") from None
-        try:
-            cfg = RunConfig.load(staging / "config.json")
-            results = json.loads((staging / "results.json").read_text(encoding="utf-8"))
-        except (ConfigError, ValueError, TypeError) as e:
-            raise ArchiveError(f"the archive's config or results cannot be read: {e}") from None
-        if not isinstance(results, dict) or "labels" not in results:
-            raise ArchiveError("the archive's results.json names no labels: it is not a finished run")
-        now = time.time()
-        write_status(staging, "done", submitted=now, finished=now, imported_from=top or path.name)
-        wanted = top if RUN_ID.fullmatch(top) and ".." not in top else new_run_id(cfg.method, cfg.model)
-        try:
-            return jobs.adopt(staging, wanted, suffix="imported")
-        except OSError as e:
-            raise ArchiveError(f"the run could not be stored: {e.strerror or e}") from None
+        return adopt_run(jobs, staging, top, source=top or path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def adopt_run(jobs: JobManager, staging: Path, name: str, source: str) -> str:
+    """A folder holding only a run's own files (checked by the caller) becomes a finished run, named
+    `name` when that is a free, valid run id: its config validated, a fresh status written (a run's
+    status, with its process ids, never comes from outside), then one rename under the queue lock."""
+    try:
+        cfg = RunConfig.load(staging / "config.json")
+        results = json.loads((staging / "results.json").read_text(encoding="utf-8"))
+    except (ConfigError, ValueError, TypeError, OSError) as e:
+        raise ArchiveError(f"the run's config or results cannot be read: {e}") from None
+    if not isinstance(results, dict) or "labels" not in results:
+        raise ArchiveError("the run's results.json names no labels: it is not a finished run")
+    if not any((staging / "artefacts").glob("*")):
+        raise ArchiveError("the run has no artefacts/ (its weights): nothing to compare with")
+    now = time.time()
+    write_status(staging, "done", submitted=now, finished=now, imported_from=source)
+    wanted = name if RUN_ID.fullmatch(name or "") and ".." not in name else new_run_id(cfg.method, cfg.model)
+    try:
+        return jobs.adopt(staging, wanted, suffix="imported")
+    except OSError as e:
+        raise ArchiveError(f"the run could not be stored: {e.strerror or e}") from None
+
+
+def is_run_file(place: str) -> bool:
+    """A path inside a run folder that import takes: its own files, and artefacts of safe kinds only."""
+    parts = PurePosixPath(place).parts
+    return place in RUN_FILES or (len(parts) == 2 and parts[0] == "artefacts" and PurePosixPath(parts[1]).suffix in ARTEFACT_SUFFIXES
+                                  and not parts[1].startswith("."))
 

@@ -95,6 +95,8 @@ def test_a_flat_archive_gets_a_fresh_run_id_and_the_demo_refuses_imports(tmp_pat
     assert run_id.startswith("lora-minilm-") and read_status(tmp_path / "runs" / run_id)["imported_from"] == "flat.zip"
     with pytest.raises(JobError, match="demo mode: importing runs is off"):
         Services(tmp_path / "demo", demo=DemoLimits()).import_archive(str(flat))
+    with pytest.raises(JobError, match="demo mode: pulling runs in is off"):
+        Services(tmp_path / "demo", demo=DemoLimits()).pull("someone/run")
 
 
 def test_a_damaged_archive_is_named_and_leaves_nothing(tmp_path):
@@ -107,3 +109,56 @@ def test_a_damaged_archive_is_named_and_leaves_nothing(tmp_path):
     with pytest.raises(ArchiveError, match="bad.zip could not be unpacked"):
         import_run(jobs, tmp_path / "bad.zip")
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def fake_hub(monkeypatch, repo_folder, seen):
+    """snapshot_download over a local folder, with the Hub's pattern matching (fnmatch: '*' crosses '/')."""
+    import fnmatch
+    import shutil
+
+    import huggingface_hub
+
+    import sentiment_lab.hub as hub
+
+    def snapshot_download(repo_id, repo_type, local_dir, token, allow_patterns):
+        seen.append(repo_id)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        for file in repo_folder.rglob("*"):
+            place = file.relative_to(repo_folder).as_posix()
+            if file.is_file() and any(fnmatch.fnmatch(place, p) for p in allow_patterns):
+                (local_dir / place).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(file, local_dir / place)
+        (local_dir / ".cache").mkdir(exist_ok=True)  # the download's own bookkeeping
+        (local_dir / ".cache" / "x.lock").write_text("")
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
+
+
+def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypatch):
+    from sentiment_lab.hub import PushError, pull_run
+
+    repo = run_with_weights(tmp_path / "pushed")  # the folder a push uploads, plus what a repository may hold
+    (repo / "README.md").write_text("# a model card")
+    (repo / "artefacts" / "pytorch_model.bin").write_bytes(b"a pickle")
+    (repo / "artefacts" / "deeper").mkdir()
+    (repo / "artefacts" / "deeper" / "x.json").write_text("{}")
+    seen = []
+    fake_hub(monkeypatch, repo, seen)
+    jobs = JobManager(tmp_path / "runs")
+    run_id = pull_run(jobs, "someone/lora-a")
+    folder = jobs.folder(run_id)
+    assert run_id == "lora-a" and seen == ["someone/lora-a"]
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
+        "artefacts/adapter_config.json", "artefacts/adapter_model.safetensors", "config.json", "metrics.jsonl",
+        "results.json", "status.json", "test_predictions.json"]
+    assert read_status(folder)["imported_from"] == "hf.co/someone/lora-a"
+    with pytest.raises(PushError, match="repository must look like user/name"):
+        pull_run(jobs, "../x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fake_hub(monkeypatch, empty, seen)
+    with pytest.raises(ArchiveError, match="someone/nothing holds no Sentiment Lab run"):
+        pull_run(jobs, "someone/nothing")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == ["lora-a"]  # nothing half-pulled left behind

@@ -91,6 +91,13 @@ class Services:
             raise JobError("demo mode: importing runs is off")
         return import_run(self.jobs, path)
 
+    def pull(self, repo_id: str | None, token: str | None = None) -> str:
+        from ..hub import pull_run
+
+        if self.demo:
+            raise JobError("demo mode: pulling runs in is off")
+        return pull_run(self.jobs, repo_id or "", token)
+
     @functools.cached_property
     def hub_online(self) -> bool:
         return hub_reachable()

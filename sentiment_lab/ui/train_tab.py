@@ -91,12 +91,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 keep_btn = gr.Button("Keep it", scale=0)
             to_delete = gr.State(None)
             stop_msg = gr.Markdown()
-            with gr.Accordion("Push the selected run to the Hugging Face Hub", open=False):
-                gr.Markdown("Spaces have no persistent disk: push finished runs to keep them.")
+            with gr.Accordion("Push the selected run to the Hugging Face Hub, or pull one back", open=False):
+                gr.Markdown("Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart.")
                 with gr.Row():
                     repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
-                    token = gr.Textbox(label="Write token (blank: $HF_TOKEN)", type="password")
-                push_btn = gr.Button("Push")
+                    token = gr.Textbox(label="Token (blank: $HF_TOKEN; write, to push)", type="password")
+                with gr.Row():
+                    push_btn = gr.Button("Push the selected run")
+                    pull_btn = gr.Button("Pull the repository's run", visible=services.demo is None)  # the demo takes no runs in
                 push_msg = gr.Markdown()
             with gr.Accordion("Download the selected run, or import one (zip)", open=False):
                 gr.Markdown("A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
@@ -229,4 +231,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
 
     push_btn.click(do_push, [picked, repo, token], push_msg, api_visibility="private")
+
+    @user_errors
+    def do_pull(repo_id, tok):
+        return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list, Curves and Compare."
+
+    pull_btn.click(do_pull, [repo, token], push_msg, api_visibility="private")
     return {"runs": runs, "picked": picked}
