@@ -22,7 +22,7 @@ EXAMPLES = [
 ]
 LATEST = "latest finished run"
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
-COMPARE_WIDTHS = {"method": "24%", "label": "9%", "probability": "16%", "ms": "8%", "test acc": "11%", "run": "32%"}
+COMPARE_WIDTHS = {"method": "21%", "label": "10%", "probability": "19%", "ms": "8%", "test acc": "11%", "run": "31%"}
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
