@@ -1,13 +1,12 @@
 """Compare tab: one review, every method's prediction side by side; or many reviews, where they disagree."""
 from __future__ import annotations
 
-import tempfile
-
 import gradio as gr
 import pandas as pd
 
 from ..config import METHODS
 from ..review_batch import MAX_REVIEWS, loading_note
+from .downloads import fresh
 from .forms import METHOD_LABELS
 from ..word_influence import MAX_WORDS
 from .influence_html import influence_html
@@ -95,9 +94,9 @@ def build(services: Services) -> dict:
     @user_errors
     def run_many(typed, upload, *picks):
         summary, per_review, note = services.compare_many(upload, typed, chosen(picks))
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="sentiment-lab-reviews-", delete=False) as f:
-            per_review.to_csv(f, index=False)  # one file per request: two visitors never read each other's
-        return note, summary, per_review, gr.DownloadButton(value=f.name)
+        csv = fresh("reviews", ".csv")
+        per_review.to_csv(csv, index=False)
+        return note, summary, per_review, gr.DownloadButton(value=str(csv))
 
     many_go.click(run_many, [many_text, many_file, *pickers.values()], [many_note, many_summary, many_rows, many_download],
                   api_visibility="private")

@@ -1,13 +1,12 @@
 """Curves tab: live loss / accuracy curves of several runs overlaid, and the results table."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
 from ..runs import MetricsCursor
+from ..storage import write_bytes_atomic
 from . import errors_panel
+from .downloads import folder
 from .plots import curves_figure
 from .services import Services
 from .tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
@@ -60,8 +59,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
             frame, widths = settings_frame(services.results_with_configs()), SETTING_WIDTHS
         else:
             frame, widths = results_frame(services.results()), RESULT_WIDTHS
-        path = Path(tempfile.gettempdir()) / f"sentiment-lab-results-by-{view}.csv"
-        frame.to_csv(path, index=False)
+        # One file per view, rewritten every 5 s by every open page with the same rows: atomically, so a
+        # download never reads one half-written (a file per refresh would pile up 720 an hour per page).
+        path = folder() / f"results-by-{view}.csv"
+        write_bytes_atomic(path, frame.to_csv(index=False).encode())
         return gr.Dataframe(frame, column_widths=list(widths.values())), gr.DownloadButton(value=str(path) if len(frame) else None)
 
     for trigger in (chosen.change, x_axis.change, smoothing.change):

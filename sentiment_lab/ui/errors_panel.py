@@ -1,11 +1,10 @@
 """The Curves tab's test-set view: where finished runs go wrong, and whether one really beats another."""
 from __future__ import annotations
 
-import tempfile
-
 import gradio as gr
 
 from ..error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
+from .downloads import fresh
 from .services import Services, user_errors
 
 # Shares of each table's width: sized by content, the review column pushed the runs' answers, the
@@ -39,15 +38,15 @@ def build(services: Services) -> dict:
     @user_errors
     def run(run_ids, view):
         result = services.test_errors(run_ids, view)
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="sentiment-lab-test-errors-", delete=False) as f:
-            result.sentences.to_csv(f, index=False)  # one file per request: two visitors never read each other's
+        csv = fresh("test-errors", ".csv")
+        result.sentences.to_csv(csv, index=False)
         shown = result.sentences.head(MAX_SHOWN)
         text = result.note + (f" The first {MAX_SHOWN} of {len(result.sentences):,} are below; the CSV has all."
                               if len(result.sentences) > MAX_SHOWN else "")
         return (text, gr.Dataframe(result.runs, visible=True, column_widths=[RUN_WIDTHS[c] for c in result.runs.columns]),
                 gr.Dataframe(result.pairs, visible=len(result.pairs) > 0, column_widths=[PAIR_WIDTHS[c] for c in result.pairs.columns]),
                 gr.Dataframe(shown, visible=True, column_widths=sentence_widths(len(result.runs))),
-                gr.DownloadButton(value=f.name, visible=len(shown) > 0))
+                gr.DownloadButton(value=str(csv), visible=len(shown) > 0))
 
     outputs = [note, runs, pairs, sentences, download]
     go.click(run, [picked, show], outputs, api_visibility="private")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import functools
-import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -15,9 +13,9 @@ from ..jobs import JobError, JobManager
 from ..paths import RunIdError
 from ..hub import PushError
 from ..predict import Predictor, ReviewError
+from .downloads import fresh
 from .forms import dataset_note, form_to_configs, store_upload
 
-EXPORT_KEEP_S = 600
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
 
@@ -76,11 +74,7 @@ class Services:
 
         if not run_id:
             raise JobError("choose a run first")
-        out = Path(tempfile.gettempdir()) / "sentiment-lab-exports"
-        for old in out.glob("*.zip") if out.is_dir() else []:
-            if old.stat().st_mtime < time.time() - EXPORT_KEEP_S:  # Gradio has long since copied it to its cache
-                old.unlink(missing_ok=True)
-        return str(export_run(self.jobs, run_id, out))
+        return str(export_run(self.jobs, run_id, fresh("run", "")))  # a folder of its own: the zip keeps the run's name
 
     def import_archive(self, path: str | None) -> str:
         from ..run_archive import import_run
