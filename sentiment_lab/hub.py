@@ -11,13 +11,20 @@ import sys
 
 from .backbone import hub_reachable
 from .jobs import JobError, JobManager
+from .run_archive import RUN_PATTERNS
 from .runs import read_status
 
-PUSHED = ("config.json", "results.json", "metrics.jsonl", "test_predictions.json", "artefacts/**")
 
 
 class PushError(RuntimeError):
     """Why nothing could be pushed, in words a user can act on."""
+
+
+def _checked_repo(repo_id: str | None) -> str:
+    repo_id = (repo_id or "").strip()
+    if repo_id.count("/") != 1 or ".." in repo_id or not all(repo_id.split("/")):
+        raise PushError("repository must look like user/name")
+    return repo_id
 
 
 def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = None) -> str:
@@ -28,8 +35,7 @@ def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = No
     token = (token or os.environ.get("HF_TOKEN") or "").strip()
     if not token:
         raise PushError("no Hugging Face token: set HF_TOKEN (a Space secret) or paste a write token")
-    if not repo_id or repo_id.count("/") != 1 or ".." in repo_id:
-        raise PushError("repository must look like user/name")
+    repo_id = _checked_repo(repo_id)
     if not hub_reachable():
         raise PushError("the Hugging Face Hub cannot be reached from this machine: nothing can be pushed")
     from huggingface_hub import HfApi
@@ -37,7 +43,7 @@ def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = No
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, repo_type="model", exist_ok=True, private=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=list(PUSHED),
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=list(RUN_PATTERNS),
                           commit_message=f"Sentiment Lab run {run_id}")
     except Exception as e:  # auth, quota, network: the user needs the reason, not the trace
         raise PushError(f"push to {repo_id} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
@@ -49,11 +55,9 @@ def pull_run(jobs: JobManager, repo_id: str, token: str | None = None) -> str:
     import secrets
     import shutil
 
-    from .run_archive import ARTEFACT_SUFFIXES, RUN_FILES, ArchiveError, adopt_run, is_run_file
+    from .run_archive import ArchiveError, adopt_run, is_run_file
 
-    repo_id = (repo_id or "").strip()
-    if repo_id.count("/") != 1 or ".." in repo_id or not all(repo_id.split("/")):
-        raise PushError("repository must look like user/name")
+    repo_id = _checked_repo(repo_id)
     if not hub_reachable():
         raise PushError("the Hugging Face Hub cannot be reached from this machine: nothing can be pulled")
     from huggingface_hub import snapshot_download
@@ -62,7 +66,7 @@ def pull_run(jobs: JobManager, repo_id: str, token: str | None = None) -> str:
     try:
         try:  # only the files a run holds: a pickle, a script or a README in the repository is never fetched
             snapshot_download(repo_id, repo_type="model", local_dir=staging, token=(token or os.environ.get("HF_TOKEN") or None),
-                              allow_patterns=[*RUN_FILES, *(f"artefacts/*{suffix}" for suffix in ARTEFACT_SUFFIXES)])
+                              allow_patterns=list(RUN_PATTERNS))
         except Exception as e:  # not found, private, network: the reason, not the trace
             raise PushError(f"pull from {repo_id} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
         for file in [f for f in staging.rglob("*") if f.is_file()]:

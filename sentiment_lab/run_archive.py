@@ -19,6 +19,9 @@ from .runs import read_status, write_status
 
 RUN_FILES = ("config.json", "results.json", "metrics.jsonl", "test_predictions.json", "log.txt")
 ARTEFACT_SUFFIXES = (".json", ".safetensors", ".txt", ".model")  # weights, configs, vocabularies, sentencepiece
+# The same files as Hub patterns (push uploads these, pull fetches these); fnmatch's '*' crosses '/',
+# so a pull still checks each file with is_run_file.
+RUN_PATTERNS = (*RUN_FILES, *(f"artefacts/*{suffix}" for suffix in ARTEFACT_SUFFIXES))
 MAX_ARCHIVE_BYTES = 2 * 2**30  # a DistilBERT run is about 0.3 GB
 MAX_ENTRIES = 200
 
@@ -38,7 +41,7 @@ def export_run(jobs: JobManager, run_id: str, out_dir: Path) -> Path:
     with zipfile.ZipFile(partial, "w") as archive:
         files = [folder / name for name in RUN_FILES] + sorted((folder / "artefacts").iterdir())
         for file in files:
-            if file.is_file():
+            if file.is_file() and is_run_file(file.relative_to(folder).as_posix()):  # what an import takes back
                 compress = zipfile.ZIP_STORED if file.suffix == ".safetensors" else zipfile.ZIP_DEFLATED
                 archive.write(file, f"{run_id}/{file.relative_to(folder).as_posix()}", compress_type=compress)
     partial.replace(target)

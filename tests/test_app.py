@@ -264,5 +264,6 @@ def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
     later = [{"id": "c", "state": "cancelled"}, {"id": "b", "state": "failed", "error": "model 'x' could not be loaded\ntrace"},
              {"id": "a", "state": "done", "test_accuracy": 0.83412}, {"id": "d", "state": "done"}]
     messages, seen = run_endings(seen, later)
-    assert messages == ["c was cancelled", "b failed: model 'x' could not be loaded", "a finished: test accuracy 0.8341"]
+    assert [text for _, text in messages] == ["c was cancelled", "b failed: model 'x' could not be loaded", "a finished: test accuracy 0.8341"]
+    assert [state for state, _ in messages] == ["cancelled", "failed", "done"]
     assert run_endings(seen, later)[0] == []  # said once

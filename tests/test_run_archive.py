@@ -162,3 +162,11 @@ def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypat
     with pytest.raises(ArchiveError, match="someone/nothing holds no Sentiment Lab run"):
         pull_run(jobs, "someone/nothing")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == ["lora-a"]  # nothing half-pulled left behind
+
+
+def test_export_carries_only_what_an_import_takes(tmp_path):
+    run_with_weights(tmp_path / "here")
+    (tmp_path / "here" / "lora-a" / "artefacts" / "stray.bin").write_bytes(b"a pickle")
+    archive = export_run(JobManager(tmp_path / "here"), "lora-a", tmp_path / "out")
+    assert "lora-a/artefacts/stray.bin" not in zipfile.ZipFile(archive).namelist()
+    assert import_run(JobManager(tmp_path / "there"), archive) == "lora-a"  # the zip imports whole

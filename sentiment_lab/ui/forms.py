@@ -10,8 +10,8 @@ from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")
-MAX_SEEDS = 10  # one run each: ten 3-epoch MiniLM runs already take most of an hour on 2 cores  # textboxes: blank is their default, which a number box cannot show
+TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")  # textboxes: blank is their default, which a number box cannot show
+MAX_SEEDS = 10  # one run each: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
     "freeze": "Freeze (head only)", "adapters": "Adapters",

@@ -5,9 +5,9 @@ from __future__ import annotations
 ENDED = {"done": "finished", "failed": "failed", "stopped": "stopped", "cancelled": "was cancelled"}
 
 
-def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[str], dict[str, str]]:
-    """(a message per run that ended since `seen` was taken, the states now). The first look says
-    nothing: the runs that had ended before the page opened are old news."""
+def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """([(the state it ended in, a message)] per run that ended since `seen` was taken, the states now).
+    The first look says nothing: the runs that had ended before the page opened are old news."""
     now = {r["id"]: r.get("state") or "" for r in rows}
     if seen is None:
         return [], now
@@ -20,5 +20,5 @@ def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[str
                 text += f": test accuracy {r['test_accuracy']:.4f}"
             elif state == "failed" and r.get("error"):
                 text += f": {str(r['error']).splitlines()[0][:160]}"
-            messages.append(text)
+            messages.append((state, text))
     return messages, now

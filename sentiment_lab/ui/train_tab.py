@@ -146,8 +146,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
         ids = [r["id"] for r in rows]
         value = current if current in ids else (ids[0] if ids else None)
         messages, seen = run_endings(seen, rows)
-        for message in messages:  # a toast per run that ended since this page last looked
-            (gr.Warning if " failed" in message else gr.Info)(message)
+        for state, message in messages:  # a toast per run that ended since this page last looked
+            (gr.Warning if state == "failed" else gr.Info)(message)
         return runs_frame(rows), gr.Dropdown(choices=ids, value=value), seen
 
     states = gr.State(None)  # per page: the run states it last saw
