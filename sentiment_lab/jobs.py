@@ -251,16 +251,19 @@ class JobManager:
             "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
             **summary,
         }
-        results = None
-        if row["state"] in FINAL:
-            if run_id not in self.final_results:
-                self.final_results[run_id] = read_results(folder) or {}
-            results = self.final_results[run_id]
+        results = self.final_result(run_id, folder) if row["state"] in FINAL else None
         if results:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")
             row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
             row["warning"] = results.get("warning")
         return row
+
+    def final_result(self, run_id: str, folder: Path | None = None) -> dict:
+        """An ended run's results.json ({} if none), read once: it never changes after the run ends
+        (delete drops it), and the app's timers ask for every run's every few seconds."""
+        if run_id not in self.final_results:
+            self.final_results[run_id] = read_results(folder or self.folder(run_id)) or {}
+        return self.final_results[run_id]
 
     def metrics(self, run_id: str, since: int = 0) -> list[dict]:
         """All metric rows (since = 0) or only those after the first `since` rows."""

@@ -115,13 +115,14 @@ class Services:
         return dataset_note(dataset.strip(), self.hub_online)
 
     def results(self) -> list[tuple[str, dict]]:
-        from ..runs import read_results
-
+        """Finished runs' results.json. A run writes it once, at its end (atomically), so each is read once
+        (JobManager.final_result): the Curves tab asks for all of them every 5 s, twice."""
         out = []
         for folder in self.jobs.folders():
-            res = read_results(folder)
-            if res and "test" in res:
-                out.append((folder.name, res))
+            if (folder / "results.json").is_file():
+                res = self.jobs.final_result(folder.name, folder)
+                if "test" in res:
+                    out.append((folder.name, res))
         return out
 
     def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
