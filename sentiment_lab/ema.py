@@ -31,6 +31,15 @@ class WeightAverage:
         if self.steps % self.every == 0:
             torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay_at(self.steps))
 
+    def state_dict(self) -> dict:
+        return {"shadow": [s.detach().cpu() for s in self.shadow], "steps": self.steps}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        for s, saved in zip(self.shadow, state["shadow"], strict=True):
+            s.copy_(saved)
+        self.steps = int(state["steps"])
+
     @contextmanager
     @torch.no_grad()
     def applied(self):

@@ -73,7 +73,7 @@ class JobManager:
         self.children: dict[str, subprocess.Popen] = {}
         self.cursors: dict[str, MetricsCursor] = {}
         self.summaries: dict[str, dict] = {}
-        self.final_results: dict[str, dict] = {}  # results.json of finished runs, read once
+        self.final_results: dict[str, tuple] = {}  # (when it ended, results.json) of ended runs, read once
 
     # ---- queue -------------------------------------------------------------------------
     @contextmanager
@@ -115,7 +115,7 @@ class JobManager:
                         running += 1
                     else:
                         self._mark_lost(run_id, st)
-            queued = sorted((st.get("submitted", 0), rid) for rid, st in statuses.items() if st.get("state") == "queued")
+            queued = sorted((queued_at(st), rid) for rid, st in statuses.items() if st.get("state") == "queued")
             for _, run_id in queued:
                 if running >= self.max_running:
                     break
@@ -188,6 +188,29 @@ class JobManager:
                 write_status(folder, "stopped", error="stopped by the user (process killed after the grace period)")
         self.advance()
 
+    # ---- resume -------------------------------------------------------------------------
+    def resume(self, run_id: str) -> str:
+        """Queue a stopped or failed run to go on from its saved training state (train_state.py)."""
+        from .train_state import has_state
+
+        folder = self.folder(run_id)
+        with self._locked():
+            st = read_status(folder)
+            state = st.get("state")
+            if state not in ("stopped", "failed"):
+                raise JobError(f"run {run_id} is {state or 'unknown'}: only a stopped or failed run can be resumed")
+            if _read_config(folder).get("method") == "svm":
+                raise JobError(f"run {run_id} is an SVM: it fits in one go, so there is nothing to resume; train it again")
+            if not has_state(folder):
+                raise JobError(f"run {run_id} has no saved training state (it ended before its first evaluation): train it again")
+            args = [a for a in st.get("args") or [] if a != "--resume"] + ["--resume"]
+            # The time it ran before: the run list shows time spent over all its stretches.
+            before = (st.get("spent_before") or 0) + max(0, (st.get("finished") or 0) - (st.get("started") or st.get("finished") or 0))
+            write_status(folder, "queued", queued=time.time(), args=args, error=None, finished=None, started=None,
+                         stop_requested=None, pid=None, pgid=None, spent_before=before)
+        self.advance()
+        return "queued to resume"
+
     # ---- delete -------------------------------------------------------------------------
     def delete(self, run_id: str) -> str:
         """Remove an ended run (done, failed, stopped, cancelled) with its checkpoint and log."""
@@ -247,23 +270,31 @@ class JobManager:
         summary = self._summary(run_id, folder)
         row = {
             "id": run_id, "state": st.get("state") or "failed", "method": cfg.get("method"), "model": cfg.get("model"),
-            "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "started": st.get("started"),
+            "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "queued": queued_at(st), "started": st.get("started"), "spent_before": st.get("spent_before"),
             "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
             **summary,
         }
-        results = self.final_result(run_id, folder) if row["state"] in FINAL else None
+        if row["state"] in ("stopped", "failed"):
+            from .train_state import has_state
+
+            row["resumable"] = has_state(folder)
+        results = self.final_result(run_id, folder, st) if row["state"] in FINAL else None
         if results:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")
             row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
             row["warning"] = results.get("warning")
         return row
 
-    def final_result(self, run_id: str, folder: Path | None = None) -> dict:
-        """An ended run's results.json ({} if none), read once: it never changes after the run ends
-        (delete drops it), and the app's timers ask for every run's every few seconds."""
-        if run_id not in self.final_results:
-            self.final_results[run_id] = read_results(folder or self.folder(run_id)) or {}
-        return self.final_results[run_id]
+    def final_result(self, run_id: str, folder: Path | None = None, status: dict | None = None) -> dict:
+        """An ended run's results.json ({} if none), read once per ending: it never changes after the run
+        ends (delete drops it; a resumed run ends again, at a new time), and the app's timers ask for
+        every run's every few seconds."""
+        folder = folder or self.folder(run_id)
+        ended = (status if status is not None else read_status(folder)).get("finished")
+        cached = self.final_results.get(run_id)
+        if cached is None or cached[0] != ended:
+            cached = self.final_results[run_id] = (ended, read_results(folder) or {})
+        return cached[1]
 
     def metrics(self, run_id: str, since: int = 0) -> list[dict]:
         """All metric rows (since = 0) or only those after the first `since` rows."""
@@ -273,8 +304,11 @@ class JobManager:
 
     def _summary(self, run_id: str, folder: Path) -> dict:
         cursor = self.cursors.setdefault(run_id, MetricsCursor(folder / "metrics.jsonl"))
+        new = cursor.read_new()
+        if cursor.restarted:  # a resumed run trimmed its rows: sum them up again
+            self.summaries.pop(run_id, None)
         s = self.summaries.setdefault(run_id, {"step": 0, "total_steps": None, "epoch": 0.0, "best_eval_accuracy": None, "elapsed": None})
-        for row in cursor.read_new():
+        for row in new:
             s["step"] = max(s["step"], row.get("step") or 0)
             s["epoch"] = max(s["epoch"], row.get("epoch") or 0.0)
             s["total_steps"] = row.get("total_steps") or s["total_steps"]
@@ -285,6 +319,11 @@ class JobManager:
 
     def logs(self, run_id: str, lines: int = 200) -> str:
         return log_tail(self.folder(run_id), lines)
+
+
+def queued_at(status: dict) -> float:
+    """When a run joined the queue: a resumed run joins at the back, behind runs queued before it."""
+    return status.get("queued") or status.get("submitted") or 0
 
 
 def _read_config(folder: Path) -> dict:
@@ -327,6 +366,8 @@ def main(argv=None) -> int:
     sub_list.add_argument("--json", action="store_true")
     p_stop = sub.add_parser("stop", help="stop a running run or cancel a queued one")
     p_stop.add_argument("run")
+    p_resume = sub.add_parser("resume", help="go on with a stopped or failed run from its last evaluation (queued)")
+    p_resume.add_argument("run")
     p_delete = sub.add_parser("delete", help="delete an ended run's folder (checkpoint, metrics, log)")
     p_delete.add_argument("run")
     p_logs = sub.add_parser("logs", help="print the tail of a run's log")
@@ -348,7 +389,7 @@ def main(argv=None) -> int:
         if args.command == "submit":
             from .train import parse_args
 
-            cfg, _, _ = parse_args(rest + ["--output_dir", os.devnull])  # the same flags and checks as the worker
+            cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
             print(manager.submit(cfg, config_args(cfg)))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -362,6 +403,8 @@ def main(argv=None) -> int:
                     print(f"{r['id']:60s} {r['state']:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
         elif args.command == "stop":
             print(manager.stop(args.run, wait=True))
+        elif args.command == "resume":
+            print(manager.resume(args.run))
         elif args.command == "delete":
             print(manager.delete(args.run))
         elif args.command == "logs":

@@ -59,7 +59,7 @@ class Predictor:
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
-        self.accuracies: dict[str, float | None] = {}
+        self.accuracies: dict[str, tuple] = {}  # run -> (when it ended, test accuracy)
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method, passing over runs that did not learn (they
@@ -80,10 +80,12 @@ class Predictor:
 
     def test_accuracy(self, run_id: str) -> float | None:
         """The run's accuracy on its test set (how far to trust its answers), read once: a finished run never changes."""
-        if run_id not in self.accuracies:
-            test = ((read_results(self.jobs.folder(run_id)) or {}).get("test") or {})
-            self.accuracies[run_id] = test.get("accuracy")
-        return self.accuracies[run_id]
+        folder = self.jobs.folder(run_id)
+        ended = read_status(folder).get("finished")
+        if run_id not in self.accuracies or self.accuracies[run_id][0] != ended:
+            test = ((read_results(folder) or {}).get("test") or {})
+            self.accuracies[run_id] = (ended, test.get("accuracy"))
+        return self.accuracies[run_id][1]
 
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
@@ -139,10 +141,12 @@ class Predictor:
         return self.tokenizers[model_name]
 
     def load(self, run_id: str):
-        """(model, tokenizer, config, label names) of a finished run, loaded once."""
-        if run_id in self.models:
-            return self.models[run_id]
+        """(model, tokenizer, config, label names) of a finished run, loaded once per ending (a run
+        resumed elsewhere, by the jobs CLI say, ends again with other weights)."""
         folder = self.jobs.folder(run_id)
+        ended = read_status(folder).get("finished")
+        if run_id in self.models and self.models[run_id][0] == ended:
+            return self.models[run_id][1]
         cfg = RunConfig.load(folder / "config.json")
         results = read_results(folder) or {}
         labels = results.get("labels")
@@ -154,7 +158,7 @@ class Predictor:
         method = methods.get(cfg.method)
         model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
-        self.models[run_id] = entry
+        self.models[run_id] = (ended, entry)
         return entry
 
     def _answer(self, run_id: str, texts: list[str], shared: dict) -> tuple[list[list[float]], list[str]]:

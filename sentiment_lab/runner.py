@@ -21,6 +21,7 @@ from .metrics import MetricsWriter
 from .probe import probe_head
 from .runs import write_status
 from .storage import atomic_dir, write_json_atomic
+from .train_state import ResumeError, drop_state, load_state, save_state, snapshot_settings, trim_metrics
 from .train_loop import FeatureBatches, LoopSettings, TokenBatches, evaluate, fit, macro_f1
 from .architectures import UnsupportedArchitecture
 
@@ -96,10 +97,16 @@ def count_parameters(model) -> tuple[int, int]:
 class Runner:
     """Trains one run into `folder`; only the main process writes files."""
 
-    def __init__(self, cfg: RunConfig, folder: Path, should_stop=lambda: False, report=None, progress: bool = True):
+    def __init__(self, cfg: RunConfig, folder: Path, should_stop=lambda: False, report=None, progress: bool = True,
+                 resume: bool = False):
+        """Args:
+            resume: go on from the run folder's saved training state (train_state.py) instead of from the start.
+        """
         self.cfg, self.folder, self.should_stop = cfg, Path(folder), should_stop
         self.extra_report = report
         self.show_progress = progress
+        self.resume = resume
+        self.resumed = None  # the snapshot resumed from
 
     def log(self, msg: str) -> None:
         if self.main:
@@ -111,6 +118,11 @@ class Runner:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.cfg.save(self.folder / "config.json")
             write_status(self.folder, "running", pid=os.getpid(), pgid=os.getpgid(0), error=None)
+        try:
+            if self.resume:
+                self._load_snapshot()
+        except ResumeError as e:
+            return self._fail(str(e))
         self.metrics = MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook()) if self.main else (lambda row: None)
         try:
             results = self._train()
@@ -129,6 +141,21 @@ class Runner:
         self.log(f"{state}: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
                  f"macro-F1 {test['f1']:.4f}, train {results['train_seconds']:.1f}s -> {self.folder}")
         return 0
+
+    def _load_snapshot(self) -> None:
+        self.resumed = load_state(self.folder, self.cfg.settings())
+        if self.main:  # rows logged after the snapshot come again; the stopped run's test score is no longer this run's
+            trim_metrics(self.folder / "metrics.jsonl", self.resumed["step"], self.resumed["last_eval"])
+            (self.folder / "results.json").unlink(missing_ok=True)
+        self.log(f"resuming from step {self.resumed['step']} (the training state saved there)")
+
+    def _snapshot(self, state: dict, probe: dict | None, started: float) -> None:
+        before = (self.resumed or {}).get("run_seconds", 0.0)
+        try:
+            save_state(self.folder, {**state, **snapshot_settings(self.cfg.settings()), "probe": probe,
+                                     "run_seconds": before + time.perf_counter() - started})
+        except (OSError, RuntimeError) as e:  # a full disk, say: the state is a spare, the run goes on without it
+            self.log(f"note: training state at step {state['step']} not saved ({e}); a resume starts from the last state saved, if any")
 
     def _fail(self, message: str) -> int:
         self.log(f"error: {message}")
@@ -229,8 +256,8 @@ class Runner:
         trainable, total = count_parameters(model)
         self.log(f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr {cfg.learning_rate:g}; "
                  f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}")
-        probe = None
-        if cfg.probe_epochs > 0 and method.KIND == "tokens":
+        probe = (self.resumed or {}).get("probe")
+        if cfg.probe_epochs > 0 and method.KIND == "tokens" and self.resumed is None:
             probe = probe_head(model, batches[0], batches[1], settings, cfg.probe_epochs, accelerator, num_labels, cfg.seed,
                                 should_stop=self.should_stop)
             if probe:  # empty when stopped before its first evaluation
@@ -241,7 +268,9 @@ class Runner:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=max(1, int(np.ceil(cfg.epochs * len(batches[0])))), desc=cfg.method, unit="step", file=sys.stderr, mininterval=1.0)
-        result = fit(model, batches[0], batches[1], settings, accelerator, num_labels, self._report, self.should_stop, progress)
+        snapshot = functools.partial(self._snapshot, probe=probe, started=started) if self.main else None
+        result = fit(model, batches[0], batches[1], settings, accelerator, num_labels, self._report, self.should_stop, progress,
+                     snapshot=snapshot, resume=self.resumed)
         if progress is not None:
             progress.close()
         warning = None if result.stopped else did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
@@ -254,12 +283,14 @@ class Runner:
                       "test_loss": test_m["loss"], "test_accuracy": test_m["accuracy"], "test_f1": test_m["f1"]})
         if self.main and result.steps > 0:
             self._save(method, model, tokenizer)
+        if self.main and not result.stopped:  # done: nothing left to resume (a full MiniLM's state is ~450 MB)
+            drop_state(self.folder)
         return {
             "validation": {k: result.best.get(k) for k in ("accuracy", "f1", "loss")},
             "best_step": result.best.get("step"),
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
-            "train_seconds": time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
+            "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
             "stopped": result.stopped, "lr": cfg.learning_rate, "warning": warning, "probe": probe,
         }
 

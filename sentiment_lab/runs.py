@@ -18,10 +18,10 @@ def write_status(folder: Path, state: str, **extra) -> dict:
     assert state in STATES, state
     status = read_json(folder / "status.json", {}) or {}
     status.update(extra, state=state, updated=time.time())
-    if state == "running":
-        status.setdefault("started", time.time())
-    if state in FINAL:
-        status.setdefault("finished", time.time())
+    if state == "running" and not status.get("started"):
+        status["started"] = time.time()
+    if state in FINAL and not status.get("finished"):  # a resumed run clears it (None) and ends again
+        status["finished"] = time.time()
     write_json_atomic(folder / "status.json", status)
     return status
 
@@ -36,18 +36,26 @@ def read_results(folder: Path) -> dict | None:
 
 @dataclass
 class MetricsCursor:
-    """Reads only the bytes added to metrics.jsonl since the last call; skips a half-written last line."""
+    """Reads only the bytes added to metrics.jsonl since the last call; skips a half-written last line.
+
+    A file replaced since the last call (a resumed run trims its rows into a new file) is read again
+    from its start, and `restarted` says so: rows read before are then no longer the run's."""
 
     path: Path
     offset: int = 0
+    inode: int | None = None
+    restarted: bool = False
 
     def read_new(self) -> list[dict]:
+        self.restarted = False
         try:
-            size = os.path.getsize(self.path)
+            st = os.stat(self.path)
         except OSError:
             return []
-        if size < self.offset:  # file replaced: start again
-            self.offset = 0
+        size = st.st_size
+        if size < self.offset or (self.inode is not None and st.st_ino != self.inode):
+            self.offset, self.restarted = 0, True
+        self.inode = st.st_ino
         if size == self.offset:
             return []
         with open(self.path, "rb") as f:

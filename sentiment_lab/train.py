@@ -6,11 +6,13 @@ turns SIGTERM / SIGINT into a polite stop: the loop ends at the next step and ke
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from .cli_args import add_config_flags, config_from_args
 from .config import EXERCISE_METHOD, ConfigError, RunConfig
@@ -19,14 +21,29 @@ from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run
 USER_ERRORS = (ConfigError, RunIdError)
 
 
-def parse_args(argv=None) -> tuple[RunConfig, Path, bool]:
-    """The run config, its folder, and whether the job runner started this worker (--run_id)."""
+class Worker(NamedTuple):
+    cfg: RunConfig
+    out: Path
+    managed: bool
+    """the job runner started this worker (--run_id)"""
+    resume: bool = False
+
+
+def parse_args(argv=None) -> Worker:
+    """The run config, its folder, whether the job runner started it, whether it resumes."""
     parser = argparse.ArgumentParser(prog="python -m sentiment_lab.train", description="Train one sentiment classifier run.")
     add_config_flags(parser)
     parser.add_argument("--exercise", type=int, choices=(1, 2, 3), help="reference lab numbering: 1 = svm, 2 = full, 3 = --method (lora, freeze or adapters)")
     parser.add_argument("--output_dir", help="run folder (default: checkpoints/<run_id>)")
     parser.add_argument("--run_id", help=argparse.SUPPRESS)  # set by the job runner
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from where the run in --output_dir stopped (its saved training state and its own settings)")
     args = parser.parse_args(argv)
+    if args.resume:
+        try:
+            return Worker(resumed_config(args), Path(args.output_dir or ""), args.run_id is not None, resume=True)
+        except (*USER_ERRORS, OSError, ValueError) as e:
+            parser.error(str(e))
     if args.exercise in EXERCISE_METHOD:
         if args.method not in (None, EXERCISE_METHOD[args.exercise]):
             parser.error(f"--exercise {args.exercise} is method {EXERCISE_METHOD[args.exercise]}, not {args.method}")
@@ -44,7 +61,20 @@ def parse_args(argv=None) -> tuple[RunConfig, Path, bool]:
             out = run_dir(args.run_id or new_run_id(cfg.method, cfg.model, cfg.run_name), checkpoints_root())
     except USER_ERRORS as e:
         parser.error(str(e))
-    return cfg, out, args.run_id is not None
+    return Worker(cfg, out, args.run_id is not None)
+
+
+def resumed_config(args: argparse.Namespace) -> RunConfig:
+    """A resumed run trains with its own config.json; flags given too must agree with it."""
+    if not args.output_dir:
+        raise ConfigError("--resume needs the run's folder: --output_dir checkpoints/RUN_ID")
+    saved = RunConfig.load(Path(args.output_dir) / "config.json")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None}
+    merged = RunConfig(**{**{k: v for k, v in saved.to_dict().items() if k != "resolved_lr"}, **given}).validated()
+    if merged.settings() != saved.settings():
+        changed = sorted(k for k, v in merged.settings().items() if saved.settings().get(k) != v)
+        raise ConfigError(f"--resume trains with the run's own settings; these differ from its config.json: {', '.join(changed)}")
+    return saved
 
 
 class StopFlag:
@@ -62,12 +92,12 @@ class StopFlag:
 
 
 def main(argv=None) -> int:
-    cfg, out, managed = parse_args(argv)
+    cfg, out, managed, resume = parse_args(argv)
     stop = StopFlag()
     stop.install()
     from .runner import Runner  # torch and transformers load after the arguments are checked
 
-    code = Runner(cfg, out, should_stop=stop).run()
+    code = Runner(cfg, out, should_stop=stop, resume=resume).run()
     if managed and int(os.environ.get("RANK", "0")) == 0:
         from .jobs import JobManager  # a finishing worker starts the next queued run, app or not
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -169,10 +170,15 @@ def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
 
 
 def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
-        report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None) -> FitResult:
+        report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None,
+        snapshot: Callable[[dict], None] | None = None, resume: dict | None = None) -> FitResult:
     """Train `model` on `train`, evaluate on `val` `evals_per_epoch` times an epoch, keep the best.
 
     The parameters of the best evaluation (by accuracy, then loss) are loaded back at the end.
+
+    Args:
+        snapshot: given the whole training state after every evaluation (main process only), to save.
+        resume: such a state: the loop goes on from its step as if it had never stopped.
     """
     groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
                           lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus)
@@ -186,14 +192,37 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     total_steps = max(1, math.ceil(settings.epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_factor, total=total_steps, warmup_ratio=settings.warmup_ratio, decay_ratio=settings.decay_ratio))
+    if resume is not None:  # before prepare: the same tensors every process then wraps
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
     average = WeightAverage(accelerator.unwrap_model(model).parameters(), settings.ema) if settings.ema > 0 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state = None, None
+    step, last_eval, seconds_before = 0, -1, 0.0
+    if resume is not None:
+        if average is not None and resume.get("average") is not None:
+            average.load_state_dict(resume["average"])
+        best_key, best_state, result.best = tuple(resume["best_key"]) if resume["best_key"] else None, resume["best_state"], dict(resume["best"])
+        step, last_eval, result.samples, seconds_before = resume["step"], resume["last_eval"], resume["samples"], resume["train_seconds"]
+        torch.set_rng_state(resume["rng"])  # dropout goes on as it would have
+        if progress is not None:
+            progress.update(step)
     started = time.perf_counter()
-    running, running_n = 0.0, 0
+    running, running_n = (resume["running"], resume["running_n"]) if resume is not None else (0.0, 0)
     model.train()
+
+    def take_snapshot() -> None:
+        if snapshot is None or not accelerator.is_main_process:
+            return
+        snapshot({"step": step, "last_eval": last_eval, "model": accelerator.unwrap_model(model).state_dict(),
+                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                  "average": average.state_dict() if average is not None else None,
+                  "best_key": best_key, "best_state": best_state, "best": result.best, "samples": result.samples,
+                  "train_seconds": seconds_before + time.perf_counter() - started, "rng": torch.get_rng_state(),
+                  "running": float(running), "running_n": running_n})  # the train loss since it was last logged
 
     def do_eval(step: int, epoch: float) -> None:
         nonlocal best_key, best_state
@@ -206,9 +235,12 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
                 best_key, best_state = key, _trainable_state(accelerator.unwrap_model(model))
                 result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
 
-    step, last_eval = 0, -1
-    for epoch in range(math.ceil(settings.epochs)):
-        for inputs, y in train.epoch(epoch):
+    first_epoch = step // steps_per_epoch
+    for epoch in range(first_epoch, math.ceil(settings.epochs)):
+        batches = train.epoch(epoch)
+        if epoch == first_epoch:  # a resumed run skips the batches it had already trained on
+            batches = itertools.islice(batches, step - epoch * steps_per_epoch, None)
+        for inputs, y in batches:
             if step >= total_steps:
                 break
             if should_stop():
@@ -239,17 +271,21 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
                 if progress is not None:
                     progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                 report({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": mean_loss,
-                        "lr": scheduler.get_last_lr()[0], "elapsed": time.perf_counter() - started, "total_steps": total_steps})
+                        "lr": scheduler.get_last_lr()[0], "elapsed": seconds_before + time.perf_counter() - started, "total_steps": total_steps})
                 running, running_n = 0.0, 0
             if step % eval_every == 0 or step == total_steps:
                 do_eval(step, step / steps_per_epoch)
                 last_eval = step
+                take_snapshot()
         if result.stopped or step >= total_steps:
             break
-    if last_eval != step and step > 0:
+    if last_eval != step and step > 0:  # stopped between evaluations
+        # Saved before the stop's own evaluation, which the uninterrupted run never made: resumed, the
+        # run goes on exactly as if it had not stopped (that evaluation's row is trimmed then too).
+        take_snapshot()
         do_eval(step, step / steps_per_epoch)
     result.steps = step
-    result.train_seconds = time.perf_counter() - started
+    result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
     if best_state is not None:
         unwrapped.load_state_dict(best_state, strict=False)

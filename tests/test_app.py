@@ -21,7 +21,7 @@ def test_build_app_without_launching(tmp_path):
 
     app = build_app(tmp_path)
     names = {d.get("api_name") for d in app.config["dependencies"]}
-    assert {"start_training", "stop_run", "delete_run", "list_runs", "run_metrics", "compare", "explain", "compare_many", "test_errors"} <= names
+    assert {"start_training", "stop_run", "resume_run", "delete_run", "list_runs", "run_metrics", "compare", "explain", "compare_many", "test_errors"} <= names
 
 
 def test_form_to_config_uses_defaults_for_blanks():
@@ -161,6 +161,8 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
         client.predict("   ", api_name="/compare")
     with pytest.raises(Exception, match="invalid run id"):
         client.predict("../../etc", api_name="/stop_run")
+    with pytest.raises(Exception, match="is done: only a stopped or failed run can be resumed"):
+        client.predict(run_id, api_name="/resume_run")
     with pytest.raises(Exception, match="lr must be in"):
         client.predict({"method": "full", "lr": -1}, api_name="/start_training")
 
@@ -203,6 +205,8 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
         finished_run(tmp_path / "runs", "full-someone-else", "full", 100.0, owner="another visitor")
         with pytest.raises(Exception, match="only whoever started run full-someone-else can delete it"):
             client.predict("full-someone-else", api_name="/delete_run")
+        with pytest.raises(Exception, match="only whoever started run full-someone-else can resume it"):
+            client.predict("full-someone-else", api_name="/resume_run")
         assert (tmp_path / "runs" / "full-someone-else" / "config.json").is_file()
         many = client.predict("a fine film\nawful", api_name="/compare_many")  # Compare stays open in the demo
         assert many["note"] == "No method answered: train some in the Train tab." and [r["review"] for r in many["reviews"]] == ["a fine film", "awful"]
@@ -258,6 +262,12 @@ def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
     rows = [{"id": "c", "state": "queued", "submitted": 3.0}, {"id": "b", "state": "queued", "submitted": 2.0},
             {"id": "a", "state": "running", "submitted": 1.0, "started": 1.0}]
     assert list(runs_frame(rows, now=5.0)["state"]) == ["queued · #2", "queued · next", "running"]
+    resumed = [{"id": "c", "state": "queued", "submitted": 3.0}, {"id": "b", "state": "queued", "submitted": 1.0, "queued": 4.0},
+               {"id": "s", "state": "stopped", "resumable": True}, {"id": "f", "state": "failed", "resumable": False},
+               {"id": "d", "state": "done", "started": 100.0, "finished": 130.0, "spent_before": 40.0}]
+    frame = runs_frame(resumed, now=5.0)
+    assert list(frame["state"]) == ["queued · next", "queued · #2", "stopped · resumable", "failed", "done"]
+    assert frame["time"].iloc[-1] == "1m10s"  # a resumed run's time counts its first stretch too
 
     messages, seen = run_endings(None, rows)
     assert messages == [] and seen == {"c": "queued", "b": "queued", "a": "running"}  # the first look: nothing is news

@@ -53,6 +53,11 @@ def _api(services: Services) -> None:
         return services.stop(run_id, visitor_key(request))
 
     @user_errors
+    def resume_run(run_id: str, request: gr.Request) -> str:
+        """Queue a stopped or failed run to go on from its last evaluation."""
+        return services.resume(run_id, visitor_key(request))
+
+    @user_errors
     def delete_run(run_id: str, request: gr.Request) -> str:
         """Delete an ended run: its checkpoint, metrics and log."""
         return services.delete(run_id, visitor_key(request))
@@ -90,5 +95,5 @@ def _api(services: Services) -> None:
         return {"note": result.note, "runs": result.runs.to_dict("records"), "pairs": result.pairs.to_dict("records"),
                 "sentences": result.sentences.to_dict("records")}
 
-    for fn in (start_training, stop_run, delete_run, list_runs, run_metrics, compare, explain, compare_many, test_errors):
+    for fn in (start_training, stop_run, resume_run, delete_run, list_runs, run_metrics, compare, explain, compare_many, test_errors):
         gr.api(fn, api_name=fn.__name__)

@@ -20,10 +20,11 @@ def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
             folder = services.jobs.folder(run_id)
         except Exception:
             continue
-        offset, rows = cache.get(run_id, (0, []))
-        cursor = MetricsCursor(folder / "metrics.jsonl", offset)
-        rows = rows + cursor.read_new()
-        cache[run_id] = (cursor.offset, rows)
+        offset, inode, rows = cache.get(run_id, (0, None, []))
+        cursor = MetricsCursor(folder / "metrics.jsonl", offset, inode)
+        new = cursor.read_new()
+        rows = new if cursor.restarted else rows + new  # a resumed run trimmed its file: read it whole again
+        cache[run_id] = (cursor.offset, cursor.inode, rows)
         series[run_id] = rows
     for stale in set(cache) - set(run_ids or []):
         del cache[stale]

@@ -60,6 +60,14 @@ class Services:
         self._check_owner(run_id, visitor, "stop")
         return self.jobs.stop(run_id)
 
+    def resume(self, run_id: str | None, visitor: str | None = None) -> str:
+        if not run_id:
+            raise JobError("choose a run first")
+        self._check_owner(run_id, visitor, "resume")
+        result = self.jobs.resume(run_id)
+        self.predictor.forget(run_id)  # its weights will change: never answer with the stopped ones
+        return result
+
     def delete(self, run_id: str | None, visitor: str | None = None) -> str:
         if not run_id:
             raise JobError("choose a run first")

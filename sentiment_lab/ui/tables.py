@@ -33,7 +33,7 @@ def _duration(seconds) -> str:
 def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation accuracy."""
     now = now or time.time()
-    queued = sorted((r.get("submitted") or 0, r["id"]) for r in rows if r.get("state") == "queued")
+    queued = sorted((r.get("queued") or r.get("submitted") or 0, r["id"]) for r in rows if r.get("state") == "queued")
     place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
     lines = []
     for r in rows:
@@ -41,12 +41,14 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
         progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
-        elapsed = (end - started) if started and end else None
+        elapsed = (end - started) + (r.get("spent_before") or 0) if started and end else None  # a resumed run's earlier stretches too
         eta = None
         if r.get("state") == "running" and total and step and r.get("elapsed"):
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
         state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
+        if r.get("resumable"):
+            state += " · resumable"
         if r["id"] in place:
             state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
         spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")

@@ -81,9 +81,11 @@ def build(services: Services, timer: gr.Timer) -> dict:
         with gr.Column(scale=3):
             runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420,
                                 column_widths=list(RUN_WIDTHS.values()))
+            # The run on a line of its own: ids run to 40 characters and more, and three buttons beside them cut them short.
+            picked = gr.Dropdown([], label="Run", allow_custom_value=False)
             with gr.Row():
-                picked = gr.Dropdown([], label="Run", allow_custom_value=False, scale=3)
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
+                resume_btn = gr.Button("Resume", scale=1)
                 delete_btn = gr.Button("Delete", scale=1)
             with gr.Row(visible=False) as confirm_row:  # deleting cannot be undone: ask once, naming the run
                 confirm_text = gr.Markdown()
@@ -170,6 +172,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return f"{run_id}: {services.stop(run_id, visitor_key(request))}"
 
     stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
+
+    @user_errors
+    def do_resume(request: gr.Request, run_id):
+        return f"{run_id}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
+
+    resume_btn.click(do_resume, picked, stop_msg, api_visibility="private").then(
+        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
 
     def ask_delete(run_id):
         if not run_id:

@@ -1,0 +1,213 @@
+"""A stopped, killed or crashed run goes on from its saved training state as if it had never stopped."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import ROOT
+from fakes.worker import fake_launcher
+from sentiment_lab.config import RunConfig
+from sentiment_lab.jobs import JobError, JobManager
+from sentiment_lab.runner import Runner
+from sentiment_lab.runs import MetricsCursor, read_status, write_status
+from sentiment_lab.train_state import STATE_FILE, ResumeError, load_state, trim_metrics
+from test_jobs import state, submit, wait_for
+
+
+def config(model, data, method, **extra) -> RunConfig:
+    # bf16 off: accelerate keeps one state per process, and other tests run it in fp32. Train loss
+    # logged every 3 steps, so stops fall between logs too.
+    return RunConfig(method=method, model=str(model), dataset=str(data), epochs=2, batch_size=8, max_length=32,
+                     device="cpu", bf16="off", **{"log_every": 3, **extra}).validated()
+
+
+class StopAfter:
+    """A should_stop that says stop once the loop has asked `steps` times (once per step)."""
+
+    def __init__(self, steps: int):
+        self.left = steps
+
+    def __call__(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def rows(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def evals(folder) -> list[tuple]:
+    return [(r["step"], round(r["eval_loss"], 6), r["eval_accuracy"]) for r in rows(folder) if "eval_loss" in r]
+
+
+def weights(folder) -> dict:
+    found = sorted((folder / "artefacts").rglob("*.safetensors"))
+    assert found, list((folder / "artefacts").rglob("*"))
+    return {f"{f.name}:{k}": v for f in found for k, v in load_file(f).items()}
+
+
+# 8 steps an epoch, an evaluation every 4: stops at 3 (between evaluations), 4 (on one) and 10 (in epoch 2).
+@pytest.mark.parametrize("method, stop_at, extra", [
+    ("full", 3, {}), ("full", 10, {}), ("lora", 4, {}), ("adapters", 10, {}), ("freeze", 6, {}),
+])
+def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, extra, tiny_models, tiny_data, tmp_path):
+    cfg = config(tiny_models["bert"], tiny_data, method, **extra)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert Runner(cfg, whole, progress=False).run() == 0
+
+    assert Runner(cfg, parts, should_stop=StopAfter(stop_at), progress=False).run() == 0
+    assert read_status(parts)["state"] == "stopped" and (parts / STATE_FILE).is_file()
+    assert max(r["step"] for r in rows(parts)) == stop_at
+    assert Runner(cfg, parts, progress=False, resume=True).run() == 0
+
+    assert read_status(parts)["state"] == "done"
+    assert not (parts / STATE_FILE).exists()  # done: nothing left to resume, and ~450 MB for a full MiniLM
+    assert evals(parts) == evals(whole)  # the stop's own evaluation is gone; every scheduled one as before
+    losses = [[(r["step"], round(r["loss"], 6)) for r in rows(f) if "loss" in r] for f in (whole, parts)]
+    assert losses[1] == losses[0]  # the train loss logged after a stop averages the steps before it too
+    a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))
+    assert b["test"] == pytest.approx(a["test"], abs=1e-6) and b["best_step"] == a["best_step"]
+    assert b["steps"] == a["steps"] and b["samples"] == a["samples"]
+    wa, wb = weights(whole), weights(parts)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_resumed_run_keeps_its_probe_and_does_not_run_it_again(tiny_models, tiny_data, tmp_path, capsys):
+    cfg = config(tiny_models["bert"], tiny_data, "lora", probe_epochs=1)
+    folder = tmp_path / "run"
+    assert Runner(cfg, folder, should_stop=StopAfter(16), progress=False).run() == 0  # the probe's steps ask too
+    assert read_status(folder)["state"] == "stopped"
+    probe = json.loads((folder / "results.json").read_text())["probe"]
+    capsys.readouterr()
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 0
+    out = capsys.readouterr().out
+    assert "resuming from step" in out and "probe:" not in out
+    assert json.loads((folder / "results.json").read_text())["probe"] == probe
+
+
+def test_resuming_needs_a_saved_state_and_the_same_settings(tiny_models, tiny_data, tmp_path):
+    cfg = config(tiny_models["bert"], tiny_data, "adapters")
+    folder = tmp_path / "run"
+    assert Runner(cfg, folder, should_stop=StopAfter(0), progress=False).run() == 0  # stopped before any step
+    assert not (folder / STATE_FILE).exists()
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 1
+    assert "no saved training state" in read_status(folder)["error"]
+
+    assert Runner(cfg, folder, should_stop=StopAfter(5), progress=False).run() == 0
+    other = config(tiny_models["bert"], tiny_data, "adapters", lr=3e-3)
+    with pytest.raises(ResumeError, match="settings changed"):
+        load_state(folder, other.settings())
+    (folder / STATE_FILE).write_bytes(b"not a torch file")
+    with pytest.raises(ResumeError, match="cannot be read"):
+        load_state(folder, cfg.settings())
+
+
+def test_trimming_keeps_what_the_snapshot_had_seen(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"step": 2, "loss": 0.7}, {"step": 4, "eval_accuracy": 0.6, "eval_loss": 0.6}, {"step": 6, "loss": 0.5},
+             {"step": 6, "eval_accuracy": 0.7, "eval_loss": 0.5}, {"step": 6, "test_accuracy": 0.7}, {"step": 8, "loss": 0.4}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines) + "{half a line")
+    cursor = MetricsCursor(path)
+    assert len(cursor.read_new()) == 6
+    trim_metrics(path, step=6, last_eval=4)  # a stop at 6: its evaluation and test row go; nothing after 6 stays
+    assert [json.loads(x) for x in path.read_text().splitlines()] == lines[:3]
+    again = cursor.read_new()
+    assert cursor.restarted and again == lines[:3]  # a follower sees the file was replaced, not that nothing changed
+
+
+def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
+    jm = JobManager(tmp_path / "runs", max_running=1, launcher=fake_launcher)
+    first = submit(jm, steps=200, step_s=0.05)
+    jm.stop(first, wait=True)
+    assert state(jm, first) == "stopped"
+    with pytest.raises(JobError, match="no saved training state"):
+        jm.resume(first)
+    (jm.root / first / STATE_FILE).write_bytes(b"x")  # the fake worker saves none; the queue only looks for it
+    blocker = submit(jm, steps=200, step_s=0.05)
+    waiting = submit(jm, steps=2, step_s=0.01)
+    assert jm.resume(first) == "queued to resume"
+    st = read_status(jm.root / first)
+    assert st["state"] == "queued" and st["args"][-1] == "--resume" and st["finished"] is None and st["error"] is None
+    assert st["spent_before"] > 0 and st["started"] is None
+    queue = [r["id"] for r in sorted(jm.list(), key=lambda r: r["queued"]) if r["state"] == "queued"]
+    assert queue == [waiting, first]  # behind the run queued before it, though submitted first
+    jm.stop(blocker, wait=True)
+    assert wait_for(lambda: state(jm, first) in ("running", "done"))
+    assert wait_for(lambda: state(jm, first) == "done", timeout=30)
+    assert read_status(jm.root / first)["args"].count("--resume") == 1
+
+
+@pytest.mark.parametrize("run_state, message", [("done", "only a stopped or failed run"), ("queued", "only a stopped or failed run")])
+def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
+    jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
+    run = jm.submit(RunConfig(method="full"), ["1", "0", "polite"])
+    write_status(jm.root / run, run_state)
+    (jm.root / run / STATE_FILE).write_bytes(b"x")
+    with pytest.raises(JobError, match=message):
+        jm.resume(run)
+
+
+def test_an_svm_run_has_nothing_to_resume(tmp_path):
+    jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
+    run = jm.submit(RunConfig(method="svm"), ["1", "0", "polite"])
+    write_status(jm.root / run, "failed")
+    with pytest.raises(JobError, match="SVM"):
+        jm.resume(run)
+
+
+def test_a_killed_worker_resumes_through_the_real_queue(tiny_models, tiny_data, tmp_path):
+    """The app's path: a real worker, killed hard mid-run (as by a restart), resumed from the Jobs CLI."""
+    root = tmp_path / "runs"
+    env_cli = [sys.executable, "-m", "sentiment_lab.jobs"]
+    import os
+
+    env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(root)}
+    flags = ["--method", "full", "--model", str(tiny_models["distilbert"]), "--dataset", str(tiny_data), "--epochs", "40",
+             "--batch_size", "8", "--max_length", "32", "--device", "cpu"]
+    run = subprocess.run(env_cli + ["submit", *flags], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout.split()[-1]
+    jm = JobManager(root)
+
+    def now():
+        return {r["id"]: r["state"] for r in jm.list()}[run]  # list() also marks a dead worker's run failed
+
+    assert wait_for(lambda: (root / run / STATE_FILE).is_file(), timeout=120)
+    os.killpg(read_status(root / run)["pgid"], 9)
+    assert wait_for(lambda: now() == "failed", timeout=30)
+    saved = torch.load(root / run / STATE_FILE, weights_only=True)["step"]
+    out = subprocess.run(env_cli + ["resume", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "queued to resume" in out.stdout, out.stderr
+    assert wait_for(lambda: now() == "done", timeout=300), jm.logs(run)
+    assert f"resuming from step {saved}" in jm.logs(run)
+    steps = [r["step"] for r in rows(root / run) if "loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 320  # no step logged twice, none missing at the end
+    assert not (root / run / STATE_FILE).exists()
+
+
+def test_resume_flags_must_agree_with_the_runs_config(tiny_models, tiny_data, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    config(tiny_models["bert"], tiny_data, "full").save(folder / "config.json")
+    cmd = [sys.executable, "-m", "sentiment_lab.train", "--output_dir", str(folder), "--resume"]
+    out = subprocess.run(cmd + ["--lr", "1e-3"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "differ from its config.json: resolved_lr" in out.stderr
+    out = subprocess.run(cmd[:3] + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--output_dir" in out.stderr
+
+
+def test_a_state_that_cannot_be_written_does_not_fail_the_run(tiny_models, tiny_data, tmp_path, monkeypatch, capsys):
+    import sentiment_lab.runner as runner
+
+    def full_disk(folder, snapshot):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "save_state", full_disk)
+    folder = tmp_path / "run"
+    assert Runner(config(tiny_models["bert"], tiny_data, "adapters"), folder, progress=False).run() == 0
+    assert read_status(folder)["state"] == "done" and "training state at step 4 not saved" in capsys.readouterr().out
