@@ -123,7 +123,12 @@ class Runner:
                 self._load_snapshot()
         except ResumeError as e:
             return self._fail(str(e))
-        self.metrics = MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook()) if self.main else (lambda row: None)
+        # The run's clock: from here (data loading, features and evaluations included), plus the stretches
+        # before the saved state a resumed run goes on from.
+        began, before = time.perf_counter(), (self.resumed or {}).get("clock", 0.0)
+        self.clock = lambda: before + time.perf_counter() - began
+        self.metrics = (MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook(), clock=self.clock)
+                        if self.main else (lambda row: None))
         try:
             results = self._train()
         except USER_ERRORS as e:
@@ -153,7 +158,7 @@ class Runner:
         before = (self.resumed or {}).get("run_seconds", 0.0)
         try:
             save_state(self.folder, {**state, **snapshot_settings(self.cfg.settings()), "probe": probe,
-                                     "run_seconds": before + time.perf_counter() - started})
+                                     "run_seconds": before + time.perf_counter() - started, "clock": self.clock()})
         except (OSError, RuntimeError) as e:  # a full disk, say: the state is a spare, the run goes on without it
             self.log(f"note: training state at step {state['step']} not saved ({e}); a resume starts from the last state saved, if any")
 

@@ -76,6 +76,19 @@ def test_curves_overlay_several_runs_and_smooth():
     assert [(t.x, t.y) for t in stars] == [((1.0,), (0.3,)), ((1.0,), (0.8,))]
 
 
+def test_curves_by_time_since_each_run_began_older_runs_from_their_wall_times():
+    from sentiment_lab.ui.plots import with_seconds
+
+    new = [{"step": 20, "seconds": 14.0, "loss": 0.6}, {"step": 40, "seconds": 21.5, "eval_loss": 0.4, "eval_accuracy": 0.8}]
+    # Before the run clock: the loop's elapsed on train-loss rows, wall time on every row.
+    old = [{"step": 20, "time": 1000.0, "elapsed": 5.0, "loss": 0.6}, {"step": 40, "time": 1012.5, "eval_loss": 0.5, "eval_accuracy": 0.7}]
+    assert [r["seconds"] for r in with_seconds(old)] == [5.0, 17.5] and with_seconds(new) == new
+    fig = curves_figure({"new": new, "old": old}, x="seconds")
+    xs = {(t.name, t.xaxis): list(t.x) for t in fig.data if t.marker.symbol != "star"}
+    assert xs[("new", "x")] == [14.0] and xs[("new", "x3")] == [21.5] and xs[("old", "x3")] == [17.5]
+    assert fig.layout.xaxis.title.text == "seconds since the run began"
+
+
 def test_the_kept_checkpoint_is_the_one_the_training_loop_keeps():
     from sentiment_lab.ui.plots import kept_checkpoint
 

@@ -66,6 +66,8 @@ def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, ex
     assert Runner(cfg, parts, progress=False, resume=True).run() == 0
 
     assert read_status(parts)["state"] == "done"
+    seconds = [r["seconds"] for r in rows(parts)]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # the run's clock goes on from the saved state, never back
     assert not (parts / STATE_FILE).exists()  # done: nothing left to resume, and ~450 MB for a full MiniLM
     assert evals(parts) == evals(whole)  # the stop's own evaluation is gone; every scheduled one as before
     losses = [[(r["step"], round(r["loss"], 6)) for r in rows(f) if "loss" in r] for f in (whole, parts)]

@@ -35,7 +35,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
     cache = gr.State({})
     with gr.Row():
         chosen = gr.Dropdown([], multiselect=True, label="Runs to overlay", scale=4)
-        x_axis = gr.Radio(["step", "epoch"], value="step", label="x-axis", scale=1)
+        x_axis = gr.Radio(["step", "epoch", ("time", "seconds")], value="step", label="x-axis", scale=1)
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
     plot = gr.Plot(curves_figure({}), label="Curves")
     with gr.Row():

@@ -29,12 +29,28 @@ def kept_checkpoint(rows: list[dict]) -> dict | None:
     return best
 
 
+def with_seconds(rows: list[dict]) -> list[dict]:
+    """Rows with `seconds` since the run began. Runs from before the run clock have only wall times and
+    their loop's `elapsed`: there the first logged row says when training began (its time less its elapsed)."""
+    if not rows or all("seconds" in r for r in rows):
+        return rows
+    origin = next((r["time"] - r["elapsed"] for r in rows if r.get("time") and r.get("elapsed") is not None), None)
+    if origin is None:
+        return rows
+    return [r if "seconds" in r or not r.get("time") else {**r, "seconds": round(r["time"] - origin, 2)} for r in rows]
+
+
+X_TITLES = {"step": "step", "epoch": "epoch", "seconds": "seconds since the run began"}
+
+
 def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: float = 0.0) -> go.Figure:
-    """Train loss, eval loss and eval accuracy, one colour per run across the three panels."""
+    """Train loss, eval loss and eval accuracy, one colour per run across the three panels; x is the
+    step, the epoch, or the seconds since each run began (which method gets there first)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in PANELS], horizontal_spacing=0.07)
     palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B"]
     for i, (run_id, rows) in enumerate(series.items()):
         colour = palette[i % len(palette)]
+        rows = with_seconds(rows) if x == "seconds" else rows
         for col, (key, title) in enumerate(PANELS, start=1):
             points = [(r.get(x), r[key]) for r in rows if r.get(key) is not None and r.get(x) is not None]
             if not points:
@@ -55,7 +71,7 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
                     marker={"symbol": "star", "size": 13, "color": colour, "line": {"width": 1, "color": "#333"}},
                     hovertemplate=f"{run_id}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
                 ), row=1, col=col)
-    fig.update_xaxes(title_text=x)
+    fig.update_xaxes(title_text=X_TITLES.get(x, x))
     accuracies = [y for trace in fig.data if trace.xaxis == "x3" for y in trace.y]
     if accuracies:  # Plotly's autorange spreads one evaluation over 0-1.6; an accuracy lies in [0, 1]
         fig.update_yaxes(range=[max(0.0, min(accuracies) - 0.02), min(1.005, max(accuracies) + 0.02)], row=1, col=3)
