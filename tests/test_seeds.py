@@ -23,6 +23,27 @@ def test_bad_seed_lists_are_named(value, message):
         form_to_configs({"method": "lora", "seed": value})
 
 
+def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
+    configs = form_to_configs({"method": "lora", "lr": "1e-4, 3e-4", "seed": "1 2"})
+    assert [(c.lr, c.seed) for c in configs] == [(1e-4, 1), (1e-4, 2), (3e-4, 1), (3e-4, 2)]
+    assert [c.lr for c in form_to_configs({"method": "full", "lr": " 2e-5 ", "seed": ""})] == [2e-5]
+    assert [c.learning_rate for c in form_to_configs({"method": "full", "lr": "", "seed": ""})] == [5e-5]  # blank: the measured default
+    frame = settings_frame([(f"r{i}", result(0.8 + i / 100), c) for i, c in enumerate(configs)])
+    assert frame["settings"].tolist() == ["lr=0.0003", "lr=0.0001"] and frame["seeds"].tolist() == ["1, 2", "1, 2"]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": "1e-4, fast"}, "learning rate must be numbers, several separated by commas"),
+    ({"lr": "1e-3 1e-3"}, "learning rate 0.001 is listed twice"),
+    ({"lr": "1e-4 2e-4 3e-4", "seed": "1 2 3 4"}, "3 learning rates × 4 seeds is 12 runs; at most 10"),
+    ({"lr": "1e-4, -1"}, "lr must be in"),
+    ({"method": "svm", "lr": "1e-4, 1e-3"}, "the SVM has no learning rate"),
+])
+def test_bad_learning_rate_lists_are_named(values, message):
+    with pytest.raises(ConfigError, match=message):
+        form_to_configs({"method": "lora", **values})
+
+
 def test_a_form_with_three_seeds_queues_three_runs_and_train_all_five_fifteen(tmp_path):
     from sentiment_lab.ui.services import Services
 

@@ -11,7 +11,8 @@ from ..paths import RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")  # textboxes: blank is their default, which a number box cannot show
-MAX_SEEDS = 10  # one run each: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
+MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
+MAX_SEEDS = MAX_RUNS
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
     "freeze": "Freeze (head only)", "adapters": "Adapters",
@@ -20,6 +21,9 @@ METHOD_LABELS = {
 
 def lr_hint(method: str) -> str:
     return f"blank = measured default for {method}: {DEFAULT_LR[method]:g}" if method in DEFAULT_LR else "not used by the SVM"
+
+
+LR_INFO = "several (1e-4, 3e-4): one run each"
 
 
 def form_to_config(values: dict) -> RunConfig:
@@ -40,30 +44,46 @@ def form_to_config(values: dict) -> RunConfig:
         raise ConfigError(str(e)) from None
 
 
-def parse_seeds(value) -> list[int] | None:
-    """'42' or '42, 43, 44' (a comparison over seeds) as whole numbers; None when blank (the default seed)."""
+def parse_many(value, field: str, kind, example: str, plural: str) -> list | None:
+    """'42' or '42, 43, 44' as a list of `kind` (int or float); None when blank (the field's default).
+    A number from a number box or the API passes as it is: RunConfig checks it."""
     if value is None or isinstance(value, (int, float)):
-        return None if value is None else [value]  # a number box or the API: RunConfig checks it
+        return None if value is None else [value]
     parts = [p for p in str(value).replace(",", " ").split()]
     if not parts:
         return None
     try:
-        seeds = [int(p) for p in parts]
+        values = [kind(p) for p in parts]
     except ValueError:
-        raise ConfigError(f"seed must be whole numbers, several separated by commas (42, 43, 44): got {str(value).strip()!r}") from None
-    if len(set(seeds)) < len(seeds):
-        raise ConfigError(f"seed {next(x for x in seeds if seeds.count(x) > 1)} is listed twice")
-    if len(seeds) > MAX_SEEDS:
-        raise ConfigError(f"{len(seeds)} seeds; at most {MAX_SEEDS} at once")
-    return seeds
+        what = "whole numbers" if kind is int else "numbers"
+        raise ConfigError(f"{field} must be {what}, several separated by commas ({example}): got {str(value).strip()!r}") from None
+    if len(set(values)) < len(values):
+        raise ConfigError(f"{field} {next(x for x in values if values.count(x) > 1):g} is listed twice")
+    if len(values) > MAX_RUNS:
+        raise ConfigError(f"{len(values)} {plural}; at most {MAX_RUNS} at once")
+    return values
+
+
+def parse_seeds(value) -> list[int] | None:
+    """'42' or '42, 43, 44' (a comparison over seeds); None when blank (the default seed)."""
+    return parse_many(value, "seed", int, "42, 43, 44", "seeds")
+
+
+def parse_rates(value) -> list[float] | None:
+    """'3e-4' or '1e-4, 3e-4, 1e-3' (a learning-rate sweep); None when blank (the method's measured default)."""
+    return parse_many(value, "learning rate", float, "1e-4, 3e-4", "learning rates")
 
 
 def form_to_configs(values: dict) -> list[RunConfig]:
-    """One validated config per seed in the form's seed field (one run when it holds a single seed)."""
-    seeds = parse_seeds(values.get("seed"))
-    if seeds is None:
-        return [form_to_config({**values, "seed": None})]
-    return [form_to_config({**values, "seed": seed}) for seed in seeds]
+    """One validated config per learning rate and seed in the form (one run when each holds one value):
+    a sweep's runs differ only there, so the results table's per-setting view lines them up."""
+    rates, seeds = parse_rates(values.get("lr")), parse_seeds(values.get("seed"))
+    if rates and len(rates) > 1 and values.get("method") == "svm":
+        raise ConfigError("the SVM has no learning rate (it picks C on validation): give one or none")
+    runs = [(lr, seed) for lr in rates or [None] for seed in seeds or [None]]
+    if len(runs) > MAX_RUNS:
+        raise ConfigError(f"{len(rates)} learning rates × {len(seeds)} seeds is {len(runs)} runs; at most {MAX_RUNS} at once")
+    return [form_to_config({**values, "lr": lr, "seed": seed}) for lr, seed in runs]
 
 
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:

@@ -110,7 +110,7 @@ class Services:
         return {**form, "dataset": stored} if stored else dict(form)
 
     def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
-        """Validate a Train-tab form (and an optional upload) and queue its run, one per seed listed."""
+        """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed listed."""
         return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:

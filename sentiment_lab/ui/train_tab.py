@@ -8,7 +8,7 @@ import gradio as gr
 from ..access import visitor_key
 from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
-from .forms import METHOD_LABELS, form_values, lr_hint
+from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
 from .notices import run_endings
 from .tables import RUN_WIDTHS, runs_frame
@@ -33,7 +33,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
             with gr.Row():
                 epochs = gr.Number(d.epochs, label="Epochs", minimum=0)
                 batch_size = gr.Number(d.batch_size, label="Batch size", precision=0)
-                lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"))
+                lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"), info=LR_INFO)
                 max_length = gr.Number(d.max_length, label="Max length", precision=0)
             with gr.Row():
                 seed = gr.Textbox(str(d.seed), label="Seed", info="several (42, 43, 44): one run each")
@@ -133,7 +133,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
     @user_errors
     def do_train(request: gr.Request, up, *values):
         ids = services.submit(form(*values), up, visitor_key(request))
-        return f"Queued **{ids[0]}**." if len(ids) == 1 else f"Queued {len(ids)} runs, one per seed: " + ", ".join(f"`{i}`" for i in ids)
+        return f"Queued **{ids[0]}**." if len(ids) == 1 else f"Queued {len(ids)} runs, one per learning rate and seed: " + ", ".join(f"`{i}`" for i in ids)
 
     @user_errors
     def do_all(request: gr.Request, up, *values):
