@@ -26,6 +26,9 @@ def test_bad_seed_lists_are_named(value, message):
 def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
     configs = form_to_configs({"method": "lora", "lr": "1e-4, 3e-4", "seed": "1 2"})
     assert [(c.lr, c.seed) for c in configs] == [(1e-4, 1), (1e-4, 2), (3e-4, 1), (3e-4, 2)]
+    assert [c.run_name for c in configs] == ["lr1e-4-s1", "lr1e-4-s2", "lr3e-4-s1", "lr3e-4-s2"]  # which is which, in the run list
+    named = form_to_configs({"method": "lora", "lr": "1.5e-3, 2e-5", "run_name": "x" * 48})
+    assert [c.run_name for c in named] == ["x" * 39 + "-lr1.5e-3", "x" * 41 + "-lr2e-5"] and named[0].seed == 42
     assert [c.lr for c in form_to_configs({"method": "full", "lr": " 2e-5 ", "seed": ""})] == [2e-5]
     assert [c.learning_rate for c in form_to_configs({"method": "full", "lr": "", "seed": ""})] == [5e-5]  # blank: the measured default
     frame = settings_frame([(f"r{i}", result(0.8 + i / 100), c) for i, c in enumerate(configs)])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_LR, ConfigError, RunConfig
 from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
-from ..paths import RunIdError, check_run_name
+from ..paths import MAX_NAME, RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")  # textboxes: blank is their default, which a number box cannot show
@@ -83,7 +83,25 @@ def form_to_configs(values: dict) -> list[RunConfig]:
     runs = [(lr, seed) for lr in rates or [None] for seed in seeds or [None]]
     if len(runs) > MAX_RUNS:
         raise ConfigError(f"{len(rates)} learning rates × {len(seeds)} seeds is {len(runs)} runs; at most {MAX_RUNS} at once")
-    return [form_to_config({**values, "lr": lr, "seed": seed}) for lr, seed in runs]
+    if len(runs) == 1:
+        return [form_to_config({**values, "lr": rates and rates[0], "seed": seeds and seeds[0]})]
+    return [form_to_config({**values, "lr": lr, "seed": seed, "run_name": sweep_name(values.get("run_name"), lr, seed, rates, seeds)})
+            for lr, seed in runs]
+
+
+def short_rate(lr: float) -> str:
+    """1e-4, 1.5e-3: a learning rate as few characters."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def sweep_name(name: str | None, lr, seed, rates, seeds) -> str:
+    """A sweep's runs named by what tells them apart (`lr1e-4-s2`), after the user's name if any, so
+    the run list shows which is which."""
+    tag = "-".join(([f"lr{short_rate(float(lr))}"] if rates and len(rates) > 1 else []) +
+                   ([f"s{seed}"] if seeds and len(seeds) > 1 else []))
+    name = (name or "").strip()
+    return f"{name[:MAX_NAME - len(tag) - 1]}-{tag}" if name else tag
 
 
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
