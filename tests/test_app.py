@@ -290,3 +290,7 @@ def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
     assert [text for _, text in messages] == ["c was cancelled", "b failed: model 'x' could not be loaded", "a finished: test accuracy 0.8341"]
     assert [state for state, _ in messages] == ["cancelled", "failed", "done"]
     assert run_endings(seen, later)[0] == []  # said once
+    from sentiment_lab.ui.notices import own_runs
+
+    runs = [{"id": "a", "owner": "me"}, {"id": "b", "owner": "you"}, {"id": "c"}]
+    assert [r["id"] for r in own_runs(runs, "me", demo=True)] == ["a"] and own_runs(runs, "me", demo=False) == runs

@@ -22,3 +22,9 @@ def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[tup
                 text += f": {str(r['error']).splitlines()[0][:160]}"
             messages.append((state, text))
     return messages, now
+
+
+def own_runs(rows: list[dict], visitor: str | None, demo: bool) -> list[dict]:
+    """The runs whose endings this page announces: in the public demo, where every visitor sees every
+    run, only the visitor's own (a stranger's run ending is noise to them); elsewhere all."""
+    return [r for r in rows if r.get("owner") == visitor] if demo else rows

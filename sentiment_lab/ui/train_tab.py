@@ -10,7 +10,7 @@ from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
-from .notices import run_endings
+from .notices import own_runs, run_endings
 from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
@@ -143,11 +143,11 @@ def build(services: Services, timer: gr.Timer) -> dict:
     train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
     all_btn.click(do_all, [upload, *fields], submit_msg, api_visibility="private")
 
-    def refresh(current, seen=None):
+    def refresh(request: gr.Request, current, seen=None):
         rows = services.jobs.list()
         ids = [r["id"] for r in rows]
         value = current if current in ids else (ids[0] if ids else None)
-        messages, seen = run_endings(seen, rows)
+        messages, seen = run_endings(seen, own_runs(rows, visitor_key(request), services.demo is not None))
         for state, message in messages:  # a toast per run that ended since this page last looked
             (gr.Warning if state == "failed" else gr.Info)(message)
         return runs_frame(rows), gr.Dropdown(choices=ids, value=value), seen
