@@ -138,7 +138,7 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_and_zips_a_run
         page.get_by_role("button", name="Copy its settings to the form").click()
         expect(page.get_by_text("Settings of full-old copied to the form")).to_be_visible(timeout=10_000)
         expect(page.get_by_label("Full fine-tuning", exact=True)).to_be_checked()
-        expect(page.get_by_label(re.compile("^Learning rate"))).to_have_value("5e-05")
+        expect(page.get_by_role("textbox", name=re.compile("^Learning rate"))).to_have_value("5e-05")
         page.get_by_role("button", name="Delete", exact=True).click()
         expect(page.get_by_text("Delete full-old with its checkpoint")).to_be_visible(timeout=10_000)
         page.get_by_role("button", name="Keep it").click()
