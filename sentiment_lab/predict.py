@@ -15,6 +15,7 @@ import torch
 from . import methods
 from .backbone import load_encoder, load_tokenizer
 from .config import METHODS, ConfigError, RunConfig
+from .fair_lock import FairLock
 from .features import sentence_features
 from .jobs import JobManager
 from .runner import cpu_has_native_bf16
@@ -53,7 +54,7 @@ class Predictor:
 
     def __init__(self, jobs: JobManager):
         self.jobs = jobs
-        self.lock = threading.Lock()
+        self.lock = FairLock()  # per batch, first come first served: long jobs let short compares in between
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
         self.models: dict[str, tuple] = {}
@@ -178,47 +179,61 @@ class Predictor:
         return logits.float().softmax(-1).tolist(), labels
 
     @torch.inference_mode()
-    def predict_many(self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32) -> dict[str, dict]:
+    def predict_many(self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32,
+                     one_precision: bool = False) -> dict[str, dict]:
         """Every method's answers for checked `texts`: {method: {run, labels, probabilities (one list per
         text, in order), ms answering, load_ms loading (0 once loaded)}} or {method: {run, error}}. One
-        broken run never silences the others."""
+        broken run never silences the others.
+
+        Args:
+            one_precision: every batch in the precision chosen for all the texts together (a last batch
+                of one would otherwise get one review's): answers meant to be subtracted from each other.
+        """
         answers = {}
         for method in METHODS:
             run_id = runs.get(method)
             answers[method] = ({"run": run_id, "probabilities": [None] * len(texts), "ms": 0.0} if run_id
                                else {"run": None, "error": f"no finished {method} run yet: train one in the Train tab"})
-        for method, answer in answers.items():  # loading first: "ms" is answering, "load_ms" the first use's wait
-            if "error" not in answer:
-                started = time.perf_counter()
-                try:
-                    with self.lock:
-                        self.load(answer["run"])
-                except Exception as e:
-                    answers[method] = _broken(answer["run"], e)
-                    continue
-                answer["load_ms"] = (time.perf_counter() - started) * 1000
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths together: little padding
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             shared: dict[tuple, torch.Tensor] = {}
-            first = next((a["run"] for a in answers.values() if "error" not in a), None)
-            if first is None:
-                break
-            with self.lock, self._precision(len(idx), first):  # per batch: a long list does not hold up one-review compares
-                for method, answer in answers.items():
-                    if "error" in answer:
-                        continue
-                    run_id, started = answer["run"], time.perf_counter()
-                    try:
-                        probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
-                    except Exception as e:
-                        self.models.pop(run_id, None)
-                        answers[method] = _broken(run_id, e)
-                        continue
-                    for i, p in zip(idx, probs):
-                        answer["probabilities"][i] = p
-                    answer["ms"] += (time.perf_counter() - started) * 1000
+            # The lock per batch, so a long list does not hold up one-review compares; the models load in
+            # the first batch's turn, so a compare waits behind a long job for one of its batches, not two.
+            with self.lock:
+                if start == 0:
+                    self._load_all(answers)
+                first = next((a["run"] for a in answers.values() if "error" not in a), None)
+                if first is None:
+                    break
+                with self._precision(len(texts) if one_precision else len(idx), first):
+                    for method, answer in answers.items():
+                        if "error" in answer:
+                            continue
+                        run_id, started = answer["run"], time.perf_counter()
+                        try:
+                            probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
+                        except Exception as e:
+                            self.models.pop(run_id, None)
+                            answers[method] = _broken(run_id, e)
+                            continue
+                        for i, p in zip(idx, probs):
+                            answer["probabilities"][i] = p
+                        answer["ms"] += (time.perf_counter() - started) * 1000
         return answers
+
+    def _load_all(self, answers: dict) -> None:
+        """Load each answering run (under the lock): "load_ms" is a first use's wait, "ms" answering."""
+        for method, answer in answers.items():
+            if "error" in answer:
+                continue
+            started = time.perf_counter()
+            try:
+                self.load(answer["run"])
+            except Exception as e:
+                answers[method] = _broken(answer["run"], e)
+                continue
+            answer["load_ms"] = (time.perf_counter() - started) * 1000
 
     def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
         """One row per method: label, its probability, every class probability, milliseconds answering

@@ -17,8 +17,8 @@ class WordCounter:
     def __init__(self):
         self.calls = []
 
-    def predict_many(self, texts, runs, batch_size=32):
-        self.calls.append((list(texts), batch_size))
+    def predict_many(self, texts, runs, batch_size=32, one_precision=False):
+        self.calls.append((list(texts), batch_size, one_precision))
         def p(text):
             words = text.split()
             return 1 / (1 + math.exp(-(2 * words.count("good") - 3 * words.count("dull"))))
@@ -31,8 +31,9 @@ class WordCounter:
 def test_each_words_pull_is_the_fall_in_log_odds_without_it():
     predictor = WordCounter()
     out = influence(predictor, "  good but dull  ", {"svm": None, "full": "full-1"})
-    texts, batch = predictor.calls[0]
-    assert texts == ["good but dull", "but dull", "good dull", "good but"] and batch == 4  # one batch, one precision
+    texts, batch, one_precision = predictor.calls[0]
+    assert texts == ["good but dull", "but dull", "good dull", "good but"]
+    assert batch == 32 and one_precision  # batches (a compare gets in between), all in one precision: the pulls subtract answers
     words = out["full"]["words"]
     assert [w for w, _, _ in words] == ["good", "but", "dull"]
     assert [round(d, 6) for _, d, _ in words] == [2.0, 0.0, -3.0]  # the model's own weights, read back
