@@ -270,8 +270,8 @@ class JobManager:
         summary = self._summary(run_id, folder)
         row = {
             "id": run_id, "state": st.get("state") or "failed", "method": cfg.get("method"), "model": cfg.get("model"),
-            "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "queued": queued_at(st), "started": st.get("started"), "spent_before": st.get("spent_before"),
-            "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
+            "dataset": cfg.get("dataset"), "submitted": st.get("submitted") or st.get("started"), "queued": queued_at(st),
+            "started": st.get("started"), "spent_before": st.get("spent_before"), "finished": st.get("finished"), "error": st.get("error") if st else "status.json is missing", "owner": st.get("owner"),
             **summary,
         }
         if row["state"] in ("stopped", "failed"):
@@ -400,7 +400,8 @@ def main(argv=None) -> int:
             else:
                 for r in rows:
                     acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
-                    print(f"{r['id']:60s} {r['state']:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
+                    state = r["state"] + (" (resumable)" if r.get("resumable") else "")
+                    print(f"{r['id']:60s} {state:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
         elif args.command == "stop":
             print(manager.stop(args.run, wait=True))
         elif args.command == "resume":
