@@ -52,11 +52,12 @@ def weights(folder) -> dict:
 
 
 # 8 steps an epoch, an evaluation every 4: stops at 3 (between evaluations), 4 (on one) and 10 (in epoch 2).
-@pytest.mark.parametrize("method, stop_at, extra", [
-    ("full", 3, {}), ("full", 10, {}), ("lora", 4, {}), ("adapters", 10, {}), ("freeze", 6, {}),
+@pytest.mark.parametrize("method, stop_at, kind", [
+    ("full", 3, "bert"), ("full", 10, "distilbert"), ("lora", 4, "bert"), ("lora", 7, "distilbert"), ("adapters", 10, "bert"),
+    ("adapters", 5, "distilbert"), ("freeze", 6, "bert"),
 ])
-def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, extra, tiny_models, tiny_data, tmp_path):
-    cfg = config(tiny_models["bert"], tiny_data, method, **extra)
+def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, kind, tiny_models, tiny_data, tmp_path):
+    cfg = config(tiny_models[kind], tiny_data, method)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert Runner(cfg, whole, progress=False).run() == 0
 
