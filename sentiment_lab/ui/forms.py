@@ -20,7 +20,7 @@ METHOD_LABELS = {
 
 
 def lr_hint(method: str) -> str:
-    return f"blank = measured default for {method}: {DEFAULT_LR[method]:g}" if method in DEFAULT_LR else "not used by the SVM"
+    return f"blank = {DEFAULT_LR[method]:g} ({method} default)" if method in DEFAULT_LR else "not used by the SVM"
 
 
 LR_INFO = "several (1e-4, 3e-4): one run each"
