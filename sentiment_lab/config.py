@@ -110,6 +110,8 @@ class RunConfig:
     """None: pick C from a small grid by validation accuracy"""
     evals_per_epoch: int = 2
     """Evaluations on validation per epoch; the best one is the checkpoint kept"""
+    patience: int = 0
+    """Stop early once this many evaluations in a row bring no better checkpoint; 0: train the whole budget"""
     log_every: int = 20
     """Steps between train-loss lines in metrics.jsonl"""
     max_train_samples: int | None = None
@@ -207,6 +209,7 @@ class RunConfig:
         if self.svm_c is not None:
             _check_range("svm_c", self.svm_c, 0, 1e6, low_open=True)
         _check_range("evals_per_epoch", self.evals_per_epoch, 1, 100)
+        _check_range("patience", self.patience, 0, 1000)
         _check_range("log_every", self.log_every, 1, 100000)
         _check_range("seed", self.seed, 0, 2**32 - 1)
         for name in ("max_train_samples", "max_eval_samples"):

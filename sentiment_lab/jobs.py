@@ -283,6 +283,7 @@ class JobManager:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")
             row["best_eval_accuracy"] = results.get("validation", {}).get("accuracy")
             row["warning"] = results.get("warning")
+            row["early_stop"] = results.get("early_stop")
         return row
 
     def final_result(self, run_id: str, folder: Path | None = None, status: dict | None = None) -> dict:

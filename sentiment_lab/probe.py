@@ -105,7 +105,7 @@ def probe_head(model: nn.Module, train, val, settings: LoopSettings, epochs: flo
     vx, vy = head_features(model, val, accelerator)
     probe = HeadOnFeatures(model)
     head_settings = dataclasses.replace(settings, epochs=epochs, lr=lr, ema=0.0, evals_per_epoch=1, head_lr=None,
-                                        layer_decay=1.0, lora_plus=1.0, adapter_plus=1.0, decay_ratio=1.0)
+                                        layer_decay=1.0, lora_plus=1.0, adapter_plus=1.0, decay_ratio=1.0, patience=0)
     with _only_head_trains(model):
         result = fit(probe, FeatureBatches(tx.numpy(), ty.numpy(), train.batch_size, seed),
                      FeatureBatches(vx.numpy(), vy.numpy(), train.batch_size, seed), head_settings, accelerator, num_labels,

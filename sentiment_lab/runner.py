@@ -278,6 +278,9 @@ class Runner:
                      snapshot=snapshot, resume=self.resumed)
         if progress is not None:
             progress.close()
+        if result.early_stop:
+            self.log(f"early stop at step {result.early_stop}: {cfg.patience} evaluation(s) in a row without a better checkpoint "
+                     f"(kept: step {result.best.get('step')})")
         warning = None if result.stopped else did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
         if warning:
             self.log(warning)
@@ -296,7 +299,7 @@ class Runner:
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
             "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
-            "stopped": result.stopped, "lr": cfg.learning_rate, "warning": warning, "probe": probe,
+            "stopped": result.stopped, "early_stop": result.early_stop, "lr": cfg.learning_rate, "warning": warning, "probe": probe,
         }
 
     def _save_predictions(self, pred, labels) -> None:

@@ -83,6 +83,7 @@ class LoopSettings:
     warmup_ratio: float = 0.06
     decay_ratio: float = 1.0
     evals_per_epoch: int = 1
+    patience: int = 0
     log_every: int = 20
     head_lr: float | None = None
     layer_decay: float = 1.0
@@ -104,6 +105,8 @@ class FitResult:
     """Validation metrics of the kept checkpoint"""
     steps: int = 0
     stopped: bool = False
+    early_stop: int | None = None
+    """The step where evaluations stopped bringing a better checkpoint (`patience` of them in a row)"""
     train_seconds: float = 0.0
     samples: int = 0
 
@@ -200,13 +203,14 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     average = WeightAverage(accelerator.unwrap_model(model).parameters(), settings.ema) if settings.ema > 0 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
-    best_key, best_state = None, None
+    best_key, best_state, since_best = None, None, 0
     step, last_eval, seconds_before = 0, -1, 0.0
     if resume is not None:
         if average is not None and resume.get("average") is not None:
             average.load_state_dict(resume["average"])
         best_key, best_state, result.best = tuple(resume["best_key"]) if resume["best_key"] else None, resume["best_state"], dict(resume["best"])
         step, last_eval, result.samples, seconds_before = resume["step"], resume["last_eval"], resume["samples"], resume["train_seconds"]
+        since_best = resume["since_best"]
         torch.set_rng_state(resume["rng"])  # dropout goes on as it would have
         if progress is not None:
             progress.update(step)
@@ -222,17 +226,19 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
                   "average": average.state_dict() if average is not None else None,
                   "best_key": best_key, "best_state": best_state, "best": result.best, "samples": result.samples,
                   "train_seconds": seconds_before + time.perf_counter() - started, "rng": torch.get_rng_state(),
-                  "running": float(running), "running_n": running_n})  # the train loss since it was last logged
+                  "running": float(running), "running_n": running_n,  # the train loss since it was last logged
+                  "since_best": since_best})
 
     def do_eval(step: int, epoch: float) -> None:
-        nonlocal best_key, best_state
+        nonlocal best_key, best_state, since_best
         # With weight averaging, the average is what is evaluated and what is kept.
         with average.applied() if average is not None else contextlib.nullcontext():
             m = evaluate(model, val, accelerator, num_labels)
             report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
             key = checkpoint_rank(m["accuracy"], m["loss"])
+            since_best += 1
             if best_key is None or key > best_key:
-                best_key, best_state = key, _trainable_state(accelerator.unwrap_model(model))
+                best_key, best_state, since_best = key, _trainable_state(accelerator.unwrap_model(model)), 0
                 result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
 
     first_epoch = step // steps_per_epoch
@@ -276,8 +282,11 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             if step % eval_every == 0 or step == total_steps:
                 do_eval(step, step / steps_per_epoch)
                 last_eval = step
+                if settings.patience and since_best >= settings.patience and step < total_steps:
+                    result.early_stop = step  # the kept checkpoint is patience evaluations old: more steps only cost time
+                    break
                 take_snapshot()
-        if result.stopped or step >= total_steps:
+        if result.stopped or result.early_stop or step >= total_steps:
             break
     if last_eval != step and step > 0:  # stopped between evaluations
         # Saved before the stop's own evaluation, which the uninterrupted run never made: resumed, the

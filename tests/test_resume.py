@@ -22,8 +22,8 @@ from test_jobs import state, submit, wait_for
 def config(model, data, method, **extra) -> RunConfig:
     # bf16 off: accelerate keeps one state per process, and other tests run it in fp32. Train loss
     # logged every 3 steps, so stops fall between logs too.
-    return RunConfig(method=method, model=str(model), dataset=str(data), epochs=2, batch_size=8, max_length=32,
-                     device="cpu", bf16="off", **{"log_every": 3, **extra}).validated()
+    return RunConfig(method=method, model=str(model), dataset=str(data), batch_size=8, max_length=32,
+                     device="cpu", bf16="off", **{"epochs": 2, "log_every": 3, **extra}).validated()
 
 
 class StopAfter:

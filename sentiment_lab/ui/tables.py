@@ -47,6 +47,8 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
         state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
+        if r.get("early_stop"):
+            state += " · early"  # ended before its budget: no better checkpoint for `patience` evaluations
         if r.get("resumable"):
             state += " · resumable"
         if r["id"] in place:

@@ -16,7 +16,7 @@ from .tables import RUN_WIDTHS, runs_frame
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
                "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
-               "lora_embeddings", "freeze_embeddings", "model_dropout")
+               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -75,6 +75,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                              info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
                     model_dropout = gr.Textbox("", label="Model dropout", placeholder="blank = the model's own (0.1)",
                                                info="every dropout of the pre-trained model while training")
+                    patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
+                                         info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
                 freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
                                                 info="the embedding table stays pre-trained: half of MiniLM's weights")
             with gr.Row():
