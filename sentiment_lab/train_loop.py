@@ -212,6 +212,8 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         step, last_eval, result.samples, seconds_before = resume["step"], resume["last_eval"], resume["samples"], resume["train_seconds"]
         since_best = resume["since_best"]
         torch.set_rng_state(resume["rng"])  # dropout goes on as it would have
+        if resume.get("cuda_rng") is not None and torch.cuda.is_available() and len(resume["cuda_rng"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
         if progress is not None:
             progress.update(step)
     started = time.perf_counter()
@@ -226,6 +228,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
                   "average": average.state_dict() if average is not None else None,
                   "best_key": best_key, "best_state": best_state, "best": result.best, "samples": result.samples,
                   "train_seconds": seconds_before + time.perf_counter() - started, "rng": torch.get_rng_state(),
+                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                   "running": float(running), "running_n": running_n,  # the train loss since it was last logged
                   "since_best": since_best})
 
