@@ -7,7 +7,6 @@ model. Only full fine-tuning keeps its own weights.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 
 import torch
