@@ -116,10 +116,13 @@ def assert_last_column_in_view(page, header: str):
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
 
 
-def test_browser_copies_a_runs_settings_deletes_only_after_asking_and_zips_a_run_both_ways(browser, tmp_path):
+def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_both_ways_and_resumes_one(browser, tmp_path):
     from playwright.sync_api import expect
 
     from fakes.runs import finished_run
+    from fakes.worker import fake_launcher
+    from sentiment_lab.runs import read_status, write_status
+    from sentiment_lab.train_state import STATE_FILE
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"
@@ -127,7 +130,11 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_and_zips_a_run
     finished_run(root, "full-old", "full", 100.0)
     finished_run(root, "lora-new", "lora", 200.0)
     (root / "lora-new" / "artefacts" / "adapter_config.json").write_text("{}")  # a run archive carries weights
+    stopped = finished_run(root, "stopped-adapters", "adapters", 50.0)
+    write_status(stopped, "stopped", args=["1", "0", "polite"])  # a fake worker's arguments: one quick step, then done
+    (stopped / STATE_FILE).write_bytes(b"saved state")  # the queue only asks that there is one
     app = build_app(root)
+    app.services.jobs.launcher = fake_launcher
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
     try:
@@ -164,5 +171,18 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_and_zips_a_run
         page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(str(archive))
         expect(page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+"))).to_be_visible(timeout=20_000)
         assert len(list(root.glob("lora-new-imported-*"))) == 1
+
+        # A stopped run goes on through the Resume button: queued, started by the queue, done.
+        picker = page.get_by_label("Run", exact=True)
+        picker.click()
+        picker.fill("stopped-adapters")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("stopped · resumable").first).to_be_attached(timeout=10_000)  # the run list says so (a cell the table may have scrolled away)
+        page.get_by_role("button", name="Resume").click()
+        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(timeout=10_000)
+        deadline = time.monotonic() + 30
+        while read_status(stopped).get("state") != "done" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert read_status(stopped)["state"] == "done" and read_status(stopped)["args"][-1] == "--resume"
     finally:
         app.close()
