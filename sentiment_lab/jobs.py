@@ -24,6 +24,7 @@ from .config import RunConfig
 from .launch import launch_command
 from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from .runs import FINAL, MetricsCursor, read_results, read_status, write_status
+from .train_state import has_state
 
 ENV_MAX_RUNS = "SENTIMENT_LAB_MAX_RUNS"
 STOP_GRACE_S = 8.0
@@ -191,8 +192,6 @@ class JobManager:
     # ---- resume -------------------------------------------------------------------------
     def resume(self, run_id: str) -> str:
         """Queue a stopped or failed run to go on from its saved training state (train_state.py)."""
-        from .train_state import has_state
-
         folder = self.folder(run_id)
         with self._locked():
             st = read_status(folder)
@@ -275,8 +274,6 @@ class JobManager:
             **summary,
         }
         if row["state"] in ("stopped", "failed"):
-            from .train_state import has_state
-
             row["resumable"] = has_state(folder)
         results = self.final_result(run_id, folder, st) if row["state"] in FINAL else None
         if results:

@@ -56,10 +56,9 @@ class Predictor:
         self.lock = FairLock()  # per batch, first come first served: long jobs let short compares in between
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
-        self.models: dict[str, tuple] = {}
+        self.models: dict[str, tuple] = {}  # run -> (when it ended, (model, tokenizer, config, labels), test accuracy)
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
-        self.accuracies: dict[str, tuple] = {}  # run -> (when it ended, test accuracy)
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method, passing over runs that did not learn (they
@@ -79,13 +78,11 @@ class Predictor:
         return {m: latest[m][2] if m in latest else None for m in METHODS}
 
     def test_accuracy(self, run_id: str) -> float | None:
-        """The run's accuracy on its test set (how far to trust its answers), read once: a finished run never changes."""
-        folder = self.jobs.folder(run_id)
-        ended = read_status(folder).get("finished")
-        if run_id not in self.accuracies or self.accuracies[run_id][0] != ended:
-            test = ((read_results(folder) or {}).get("test") or {})
-            self.accuracies[run_id] = (ended, test.get("accuracy"))
-        return self.accuracies[run_id][1]
+        """The run's accuracy on its test set (how far to trust its answers), read with its model."""
+        cached = self.models.get(run_id)
+        if cached is None:
+            return ((read_results(self.jobs.folder(run_id)) or {}).get("test") or {}).get("accuracy")
+        return cached[2]
 
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
@@ -102,7 +99,6 @@ class Predictor:
         with self.lock:
             self.models.pop(run_id, None)
             self.methods.pop(run_id, None)
-            self.accuracies.pop(run_id, None)
 
     def _precision(self, batch: int, run_id: str):
         """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
@@ -158,13 +154,18 @@ class Predictor:
         method = methods.get(cfg.method)
         model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
-        self.models[run_id] = (ended, entry)
+        self.models[run_id] = (ended, entry, (results.get("test") or {}).get("accuracy"))
         return entry
+
+    def _loaded(self, run_id: str):
+        """A run's entry as this request's first turn loaded (and checked) it; loaded again if forgotten since."""
+        cached = self.models.get(run_id)
+        return cached[1] if cached is not None else self.load(run_id)
 
     def _answer(self, run_id: str, texts: list[str], shared: dict) -> tuple[list[list[float]], list[str]]:
         """One run's class probabilities for `texts` (padded as one batch), and its label names. `shared`
         holds this batch's pooled features: SVM and freeze on one encoder read them from one pass."""
-        model, tok, cfg, labels = self.load(run_id)
+        model, tok, cfg, labels = self._loaded(run_id)
         length = min(cfg.max_length, 512)
         enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
         if hasattr(model, "from_features"):

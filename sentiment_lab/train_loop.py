@@ -180,7 +180,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     The parameters of the best evaluation (by accuracy, then loss) are loaded back at the end.
 
     Args:
-        snapshot: given the whole training state after every evaluation (main process only), to save.
+        snapshot: given the whole training state after every evaluation but the last (main process only), to save.
         resume: such a state: the loop goes on from its step as if it had never stopped.
     """
     groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
@@ -285,7 +285,9 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             if step % eval_every == 0 or step == total_steps:
                 do_eval(step, step / steps_per_epoch)
                 last_eval = step
-                if settings.patience and since_best >= settings.patience and step < total_steps:
+                if step >= total_steps:
+                    break  # done: nothing is left to resume, so no state is written (455 MB for a full MiniLM)
+                if settings.patience and since_best >= settings.patience:
                     result.early_stop = step  # the kept checkpoint is patience evaluations old: more steps only cost time
                     break
                 take_snapshot()

@@ -1,6 +1,6 @@
 """A run's training state on disk, so a stopped, killed or crashed run can go on where it was.
 
-The loop snapshots after every evaluation (and at a stop): weights, optimizer and schedule, the
+The loop snapshots after every evaluation but the last (and at a stop): weights, optimizer and schedule, the
 weight average, the kept checkpoint so far, the random state. Resuming from the snapshot of step
 N continues exactly as the uninterrupted run would have from step N (data order is a function of
 seed and epoch). The file is ours alone: it never travels in run archives or to the Hub, and it

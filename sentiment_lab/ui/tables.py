@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
+from ..jobs import queued_at
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
@@ -33,7 +34,7 @@ def _duration(seconds) -> str:
 def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation accuracy."""
     now = now or time.time()
-    queued = sorted((r.get("queued") or r.get("submitted") or 0, r["id"]) for r in rows if r.get("state") == "queued")
+    queued = sorted((queued_at(r), r["id"]) for r in rows if r.get("state") == "queued")
     place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
     lines = []
     for r in rows:
