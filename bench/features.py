@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from sentiment_lab.backbone import load_encoder, load_tokenizer
+from sentiment_lab.config import RunConfig
 from sentiment_lab.data import collate, load_dataset, subsample, tokenize
 from sentiment_lab.features import encode, sentence_features
 from sentiment_lab.runner import cpu_has_native_bf16
@@ -33,7 +34,7 @@ def plain(encoder, split, pad_id: int, pooling: str) -> np.ndarray:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000 sentences instead of 8,530")
-    parser.add_argument("--pooling", default="mean_last4")
+    parser.add_argument("--pooling", default=RunConfig.pooling, help="default: the runs' own (%(default)s)")
     args = parser.parse_args(argv)
     ds = load_dataset(str(DATA))
     tok = load_tokenizer("minilm")

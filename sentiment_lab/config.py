@@ -8,7 +8,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 METHODS = ("svm", "full", "lora", "freeze", "adapters")
-POOLINGS = ("mean_last4", "mean", "cls")
+# Settings only some methods read (besides lora_* and adapter_*): a change to the pooling leaves
+# full fine-tuning's runs as they were, and must not make them look different.
+OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",)}
+POOLINGS = ("mean_last4", "mean_all", "mean_concat", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
 ADAPTER_PLACEMENTS = ("sequential", "parallel")  # Houlsby's two per layer, or one beside each feed-forward block
@@ -102,12 +105,12 @@ class RunConfig:
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
     adapter_placement: str = "parallel"
     """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, docs/experiments.md) or sequential (after the attention and feed-forward outputs, Houlsby)"""
-    pooling: str = "mean_last4"
-    """Sentence features for svm / freeze: mean_last4 (token mean of the last 4 layers, measured best), mean, or cls"""
+    pooling: str = "mean_concat"
+    """Sentence features for svm / freeze: mean_concat (each layer's token mean, embeddings included, side by side; measured best), mean_all (those means averaged), mean_last4 (the last 4 layers' averaged), mean (the last layer's), or cls"""
     head: str = "cls"
     """full / lora / adapters: what the classifier reads: cls (the model's own [CLS] head; a full run loads in a plain transformers pipeline) or mean (the token mean through the same head layers; docs/experiments.md compares them) or mean_last4 (that mean averaged over the last 4 layers)"""
     svm_c: float | None = None
-    """None: pick C from a small grid by validation accuracy"""
+    """None: pick C by validation accuracy from a grid (1e-4 to 1), smallest first, stopping after two worse in a row"""
     evals_per_epoch: int = 2
     """Evaluations on validation per epoch; the best one is the checkpoint kept"""
     patience: int = 0
@@ -135,7 +138,8 @@ class RunConfig:
         """What this run trains with: every field but its name, with the learning rate by value (given or
         default), leaving out the other methods' own settings (LoRA's for a full run changes nothing)."""
         other = tuple(f"{m}_" for m in ("lora", "adapter") if not self.method.startswith(m))
-        return {k: v for k, v in self.to_dict().items() if k not in ("run_name", "lr") and not k.startswith(other)}
+        skip = {"run_name", "lr", *(k for k, owners in OWN_SETTINGS.items() if self.method not in owners)}
+        return {k: v for k, v in self.to_dict().items() if k not in skip and not k.startswith(other)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":

@@ -246,7 +246,7 @@ class Runner:
         started = time.perf_counter()
         if method.KIND == "features":
             encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
-            model = method.build(encoder.config.hidden_size, num_labels)
+            model = method.build(tx.shape[1], num_labels, encoder.config.hidden_size)
             batches = [FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed) for x, s in ((tx, train), (vx, val), (sx, test))]
             encoder_params = sum(p.numel() for p in encoder.parameters())
         else:

@@ -103,7 +103,8 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_label("Reviews, one per line").fill("a good movie\nthe plot was dull\n\nsuperb and moving")
         page.get_by_role("button", name="Compare all").click()
         expect(page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("superb and moving").first).to_be_visible()
+        # the table also keeps a hidden copy of some cells (for sizing), which may come first
+        expect(page.get_by_text("superb and moving").filter(visible=True).first).to_be_visible()
         page.screenshot(path=str(SHOTS / "compare-many.png"), full_page=True)
     finally:
         app.close()

@@ -30,7 +30,7 @@ def build(method, cfg, ds, tok):
     if m.KIND == "features":
         enc = load_encoder(cfg.model)
         feats = [encode(enc, s, tok.pad_token_id, cfg.pooling) for s in (ds.splits["train"], ds.splits["validation"])]
-        model = m.build(enc.config.hidden_size, 2)
+        model = m.build(feats[0].shape[1], 2, enc.config.hidden_size)
         train = FeatureBatches(feats[0], ds.splits["train"].labels, 8, 0)
         val = FeatureBatches(feats[1], ds.splits["validation"].labels, 8, 0)
         return model, train, val, enc
@@ -115,7 +115,7 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
     ds, tok = prepared(tiny_model, tiny_data)
     cfg = RunConfig(method="svm", model=str(tiny_model)).validated()
     enc = load_encoder(cfg.model)
-    tr, va, te = (encode(enc, ds.splits[s], tok.pad_token_id, "mean") for s in ("train", "validation", "test"))
+    tr, va, te = (encode(enc, ds.splits[s], tok.pad_token_id, cfg.pooling) for s in ("train", "validation", "test"))
     state = methods.svm.fit(tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, None, 0)
     methods.svm.save(state, tmp_path, cfg, tok)
     loaded = methods.svm.load(tmp_path, cfg, ID2LABEL, enc)

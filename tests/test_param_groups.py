@@ -56,7 +56,7 @@ def test_defaults_give_one_rate(tiny_model):
 
 
 def test_freeze_head_has_no_architecture_and_one_rate():
-    model = methods.freeze.build(8, 2)
+    model = methods.freeze.build(8, 2, 8)
     got = lr_by_name(model, param_groups(model, 0.1, 0.0, head_lr=1.0, layer_decay=0.5))
     assert {lr for lr, _ in got.values()} == {0.1}
 

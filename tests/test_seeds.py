@@ -79,3 +79,13 @@ def test_another_methods_settings_neither_split_a_setting_nor_show():
     rows = [("a", result(0.80), RunConfig(method="full", seed=1)), ("b", result(0.82), RunConfig(method="full", seed=2, lora_r=16))]
     frame = settings_frame(rows)  # the form sends LoRA's boxes with every run; a full run ignores them
     assert frame["seeds"].tolist() == ["1, 2"] and frame["settings"].tolist() == ["defaults"]
+
+
+def test_the_features_settings_belong_to_the_feature_methods():
+    """A full run trained when the SVM's pooling default was another is the same run (bench.accuracy reuses
+    runs by these settings); a freeze run with another pooling is not."""
+    assert RunConfig(method="full", pooling="mean_last4").settings() == RunConfig(method="full").settings()
+    assert RunConfig(method="lora", svm_c=0.1).settings() == RunConfig(method="lora").settings()
+    assert RunConfig(method="freeze", pooling="mean_last4").settings() != RunConfig(method="freeze").settings()
+    assert RunConfig(method="freeze", svm_c=0.1).settings() == RunConfig(method="freeze").settings()
+    assert RunConfig(method="svm", svm_c=0.1).settings() != RunConfig(method="svm").settings()

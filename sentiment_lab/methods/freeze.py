@@ -20,12 +20,14 @@ ARTEFACT = "head.safetensors"
 
 
 class Head(nn.Module):
-    """LayerNorm, then a one-hidden-layer MLP, as DistilBERT's own pre_classifier + classifier."""
+    """LayerNorm, then a one-hidden-layer MLP, as DistilBERT's own pre_classifier + classifier. Its
+    hidden layer keeps the encoder's width when the features are wider (every layer side by side)."""
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, features: int, num_labels: int, dropout: float = 0.1, hidden: int | None = None):
         super().__init__()
+        hidden = hidden or features
         self.net = nn.Sequential(
-            nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.GELU(),
+            nn.LayerNorm(features), nn.Dropout(dropout), nn.Linear(features, hidden), nn.GELU(),
             nn.Dropout(dropout), nn.Linear(hidden, num_labels),
         )
 
@@ -48,18 +50,19 @@ class PooledClassifier(nn.Module):
         return self.head(features)
 
 
-def build(hidden: int, num_labels: int) -> Head:
-    return Head(hidden, num_labels)
+def build(features: int, num_labels: int, hidden: int) -> Head:
+    return Head(features, num_labels, hidden=hidden)
 
 
 def save(head: Head, folder: Path, cfg, tokenizer) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.pooling})
-    (folder / "head.json").write_text(json.dumps({"hidden": state["net.2.weight"].shape[1], "num_labels": state["net.5.weight"].shape[0], "pooling": cfg.pooling}))
+    (folder / "head.json").write_text(json.dumps({"features": state["net.2.weight"].shape[1], "hidden": state["net.2.weight"].shape[0], "num_labels": state["net.5.weight"].shape[0], "pooling": cfg.pooling}))
 
 
 def load(folder: Path, cfg, id2label, encoder):
     spec = json.loads((folder / "head.json").read_text())
-    head = Head(spec["hidden"], spec["num_labels"])
+    # Heads saved before wider features existed wrote only "hidden", their input width.
+    head = Head(spec.get("features", spec["hidden"]), spec["num_labels"], hidden=spec["hidden"])
     head.load_state_dict(load_file(str(folder / ARTEFACT)))
     return PooledClassifier(encoder, head.eval(), spec["pooling"])

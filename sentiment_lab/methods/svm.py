@@ -17,22 +17,33 @@ from ..features import sentence_features
 NAME = "svm"
 KIND = "svm"
 ARTEFACT = "svm.safetensors"
-C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# Smallest first: a smaller C fits faster, and features of every layer side by side (seven times wider)
+# want one 30x smaller than the last layer's alone (docs/experiments.md, "Every layer's features").
+C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# The search stops after this many larger C in a row score below the best on validation: past its
+# best a larger C only fits the training set more closely, and each one takes longer to fit
+# (on 2,688 features, C 0.01 took 26 s against 3 s for 0.0003).
+PATIENCE = 2
 
 
 def fit(train_x, train_y, val_x, val_y, c: float | None, seed: int) -> dict:
-    """Standardise, fit LinearSVC (C by validation accuracy when not given), calibrate on validation."""
+    """Standardise, fit LinearSVC (C by validation accuracy when not given, the grid walked upwards
+    until PATIENCE worse in a row), calibrate on validation."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
     mean, scale = train_x.mean(0), train_x.std(0) + 1e-6
     tx, vx = (train_x - mean) / scale, (val_x - mean) / scale
-    best = None
+    best, worse = None, 0
     for candidate in ([c] if c else C_GRID):
         svm = LinearSVC(C=candidate, random_state=seed, max_iter=5000).fit(tx, train_y)
         acc = float((svm.predict(vx) == val_y).mean())
         if best is None or acc > best[0]:
-            best = (acc, candidate, svm)
+            best, worse = (acc, candidate, svm), 0
+        else:
+            worse += 1
+            if worse == PATIENCE:
+                break
     _, chosen, svm = best
     coef = np.atleast_2d(svm.coef_).astype(np.float32)
     intercept = np.atleast_1d(svm.intercept_).astype(np.float32)
