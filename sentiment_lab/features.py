@@ -34,10 +34,19 @@ def sentence_features(encoder, input_ids: torch.Tensor, attention_mask: torch.Te
     on the bundled MiniLM a linear probe's validation accuracy reads [CLS] < last layer < last four <
     every layer averaged < every layer side by side (docs/experiments.md, "Every layer's features").
     """
+    return pool_states(encoder_states(encoder, input_ids, attention_mask), attention_mask, pooling)
+
+
+def encoder_states(encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Every hidden state of one encoder pass (the embeddings, then each layer): what every pooling reads,
+    so runs that pool differently can share the pass."""
+    return encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+
+
+def pool_states(states: tuple[torch.Tensor, ...], attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pooled float32 features from `encoder_states`."""
     if pooling not in LAYERED:
-        out = encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return pool(out.last_hidden_state.float(), attention_mask, pooling)
-    states = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+        return pool(states[-1].float(), attention_mask, pooling)
     states = states[-LAYERED[pooling]:] if LAYERED[pooling] else states
     if pooling == "mean_concat":
         return torch.cat([pool(h.float(), attention_mask, "mean") for h in states], dim=-1)

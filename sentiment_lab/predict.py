@@ -15,7 +15,7 @@ from . import methods
 from .backbone import load_encoder, load_tokenizer
 from .config import METHODS, ConfigError, RunConfig
 from .fair_lock import FairLock
-from .features import sentence_features
+from .features import encoder_states, pool_states
 from .jobs import JobManager
 from .runner import cpu_has_native_bf16
 from .runs import read_results, read_status
@@ -164,15 +164,15 @@ class Predictor:
 
     def _answer(self, run_id: str, texts: list[str], shared: dict) -> tuple[list[list[float]], list[str]]:
         """One run's class probabilities for `texts` (padded as one batch), and its label names. `shared`
-        holds this batch's pooled features: SVM and freeze on one encoder read them from one pass."""
+        holds this batch's encoder states: SVM and freeze on one encoder read them from one pass, each pooling its own way."""
         model, tok, cfg, labels = self._loaded(run_id)
         length = min(cfg.max_length, 512)
         enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
         if hasattr(model, "from_features"):
-            key = (id(model.encoder), model.pooling, id(tok), length)
+            key = (id(model.encoder), id(tok), length)
             if key not in shared:
-                shared[key] = sentence_features(model.encoder, enc["input_ids"], enc["attention_mask"], model.pooling)
-            logits = model.from_features(shared[key])
+                shared[key] = encoder_states(model.encoder, enc["input_ids"], enc["attention_mask"])
+            logits = model.from_features(pool_states(shared[key], enc["attention_mask"], model.pooling))
         else:
             out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
             logits = out if isinstance(out, torch.Tensor) else out.logits

@@ -102,3 +102,43 @@ def test_a_broken_run_leaves_the_precision_unmeasured(tmp_path, monkeypatch):
     with predictor._precision(1, "no-such-run"):
         assert torch.is_autocast_enabled("cpu")
     assert predictor.one_review_in_bf16 is None
+
+
+def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, tmp_path, monkeypatch):
+    """An SVM trained on the older default pooling beside a freeze run on today's: one encoder pass per
+    batch, each run pooling it its own way, answers as each run loaded alone."""
+    import numpy as np
+
+    import sentiment_lab.predict as predict
+    from sentiment_lab.features import feature_size
+    from sentiment_lab.jobs import JobManager
+
+    model_dir = tiny_models["bert"]
+    tok, encoder = load_tokenizer(str(model_dir)), load_encoder(str(model_dir)).eval()
+    hidden, layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, hidden)).astype(np.float32), np.tile([0, 1], 20)
+    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="mean_last4")
+    svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="mean_last4")
+    methods.svm.save(methods.svm.fit(x, y, x, y, 0.1, 0), svm_dir / "artefacts", svm_cfg, tok)
+    freeze_cfg = RunConfig(method="freeze", model=str(model_dir))
+    freeze_dir = finished_run(tmp_path, "freeze-new", "freeze", 100.0, model=str(model_dir))
+    head = methods.freeze.build(feature_size(hidden, layers, freeze_cfg.pooling), 2, hidden)
+    methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok)
+
+    passes = []
+    real = predict.encoder_states
+    monkeypatch.setattr(predict, "encoder_states", lambda *a: passes.append(1) or real(*a))
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)  # fp32, as the runs loaded alone
+    texts = ["a fine film", "dull and far too long"]
+    got = predict.Predictor(JobManager(tmp_path)).predict_many(texts, {"svm": "svm-old", "freeze": "freeze-new"})
+    assert len(passes) == 1, "SVM and freeze each ran the encoder"
+
+    enc = tok(texts, padding=True, return_tensors="pt")
+    enc = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    with torch.inference_mode():
+        alone = {"svm": methods.svm.load(svm_dir / "artefacts", svm_cfg, ID2LABEL, encoder)(**enc).exp(),
+                 "freeze": methods.freeze.load(freeze_dir / "artefacts", freeze_cfg, ID2LABEL, encoder)(**enc).softmax(-1)}
+    for method in ("svm", "freeze"):
+        assert np.allclose(got[method]["probabilities"], alone[method].numpy(), atol=1e-5), method
