@@ -249,13 +249,14 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
     saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero", lora_embeddings=True,
-                      epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, pooling="cls").validated()
+                      epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, svm_c=0.1, pooling="cls").validated()
     values, left_out = form_values(saved, FORM_FIELDS)
     form = dict(zip(FORM_FIELDS, values))
     assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
     again = form_to_config(form)
-    assert {**again.to_dict(), "decay_ratio": 0.5, "pooling": "cls", "run_name": "mine"} == saved.to_dict()
-    assert left_out == ["decay_ratio=0.5", "pooling=cls"]  # said beside the form, not silently dropped
+    assert form["pooling"] == "cls"
+    assert {**again.to_dict(), "decay_ratio": 0.5, "svm_c": 0.1, "run_name": "mine"} == saved.to_dict()
+    assert left_out == ["decay_ratio=0.5", "svm_c=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
 

@@ -36,6 +36,7 @@ def browser():
 def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny_models, tiny_data):
     from playwright.sync_api import expect
 
+    from sentiment_lab.config import RunConfig
     from sentiment_lab.ui.app import CSS, build_app
 
     app = build_app(tmp_path / "runs")
@@ -48,6 +49,14 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_label("Model").fill(str(tiny_models["bert"]))
         page.get_by_label("Dataset").fill(str(tiny_data))
         page.get_by_label("Epochs").fill("2")
+        features = page.get_by_text("Features (SVM, freeze)")
+        expect(features).to_be_hidden()  # LoRA, the default method, reads no pooled features
+        page.get_by_label("Freeze (head only)").check()
+        expect(features).to_be_visible()
+        page.screenshot(path=str(SHOTS / "train-freeze-form.png"), full_page=True)
+        page.get_by_label("every layer's token mean, averaged").check()  # "Train all five" takes it for the SVM and freeze
+        page.get_by_label("Full fine-tuning").check()
+        expect(features).to_be_hidden()
         page.get_by_role("button", name="Train all five").click()
         expect(page.get_by_text(re.compile("Queued 5 runs"))).to_be_visible(timeout=30_000)
         deadline = time.monotonic() + 300
@@ -57,6 +66,8 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         # A tiny run may finish no better than chance, and the table says so after the state.
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
         assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
+        poolings = {r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling for r in app.services.jobs.list()}
+        assert poolings["svm"] == poolings["freeze"] == "mean_all", poolings
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
         assert_last_column_in_view(page, "best val acc")

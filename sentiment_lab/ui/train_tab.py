@@ -16,7 +16,7 @@ from .tables import RUN_WIDTHS, runs_frame
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
                "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
-               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience")
+               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -63,6 +63,11 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 adapter_placement = gr.Radio([("beside each feed-forward block (parallel)", "parallel"),
                                               ("after attention and feed-forward (Houlsby)", "sequential")],
                                              value=d.adapter_placement, label="Adapters go", scale=2)
+            with gr.Row(visible=False) as features_row:
+                pooling = gr.Radio([("every layer's token mean, side by side", "mean_concat"), ("every layer's token mean, averaged", "mean_all"),
+                                    ("the last 4 layers' token mean", "mean_last4"), ("the last layer's token mean", "mean"), ("the [CLS] state", "cls")],
+                                   value=d.pooling, label="Features (SVM, freeze)",
+                                   info="what the SVM and the head read from the frozen model; side by side measured best (docs/experiments.md)")
             with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
                 with gr.Row():
                     head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean"), ("token mean, last 4 layers", "mean_last4")],
@@ -130,9 +135,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return dict(zip(FORM_FIELDS, values))
 
     def on_method(m):
-        return gr.Column(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Textbox(placeholder=lr_hint(m))
+        return (gr.Column(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Row(visible=m in ("svm", "freeze")),
+                gr.Textbox(placeholder=lr_hint(m)))
 
-    method.change(on_method, method, [lora_row, adapter_row, lr], api_visibility="private")
+    method.change(on_method, method, [lora_row, adapter_row, features_row, lr], api_visibility="private")
     dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
 
     @user_errors
