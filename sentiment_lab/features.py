@@ -31,8 +31,9 @@ def sentence_features(encoder, input_ids: torch.Tensor, attention_mask: torch.Te
     `mean_last4` averages the last four layers' token states before mean pooling, `mean_all` every
     layer's (the embeddings included), `mean_concat` keeps every layer's token mean side by side. Lower
     layers keep lexical sentiment cues that the top layer, tuned for sentence similarity, smooths away:
-    on the bundled MiniLM a linear probe's validation accuracy reads [CLS] < last layer < last four <
-    every layer averaged < every layer side by side (docs/experiments.md, "Every layer's features").
+    on the bundled MiniLM the SVM's validation accuracy reads last four 0.781 < every layer averaged
+    0.792 < side by side 0.804 (docs/experiments.md, "Every layer's features"; [CLS] and the last
+    layer alone trailed on test in the first sweep, 0.729 and 0.774).
     """
     return pool_states(encoder_states(encoder, input_ids, attention_mask), attention_mask, pooling)
 
