@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .config import ConfigError
 from .data import Split, collate, eval_batches
 
 
@@ -52,6 +53,33 @@ def pool_states(states: tuple[torch.Tensor, ...], attention_mask: torch.Tensor, 
     if pooling == "mean_concat":
         return torch.cat([pool(h.float(), attention_mask, "mean") for h in states], dim=-1)
     return pool(torch.stack(states).float().mean(0), attention_mask, "mean")
+
+
+def memory_available() -> int | None:
+    """Bytes this machine can still give without swapping (Linux's MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_feature_memory(rows: int, hidden_size: int, layers: int, pooling: str, available: int | None = None) -> None:
+    """Refuse, by name, features that would not fit: they stay in memory for the whole run (float32, one
+    row per sentence of every split), and every layer side by side is 7x wider on MiniLM. A large Hub
+    dataset (millions of rows) would otherwise end in an out-of-memory kill with no word of why."""
+    width = feature_size(hidden_size, layers, pooling)
+    need = rows * width * 4
+    available = memory_available() if available is None else available
+    if available is None or need <= available // 2:  # half: the model, the head and the arrays' copies need the rest
+        return
+    hint = (f"; or --pooling mean_all ({hidden_size} numbers per sentence instead of {width})"
+            if width > hidden_size else "")
+    raise ConfigError(f"the {pooling} features of {rows:,} sentences need {need / 2**30:.1f} GiB, more than half of "
+                      f"the {available / 2**30:.1f} GiB of memory free here: train on fewer (--max_train_samples){hint}")
 
 
 @torch.inference_mode()

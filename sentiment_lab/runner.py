@@ -16,7 +16,7 @@ from . import methods
 from .backbone import ModelLoadError, load_encoder, load_tokenizer
 from .config import ConfigError, RunConfig
 from .data import DatasetError, load_dataset, subsample, tokenize
-from .features import encode
+from .features import check_feature_memory, encode
 from .metrics import MetricsWriter
 from .probe import probe_head
 from .runs import write_status
@@ -214,7 +214,9 @@ class Runner:
         return out
 
     def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
-        encoder = load_encoder(self.cfg.model).to(accelerator.device)
+        encoder = load_encoder(self.cfg.model)
+        check_feature_memory(sum(len(s) for s in splits), encoder.config.hidden_size, encoder.config.num_hidden_layers, self.cfg.pooling)
+        encoder = encoder.to(accelerator.device)
         autocast = accelerator.mixed_precision == "bf16"
         feats = [encode(encoder, s, tokenizer.pad_token_id, self.cfg.pooling, accelerator.device, autocast) for s in splits]
         return encoder, feats

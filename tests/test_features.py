@@ -119,3 +119,31 @@ def test_the_search_for_c_stops_after_two_worse(monkeypatch, scores, fitted, cho
     ScriptedSVM.fitted = []
     methods.svm.fit(x, y, x[:20], ScriptedSVM.truth, 0.03, 0)  # a given C: no search
     assert ScriptedSVM.fitted == [0.03]
+
+
+def test_features_that_would_not_fit_are_refused_by_name():
+    from sentiment_lab.config import ConfigError
+    from sentiment_lab.features import check_feature_memory
+
+    gib = 2**30
+    check_feature_memory(10_662, 384, 6, "mean_concat", available=4 * gib)  # Rotten Tomatoes: 115 MB
+    check_feature_memory(10_662, 384, 6, "mean_concat", available=None)  # unknown: no guess
+    with pytest.raises(ConfigError, match=r"mean_concat features of 3,600,000 sentences need 36\.0 GiB.*"
+                                          r"--max_train_samples.*--pooling mean_all \(384 numbers per sentence instead of 2688\)"):
+        check_feature_memory(3_600_000, 384, 6, "mean_concat", available=16 * gib)
+    with pytest.raises(ConfigError, match=r"\(--max_train_samples\)$"):  # already narrow: no pooling to suggest
+        check_feature_memory(3_600_000, 384, 6, "mean_all", available=4 * gib)
+
+
+def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, tiny_data, tmp_path, monkeypatch):
+    import sentiment_lab.features as features
+    from sentiment_lab.config import RunConfig
+    from sentiment_lab.runner import Runner
+    from sentiment_lab.runs import read_status
+
+    monkeypatch.setattr(features, "memory_available", lambda: 1000)
+    cfg = RunConfig(method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data)).validated()
+    assert Runner(cfg, tmp_path / "run", progress=False).run() == 1
+    error = read_status(tmp_path / "run")["error"]
+    assert error.startswith("the mean_concat features of ") and "Traceback" not in error, error
+    assert not (tmp_path / "run" / "results.json").exists()
