@@ -142,7 +142,8 @@ def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, t
     from sentiment_lab.runs import read_status
 
     monkeypatch.setattr(features, "memory_available", lambda: 1000)
-    cfg = RunConfig(method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data)).validated()
+    # bf16 off: accelerate keeps one state per process, and the other tests run it in fp32
+    cfg = RunConfig(method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data), device="cpu", bf16="off").validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 1
     error = read_status(tmp_path / "run")["error"]
     assert error.startswith("the mean_concat features of ") and "Traceback" not in error, error
