@@ -5,7 +5,7 @@ then loads in a plain `pipeline`). `mean`: the same head layers read the mask-we
 the last hidden states instead, as sentence-transformer encoders such as the bundled MiniLM were
 trained. Measured on Rotten Tomatoes over two seeds (docs/experiments.md), validation prefers `cls` after 3
 epochs, so `cls` is the default and `mean` an option. `mean_last4`: the token mean averaged over
-the last four layers, as the SVM / freeze features (measured best there). It was meant to free the
+the last four layers, as the SVM / freeze features were until stop 20 (they now read every layer side by side). It was meant to free the
 head from the top layer, whose output collapses when LoRA's rate is too high; measured on a GPU it
 neither lets LoRA train faster nor beats `cls` (docs/experiments.md), so it stays an option.
 
