@@ -198,3 +198,40 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         assert read_status(stopped)["state"] == "done" and read_status(stopped)["args"][-1] == "--resume"
     finally:
         app.close()
+
+
+def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
+    """The run list refreshes every 2 s; a refresh on its way when the user picks a run must not put the
+    run it was sent with back (it did: on a busy server the picker jumped back, and Resume then acted on
+    the wrong run)."""
+    from playwright.sync_api import expect
+
+    from fakes.runs import finished_run
+    from sentiment_lab.ui.app import CSS, build_app
+
+    root = tmp_path / "runs"
+    finished_run(root, "first-run", "full", 200.0)
+    finished_run(root, "second-run", "lora", 100.0)
+    app = build_app(root)
+    jobs, listing = app.services.jobs, app.services.jobs.list
+
+    def slow_list(*args, **kwargs):  # a busy server: each refresh is in flight most of its 2 s
+        time.sleep(1.5)
+        return listing(*args, **kwargs)
+
+    jobs.list = slow_list
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        picker = page.get_by_label("Run", exact=True)
+        expect(picker).to_have_value(re.compile("first-run|second-run"), timeout=20_000)
+        other = "second-run" if picker.input_value() == "first-run" else "first-run"
+        picker.click()
+        picker.fill(other)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(5_000)  # two refreshes and more, each sent before or while the pick was made
+        assert picker.input_value() == other
+    finally:
+        app.close()

@@ -157,11 +157,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
     def refresh(request: gr.Request, current, seen=None):
         rows = services.jobs.list()
         ids = [r["id"] for r in rows]
-        value = current if current in ids else (ids[0] if ids else None)
         messages, seen = run_endings(seen, own_runs(rows, visitor_key(request), services.demo is not None))
         for state, message in messages:  # a toast per run that ended since this page last looked
             (gr.Warning if state == "failed" else gr.Info)(message)
-        return runs_frame(rows), gr.Dropdown(choices=ids, value=value), seen
+        # The value only when the shown run is gone: `current` left the page when this tick was sent, and
+        # sending it back would undo a run the user picked while the tick was on its way.
+        picker = gr.Dropdown(choices=ids) if current in ids else gr.Dropdown(choices=ids, value=ids[0] if ids else None)
+        return runs_frame(rows), picker, seen
 
     states = gr.State(None)  # per page: the run states it last saw
     timer.tick(refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
