@@ -7,6 +7,7 @@ from ..runs import MetricsCursor
 from ..storage import write_bytes_atomic
 from . import errors_panel
 from .downloads import folder
+from .pickers import refreshed
 from .plots import curves_figure
 from .services import Services
 from .tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
@@ -52,8 +53,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     def refresh_choices(current):
         ids = [r["id"] for r in services.jobs.list()]
-        keep = [i for i in (current or []) if i in ids] or ids[:3]
-        return gr.Dropdown(choices=ids, value=keep)
+        return refreshed(ids, current, ids[:3])
 
     def refresh_table(view="run"):
         if view == "setting":

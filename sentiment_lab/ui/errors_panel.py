@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
 from .downloads import fresh
+from .pickers import refreshed
 from .services import Services, user_errors
 
 # Shares of each table's width: sized by content, the review column pushed the runs' answers, the
@@ -53,7 +54,6 @@ def build(services: Services) -> dict:
     show.change(lambda ids, view: run(ids, view) if ids else (gr.skip(),) * len(outputs), [picked, show], outputs, api_visibility="private")
 
     def refresh_choices(current):
-        ids = services.tested_runs()
-        return gr.Dropdown(choices=ids, value=[i for i in (current or []) if i in ids])
+        return refreshed(services.tested_runs(), current, [])
 
     return {"picked": picked, "refresh_choices": refresh_choices, "run": run}

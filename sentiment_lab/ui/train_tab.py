@@ -11,6 +11,7 @@ from ..data import DEFAULT_DATASET
 from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
 from .notices import own_runs, run_endings
+from .pickers import refreshed
 from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
@@ -160,10 +161,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
         messages, seen = run_endings(seen, own_runs(rows, visitor_key(request), services.demo is not None))
         for state, message in messages:  # a toast per run that ended since this page last looked
             (gr.Warning if state == "failed" else gr.Info)(message)
-        # The value only when the shown run is gone: `current` left the page when this tick was sent, and
-        # sending it back would undo a run the user picked while the tick was on its way.
-        picker = gr.Dropdown(choices=ids) if current in ids else gr.Dropdown(choices=ids, value=ids[0] if ids else None)
-        return runs_frame(rows), picker, seen
+        return runs_frame(rows), refreshed(ids, current, ids[0] if ids else None), seen
 
     states = gr.State(None)  # per page: the run states it last saw
     timer.tick(refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
