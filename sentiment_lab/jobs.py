@@ -399,7 +399,7 @@ def main(argv=None) -> int:
                 for r in rows:
                     acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
                     state = r["state"] + (" (resumable)" if r.get("resumable") else "")
-                    print(f"{r['id']:60s} {state:9s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
+                    print(f"{r['id']:60s} {state:21s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
         elif args.command == "stop":
             print(manager.stop(args.run, wait=True))
         elif args.command == "resume":

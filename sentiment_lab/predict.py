@@ -197,7 +197,7 @@ class Predictor:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths together: little padding
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            shared: dict[tuple, torch.Tensor] = {}
+            shared: dict[tuple, tuple[torch.Tensor, ...]] = {}  # encoder states per (encoder, tokenizer, length)
             # The lock per batch, so a long list does not hold up one-review compares; the models load in
             # the first batch's turn, so a compare waits behind a long job for one of its batches, not two.
             with self.lock:

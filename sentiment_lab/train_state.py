@@ -62,7 +62,10 @@ def load_state(folder: Path, settings: dict) -> dict:
         raise ResumeError(f"the saved training state of run {Path(folder).name} cannot be read ({type(e).__name__}: {e})") from None
     if not isinstance(snapshot, dict) or snapshot.get("version") != VERSION:
         raise ResumeError(f"the saved training state of run {Path(folder).name} is from another version of Sentiment Lab")
-    if snapshot.get("settings") != _comparable(settings):
+    saved, now = json.loads(snapshot.get("settings") or "{}"), json.loads(_comparable(settings))
+    # Only what this run's settings count today: a setting since found not to be this method's (the
+    # pooling of a full run, say) may sit in an older snapshot without making it another run's.
+    if {k: saved.get(k) for k in now} != now:
         raise ResumeError(f"run {Path(folder).name}'s settings changed since its training state was saved; train it again instead")
     return snapshot
 

@@ -12,7 +12,6 @@ from ..paths import MAX_NAME, RunIdError, check_run_name
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")  # textboxes: blank is their default, which a number box cannot show
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
-MAX_SEEDS = MAX_RUNS
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
     "freeze": "Freeze (head only)", "adapters": "Adapters",
