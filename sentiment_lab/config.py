@@ -10,7 +10,7 @@ from typing import Any
 METHODS = ("svm", "full", "lora", "freeze", "adapters")
 # Settings only some methods read (besides lora_* and adapter_*): a change to the pooling leaves
 # full fine-tuning's runs as they were, and must not make them look different.
-OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",)}
+OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",), "embedding_adapter": ("lora", "adapters")}
 POOLINGS = ("mean_last4", "mean_all", "mean_concat", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
@@ -36,7 +36,7 @@ MAX_EPOCHS = 1000
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
                  "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
-                 "adapter_placement": "sequential"}
+                 "adapter_placement": "sequential", "embedding_adapter": 0}
 
 
 class ConfigError(ValueError):
@@ -105,6 +105,8 @@ class RunConfig:
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
     adapter_placement: str = "parallel"
     """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, docs/experiments.md) or sequential (after the attention and feed-forward outputs, Houlsby)"""
+    embedding_adapter: int = 0
+    """lora / adapters: bottleneck width of an adapter on the token embeddings (the table full fine-tuning trains; embedding_adapter.py), with that method's dropout; 0: none"""
     pooling: str = "mean_concat"
     """Sentence features for svm / freeze: mean_concat (each layer's token mean, embeddings included, side by side; measured best), mean_all (those means averaged), mean_last4 (the last 4 layers' averaged), mean (the last layer's), or cls"""
     head: str = "cls"
@@ -210,6 +212,7 @@ class RunConfig:
             _check_range("model_dropout", self.model_dropout, 0, 0.9)
         _check_range("adapter_dim", self.adapter_dim, 1, 8192)
         _check_range("adapter_dropout", self.adapter_dropout, 0, 0.9)
+        _check_range("embedding_adapter", self.embedding_adapter, 0, 8192)
         if self.svm_c is not None:
             _check_range("svm_c", self.svm_c, 0, 1e6, low_open=True)
         _check_range("evals_per_epoch", self.evals_per_epoch, 1, 100)

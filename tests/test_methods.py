@@ -360,3 +360,23 @@ def test_model_dropout_reaches_every_dropout_of_the_pretrained_model(method, tin
         base = {n: p for n, p in rates.items() if "lora_" not in n and "adapter" not in n}  # their own rates are theirs
         assert len(base) >= 6 and set(base.values()) == {0.0}, (kind, method, rates)
         assert any("attention" in n for n in base) and any("classifier" in n or "dropout" == n.split(".")[-1] for n in base)
+
+
+def test_pissa_svds_run_on_one_cpu_thread_and_the_thread_count_comes_back(tiny_model, monkeypatch):
+    """On a CPU, PEFT's starting SVDs run on one thread (on a 16-core GPU machine, runs side by side
+    hung inside them); the run's own thread count is restored for training."""
+    real, seen = torch.linalg.svd, []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "svd", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        methods.get("lora").build(RunConfig(method="lora", model=str(tiny_model), lora_init="pissa").validated(), ID2LABEL)
+        assert seen and set(seen) == {1}, seen
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..architectures import arch_of, head_parameter_names
+from .. import embedding_adapter
 from ..backbone import load_classifier
 from ..heads import apply_head
 from ..shared_encoder import classifier_around
@@ -114,6 +115,8 @@ def trainable_names(model: nn.Module) -> set[str]:
 def build(cfg, id2label):
     model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
+    if cfg.embedding_adapter:  # its weights are named *.adapter.*: trained and saved with the others
+        embedding_adapter.attach(model, cfg.embedding_adapter, cfg.adapter_dropout)
     keep = trainable_names(model)
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
@@ -133,6 +136,8 @@ def load(folder: Path, cfg, id2label, encoder=None):
     else:
         model = apply_head(classifier_around(encoder, id2label), cfg.head)
         insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
+        if cfg.embedding_adapter:
+            embedding_adapter.attach(model, cfg.embedding_adapter, cfg.adapter_dropout)
     state = load_file(str(folder / ARTEFACT))
     missing = trainable_names(model) - set(state)
     if missing:

@@ -4,8 +4,12 @@ or with pissa from each weight's principal singular directions (PiSSA: Meng et a
 weights keep only the residual). The last two are saved as plain LoRA (lora_residual.py)."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import torch
+
+from .. import embedding_adapter
 from ..architectures import arch_of
 from ..backbone import load_classifier
 from ..heads import apply_head
@@ -41,20 +45,40 @@ def lora_config(cfg, model):
     )
 
 
+@contextlib.contextmanager
+def one_cpu_thread():
+    """PiSSA's starting SVDs run where the weights are: on the run's GPU when it has one, else on the
+    CPU on one thread. On a 16-core NVIDIA H200 machine running ten runs at once (bench.sweep), every
+    LoRA process was still inside PEFT's CPU SVD after 140 s (a faulthandler dump) while the adapter
+    runs beside them trained: the BLAS / OpenMP thread-oversubscription hang that scikit-learn avoids
+    by limiting threads around its SVDs. One 384 x 384 SVD takes milliseconds on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def build(cfg, id2label, train=None, device="cpu"):
-    """`train` (batches of the training split) is read only by LoRA-GA, on `device`."""
+    """`train` (batches of the training split) is read only by LoRA-GA; LoRA-GA's gradients and
+    PiSSA's SVDs are computed on `device` (the run's), which the model is moved to."""
     from peft import get_peft_model
 
     model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
     config = lora_config(cfg, model)
-    if cfg.lora_init == "zero":
-        return get_peft_model(model, config)
     if cfg.lora_init == "lora_ga":
         if train is None:
             raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
         lora_ga.estimate_gradients(model, config, train, device)
-    model = get_peft_model(model, config)
-    model.lora_start = lora_residual.starting_point(model)
+    elif cfg.lora_init == "pissa":
+        model.to(device)
+    with one_cpu_thread() if torch.device(device).type == "cpu" else contextlib.nullcontext():
+        model = get_peft_model(model, config)
+    if cfg.lora_init != "zero":
+        model.lora_start = lora_residual.starting_point(model)
+    if cfg.embedding_adapter:  # after PEFT, which would freeze it; PEFT's files leave it out, save() adds it
+        embedding_adapter.attach(model, cfg.embedding_adapter, cfg.lora_dropout)
     return model
 
 
@@ -64,6 +88,8 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
         model.save_pretrained(folder)
     else:
         lora_residual.save_as_plain_lora(model, start, folder)
+    if cfg.embedding_adapter:
+        embedding_adapter.save(model, folder)
     tokenizer.save_pretrained(folder)
 
 
@@ -72,6 +98,9 @@ def load(folder: Path, cfg, id2label, encoder=None):
     from peft import PeftModel
 
     base = classifier_around(encoder, id2label) if encoder is not None else load_classifier(cfg.model, id2label)
-    return PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
+    model = PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
+    if cfg.embedding_adapter:
+        embedding_adapter.load(model, folder, cfg.embedding_adapter)
+    return model
 
 
