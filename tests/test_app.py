@@ -259,6 +259,13 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     assert left_out == ["decay_ratio=0.5", "svm_c=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
+    # The token-embedding adapter's default depends on the method: blank when a run kept it, so "Train all
+    # five" from the form gives each method its own; a width the run chose comes back as it was.
+    assert form["embedding_adapter"] == "" and again.embedding_adapter == 128
+    chosen = RunConfig(method="adapters", embedding_adapter=64).validated()
+    values, _ = form_values(chosen, FORM_FIELDS)
+    assert dict(zip(FORM_FIELDS, values))["embedding_adapter"] == "64"
+    assert form_to_config(dict(zip(FORM_FIELDS, values))).embedding_adapter == 64
 
 
 def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():

@@ -1,6 +1,8 @@
 """The adapter on the token embeddings (--embedding_adapter), for LoRA and adapters, on tiny BERT and DistilBERT."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from accelerate import Accelerator
@@ -69,6 +71,18 @@ def test_a_lora_run_without_its_file_is_refused_by_name(tiny_model, tiny_data, t
     (tmp_path / embedding_adapter.ARTEFACT).unlink()
     with pytest.raises(ValueError, match=embedding_adapter.ARTEFACT):
         methods.get("lora").load(tmp_path, cfg, {0: "neg", 1: "pos"})
+
+
+def test_its_default_is_the_methods_and_a_saved_run_keeps_its_own(tmp_path):
+    assert RunConfig(method="lora").embedding_adapter == 128
+    assert RunConfig(method="adapters").embedding_adapter == 0 and RunConfig(method="full").embedding_adapter == 0
+    assert RunConfig(method="lora", embedding_adapter="").validated().embedding_adapter == 128  # a blank form field
+    assert RunConfig(method="lora", embedding_adapter=0).validated().embedding_adapter == 0
+    saved = RunConfig(method="lora").validated().to_dict()
+    assert saved["embedding_adapter"] == 128  # stored resolved: a later default does not change the run
+    del saved["embedding_adapter"]  # a LoRA run saved before the option existed had none
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert RunConfig.load(tmp_path / "config.json").embedding_adapter == 0
 
 
 def test_the_setting_counts_only_for_lora_and_adapters_and_is_checked():

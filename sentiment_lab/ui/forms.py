@@ -10,7 +10,7 @@ from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import MAX_NAME, RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout")  # textboxes: blank is their default, which a number box cannot show
+TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout", "embedding_adapter")  # textboxes: blank is their default, which a number box cannot show
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
@@ -106,15 +106,16 @@ def sweep_name(name: str | None, lr, seed, rates, seeds) -> str:
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
     """A saved run's settings as Train-form values, in `names` order, to train it again (a new seed,
     say); and the settings it changed that the form has no field for, which the form cannot carry."""
-    values = []
+    values, default = [], RunConfig(method=cfg.method)
     for name in names:
         value = getattr(cfg, name)
-        if name == "run_name" or value is None:
+        # A default that depends on the method shows as blank, so the form's other methods get their own.
+        if name == "run_name" or value is None or (name == "embedding_adapter" and value == default.embedding_adapter):
             value = ""  # a new run gets its own name; blank optional fields mean "the default"
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)
         values.append(value)
-    default, shown = RunConfig(), set(names)
+    shown = set(names)
     left_out = [f"{k}={v}" for k, v in cfg.to_dict().items()
                 if k not in shown and k != "resolved_lr" and v != getattr(default, k, v)]
     return values, left_out

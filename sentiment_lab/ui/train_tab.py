@@ -17,7 +17,7 @@ from .tables import RUN_WIDTHS, runs_frame
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
                "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
-               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling")
+               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling", "embedding_adapter")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -83,8 +83,11 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                                info="every dropout of the pre-trained model while training")
                     patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
                                          info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
-                freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
-                                                info="the embedding table stays pre-trained: half of MiniLM's weights")
+                with gr.Row():
+                    freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
+                                                    info="the embedding table stays pre-trained: half of MiniLM's weights")
+                    embedding_adapter = gr.Textbox("", label="Token-embedding adapter (LoRA, adapters)", placeholder="blank = LoRA 128, adapters none",
+                                                   info="bottleneck width of an adapter on the token embeddings; 0 = none")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
