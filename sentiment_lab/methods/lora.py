@@ -1,4 +1,5 @@
-"""LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save).
+"""LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save);
+by default an adapter of width 128 on the token embeddings trains too (embedding_adapter.py).
 A and B start as PEFT's (B = 0), or with lora_init lora_ga from the full fine-tuning gradient (lora_ga.py),
 or with pissa from each weight's principal singular directions (PiSSA: Meng et al., 2024, whose frozen
 weights keep only the residual). The last two are saved as plain LoRA (lora_residual.py)."""
