@@ -19,8 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..architectures import arch_of, head_parameter_names
 from .. import embedding_adapter
+from ..architectures import arch_of, head_parameter_names
 from ..backbone import load_classifier
 from ..heads import apply_head
 from ..shared_encoder import classifier_around

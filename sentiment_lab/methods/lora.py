@@ -48,8 +48,8 @@ def lora_config(cfg, model):
 
 @contextlib.contextmanager
 def one_cpu_thread():
-    """PiSSA's starting SVDs run where the weights are: on the run's GPU when it has one, else on the
-    CPU on one thread. On a 16-core NVIDIA H200 machine running ten runs at once (bench.sweep), every
+    """PiSSA's starting SVDs run where the weights are: on the run's CUDA GPU when it has one, else on
+    the CPU on one thread. On a 16-core NVIDIA H200 machine running ten runs at once (bench.sweep), every
     LoRA process was still inside PEFT's CPU SVD after 140 s (a faulthandler dump) while the adapter
     runs beside them trained: the BLAS / OpenMP thread-oversubscription hang that scikit-learn avoids
     by limiting threads around its SVDs. One 384 x 384 SVD takes milliseconds on one thread."""
@@ -62,8 +62,8 @@ def one_cpu_thread():
 
 
 def build(cfg, id2label, train=None, device="cpu"):
-    """`train` (batches of the training split) is read only by LoRA-GA; LoRA-GA's gradients and
-    PiSSA's SVDs are computed on `device` (the run's), which the model is moved to."""
+    """`train` (batches of the training split) is read only by LoRA-GA; LoRA-GA's gradients are
+    computed on `device` (the run's), and PiSSA's SVDs too when it is a CUDA GPU."""
     from peft import get_peft_model
 
     model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
@@ -72,9 +72,10 @@ def build(cfg, id2label, train=None, device="cpu"):
         if train is None:
             raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
         lora_ga.estimate_gradients(model, config, train, device)
-    elif cfg.lora_init == "pissa":
+    on_gpu = torch.device(device).type == "cuda"  # not MPS: its SVD fell back to the CPU until torch 2.14, and is reported inexact since
+    if cfg.lora_init == "pissa" and on_gpu:
         model.to(device)
-    with one_cpu_thread() if torch.device(device).type == "cpu" else contextlib.nullcontext():
+    with contextlib.nullcontext() if on_gpu else one_cpu_thread():
         model = get_peft_model(model, config)
     if cfg.lora_init != "zero":
         model.lora_start = lora_residual.starting_point(model)
