@@ -27,6 +27,12 @@ DEFAULT_LR = {"full": 5e-5, "lora": 5e-4, "adapters": 1e-3, "freeze": 5e-4}
 # Width of the adapter on the token embeddings: LoRA's is better on every validation measure in 9 of 10 seeds (256: level),
 # adapters' worse (docs/experiments.md, "An adapter on the token embeddings"); 0 (none) for every other method.
 DEFAULT_EMBEDDING_ADAPTER = {"lora": 128}
+# Settings whose default depends on the method (missing methods: 0), stored resolved in each run's config.
+METHOD_DEFAULTS = {"embedding_adapter": DEFAULT_EMBEDDING_ADAPTER}
+
+
+def method_default(name: str, method) -> Any:
+    return METHOD_DEFAULTS[name].get(method, 0) if isinstance(method, str) else 0
 
 MAX_BATCH_SIZE = 4096
 MAX_LENGTH_LIMIT = 8192
@@ -137,8 +143,9 @@ class RunConfig:
         """Settings whose default depends on the method are stored resolved, so a saved run keeps
         what it trained with when a default changes (the learning rate, the older setting, is kept
         as None and resolved by learning_rate)."""
-        if self.embedding_adapter is None:
-            self.embedding_adapter = DEFAULT_EMBEDDING_ADAPTER.get(self.method, 0) if isinstance(self.method, str) else 0
+        for name in METHOD_DEFAULTS:
+            if getattr(self, name) is None:
+                setattr(self, name, method_default(name, self.method))
 
     @property
     def learning_rate(self) -> float | None:

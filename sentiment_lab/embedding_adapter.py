@@ -61,6 +61,4 @@ def load(model: nn.Module, folder: Path, bottleneck: int) -> None:
     path = folder / ARTEFACT
     if not path.is_file():
         raise ValueError(f"the run has no {ARTEFACT}, though its config names an embedding adapter")
-    adapter = attach(model, bottleneck, 0.0)
-    adapter.load_state_dict(load_file(str(path)))
-    adapter.requires_grad_(False)
+    attach(model, bottleneck, 0.0).load_state_dict(load_file(str(path)))

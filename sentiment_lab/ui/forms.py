@@ -5,7 +5,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from ..config import DEFAULT_LR, ConfigError, RunConfig
+from ..config import DEFAULT_LR, METHOD_DEFAULTS, ConfigError, RunConfig, method_default
 from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import MAX_NAME, RunIdError, check_run_name
 
@@ -110,7 +110,7 @@ def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]
     for name in names:
         value = getattr(cfg, name)
         # A default that depends on the method shows as blank, so the form's other methods get their own.
-        if name == "run_name" or value is None or (name == "embedding_adapter" and value == default.embedding_adapter):
+        if name == "run_name" or value is None or (name in METHOD_DEFAULTS and value == method_default(name, cfg.method)):
             value = ""  # a new run gets its own name; blank optional fields mean "the default"
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)

@@ -6,7 +6,7 @@ import json
 import gradio as gr
 
 from ..access import visitor_key
-from ..config import METHODS, RunConfig
+from ..config import DEFAULT_EMBEDDING_ADAPTER, METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
@@ -86,7 +86,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 with gr.Row():
                     freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
                                                     info="the embedding table stays pre-trained: half of MiniLM's weights")
-                    embedding_adapter = gr.Textbox("", label="Token-embedding adapter (LoRA, adapters)", placeholder="blank = LoRA 128, adapters none",
+                    embedding_adapter = gr.Textbox("", label="Token-embedding adapter (LoRA, adapters)", placeholder=f"blank = LoRA {DEFAULT_EMBEDDING_ADAPTER['lora']}, adapters none",
                                                    info="bottleneck width of an adapter on the token embeddings; 0 = none")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
