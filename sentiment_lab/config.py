@@ -10,7 +10,8 @@ from typing import Any
 METHODS = ("svm", "full", "lora", "freeze", "adapters")
 # Settings only some methods read (besides lora_* and adapter_*): a change to the pooling leaves
 # full fine-tuning's runs as they were, and must not make them look different.
-OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",), "embedding_adapter": ("lora", "adapters")}
+OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",), "embedding_adapter": ("lora", "adapters"),
+                "embedding_adapter_dropout": ("lora", "adapters")}
 POOLINGS = ("mean_last4", "mean_all", "mean_concat", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
@@ -45,7 +46,7 @@ MAX_EPOCHS = 1000
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
                  "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
-                 "adapter_placement": "sequential", "embedding_adapter": 0}
+                 "adapter_placement": "sequential", "embedding_adapter": 0, "embedding_adapter_dropout": None}
 
 
 class ConfigError(ValueError):
@@ -115,7 +116,9 @@ class RunConfig:
     adapter_placement: str = "parallel"
     """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, docs/experiments.md) or sequential (after the attention and feed-forward outputs, Houlsby)"""
     embedding_adapter: int | None = None
-    """lora / adapters: bottleneck width of an adapter on the token embeddings (the table full fine-tuning trains; embedding_adapter.py), with that method's dropout; None: the method's default (lora 128, adapters 0: measured, docs/experiments.md); 0: none"""
+    """lora / adapters: bottleneck width of an adapter on the token embeddings (the table full fine-tuning trains; embedding_adapter.py), with embedding_adapter_dropout; None: the method's default (lora 128, adapters 0: measured, docs/experiments.md); 0: none"""
+    embedding_adapter_dropout: float | None = None
+    """lora / adapters: dropout inside the token-embedding adapter; None: the method's own (lora_dropout, adapter_dropout)"""
     pooling: str = "mean_concat"
     """Sentence features for svm / freeze: mean_concat (each layer's token mean, embeddings included, side by side; measured best), mean_all (those means averaged), mean_last4 (the last 4 layers' averaged), mean (the last layer's), or cls"""
     head: str = "cls"
@@ -234,6 +237,8 @@ class RunConfig:
         _check_range("adapter_dim", self.adapter_dim, 1, 8192)
         _check_range("adapter_dropout", self.adapter_dropout, 0, 0.9)
         _check_range("embedding_adapter", self.embedding_adapter, 0, 8192)
+        if self.embedding_adapter_dropout is not None:
+            _check_range("embedding_adapter_dropout", self.embedding_adapter_dropout, 0, 0.9)
         if self.svm_c is not None:
             _check_range("svm_c", self.svm_c, 0, 1e6, low_open=True)
         _check_range("evals_per_epoch", self.evals_per_epoch, 1, 100)

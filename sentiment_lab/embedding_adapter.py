@@ -47,6 +47,12 @@ def attach(model: nn.Module, bottleneck: int, dropout: float) -> nn.Module:
     return table.adapter
 
 
+def attach_for_run(model: nn.Module, cfg, method_dropout: float) -> nn.Module:
+    """attach() at the run's width, with its own dropout if it sets one, else the method's."""
+    own = cfg.embedding_adapter_dropout
+    return attach(model, cfg.embedding_adapter, method_dropout if own is None else own)
+
+
 def save(model: nn.Module, folder: Path) -> None:
     from safetensors.torch import save_file
 

@@ -91,3 +91,18 @@ def test_the_setting_counts_only_for_lora_and_adapters_and_is_checked():
     assert "embedding_adapter" not in RunConfig(method="full").settings()
     with pytest.raises(ConfigError, match="embedding_adapter"):
         RunConfig(method="adapters", embedding_adapter=-1).validated()
+
+
+@pytest.mark.parametrize("method,own,expected", [("adapters", None, 0.1), ("adapters", 0.0, 0.0), ("lora", None, 0.0), ("lora", 0.3, 0.3)])
+def test_its_dropout_is_its_own_setting_or_the_methods(method, own, expected, tiny_model, tiny_data):
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig(method=method, model=str(tiny_model), embedding_adapter=WIDTH, embedding_adapter_dropout=own).validated()
+    model, *_ = build(method, cfg, ds, tok)
+    assert embedding_adapter.token_table(model).adapter.dropout.p == expected
+
+
+def test_its_dropout_counts_only_for_lora_and_adapters_and_is_checked():
+    assert "embedding_adapter_dropout" in RunConfig(method="adapters").settings()
+    assert "embedding_adapter_dropout" not in RunConfig(method="freeze").settings()
+    with pytest.raises(ConfigError, match="embedding_adapter_dropout"):
+        RunConfig(method="lora", embedding_adapter_dropout=0.95).validated()

@@ -116,7 +116,7 @@ def build(cfg, id2label):
     model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
     if cfg.embedding_adapter:  # its weights are named *.adapter.*: trained and saved with the others
-        embedding_adapter.attach(model, cfg.embedding_adapter, cfg.adapter_dropout)
+        embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)
     keep = trainable_names(model)
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
@@ -137,7 +137,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
         model = apply_head(classifier_around(encoder, id2label), cfg.head)
         insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
         if cfg.embedding_adapter:
-            embedding_adapter.attach(model, cfg.embedding_adapter, cfg.adapter_dropout)
+            embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)
     state = load_file(str(folder / ARTEFACT))
     missing = trainable_names(model) - set(state)
     if missing:

@@ -80,7 +80,7 @@ def build(cfg, id2label, train=None, device="cpu"):
     if cfg.lora_init != "zero":
         model.lora_start = lora_residual.starting_point(model)
     if cfg.embedding_adapter:  # after PEFT, which would freeze it; PEFT's files leave it out, save() adds it
-        embedding_adapter.attach(model, cfg.embedding_adapter, cfg.lora_dropout)
+        embedding_adapter.attach_for_run(model, cfg, cfg.lora_dropout)
     return model
 
 
