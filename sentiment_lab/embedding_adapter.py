@@ -1,6 +1,6 @@
 """A bottleneck adapter on the token embeddings, for LoRA and adapters (`--embedding_adapter N`; 0: off).
-LoRA's default is 128 (better on every validation measure in 9 of 10 seeds); adapters' is 0 (worse on a
-GPU screen): docs/experiments.md, "An adapter on the token embeddings".
+LoRA's default is 128 (better on every validation measure in 9 of 10 seeds); adapters' is 0 (worse on a GPU
+screen and over four seeds here, with its dropout or without): docs/experiments.md, "An adapter on the token embeddings".
 
 Full fine-tuning trains the token embedding table (11.7 M of MiniLM's 22.7 M weights); with the table
 frozen it loses 0.8 pt of test accuracy (docs/experiments.md, "Full fine-tuning's embeddings"), the part of
