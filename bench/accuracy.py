@@ -132,7 +132,7 @@ def main(argv=None) -> None:
         for a, b in itertools.combinations(chosen, 2):
             gap, p = paired_over_seeds([r["test_accuracy"] for r in summary[a]["per_seed"]], [r["test_accuracy"] for r in summary[b]["per_seed"]])
             low, high = paired_gap_interval(seed_mean_correct[a], seed_mean_correct[b])
-            # The kept checkpoints' validation accuracy is a second set of 1,066 sentences: a gap that
+            # The kept checkpoints' validation accuracy is read on a second set of sentences: a gap that
             # differs there from the test's shows how much of it one set of sentences decides.
             val_gap, _ = paired_over_seeds([r["val_accuracy"] for r in summary[a]["per_seed"]], [r["val_accuracy"] for r in summary[b]["per_seed"]])
             over_seeds.append([f"{a} vs {b}", f"{100 * gap:+.2f} pt", "–" if math.isnan(p) else f"{p:.3g}",
