@@ -46,7 +46,8 @@ MAX_EPOCHS = 1000
 BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema": 0.0, "lora_plus": 1.0, "lora_dora": False, "lora_norms": False,
                  "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
-                 "adapter_placement": "sequential", "embedding_adapter": 0, "embedding_adapter_dropout": None}
+                 "adapter_placement": "sequential", "embedding_adapter": 0, "embedding_adapter_dropout": None,
+                 "adapter_model_dropout": True}
 
 
 class ConfigError(ValueError):
@@ -91,7 +92,7 @@ class RunConfig:
     freeze_embeddings: bool = False
     """full: the embeddings (token, position, their LayerNorm) stay as pre-trained; in MiniLM they are half the weights (docs/experiments.md)"""
     model_dropout: float | None = None
-    """full / lora / adapters: every dropout of the pre-trained model (embeddings, attention, hidden layers, its classifier) while training; None: the model's own (MiniLM: 0.1)"""
+    """full / lora / adapters: every dropout of the pre-trained model (embeddings, attention, hidden layers, its classifier) while training; None: the model's own (MiniLM: 0.1), except adapters' 0 (adapter_model_dropout)"""
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -115,6 +116,8 @@ class RunConfig:
     """adapters: the up-projections, which start at zero, train at this multiple of the lr (LoRA+'s argument); 1: one rate"""
     adapter_placement: str = "parallel"
     """adapters: parallel (one beside each feed-forward block, reading its input; He et al. 2022; measured better, docs/experiments.md) or sequential (after the attention and feed-forward outputs, Houlsby)"""
+    adapter_model_dropout: bool = False
+    """adapters: with model_dropout unset, train with the pre-trained model's own dropout (true) or none (false: better on every validation measure over ten seeds, docs/experiments.md)"""
     embedding_adapter: int | None = None
     """lora / adapters: bottleneck width of an adapter on the token embeddings (the table full fine-tuning trains; embedding_adapter.py), with embedding_adapter_dropout; None: the method's default (lora 128, adapters 0: measured, docs/experiments.md); 0: none"""
     embedding_adapter_dropout: float | None = None
@@ -154,6 +157,13 @@ class RunConfig:
     def learning_rate(self) -> float | None:
         return self.lr if self.lr is not None else DEFAULT_LR.get(self.method)  # None: the SVM has no lr
 
+    @property
+    def training_dropout(self) -> float | None:
+        """The pre-trained model's dropout while training; None: the model's own."""
+        if self.model_dropout is None and self.method == "adapters" and not self.adapter_model_dropout:
+            return 0.0
+        return self.model_dropout
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["resolved_lr"] = self.learning_rate
@@ -161,10 +171,13 @@ class RunConfig:
 
     def settings(self) -> dict[str, Any]:
         """What this run trains with: every field but its name, with the learning rate by value (given or
-        default), leaving out the other methods' own settings (LoRA's for a full run changes nothing)."""
+        default) and so the model's dropout, leaving out the other methods' own settings (LoRA's for a full run changes nothing)."""
         other = tuple(f"{m}_" for m in ("lora", "adapter") if not self.method.startswith(m))
         skip = {"run_name", "lr", *(k for k, owners in OWN_SETTINGS.items() if self.method not in owners)}
-        return {k: v for k, v in self.to_dict().items() if k not in skip and not k.startswith(other)}
+        d = {k: v for k, v in self.to_dict().items() if k not in skip and not k.startswith(other)}
+        d["model_dropout"] = self.training_dropout  # by value too: `--model_dropout 0` trains as adapters' default
+        d.pop("adapter_model_dropout", None)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":

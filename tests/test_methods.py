@@ -352,7 +352,8 @@ def test_model_dropout_reaches_every_dropout_of_the_pretrained_model(method, tin
     from sentiment_lab import methods
 
     for kind, model_dir in tiny_models.items():
-        own = methods.get(method).build(RunConfig(method=method, model=str(model_dir)).validated(), {0: "neg", 1: "pos"})
+        keep = {"adapter_model_dropout": True} if method == "adapters" else {}  # adapters train without it by default
+        own = methods.get(method).build(RunConfig(method=method, model=str(model_dir), **keep).validated(), {0: "neg", 1: "pos"})
         assert min(m.p for n, m in own.named_modules() if isinstance(m, nn.Dropout) and "lora_" not in n and "adapter" not in n) > 0, kind  # 0.1; DistilBERT's head 0.2
         cfg = RunConfig(method=method, model=str(model_dir), model_dropout=0.0).validated()
         model = methods.get(method).build(cfg, {0: "neg", 1: "pos"})
@@ -360,6 +361,30 @@ def test_model_dropout_reaches_every_dropout_of_the_pretrained_model(method, tin
         base = {n: p for n, p in rates.items() if "lora_" not in n and "adapter" not in n}  # their own rates are theirs
         assert len(base) >= 6 and set(base.values()) == {0.0}, (kind, method, rates)
         assert any("attention" in n for n in base) and any("classifier" in n or "dropout" == n.split(".")[-1] for n in base)
+
+
+def test_adapters_train_without_the_models_dropout_by_default_and_older_runs_keep_theirs(tiny_model, tmp_path):
+    import json
+
+    import torch.nn as nn
+
+    def base_rates(cfg):
+        model = methods.get(cfg.method).build(cfg, ID2LABEL)
+        return {m.p for n, m in model.named_modules() if isinstance(m, nn.Dropout) and "adapter" not in n and "lora_" not in n}
+
+    default = RunConfig(method="adapters", model=str(tiny_model)).validated()
+    assert base_rates(default) == {0.0}
+    assert 0.1 in base_rates(RunConfig(method="adapters", model=str(tiny_model), adapter_model_dropout=True).validated())
+    assert 0.1 in base_rates(RunConfig(method="full", model=str(tiny_model)).validated())  # other methods keep the model's own
+    # The same training, however it was asked for, is the same setting (runs are reused and grouped by it).
+    assert RunConfig(method="adapters", model_dropout=0.0).validated().settings() == RunConfig(method="adapters").validated().settings()
+    assert RunConfig(method="adapters", model_dropout=0.3).validated().training_dropout == 0.3
+    saved = default.to_dict()
+    del saved["adapter_model_dropout"]  # an adapter run saved before this default trained with the model's own
+    saved["model_dropout"] = None
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    old = RunConfig.load(tmp_path / "config.json")
+    assert old.training_dropout is None and old.settings() != default.settings()
 
 
 def test_pissa_svds_run_on_one_cpu_thread_and_the_thread_count_comes_back(tiny_model, monkeypatch):

@@ -113,7 +113,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 
 def build(cfg, id2label):
-    model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
     if cfg.embedding_adapter:  # its weights are named *.adapter.*: trained and saved with the others
         embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)

@@ -13,7 +13,7 @@ ARTEFACT = "model"
 
 
 def build(cfg, id2label):
-    model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     if cfg.freeze_embeddings:
         model.base_model.embeddings.requires_grad_(False)
     return model

@@ -66,7 +66,7 @@ def build(cfg, id2label, train=None, device="cpu"):
     computed on `device` (the run's), and PiSSA's SVDs too when it is a CUDA GPU."""
     from peft import get_peft_model
 
-    model = apply_head(load_classifier(cfg.model, id2label, cfg.model_dropout), cfg.head)
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     config = lora_config(cfg, model)
     if cfg.lora_init == "lora_ga":
         if train is None:

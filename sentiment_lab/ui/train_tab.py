@@ -79,7 +79,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 with gr.Row():  # more rows: seven fields in one squeezed the checkbox's words into a column
                     probe_epochs = gr.Number(d.probe_epochs, label="Head first (epochs)", minimum=0,
                                              info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
-                    model_dropout = gr.Textbox("", label="Model dropout", placeholder="blank = the model's own (0.1)",
+                    model_dropout = gr.Textbox("", label="Model dropout", placeholder="blank = the model's own (0.1); adapters 0",
                                                info="every dropout of the pre-trained model while training")
                     patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
                                          info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
