@@ -385,6 +385,9 @@ def test_adapters_train_without_the_models_dropout_by_default_and_older_runs_kee
     (tmp_path / "config.json").write_text(json.dumps(saved))
     old = RunConfig.load(tmp_path / "config.json")
     assert old.training_dropout is None and old.settings() != default.settings()
+    from sentiment_lab.ui.tables import _settings
+
+    assert _settings(old) == "model_dropout=the model's" and _settings(default) == "defaults"
 
 
 def test_pissa_svds_run_on_one_cpu_thread_and_the_thread_count_comes_back(tiny_model, monkeypatch):

@@ -74,13 +74,18 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
     return frame.sort_values("test acc", ascending=False, ignore_index=True)
 
 
+def _value(v) -> str:
+    # None differs from a default only where the default is a number: the model's dropout, which
+    # adapters set to 0 and older adapter runs left as the model's own.
+    return f"{v:g}" if isinstance(v, float) else "the model's" if v is None else str(v)
+
+
 def _settings(cfg: RunConfig) -> str:
     """The settings a run changed from its method's defaults, e.g. 'epochs=1, ema=0'."""
     default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset).settings()
     settings = cfg.settings()
     order = ["resolved_lr"] + [k for k in settings if k != "resolved_lr"]  # the rate first: the change most often made
-    changed = [f"{k.removeprefix('resolved_')}={settings[k]:g}" if isinstance(settings[k], float) else f"{k}={settings[k]}"
-               for k in order if k not in NOT_A_SETTING and settings[k] != default[k]]
+    changed = [f"{k.removeprefix('resolved_')}={_value(settings[k])}" for k in order if k not in NOT_A_SETTING and settings[k] != default[k]]
     return ", ".join(changed) or "defaults"
 
 
