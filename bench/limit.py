@@ -20,6 +20,7 @@ from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import collate, load_dataset, tokenize, train_batches
 from sentiment_lab.runner import cpu_has_native_bf16
+from sentiment_lab.train_loop import training_attention  # the kernel the app's training steps use
 
 from .common import DATA, table, write_json
 
@@ -74,7 +75,7 @@ def main(argv=None) -> None:
         for i, idx in enumerate(batches):
             ids, mask = collate(train.input_ids, idx, tok.pad_token_id)
             start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), training_attention(torch.device("cpu"), autocast):
                 loss = F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits.float(), torch.as_tensor(train.labels[idx]))
             loss.backward()
             opt.step()
