@@ -3,7 +3,9 @@
 The training step (length-grouped batches, bf16 autocast where the CPU has it) with AdamW's
 foreach implementation, against the same step with the fused AdamW (kept: train_loop uses it) and
 with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
-length; not kept), and the fused step plus the weight average `--ema` keeps (what averaging costs).
+length; not kept), the fused step plus the weight average `--ema` keeps (what averaging costs), and
+the fused step with the math attention kernel that train_loop asks for on a CPU in bf16 (kept:
+`training_attention`; without attention dropout, as adapters train, the fused CPU kernel is slower).
 Same process, same batches,
 one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
 it is paid once per run and per new shape).
@@ -11,6 +13,7 @@ it is paid once per run and per new shape).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -21,12 +24,12 @@ from sentiment_lab.config import RunConfig
 from sentiment_lab.data import load_dataset, tokenize
 from sentiment_lab.ema import WeightAverage
 from sentiment_lab.runner import make_accelerator
-from sentiment_lab.train_loop import TokenBatches, logits_of
+from sentiment_lab.train_loop import TokenBatches, logits_of, training_attention
 
 from .common import DATA, table, write_json
 from .throughput import fresh_accelerator_state
 
-VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + weight average")
+VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + weight average", "fused AdamW + math attention")
 
 
 def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
@@ -48,7 +51,8 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         if i == warmup:
             warm_s, started = time.perf_counter() - started, time.perf_counter()
         inputs, y = next(batches)
-        with acc.autocast():
+        kernel = training_attention(acc.device, acc.mixed_precision == "bf16") if variant.endswith("math attention") else contextlib.nullcontext()
+        with acc.autocast(), kernel:
             loss = torch.nn.functional.cross_entropy(logits_of(model, inputs).float(), y)
         acc.backward(loss)
         optimizer.step()

@@ -174,9 +174,9 @@ def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
 
 def training_attention(device: torch.device, bf16: bool):
     """On a CPU in bf16, training steps take the plain math attention kernel: with attention dropout
-    off (adapters' default) PyTorch otherwise picks its fused CPU kernel, whose training step is 1.8x
-    slower here (220 against 119 ms at batch 16); with dropout on it takes the math kernel anyway. In
-    fp32, on GPUs and for evaluation the default kernels are as fast or faster and stay."""
+    off (adapters' default) PyTorch otherwise picks its fused CPU kernel, and adapters train 1.7x
+    slower (bench.levers, "math attention"); with dropout on it takes the math kernel anyway. In
+    fp32, on GPUs and for evaluation the default kernels stay."""
     if device.type != "cpu" or not bf16:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel

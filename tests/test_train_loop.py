@@ -7,7 +7,7 @@ import torch
 
 
 def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
-    """Adapters train without attention dropout, where PyTorch's fused CPU kernel is 1.8x slower in
+    """Adapters train without attention dropout, where PyTorch's fused CPU kernel is 1.7x slower in
     bf16 training than the math kernel: training_attention asks for the math kernel there only."""
     import torch.nn.attention as attention
     from sentiment_lab.train_loop import training_attention
