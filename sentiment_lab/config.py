@@ -47,7 +47,7 @@ BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema"
                  "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential", "embedding_adapter": 0, "embedding_adapter_dropout": None,
-                 "adapter_model_dropout": True}
+                 "adapter_model_dropout": True, "lora_token_rows": 0}
 
 
 class ConfigError(ValueError):
@@ -103,6 +103,10 @@ class RunConfig:
     """lora: the LayerNorms train too (as adapters' do), saved with the LoRA weights"""
     lora_embeddings: bool = False
     """lora: LoRA on the token embeddings too (rank r, starting at zero whatever lora_init; PEFT's LoRA for embeddings); full fine-tuning's lead on test halves when its embeddings stay frozen (docs/experiments.md)"""
+    lora_token_rows: int = 0
+    """lora: train a correction for the rows of the embedding table of this many tokens seen most often in the training split (token_rows.py; full fine-tuning moves every row); 0: none"""
+    lora_token_rows_lr: float = 5e-5
+    """lora: learning rate of those rows (full fine-tuning's default, the rate it trains the table at)"""
     lora_dora: bool = False
     """lora: DoRA (Liu et al. 2024): each adapted weight's direction gets the low-rank update and its per-column magnitude trains apart"""
     lora_targets: str = "attention"
@@ -245,6 +249,8 @@ class RunConfig:
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)
         _check_range("lora_dropout", self.lora_dropout, 0, 0.9)
+        _check_range("lora_token_rows", self.lora_token_rows, 0, 10**7)
+        _check_range("lora_token_rows_lr", self.lora_token_rows_lr, 0, 1.0, low_open=True)
         if self.model_dropout is not None:
             _check_range("model_dropout", self.model_dropout, 0, 0.9)
         _check_range("adapter_dim", self.adapter_dim, 1, 8192)

@@ -9,6 +9,7 @@ LORA_B = re.compile(r"(?:^|\.)lora_B\.")
 ADAPTER_UP = re.compile(r"(?:^|\.)adapter\.up\.")
 LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
 EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
+TOKEN_ROWS = re.compile(r"(?:^|\.)rows\.delta$")
 
 
 def _head_pattern(model):
@@ -29,12 +30,13 @@ def _depth(name: str, layers: int) -> int:
 
 
 def param_groups(model, lr: float, weight_decay: float, head_lr: float | None = None, layer_decay: float = 1.0,
-                 lora_plus: float = 1.0, adapter_plus: float = 1.0) -> list[dict]:
+                 lora_plus: float = 1.0, adapter_plus: float = 1.0, rows_lr: float | None = None) -> list[dict]:
     """Groups for AdamW. Biases and norms get no weight decay. The head trains at `head_lr` (default
     `lr`); encoder layer i of L at lr * layer_decay**(L-1-i), embeddings at lr * layer_decay**L.
     LoRA's B matrices train at lora_plus times their layer's rate (LoRA+, Hayou et al. 2024: B starts
     at zero and A at random, and equal rates leave B learning too slowly as the width grows). Adapters'
-    up-projections start at zero too and train at adapter_plus times theirs."""
+    up-projections start at zero too and train at adapter_plus times theirs. LoRA's trained rows of the
+    token table (token_rows.py) train at `rows_lr` (default `lr`)."""
     head = _head_pattern(model)
     config = getattr(model, "config", None)
     layers = getattr(config, "num_hidden_layers", 0) or 0
@@ -44,6 +46,8 @@ def param_groups(model, lr: float, weight_decay: float, head_lr: float | None = 
             continue
         if head is not None and head.search(name):
             rate = lr if head_lr is None else head_lr
+        elif rows_lr is not None and TOKEN_ROWS.search(name):
+            rate = rows_lr
         else:
             rate = lr * layer_decay ** _depth(name, layers) if layers else lr
             if LORA_B.search(name):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .. import embedding_adapter
+from .. import embedding_adapter, token_rows
 from ..architectures import arch_of
 from ..backbone import load_classifier
 from ..heads import apply_head
@@ -20,7 +20,7 @@ from . import lora_ga, lora_residual
 NAME = "lora"
 KIND = "tokens"
 ARTEFACT = "adapter"
-BUILD_READS_TRAIN = True  # LoRA-GA estimates gradients on the first training batches
+BUILD_READS_TRAIN = True  # LoRA-GA estimates gradients on the first training batches; token rows count tokens in them all
 # PEFT's names for the starting points; "pissa" is the exact SVD (deterministic, and cheap for encoders this size).
 PEFT_INIT = {"zero": True, "lora_ga": "lora_ga", "pissa": "pissa"}
 
@@ -68,6 +68,11 @@ def build(cfg, id2label, train=None, device="cpu"):
 
     model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     config = lora_config(cfg, model)
+    if cfg.lora_token_rows:
+        if train is None:
+            raise ValueError("lora_token_rows needs the training batches to count tokens in")
+        train = list(train)  # read twice when LoRA-GA estimates gradients too
+        rows = token_rows.most_frequent(train, cfg.lora_token_rows, model.get_input_embeddings().num_embeddings)
     if cfg.lora_init == "lora_ga":
         if train is None:
             raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
@@ -79,6 +84,8 @@ def build(cfg, id2label, train=None, device="cpu"):
         model = get_peft_model(model, config)
     if cfg.lora_init != "zero":
         model.lora_start = lora_residual.starting_point(model)
+    if cfg.lora_token_rows:  # before the embedding adapter, which then reads the corrected rows
+        token_rows.attach(model, rows)
     if cfg.embedding_adapter:  # after PEFT, which would freeze it; PEFT's files leave it out, save() adds it
         embedding_adapter.attach_for_run(model, cfg, cfg.lora_dropout)
     return model
@@ -90,6 +97,8 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
         model.save_pretrained(folder)
     else:
         lora_residual.save_as_plain_lora(model, start, folder)
+    if cfg.lora_token_rows:
+        token_rows.save(model, folder)
     if cfg.embedding_adapter:
         embedding_adapter.save(model, folder)
     tokenizer.save_pretrained(folder)
@@ -101,6 +110,8 @@ def load(folder: Path, cfg, id2label, encoder=None):
 
     base = classifier_around(encoder, id2label) if encoder is not None else load_classifier(cfg.model, id2label)
     model = PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
+    if cfg.lora_token_rows:
+        token_rows.load(model, folder)
     if cfg.embedding_adapter:
         embedding_adapter.load(model, folder, cfg.embedding_adapter)
     return model
