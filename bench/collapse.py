@@ -58,7 +58,7 @@ def trace(lr: float, plus: float, steps: int, every: int, ds, tok, seed: int) ->
     # LoRA from B = 0 with the reference's dropout (the default before PiSSA): the variant whose rate is capped.
     cfg = RunConfig(method="lora", lr=lr, lora_plus=plus, seed=seed, lora_init="zero", lora_dropout=0.1).validated()
     seed_everything(seed)
-    model = methods.get("lora").build(cfg, ds.id2label)
+    model = methods.build(cfg, ds.id2label, TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0))
     val = ds.splits["validation"]
     ids, mask = collate(val.input_ids, np.linspace(0, len(val) - 1, 64).astype(int), tok.pad_token_id)
     rows, done = [], {"step": 0}

@@ -37,7 +37,7 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     torch.manual_seed(0)
     fresh_accelerator_state()
     acc = make_accelerator(cfg)
-    model = methods.get(method).build(cfg, ds.id2label).train()
+    model = methods.build(cfg, ds.id2label, TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0)).train()
     params = [p for p in model.parameters() if p.requires_grad]
     fused = variant.startswith("fused AdamW")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))

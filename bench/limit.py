@@ -20,7 +20,7 @@ from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import collate, load_dataset, tokenize, train_batches
 from sentiment_lab.runner import cpu_has_native_bf16
-from sentiment_lab.train_loop import training_attention  # the kernel the app's training steps use
+from sentiment_lab.train_loop import TokenBatches, training_attention  # the kernel the app's training steps use
 
 from .common import DATA, table, write_json
 
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     runs += [("full", 2.0, False)] if use_bf16 else []
     for method, factor, autocast in runs:
         cfg = RunConfig(method=method).validated()
-        model = methods.get(method).build(cfg, ds.id2label).train()
+        model = methods.build(cfg, ds.id2label, TokenBatches(train, tok.pad_token_id, 16, 0)).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate)
         flops = seconds = 0.0
         for i, idx in enumerate(batches):

@@ -11,7 +11,7 @@ METHODS = ("svm", "full", "lora", "freeze", "adapters")
 # Settings only some methods read (besides lora_* and adapter_*): a change to the pooling leaves
 # full fine-tuning's runs as they were, and must not make them look different.
 OWN_SETTINGS = {"pooling": ("svm", "freeze"), "svm_c": ("svm",), "embedding_adapter": ("lora", "adapters"),
-                "embedding_adapter_dropout": ("lora", "adapters")}
+                "embedding_adapter_dropout": ("lora", "adapters"), "token_rows": ("lora", "adapters"), "token_rows_lr": ("lora", "adapters")}
 POOLINGS = ("mean_last4", "mean_all", "mean_concat", "mean", "cls")
 HEADS = ("cls", "mean", "mean_last4")
 LORA_TARGETS = ("attention", "all")  # attention projections (the reference), or those and the feed-forward layers
@@ -28,8 +28,11 @@ DEFAULT_LR = {"full": 5e-5, "lora": 5e-4, "adapters": 1e-3, "freeze": 5e-4}
 # Width of the adapter on the token embeddings: LoRA's is better on every validation measure in 9 of 10 seeds (256: level),
 # adapters' worse (docs/experiments.md, "An adapter on the token embeddings"); 0 (none) for every other method.
 DEFAULT_EMBEDDING_ADAPTER = {"lora": 128}
+# Trained rows of the token table (token_rows.py): LoRA's better on every validation measure (docs/experiments.md,
+# "Trained rows of the token table").
+DEFAULT_TOKEN_ROWS = {"lora": 2000}
 # Settings whose default depends on the method (missing methods: 0), stored resolved in each run's config.
-METHOD_DEFAULTS = {"embedding_adapter": DEFAULT_EMBEDDING_ADAPTER}
+METHOD_DEFAULTS = {"embedding_adapter": DEFAULT_EMBEDDING_ADAPTER, "token_rows": DEFAULT_TOKEN_ROWS}
 
 
 def method_default(name: str, method) -> Any:
@@ -47,7 +50,7 @@ BEFORE_OPTION = {"head": "cls", "max_grad_norm": 0.0, "probe_epochs": 0.0, "ema"
                  "freeze_embeddings": False, "lora_embeddings": False,
                  "adapter_plus": 1.0, "lora_targets": "attention", "lora_init": "zero",
                  "adapter_placement": "sequential", "embedding_adapter": 0, "embedding_adapter_dropout": None,
-                 "adapter_model_dropout": True, "lora_token_rows": 0}
+                 "adapter_model_dropout": True, "token_rows": 0}
 
 
 class ConfigError(ValueError):
@@ -103,10 +106,6 @@ class RunConfig:
     """lora: the LayerNorms train too (as adapters' do), saved with the LoRA weights"""
     lora_embeddings: bool = False
     """lora: LoRA on the token embeddings too (rank r, starting at zero whatever lora_init; PEFT's LoRA for embeddings); full fine-tuning's lead on test halves when its embeddings stay frozen (docs/experiments.md)"""
-    lora_token_rows: int = 0
-    """lora: train a correction for the rows of the embedding table of this many tokens seen most often in the training split (token_rows.py; full fine-tuning moves every row); 0: none"""
-    lora_token_rows_lr: float = 5e-5
-    """lora: learning rate of those rows (full fine-tuning's default, the rate it trains the table at)"""
     lora_dora: bool = False
     """lora: DoRA (Liu et al. 2024): each adapted weight's direction gets the low-rank update and its per-column magnitude trains apart"""
     lora_targets: str = "attention"
@@ -126,6 +125,10 @@ class RunConfig:
     """lora / adapters: bottleneck width of an adapter on the token embeddings (the table full fine-tuning trains; embedding_adapter.py), with embedding_adapter_dropout; None: the method's default (lora 128, adapters 0: measured, docs/experiments.md); 0: none"""
     embedding_adapter_dropout: float | None = None
     """lora / adapters: dropout inside the token-embedding adapter; None: the method's own (lora_dropout, adapter_dropout)"""
+    token_rows: int | None = None
+    """lora / adapters: train a correction for the embedding-table rows of this many tokens, those seen most often in the training split, as full fine-tuning trains every row (token_rows.py); None: the method's default (lora 2000, adapters 0: measured, docs/experiments.md); 0: none"""
+    token_rows_lr: float = 5e-5
+    """lora / adapters: learning rate of those rows (full fine-tuning's default, the rate it trains the table at)"""
     pooling: str = "mean_concat"
     """Sentence features for svm / freeze: mean_concat (each layer's token mean, embeddings included, side by side; measured best), mean_all (those means averaged), mean_last4 (the last 4 layers' averaged), mean (the last layer's), or cls"""
     head: str = "cls"
@@ -249,8 +252,8 @@ class RunConfig:
         _check_range("lora_r", self.lora_r, 1, 1024)
         _check_range("lora_alpha", self.lora_alpha, 1, 1 << 16)
         _check_range("lora_dropout", self.lora_dropout, 0, 0.9)
-        _check_range("lora_token_rows", self.lora_token_rows, 0, 10**7)
-        _check_range("lora_token_rows_lr", self.lora_token_rows_lr, 0, 1.0, low_open=True)
+        _check_range("token_rows", self.token_rows, 0, 10**7)
+        _check_range("token_rows_lr", self.token_rows_lr, 0, 1.0, low_open=True)
         if self.model_dropout is not None:
             _check_range("model_dropout", self.model_dropout, 0, 0.9)
         _check_range("adapter_dim", self.adapter_dim, 1, 8192)

@@ -253,12 +253,9 @@ class Runner:
             encoder_params = sum(p.numel() for p in encoder.parameters())
         else:
             batches = [TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world) for s in (train, val, test)]
-            if getattr(method, "BUILD_READS_TRAIN", False):
-                # Every process reads the same batches (not its shard), so all start from the same weights.
-                first = TokenBatches(train, tokenizer.pad_token_id, cfg.batch_size, cfg.seed).epoch(0)
-                model = method.build(cfg, ds.id2label, train=first, device=accelerator.device)
-            else:
-                model = method.build(cfg, ds.id2label)
+            # Every process reads the same batches (not its shard), so all start from the same weights.
+            whole = TokenBatches(train, tokenizer.pad_token_id, cfg.batch_size, cfg.seed)
+            model = methods.build(cfg, ds.id2label, train=whole, device=accelerator.device)
             encoder_params = 0
         trainable, total = count_parameters(model)
         self.log(f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr {cfg.learning_rate:g}; "

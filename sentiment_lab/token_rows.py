@@ -1,10 +1,10 @@
-"""Trained rows of the token embedding table for LoRA (`--lora_token_rows K`; 0: off).
+"""Trained rows of the token embedding table for LoRA and adapters (`--token_rows K`; 0: off).
 
 Full fine-tuning moves each token's row of the embedding table on its own, and with the table frozen
 it loses 0.8 pt of test accuracy (docs/experiments.md, "Full fine-tuning's embeddings"): the part of its
 lead over LoRA that neither a rank-8 LoRA on the table nor an adapter on its output brings back. This
-gives LoRA a trainable correction for the rows of the K tokens seen most often in the training split,
-the rows full fine-tuning moves most, at full fine-tuning's own rate (`--lora_token_rows_lr`): K x hidden
+gives LoRA (and adapters, when asked) a trainable correction for the rows of the K tokens seen most often in the training split,
+the rows full fine-tuning moves most, at full fine-tuning's own rate (`--token_rows_lr`): K x hidden
 weights (2,000 rows cover 83% of Rotten Tomatoes' tokens in MiniLM's vocabulary), every other row
 stays as pre-trained. The corrections start at zero, so the untrained model is the pre-trained one.
 
@@ -51,6 +51,13 @@ def most_frequent(batches, k: int, vocab_size: int) -> torch.Tensor:
         counts += torch.bincount(ids, minlength=vocab_size)
     order = torch.argsort(-counts, stable=True)[:k]
     return order[counts[order] > 0].sort().values
+
+
+def chosen_for_run(cfg, model: nn.Module, train):
+    """The token ids a run trains rows for, counted in `train` (the training split's batches)."""
+    if train is None:
+        raise ValueError("token_rows needs the training batches to count tokens in")
+    return most_frequent(train, cfg.token_rows, token_table(model).num_embeddings)
 
 
 def _add_rows(module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:

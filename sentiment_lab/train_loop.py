@@ -91,7 +91,7 @@ class LoopSettings:
     ema: float = 0.0
     lora_plus: float = 1.0
     adapter_plus: float = 1.0
-    lora_token_rows_lr: float | None = None
+    token_rows_lr: float | None = None
 
     @classmethod
     def of(cls, cfg) -> "LoopSettings":
@@ -197,7 +197,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         resume: such a state: the loop goes on from its step as if it had never stopped.
     """
     groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
-                          lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus, rows_lr=settings.lora_token_rows_lr)
+                          lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus, rows_lr=settings.token_rows_lr)
     # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
     # rescued LoRA at 3e-3 nor helped at 2e-3 (docs/experiments.md, "Learning rates").
     clipped = [p for g in groups for p in g["params"]]

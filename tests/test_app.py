@@ -249,6 +249,7 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
     saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero", lora_embeddings=True,
+                      token_rows=500,
                       epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, svm_c=0.1, pooling="cls").validated()
     values, left_out = form_values(saved, FORM_FIELDS)
     form = dict(zip(FORM_FIELDS, values))
@@ -266,6 +267,8 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     values, _ = form_values(chosen, FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, values))["embedding_adapter"] == "64"
     assert form_to_config(dict(zip(FORM_FIELDS, values))).embedding_adapter == 64
+    assert form["token_rows"] == "500" and again.token_rows == 500  # the trained token rows: blank = the method's default too
+    assert dict(zip(FORM_FIELDS, default_values))["token_rows"] == ""
 
 
 def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():

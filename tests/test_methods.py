@@ -34,18 +34,17 @@ def build(method, cfg, ds, tok):
         train = FeatureBatches(feats[0], ds.splits["train"].labels, 8, 0)
         val = FeatureBatches(feats[1], ds.splits["validation"].labels, 8, 0)
         return model, train, val, enc
-    model = m.build(cfg, ID2LABEL)
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     val = TokenBatches(ds.splits["validation"], tok.pad_token_id, 8, 0)
-    return model, train, val, None
+    return methods.build(cfg, ID2LABEL, train), train, val, None
 
 
 def expected_trainable(method, name: str) -> bool:
     head = name.startswith(("classifier", "pre_classifier", "bert.pooler")) or "modules_to_save" in name
     if method == "full":
         return True
-    if method == "lora":  # its default adapter on the token embeddings too
-        return "lora_" in name or ("modules_to_save" in name) or "word_embeddings.adapter." in name
+    if method == "lora":  # its default adapter on the token embeddings and its token rows too
+        return "lora_" in name or ("modules_to_save" in name) or "word_embeddings.adapter." in name or name.endswith("word_embeddings.rows.delta")
     if method == "adapters":
         return ".adapter." in name or "layernorm" in name.lower() or "layer_norm" in name.lower() or head
     raise AssertionError(method)
@@ -62,7 +61,8 @@ def test_exactly_the_right_parameters_train(method, tiny_model, tiny_data):
     trainable = [n for n, p in names.items() if p.requires_grad]
     if method != "full":
         assert 0 < len(trainable) < len(names)
-        assert not any("word_embeddings" in n and ".adapter." not in n for n in trainable), "the token table itself trains"
+        own = (".adapter.", ".rows.delta")  # the embedding adapter and LoRA's token rows train beside the table
+        assert not any("word_embeddings" in n and not any(o in n for o in own) for n in trainable), "the token table itself trains"
     if method == "adapters":
         assert sum(".adapter.down.weight" in n for n in trainable) == 2  # 2 layers x one beside the feed-forward block (the default)
 
@@ -353,9 +353,10 @@ def test_model_dropout_reaches_every_dropout_of_the_pretrained_model(method, tin
 
     for kind, model_dir in tiny_models.items():
         keep = {"adapter_model_dropout": True} if method == "adapters" else {}  # adapters train without it by default
+        keep["token_rows"] = 0  # no training batches here; the rows have no dropout
         own = methods.get(method).build(RunConfig(method=method, model=str(model_dir), **keep).validated(), {0: "neg", 1: "pos"})
         assert min(m.p for n, m in own.named_modules() if isinstance(m, nn.Dropout) and "lora_" not in n and "adapter" not in n) > 0, kind  # 0.1; DistilBERT's head 0.2
-        cfg = RunConfig(method=method, model=str(model_dir), model_dropout=0.0).validated()
+        cfg = RunConfig(method=method, model=str(model_dir), model_dropout=0.0, token_rows=0).validated()
         model = methods.get(method).build(cfg, {0: "neg", 1: "pos"})
         rates = {n: m.p for n, m in model.named_modules() if isinstance(m, nn.Dropout)}
         base = {n: p for n, p in rates.items() if "lora_" not in n and "adapter" not in n}  # their own rates are theirs
@@ -403,7 +404,7 @@ def test_pissa_svds_run_on_one_cpu_thread_and_the_thread_count_comes_back(tiny_m
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        methods.get("lora").build(RunConfig(method="lora", model=str(tiny_model), lora_init="pissa").validated(), ID2LABEL)
+        methods.get("lora").build(RunConfig(method="lora", model=str(tiny_model), lora_init="pissa", token_rows=0).validated(), ID2LABEL)
         assert seen and set(seen) == {1}, seen
         assert torch.get_num_threads() == 2
     finally:

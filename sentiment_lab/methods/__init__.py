@@ -12,3 +12,12 @@ def get(name: str) -> ModuleType:
     if name not in REGISTRY:
         raise KeyError(f"unknown method {name!r}; choose one of {', '.join(REGISTRY)}")
     return REGISTRY[name]
+
+
+def build(cfg, id2label, train=None, device="cpu"):
+    """A token method's model as a run builds it. `train` (a TokenBatches of the whole training split)
+    is read only by methods that need it before training (LoRA: LoRA-GA's gradients, its token rows)."""
+    method = get(cfg.method)
+    if getattr(method, "BUILD_READS_TRAIN", False):
+        return method.build(cfg, id2label, train=None if train is None else train.epoch(0), device=device)
+    return method.build(cfg, id2label)

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import embedding_adapter
+from .. import embedding_adapter, token_rows
 from ..architectures import arch_of, head_parameter_names
 from ..backbone import load_classifier
 from ..heads import apply_head
@@ -28,6 +28,7 @@ from ..shared_encoder import classifier_around
 NAME = "adapters"
 KIND = "tokens"
 ARTEFACT = "adapters.safetensors"
+BUILD_READS_TRAIN = True  # trained token rows are chosen by their count in the training batches
 
 
 class Adapter(nn.Module):
@@ -104,19 +105,36 @@ def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, placement
     return len(targets)
 
 
+ROWS = ".rows."  # the trained token rows: saved in their own file (token_rows.py), as LoRA's are
+
+
 def trainable_names(model: nn.Module) -> set[str]:
     head = set(head_parameter_names(model))
     return {
         n for n, _ in model.named_parameters()
-        if ".adapter." in n or "layernorm" in n.lower() or "layer_norm" in n.lower() or n in head
+        if ".adapter." in n or ROWS in n or "layernorm" in n.lower() or "layer_norm" in n.lower() or n in head
     }
 
 
-def build(cfg, id2label):
-    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
+def _add_modules(model: nn.Module, cfg, rows=None, rows_from: Path | None = None) -> None:
+    """The adapters, then the token rows (`rows`: the ids to train; `rows_from`: a run's folder to read
+    them from), then the embedding adapter, whose hook reads the corrected rows."""
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
+    if rows is not None:
+        token_rows.attach(model, rows)
+    elif rows_from is not None:
+        token_rows.load(model, rows_from)
     if cfg.embedding_adapter:  # its weights are named *.adapter.*: trained and saved with the others
         embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)
+
+
+def build(cfg, id2label, train=None, device="cpu"):
+    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
+    _add_modules(model, cfg, rows=token_rows.chosen_for_run(cfg, model, train) if cfg.token_rows else None)
+    return _freeze_the_rest(model)
+
+
+def _freeze_the_rest(model: nn.Module) -> nn.Module:
     keep = trainable_names(model)
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
@@ -124,24 +142,22 @@ def build(cfg, id2label):
 
 
 def save(model, folder: Path, cfg, tokenizer) -> None:
-    state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad and ROWS not in n}
     save_file(state, str(folder / ARTEFACT), metadata={"format": "pt", "adapter_dim": str(cfg.adapter_dim)})
+    if cfg.token_rows:
+        token_rows.save(model, folder)
     tokenizer.save_pretrained(folder)
 
 
 def load(folder: Path, cfg, id2label, encoder=None):
     """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
-    if encoder is None:
-        model = build(cfg, id2label)
-    else:
-        model = apply_head(classifier_around(encoder, id2label), cfg.head)
-        insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
-        if cfg.embedding_adapter:
-            embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)
+    base = load_classifier(cfg.model, id2label) if encoder is None else classifier_around(encoder, id2label)
+    model = apply_head(base, cfg.head)
+    _add_modules(model, cfg, rows_from=folder if cfg.token_rows else None)
     state = load_file(str(folder / ARTEFACT))
-    missing = trainable_names(model) - set(state)
+    missing = {n for n in trainable_names(model) if ROWS not in n} - set(state)
     if missing:
         raise ValueError(f"adapter weights are incomplete: {len(missing)} tensors missing (e.g. {sorted(missing)[0]})")
     # assign=True replaces tensors instead of copying into them: a shared encoder's LayerNorm stays untouched.
     model.load_state_dict(state, strict=False, assign=True)
-    return model
+    return _freeze_the_rest(model) if encoder is None else model  # a shared encoder's flags are not this run's to set

@@ -1,5 +1,6 @@
 """LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save);
-by default an adapter of width 128 on the token embeddings trains too (embedding_adapter.py).
+by default an adapter of width 128 on the token embeddings trains too (embedding_adapter.py), and the rows of
+the embedding table of the 2,000 training tokens seen most often (token_rows.py).
 A and B start as PEFT's (B = 0), or with lora_init lora_ga from the full fine-tuning gradient (lora_ga.py),
 or with pissa from each weight's principal singular directions (PiSSA: Meng et al., 2024, whose frozen
 weights keep only the residual). The last two are saved as plain LoRA (lora_residual.py)."""
@@ -68,11 +69,9 @@ def build(cfg, id2label, train=None, device="cpu"):
 
     model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     config = lora_config(cfg, model)
-    if cfg.lora_token_rows:
-        if train is None:
-            raise ValueError("lora_token_rows needs the training batches to count tokens in")
-        train = list(train)  # read twice when LoRA-GA estimates gradients too
-        rows = token_rows.most_frequent(train, cfg.lora_token_rows, model.get_input_embeddings().num_embeddings)
+    if cfg.token_rows:
+        train = None if train is None else list(train)  # read twice when LoRA-GA estimates gradients too
+        rows = token_rows.chosen_for_run(cfg, model, train)
     if cfg.lora_init == "lora_ga":
         if train is None:
             raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
@@ -84,7 +83,7 @@ def build(cfg, id2label, train=None, device="cpu"):
         model = get_peft_model(model, config)
     if cfg.lora_init != "zero":
         model.lora_start = lora_residual.starting_point(model)
-    if cfg.lora_token_rows:  # before the embedding adapter, which then reads the corrected rows
+    if cfg.token_rows:  # before the embedding adapter, which then reads the corrected rows
         token_rows.attach(model, rows)
     if cfg.embedding_adapter:  # after PEFT, which would freeze it; PEFT's files leave it out, save() adds it
         embedding_adapter.attach_for_run(model, cfg, cfg.lora_dropout)
@@ -97,7 +96,7 @@ def save(model, folder: Path, cfg, tokenizer) -> None:
         model.save_pretrained(folder)
     else:
         lora_residual.save_as_plain_lora(model, start, folder)
-    if cfg.lora_token_rows:
+    if cfg.token_rows:
         token_rows.save(model, folder)
     if cfg.embedding_adapter:
         embedding_adapter.save(model, folder)
@@ -110,7 +109,7 @@ def load(folder: Path, cfg, id2label, encoder=None):
 
     base = classifier_around(encoder, id2label) if encoder is not None else load_classifier(cfg.model, id2label)
     model = PeftModel.from_pretrained(apply_head(base, cfg.head), folder)
-    if cfg.lora_token_rows:
+    if cfg.token_rows:
         token_rows.load(model, folder)
     if cfg.embedding_adapter:
         embedding_adapter.load(model, folder, cfg.embedding_adapter)

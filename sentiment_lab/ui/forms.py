@@ -10,7 +10,7 @@ from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import MAX_NAME, RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout", "embedding_adapter")  # textboxes: blank is their default, which a number box cannot show
+TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout", "embedding_adapter", "token_rows")  # textboxes: blank is their default, which a number box cannot show
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",

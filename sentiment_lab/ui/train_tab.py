@@ -6,7 +6,7 @@ import json
 import gradio as gr
 
 from ..access import visitor_key
-from ..config import DEFAULT_EMBEDDING_ADAPTER, METHODS, RunConfig
+from ..config import DEFAULT_EMBEDDING_ADAPTER, DEFAULT_TOKEN_ROWS, METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
@@ -17,7 +17,7 @@ from .tables import RUN_WIDTHS, runs_frame
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
                "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
                "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
-               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling", "embedding_adapter")
+               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling", "embedding_adapter", "token_rows")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -88,6 +88,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
                                                     info="the embedding table stays pre-trained: half of MiniLM's weights")
                     embedding_adapter = gr.Textbox("", label="Token-embedding adapter (LoRA, adapters)", placeholder=f"blank = LoRA {DEFAULT_EMBEDDING_ADAPTER['lora']}, adapters none",
                                                    info="bottleneck width of an adapter on the token embeddings; 0 = none")
+                    token_rows = gr.Textbox("", label="Trained token rows (LoRA, adapters)", placeholder=f"blank = LoRA {DEFAULT_TOKEN_ROWS['lora']:,}, adapters none",
+                                            info="embedding-table rows of the training set's most frequent tokens; 0 = none")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
