@@ -35,7 +35,7 @@ def param_groups(model, lr: float, weight_decay: float, head_lr: float | None = 
     `lr`); encoder layer i of L at lr * layer_decay**(L-1-i), embeddings at lr * layer_decay**L.
     LoRA's B matrices train at lora_plus times their layer's rate (LoRA+, Hayou et al. 2024: B starts
     at zero and A at random, and equal rates leave B learning too slowly as the width grows). Adapters'
-    up-projections start at zero too and train at adapter_plus times theirs. LoRA's trained rows of the
+    up-projections start at zero too and train at adapter_plus times theirs. The trained rows of the
     token table (token_rows.py) train at `rows_lr` (default `lr`)."""
     head = _head_pattern(model)
     config = getattr(model, "config", None)

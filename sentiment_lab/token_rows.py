@@ -2,9 +2,10 @@
 
 Full fine-tuning moves each token's row of the embedding table on its own, and with the table frozen
 it loses 0.8 pt of test accuracy (docs/experiments.md, "Full fine-tuning's embeddings"): the part of its
-lead over LoRA that neither a rank-8 LoRA on the table nor an adapter on its output brings back. This
-gives LoRA (and adapters, when asked) a trainable correction for the rows of the K tokens seen most often in the training split,
-the rows full fine-tuning moves most, at full fine-tuning's own rate (`--token_rows_lr`): K x hidden
+lead over LoRA that a rank-8 LoRA on the table does not bring back and an adapter on its output only
+partly (both share a few directions among all rows). This gives LoRA (and adapters, when asked) a
+trainable correction for the rows of the K tokens seen most often in the training split, the rows
+full fine-tuning moves most, at full fine-tuning's own rate (`--token_rows_lr`): K x hidden
 weights (2,000 rows cover 83% of Rotten Tomatoes' tokens in MiniLM's vocabulary), every other row
 stays as pre-trained. The corrections start at zero, so the untrained model is the pre-trained one.
 
