@@ -92,3 +92,19 @@ def isolated_checkpoints(tmp_path, monkeypatch):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs the bundled MiniLM on real data (tens of seconds)")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_model(cfg, id2label=None):
+    """A token method's model as a run builds it, for tests that have no dataset at hand: a batch of
+    token ids stands in for the training split, which LoRA counts its trained token rows in."""
+    import torch
+
+    from sentiment_lab import methods
+
+    method = methods.get(cfg.method)
+    id2label = id2label or {0: "neg", 1: "pos"}
+    if not getattr(method, "BUILD_READS_TRAIN", False):
+        return method.build(cfg, id2label)
+    ids = torch.arange(5, 45).view(4, 10)  # 40 tokens, all within the tiny vocabulary
+    seen = [({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, torch.zeros(4, dtype=torch.long))]
+    return method.build(cfg, id2label, train=seen)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_model
 
 from sentiment_lab import methods
 from sentiment_lab.backbone import load_encoder
@@ -25,14 +26,14 @@ def expected_logits(model, encoder, ids, mask, kind, layers=1):
 def test_mean_head_reads_the_token_mean_and_ignores_padding(method, head, tiny_models):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        model = methods.get(method).build(RunConfig(method=method, model=str(model_dir), head=head).validated(), ID2LABEL).eval()
+        model = build_model(RunConfig(method=method, model=str(model_dir), head=head).validated()).eval()
         ids = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 15, 3, 0]])
         mask = (ids != 0).long()
         with torch.inference_mode():
             got = model(input_ids=ids, attention_mask=mask).logits
             padded = model(input_ids=torch.cat([ids, torch.zeros(2, 3, dtype=torch.long)], 1),
                            attention_mask=torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], 1)).logits
-            cls = methods.get(method).build(RunConfig(method=method, model=str(model_dir), head="cls").validated(), ID2LABEL).eval()
+            cls = build_model(RunConfig(method=method, model=str(model_dir), head="cls").validated()).eval()
             cls.load_state_dict(model.state_dict())  # same weights: only what the head reads differs
             if method == "full":  # the untouched encoder gives the expected mean; adapters and LoRA start as the identity too
                 want = expected_logits(model, load_encoder(str(model_dir)).eval(), ids, mask, kind, 4 if head == "mean_last4" else 1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_model
 from accelerate import Accelerator
 from test_methods import prepared
 
@@ -31,7 +32,7 @@ def is_head(name: str) -> bool:
 
 @pytest.mark.parametrize("method", ["full", "lora", "adapters"])
 def test_every_trainable_parameter_once_with_its_rate(method, tiny_model):
-    model = methods.get(method).build(RunConfig(method=method, model=str(tiny_model)).validated(), ID2LABEL)
+    model = build_model(RunConfig(method=method, model=str(tiny_model)).validated())
     got = lr_by_name(model, param_groups(model, 0.1, 0.01, head_lr=1.0, layer_decay=0.5))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert set(got) == trainable
@@ -62,7 +63,7 @@ def test_freeze_head_has_no_architecture_and_one_rate():
 
 
 def test_lora_plus_speeds_up_only_the_b_matrices(tiny_model):
-    model = methods.lora.build(RunConfig(method="lora", model=str(tiny_model)).validated(), ID2LABEL)
+    model = build_model(RunConfig(method="lora", model=str(tiny_model)).validated())
     got = lr_by_name(model, param_groups(model, 0.1, 0.01, lora_plus=16))
     b = [n for n in got if ".lora_B." in n]
     a = [n for n in got if ".lora_A." in n]
@@ -72,7 +73,7 @@ def test_lora_plus_speeds_up_only_the_b_matrices(tiny_model):
 
 
 def test_adapter_plus_speeds_up_only_the_up_projections(tiny_model):
-    model = methods.adapters.build(RunConfig(method="adapters", model=str(tiny_model)).validated(), ID2LABEL)
+    model = build_model(RunConfig(method="adapters", model=str(tiny_model)).validated())
     got = lr_by_name(model, param_groups(model, 0.1, 0.01, adapter_plus=8))
     up = [n for n in got if ".adapter.up." in n]
     assert len(up) == 2 * 2  # weight and bias of 2 adapters (2 layers x one beside the feed-forward block)

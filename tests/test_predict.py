@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_model
 
 from sentiment_lab import methods
 from sentiment_lab.backbone import load_encoder, load_tokenizer
@@ -19,9 +20,7 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head
         torch.manual_seed(0)
         cfg = RunConfig(method=method, model=str(model_dir), head=head).validated()
         m = methods.get(method)
-        ids = torch.arange(5, 45).view(4, 10)  # what LoRA's token rows are counted from (40 tokens, all rows default 2000 takes)
-        trained = m.build(cfg, ID2LABEL, train=[({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, None)]) if method == "lora" \
-            else m.build(cfg, ID2LABEL)
+        trained = build_model(cfg)
         with torch.no_grad():  # stand-in for training: every trainable weight (LayerNorms too) moves
             for p in trained.parameters():
                 if p.requires_grad:

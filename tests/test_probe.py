@@ -5,10 +5,10 @@ import json
 
 import pytest
 import torch
+from conftest import build_model
 from accelerate import Accelerator
-from test_methods import ID2LABEL, prepared
+from test_methods import prepared
 
-from sentiment_lab import methods
 from sentiment_lab.config import ConfigError, RunConfig
 from sentiment_lab.probe import HeadOnFeatures, head_features, probe_head
 from sentiment_lab.runner import Runner
@@ -19,7 +19,7 @@ from sentiment_lab.train_loop import LoopSettings, TokenBatches, evaluate
 def built(method, model_dir, data_dir, **options):
     ds, tok = prepared(model_dir, data_dir)
     torch.manual_seed(0)
-    model = methods.get(method).build(RunConfig(method=method, model=str(model_dir), **options).validated(), ID2LABEL)
+    model = build_model(RunConfig(method=method, model=str(model_dir), **options).validated())
     train, val = (TokenBatches(ds.splits[s], tok.pad_token_id, 8, 0) for s in ("train", "validation"))
     return model, train, val
 
