@@ -55,10 +55,11 @@ def most_frequent(batches, k: int, vocab_size: int) -> torch.Tensor:
 
 
 def chosen_for_run(cfg, model: nn.Module, train):
-    """The token ids a run trains rows for, counted in `train` (the training split's batches)."""
+    """The token ids a run trains rows for, counted in one pass over `train` (the training split's
+    TokenBatches: batch by batch, so a large split is never held padded in memory at once)."""
     if train is None:
         raise ValueError("token_rows needs the training batches to count tokens in")
-    return most_frequent(train, cfg.token_rows, token_table(model).num_embeddings)
+    return most_frequent(train.epoch(0), cfg.token_rows, token_table(model).num_embeddings)
 
 
 def _add_rows(module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:

@@ -105,6 +105,14 @@ def build_model(cfg, id2label=None):
     id2label = id2label or {0: "neg", 1: "pos"}
     if not getattr(method, "BUILD_READS_TRAIN", False):
         return method.build(cfg, id2label)
-    ids = torch.arange(5, 45).view(4, 10)  # 40 tokens, all within the tiny vocabulary
-    seen = [({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, torch.zeros(4, dtype=torch.long))]
-    return method.build(cfg, id2label, train=seen)
+    return method.build(cfg, id2label, train=FewTokens())
+
+
+class FewTokens:
+    """Stands in for a training split's TokenBatches: one batch of 40 tokens, all in the tiny vocabulary."""
+
+    def epoch(self, epoch: int):
+        import torch
+
+        ids = torch.arange(5, 45).view(4, 10)
+        yield {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, torch.zeros(4, dtype=torch.long)

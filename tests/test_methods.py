@@ -244,7 +244,7 @@ def test_lora_starting_points_keep_the_pretrained_model_and_save_as_plain_lora(i
     cfg = RunConfig(method="lora", model=str(tiny_model), lora_init=init).validated()
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     val = TokenBatches(ds.splits["validation"], tok.pad_token_id, 8, 0)
-    model = methods.lora.build(cfg, ID2LABEL, train=train.epoch(0))
+    model = methods.lora.build(cfg, ID2LABEL, train=train)
     original = dict(load_encoder(cfg.model).named_parameters())
     scale = cfg.lora_alpha / cfg.lora_r
     adapted = [(n, m) for n, m in model.named_modules() if hasattr(m, "lora_A")]

@@ -16,8 +16,8 @@ def get(name: str) -> ModuleType:
 
 def build(cfg, id2label, train=None, device="cpu"):
     """A token method's model as a run builds it. `train` (a TokenBatches of the whole training split)
-    is read only by methods that need it before training (LoRA: LoRA-GA's gradients, its token rows)."""
+    is read only by methods that need it before training (LoRA-GA's gradients, the trained token rows)."""
     method = get(cfg.method)
     if getattr(method, "BUILD_READS_TRAIN", False):
-        return method.build(cfg, id2label, train=None if train is None else train.epoch(0), device=device)
+        return method.build(cfg, id2label, train=train, device=device)
     return method.build(cfg, id2label)

@@ -63,19 +63,18 @@ def one_cpu_thread():
 
 
 def build(cfg, id2label, train=None, device="cpu"):
-    """`train` (batches of the training split) is read only by LoRA-GA; LoRA-GA's gradients are
+    """`train` (the training split's TokenBatches) is read by LoRA-GA and to choose the token rows; LoRA-GA's gradients are
     computed on `device` (the run's), and PiSSA's SVDs too when it is a CUDA GPU."""
     from peft import get_peft_model
 
     model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
     config = lora_config(cfg, model)
     if cfg.token_rows:
-        train = None if train is None else list(train)  # read twice when LoRA-GA estimates gradients too
         rows = token_rows.chosen_for_run(cfg, model, train)
     if cfg.lora_init == "lora_ga":
         if train is None:
             raise ValueError("lora_init lora_ga needs training batches to estimate gradients from")
-        lora_ga.estimate_gradients(model, config, train, device)
+        lora_ga.estimate_gradients(model, config, train.epoch(0), device)
     on_gpu = torch.device(device).type == "cuda"  # not MPS: its SVD fell back to the CPU until torch 2.14, and is reported inexact since
     if cfg.lora_init == "pissa" and on_gpu:
         model.to(device)
