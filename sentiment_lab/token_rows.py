@@ -6,8 +6,8 @@ lead over LoRA that a rank-8 LoRA on the table does not bring back and an adapte
 partly (both share a few directions among all rows). This gives LoRA (and adapters, when asked) a
 trainable correction for the rows of the K tokens seen most often in the training split, the rows
 full fine-tuning moves most, at full fine-tuning's own rate (`--token_rows_lr`): K x hidden
-weights (2,000 rows cover 83% of Rotten Tomatoes' tokens in MiniLM's vocabulary), every other row
-stays as pre-trained. The corrections start at zero, so the untrained model is the pre-trained one.
+weights (word frequencies fall off fast: a few thousand rows take in most of a split's tokens), every
+other row stays as pre-trained. The corrections start at zero, so the untrained model is the pre-trained one.
 
 Like the embedding adapter it hangs off the table module (child `rows`, a forward hook), so every
 other tensor keeps its name and the shared encoder of the Compare tab is never written.
