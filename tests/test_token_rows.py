@@ -108,8 +108,8 @@ def test_building_without_training_batches_is_refused(method, tiny_model):
 
 
 def test_settings_ranges_and_older_runs(tmp_path):
-    assert RunConfig(method="lora").token_rows == 2000 and RunConfig(method="adapters").token_rows == 0
-    assert RunConfig(method="lora", token_rows="").validated().token_rows == 2000  # a blank form field
+    assert RunConfig(method="lora").token_rows == 4000 and RunConfig(method="adapters").token_rows == 0
+    assert RunConfig(method="lora", token_rows="").validated().token_rows == 4000  # a blank form field
     for bad in ({"token_rows": -1}, {"token_rows": 1.5}, {"token_rows_lr": 0}, {"token_rows_lr": 2}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             RunConfig(method="lora", **bad).validated()

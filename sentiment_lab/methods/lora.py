@@ -1,6 +1,6 @@
 """LoRA through PEFT on the attention projections (optionally the feed-forward layers too); the head trains in full (modules_to_save);
 by default an adapter of width 128 on the token embeddings trains too (embedding_adapter.py), and the rows of
-the embedding table of the 2,000 training tokens seen most often (token_rows.py).
+the embedding table of the 4,000 training tokens seen most often (token_rows.py).
 A and B start as PEFT's (B = 0), or with lora_init lora_ga from the full fine-tuning gradient (lora_ga.py),
 or with pissa from each weight's principal singular directions (PiSSA: Meng et al., 2024, whose frozen
 weights keep only the residual). The last two are saved as plain LoRA (lora_residual.py)."""
