@@ -39,8 +39,12 @@ class TokenRows(nn.Module):
         self.delta = nn.Parameter(torch.zeros(len(token_ids), hidden))
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        rows = torch.cat([self.delta, self.delta.new_zeros(1, self.delta.shape[1])])
-        return F.embedding(self.slot[input_ids], rows)
+        slots = self.slot[input_ids]
+        chosen = slots < len(self.delta)
+        if not len(self.delta):
+            return self.delta.new_zeros(*input_ids.shape, self.delta.shape[1])
+        # A masked lookup rather than a zero row appended to the corrections: no copy of the whole table a step.
+        return F.embedding(slots.clamp(max=len(self.delta) - 1), self.delta) * chosen.unsqueeze(-1)
 
 
 def most_frequent(batches, k: int, vocab_size: int) -> torch.Tensor:
