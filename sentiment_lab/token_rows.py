@@ -32,19 +32,18 @@ class TokenRows(nn.Module):
         if token_ids.numel() and (token_ids.min() < 0 or token_ids.max() >= vocab_size):
             raise ValueError(f"token ids must be in [0, {vocab_size})")
         self.register_buffer("token_ids", token_ids)
-        # Every other token maps to the last slot, a zero row that never trains.
+        # Every other token maps to slot len(token_ids), past the corrections: forward() gives it zeros.
         slot = torch.full((vocab_size,), len(token_ids), dtype=torch.long)
         slot[token_ids] = torch.arange(len(token_ids))
         self.register_buffer("slot", slot, persistent=False)
         self.delta = nn.Parameter(torch.zeros(len(token_ids), hidden))
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        slots = self.slot[input_ids]
-        chosen = slots < len(self.delta)
         if not len(self.delta):
             return self.delta.new_zeros(*input_ids.shape, self.delta.shape[1])
+        slots = self.slot[input_ids]
         # A masked lookup rather than a zero row appended to the corrections: no copy of the whole table a step.
-        return F.embedding(slots.clamp(max=len(self.delta) - 1), self.delta) * chosen.unsqueeze(-1)
+        return F.embedding(slots.clamp(max=len(self.delta) - 1), self.delta) * (slots < len(self.delta)).unsqueeze(-1)
 
 
 def most_frequent(batches, k: int, vocab_size: int) -> torch.Tensor:
