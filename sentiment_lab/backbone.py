@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 BUNDLED_NAMES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the bundled package ships, by its Hub name
 OFFLINE_MODEL_HINT = "offline choices: 'minilm' (the bundled all-MiniLM-L6-v2) or a local model folder"
 # Weights in fp32 whatever the file stores: transformers 5 otherwise keeps a checkpoint's fp16 / bf16
 # ("auto"), and AdamW on half-precision weights loses small updates. Mixed precision is autocast's job.
@@ -39,6 +40,12 @@ def resolve_model(name: str) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
         raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
     return name
+
+
+def portable_name(name: str) -> str:
+    """How saved runs name their base model: the Hub id (the bundled model's too, which this loader maps back
+    to the bundled copy offline), or the local folder as given."""
+    return BUNDLED_HUB_ID if name.strip().lower() in BUNDLED_NAMES else name.strip()
 
 
 @functools.lru_cache(maxsize=1)
@@ -85,10 +92,35 @@ def _load(loader, name: str, **kwargs):
         raise ModelLoadError(f"model {name!r} could not be loaded: {where}; {OFFLINE_MODEL_HINT}") from None
 
 
+# Python packages that tokenizer files need, by file: a folder with only these fails with another package's name.
+TOKENIZER_NEEDS = {"spm.model": "sentencepiece", "sentencepiece.bpe.model": "sentencepiece", "tokenizer.model": "sentencepiece"}
+
+
+def missing_tokenizer_package(source: str) -> str | None:
+    """The package a local tokenizer folder needs and this environment lacks (no tokenizer.json to fall back on)."""
+    import importlib.util
+
+    folder = Path(source)
+    if not folder.is_dir() or (folder / "tokenizer.json").is_file():
+        return None
+    for file, package in TOKENIZER_NEEDS.items():
+        if (folder / file).is_file() and importlib.util.find_spec(package) is None:
+            return package
+    return None
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
-    return _load(AutoTokenizer.from_pretrained, name)
+    try:
+        return _load(AutoTokenizer.from_pretrained, name)
+    except (ModelLoadError, ImportError) as e:
+        package = missing_tokenizer_package(resolve_model(name))
+        if package or "sentencepiece" in str(e).lower() or "protobuf" in str(e).lower():
+            package = package or ("protobuf" if "protobuf" in str(e).lower() else "sentencepiece")
+            raise ModelLoadError(f"the tokenizer of model {name!r} needs the {package} package, which is not installed "
+                                 f"(pip install -r requirements.txt installs it)") from None
+        raise
 
 
 def load_encoder(name: str):

@@ -15,7 +15,7 @@ from . import methods
 from .backbone import load_encoder, load_tokenizer
 from .config import METHODS, ConfigError, RunConfig
 from .fair_lock import FairLock
-from .features import encoder_states, pool_states
+from .features import last_hidden, pool
 from .jobs import JobManager
 from .runner import cpu_has_native_bf16
 from .runs import read_results, read_status
@@ -171,8 +171,8 @@ class Predictor:
         if hasattr(model, "from_features"):
             key = (id(model.encoder), id(tok), length)
             if key not in shared:
-                shared[key] = encoder_states(model.encoder, enc["input_ids"], enc["attention_mask"])
-            logits = model.from_features(pool_states(shared[key], enc["attention_mask"], model.pooling))
+                shared[key] = last_hidden(model.encoder, enc["input_ids"], enc["attention_mask"])
+            logits = model.from_features(pool(shared[key], enc["attention_mask"], model.pooling))
         else:
             out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
             logits = out if isinstance(out, torch.Tensor) else out.logits

@@ -18,12 +18,11 @@ from .config import ConfigError, RunConfig
 from .data import DatasetError, load_dataset, subsample, tokenize
 from .features import check_feature_memory, encode
 from .metrics import MetricsWriter
-from .probe import probe_head
 from .runs import write_status
 from .storage import atomic_dir, write_json_atomic
 from .train_state import ResumeError, drop_state, load_state, save_state, snapshot_settings, trim_metrics
 from .train_loop import FeatureBatches, LoopSettings, TokenBatches, evaluate, fit, macro_f1
-from .architectures import UnsupportedArchitecture
+from .encoder_parts import UnsupportedArchitecture
 
 USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitecture)
 
@@ -154,10 +153,10 @@ class Runner:
             (self.folder / "results.json").unlink(missing_ok=True)
         self.log(f"resuming from step {self.resumed['step']} (the training state saved there)")
 
-    def _snapshot(self, state: dict, probe: dict | None, started: float) -> None:
+    def _snapshot(self, state: dict, started: float) -> None:
         before = (self.resumed or {}).get("run_seconds", 0.0)
         try:
-            save_state(self.folder, {**state, **snapshot_settings(self.cfg.settings()), "probe": probe,
+            save_state(self.folder, {**state, **snapshot_settings(self.cfg.settings()),
                                      "run_seconds": before + time.perf_counter() - started, "clock": self.clock()})
         except (OSError, RuntimeError) as e:  # a full disk, say: the state is a spare, the run goes on without it
             self.log(f"note: training state at step {state['step']} not saved ({e}); a resume starts from the last state saved, if any")
@@ -215,7 +214,7 @@ class Runner:
 
     def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
         encoder = load_encoder(self.cfg.model)
-        check_feature_memory(sum(len(s) for s in splits), encoder.config.hidden_size, encoder.config.num_hidden_layers, self.cfg.pooling)
+        check_feature_memory(sum(len(s) for s in splits), encoder.config.hidden_size)
         encoder = encoder.to(accelerator.device)
         autocast = accelerator.mixed_precision == "bf16"
         feats = [encode(encoder, s, tokenizer.pad_token_id, self.cfg.pooling, accelerator.device, autocast) for s in splits]
@@ -236,7 +235,7 @@ class Runner:
             scores[name] = {"accuracy": float((pred == split.labels).mean()), "f1": macro_f1(split.labels, pred, len(ds.label_names)), "loss": loss}
         self.metrics({"step": 1, "epoch": 1.0, "eval_loss": scores["validation"]["loss"], "eval_accuracy": scores["validation"]["accuracy"],
                       "eval_f1": scores["validation"]["f1"], "svm_c": float(state["C"][0])})
-        self._save(method, state, tokenizer)
+        self._save(method, state, tokenizer, ds.id2label)
         total = sum(p.numel() for p in encoder.parameters()) + state["coef"].size + state["intercept"].size
         return {"validation": scores["validation"], "test": scores["test"], "trainable_parameters": int(state["coef"].size + state["intercept"].size),
                 "total_parameters": int(total), "train_seconds": seconds, "samples": len(train), "steps": 1, "stopped": False}
@@ -248,31 +247,22 @@ class Runner:
         started = time.perf_counter()
         if method.KIND == "features":
             encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
-            model = method.build(tx.shape[1], num_labels, encoder.config.hidden_size)
+            model = method.build(tx.shape[1], num_labels)
             batches = [FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed) for x, s in ((tx, train), (vx, val), (sx, test))]
             encoder_params = sum(p.numel() for p in encoder.parameters())
         else:
             batches = [TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world) for s in (train, val, test)]
-            # Every process reads the same batches (not its shard), so all start from the same weights.
-            whole = TokenBatches(train, tokenizer.pad_token_id, cfg.batch_size, cfg.seed)
-            model = methods.build(cfg, ds.id2label, train=whole, device=accelerator.device)
+            model = methods.build(cfg, ds.id2label)
             encoder_params = 0
         trainable, total = count_parameters(model)
         self.log(f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr {cfg.learning_rate:g}; "
                  f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}")
-        probe = (self.resumed or {}).get("probe")
-        if cfg.probe_epochs > 0 and method.KIND == "tokens" and self.resumed is None:
-            probe = probe_head(model, batches[0], batches[1], settings, cfg.probe_epochs, accelerator, num_labels, cfg.seed,
-                                should_stop=self.should_stop)
-            if probe:  # empty when stopped before its first evaluation
-                self.log(f"probe: the head trained alone for {cfg.probe_epochs:g} epochs on the untouched model's features: "
-                         f"validation accuracy {probe['accuracy']:.4f}, loss {probe['loss']:.4f}")
         progress = None
         if self.main and self.show_progress:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=max(1, int(np.ceil(cfg.epochs * len(batches[0])))), desc=cfg.method, unit="step", file=sys.stderr, mininterval=1.0)
-        snapshot = functools.partial(self._snapshot, probe=probe, started=started) if self.main else None
+        snapshot = functools.partial(self._snapshot, started=started) if self.main else None
         result = fit(model, batches[0], batches[1], settings, accelerator, num_labels, self._report, self.should_stop, progress,
                      snapshot=snapshot, resume=self.resumed)
         if progress is not None:
@@ -289,7 +279,7 @@ class Runner:
         self.metrics({"step": result.steps, "epoch": round(result.steps / max(1, len(batches[0])), 4),
                       "test_loss": test_m["loss"], "test_accuracy": test_m["accuracy"], "test_f1": test_m["f1"]})
         if self.main and result.steps > 0:
-            self._save(method, model, tokenizer)
+            self._save(method, model, tokenizer, ds.id2label)
         if self.main and not result.stopped:  # done: nothing left to resume (a full MiniLM's state is ~450 MB)
             drop_state(self.folder)
         return {
@@ -298,7 +288,7 @@ class Runner:
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
             "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
-            "stopped": result.stopped, "early_stop": result.early_stop, "lr": cfg.learning_rate, "warning": warning, "probe": probe,
+            "stopped": result.stopped, "early_stop": result.early_stop, "lr": cfg.learning_rate, "warning": warning,
         }
 
     def _save_predictions(self, pred, labels) -> None:
@@ -311,7 +301,7 @@ class Runner:
         if self.extra_report:
             self.extra_report(row)
 
-    def _save(self, method, model, tokenizer) -> None:
+    def _save(self, method, model, tokenizer, id2label) -> None:
         """Artefacts go to a temporary folder renamed into place, so a half-saved model never looks complete."""
         with atomic_dir(self.folder / "artefacts") as tmp:
-            method.save(model, tmp, self.cfg, tokenizer)
+            method.save(model, tmp, self.cfg, tokenizer, id2label)

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 
 from .data import Split, collate, eval_batches, train_batches
-from .ema import WeightAverage
 from .param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -77,21 +76,16 @@ class FeatureBatches:
 
 @dataclass
 class LoopSettings:
+    """The loop's share of a RunConfig, with the same defaults."""
+
     epochs: float
     lr: float
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
-    decay_ratio: float = 1.0
-    evals_per_epoch: int = 1
+    max_grad_norm: float = 1.0
+    evals_per_epoch: int = 2
     patience: int = 0
     log_every: int = 20
-    head_lr: float | None = None
-    layer_decay: float = 1.0
-    max_grad_norm: float = 0.0
-    ema: float = 0.0
-    lora_plus: float = 1.0
-    adapter_plus: float = 1.0
-    token_rows_lr: float | None = None
 
     @classmethod
     def of(cls, cfg) -> "LoopSettings":
@@ -157,15 +151,12 @@ def _trainable_state(model) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def lr_factor(step: int, total: int, warmup_ratio: float, decay_ratio: float = 1.0) -> float:
-    """The rate at `step` as a fraction of the peak: linear warm-up, then a hold at the peak, then linear
-    decay to zero over the last `decay_ratio` of the steps after warm-up (1: decay from the peak on,
-    as the Trainer's linear schedule; below 1: warmup-stable-decay)."""
+def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
+    """The rate at `step` as a fraction of the peak: linear warm-up, then linear decay to zero (the Trainer's linear schedule)."""
     warmup = int(warmup_ratio * total)
     if step < warmup:
         return (step + 1) / (warmup + 1)
-    decay = max(1, round(decay_ratio * (total - warmup)))
-    return max(0.0, min(1.0, (total - step) / decay))
+    return max(0.0, min(1.0, (total - step) / max(1, total - warmup)))
 
 
 def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
@@ -174,10 +165,10 @@ def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
 
 
 def training_attention(device: torch.device, bf16: bool):
-    """On a CPU in bf16, training steps take the plain math attention kernel: with attention dropout
-    off (adapters' default) PyTorch otherwise picks its fused CPU kernel, and adapters train 1.7x
-    slower (bench.levers, "math attention"); with dropout on it takes the math kernel anyway. In
-    fp32, on GPUs and for evaluation the default kernels stay."""
+    """On a CPU in bf16, training steps take the plain math attention kernel: with attention dropout off
+    PyTorch otherwise picks its fused CPU kernel, much slower for bf16 training (bench.levers, "math
+    attention"); with dropout on it takes the math kernel anyway. In fp32, on GPUs and for evaluation
+    the default kernels stay."""
     if device.type != "cpu" or not bf16:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -196,10 +187,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         snapshot: given the whole training state after every evaluation but the last (main process only), to save.
         resume: such a state: the loop goes on from its step as if it had never stopped.
     """
-    groups = param_groups(model, settings.lr, settings.weight_decay, head_lr=settings.head_lr, layer_decay=settings.layer_decay,
-                          lora_plus=settings.lora_plus, adapter_plus=settings.adapter_plus, rows_lr=settings.token_rows_lr)
-    # Optional clipping (the reference's Trainer clips at 1.0). Off by default: on MiniLM it neither
-    # rescued LoRA at 3e-3 nor helped at 2e-3 (docs/experiments.md, "Learning rates").
+    groups = param_groups(model, settings.weight_decay)
     clipped = [p for g in groups for p in g["params"]]
     # The fused kernel: 1.19x samples/s for full fine-tuning on this CPU (`python -m bench.levers`).
     fused = accelerator.device.type in ("cpu", "cuda")
@@ -207,20 +195,17 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
     steps_per_epoch = len(train)
     total_steps = max(1, math.ceil(settings.epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, functools.partial(lr_factor, total=total_steps, warmup_ratio=settings.warmup_ratio, decay_ratio=settings.decay_ratio))
+        optimizer, functools.partial(lr_factor, total=total_steps, warmup_ratio=settings.warmup_ratio))
     if resume is not None:  # before prepare: the same tensors every process then wraps
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
-    average = WeightAverage(accelerator.unwrap_model(model).parameters(), settings.ema) if settings.ema > 0 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
     step, last_eval, seconds_before = 0, -1, 0.0
     if resume is not None:
-        if average is not None and resume.get("average") is not None:
-            average.load_state_dict(resume["average"])
         best_key, best_state, result.best = tuple(resume["best_key"]) if resume["best_key"] else None, resume["best_state"], dict(resume["best"])
         step, last_eval, result.samples, seconds_before = resume["step"], resume["last_eval"], resume["samples"], resume["train_seconds"]
         since_best = resume["since_best"]
@@ -238,7 +223,6 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             return
         snapshot({"step": step, "last_eval": last_eval, "model": accelerator.unwrap_model(model).state_dict(),
                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                  "average": average.state_dict() if average is not None else None,
                   "best_key": best_key, "best_state": best_state, "best": result.best, "samples": result.samples,
                   "train_seconds": seconds_before + time.perf_counter() - started, "rng": torch.get_rng_state(),
                   "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -247,15 +231,13 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
 
     def do_eval(step: int, epoch: float) -> None:
         nonlocal best_key, best_state, since_best
-        # With weight averaging, the average is what is evaluated and what is kept.
-        with average.applied() if average is not None else contextlib.nullcontext():
-            m = evaluate(model, val, accelerator, num_labels)
-            report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
-            key = checkpoint_rank(m["accuracy"], m["loss"])
-            since_best += 1
-            if best_key is None or key > best_key:
-                best_key, best_state, since_best = key, _trainable_state(accelerator.unwrap_model(model)), 0
-                result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
+        m = evaluate(model, val, accelerator, num_labels)
+        report({"step": step, "epoch": round(epoch, 4), "eval_loss": m["loss"], "eval_accuracy": m["accuracy"], "eval_f1": m["f1"]})
+        key = checkpoint_rank(m["accuracy"], m["loss"])
+        since_best += 1
+        if best_key is None or key > best_key:
+            best_key, best_state, since_best = key, _trainable_state(accelerator.unwrap_model(model)), 0
+            result.best = {"step": step, "epoch": round(epoch, 4), "loss": m["loss"], "accuracy": m["accuracy"], "f1": m["f1"]}
 
     first_epoch = step // steps_per_epoch
     for epoch in range(first_epoch, math.ceil(settings.epochs)):
@@ -278,8 +260,6 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            if average is not None:
-                average.update()
             step += 1
             result.samples += len(y) * accelerator.num_processes
             # Summed on the device and read only when logged: a read every step would make the CPU wait

@@ -1,7 +1,7 @@
 """A run's training state on disk, so a stopped, killed or crashed run can go on where it was.
 
-The loop snapshots after every evaluation but the last (and at a stop): weights, optimizer and schedule, the
-weight average, the kept checkpoint so far, the random state. Resuming from the snapshot of step
+The loop snapshots after every evaluation but the last (and at a stop): weights, optimizer and schedule,
+the kept checkpoint so far, the random state. Resuming from the snapshot of step
 N continues exactly as the uninterrupted run would have from step N (data order is a function of
 seed and epoch). The file is ours alone: it never travels in run archives or to the Hub, and it
 goes once the run ends done.
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 STATE_FILE = "train_state.pt"
-VERSION = 1
+VERSION = 2  # 2: the textbook methods (no weight average, no head-first probe)
 
 
 class ResumeError(ValueError):

@@ -14,10 +14,6 @@ def get(name: str) -> ModuleType:
     return REGISTRY[name]
 
 
-def build(cfg, id2label, train=None, device="cpu"):
-    """A token method's model as a run builds it. `train` (a TokenBatches of the whole training split)
-    is read only by methods that need it before training (LoRA-GA's gradients, the trained token rows)."""
-    method = get(cfg.method)
-    if getattr(method, "BUILD_READS_TRAIN", False):
-        return method.build(cfg, id2label, train=train, device=device)
-    return method.build(cfg, id2label)
+def build(cfg, id2label):
+    """A token method's model (full, LoRA, adapters) as a run builds it."""
+    return get(cfg.method).build(cfg, id2label)

@@ -1,34 +1,31 @@
-"""Bottleneck adapters, written here: PEFT has none for transformers 5.
+"""Bottleneck adapters (Houlsby et al., 2019), written here: PEFT has none for transformers 5.
 
-sequential (Houlsby et al., 2019): after the attention-output and feed-forward-output
-projections of every layer, before the residual LayerNorm:  h + up(dropout(gelu(down(h)))).
-parallel (He et al., 2022, "Towards a Unified View of Parameter-Efficient Transfer Learning"):
-one adapter beside each feed-forward block, reading the block's input x and adding
-up(dropout(gelu(down(x)))) to its output, where that paper found the adapter budget best spent;
-the default, measured better here (docs/experiments.md).
-`up` starts at zero either way, so the untrained model is exactly the pre-trained one. The
-backbone is frozen; adapters, LayerNorms and the head train.
+After the attention output projection and the feed-forward output projection of every encoder layer,
+before the residual and its LayerNorm:  h + up(dropout(gelu(down(h)))). `up` starts at zero, so the
+untrained model is exactly the pre-trained one. The backbone is frozen; the adapters, the layers'
+LayerNorms and the classification head train, as in the paper.
+
+Saved as `adapters.safetensors`, the trained tensors under the plain classifier's names (head, LayerNorms)
+and `<projection>.adapter.{down,up}.{weight,bias}`, with `adapters.json` naming the base model, the
+projections and the label names: README shows the few lines that rebuild it with transformers alone.
 """
 from __future__ import annotations
 
-import functools
-import re
+import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import embedding_adapter, token_rows
-from ..architectures import arch_of, head_parameter_names
-from ..backbone import load_classifier
-from ..heads import apply_head
+from ..backbone import load_classifier, portable_name
+from ..encoder_parts import head_parameters, layout
 from ..shared_encoder import classifier_around
 
 NAME = "adapters"
 KIND = "tokens"
 ARTEFACT = "adapters.safetensors"
-BUILD_READS_TRAIN = True  # trained token rows are chosen by their count in the training batches
+SPEC = "adapters.json"
 
 
 class Adapter(nn.Module):
@@ -45,15 +42,12 @@ class Adapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    def delta(self, h: torch.Tensor) -> torch.Tensor:
-        return self.up(self.dropout(self.act(self.down(h))))
-
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.delta(h)
+        return h + self.up(self.dropout(self.act(self.down(h))))
 
 
 class WithAdapter(nn.Module):
-    """A frozen linear layer followed by its adapter (sequential)."""
+    """A frozen projection followed by its adapter."""
 
     def __init__(self, base: nn.Linear, adapter: Adapter):
         super().__init__()
@@ -64,74 +58,24 @@ class WithAdapter(nn.Module):
         return self.adapter(self.base(x))
 
 
-class BesideFeedForward(nn.Module):
-    """A frozen feed-forward block's last module with an adapter beside the block (parallel).
-
-    "residual": BERT's BertOutput(h, x) computes LayerNorm(dense(h) + x) with x the block's input, so
-    passing x + delta(x) as that residual adds the adapter's output before the LayerNorm without
-    re-implementing the block. "output": DistilBERT's ffn(x) returns the block's output itself."""
-
-    def __init__(self, base: nn.Module, adapter: Adapter, joins: str):
-        super().__init__()
-        self.base, self.adapter, self.joins = base, adapter, joins
-
-    def forward(self, *args):
-        if self.joins == "residual":
-            hidden, block_input = args
-            return self.base(hidden, block_input + self.adapter.delta(block_input))
-        (block_input,) = args
-        return self.base(block_input) + self.adapter.delta(block_input)
+def projections(model: nn.Module) -> list[str]:
+    """The projections an adapter follows: each layer's attention output and feed-forward output."""
+    parts = layout(model)
+    return parts.names((parts.attention_output, parts.ffn_output))
 
 
-def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, placement: str = "sequential") -> int:
-    """Wrap every matching module; return how many adapters were inserted."""
-    arch = arch_of(model)
-    hidden = model.config.hidden_size  # DistilBERT's config maps it to `dim`
-    if placement == "parallel":
-        pattern, joins = arch.ffn_block
-        targets = [name for name, _ in model.named_modules() if re.search(pattern, name)]
-        wrap = functools.partial(BesideFeedForward, joins=joins)
-    else:
-        patterns = [re.compile(p) for p in arch.adapter_after]
-        targets = [name for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and any(p.search(name) for p in patterns)]
-        wrap = WithAdapter
-    for name in targets:
+def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, after: list[str]) -> None:
+    hidden = model.config.hidden_size
+    for name in dict.fromkeys(after):  # ALBERT's one shared layer is named once
         parent_name, _, child = name.rpartition(".")
         module = model.get_submodule(name)
-        device = next(module.parameters()).device
-        setattr(model.get_submodule(parent_name), child, wrap(module, Adapter(hidden, bottleneck, dropout).to(device)))
-    if not targets:
-        raise ValueError("no layer matched the adapter placement for this architecture")
-    return len(targets)
-
-
-ROWS = ".rows."  # the trained token rows: saved in their own file (token_rows.py), as LoRA's are
+        adapter = Adapter(hidden, bottleneck, dropout).to(module.weight.device)
+        setattr(model.get_submodule(parent_name), child, WithAdapter(module, adapter))
 
 
 def trainable_names(model: nn.Module) -> set[str]:
-    head = set(head_parameter_names(model))
-    return {
-        n for n, _ in model.named_parameters()
-        if ".adapter." in n or ROWS in n or "layernorm" in n.lower() or "layer_norm" in n.lower() or n in head
-    }
-
-
-def _add_modules(model: nn.Module, cfg, rows=None, rows_from: Path | None = None) -> None:
-    """The adapters, then the token rows (`rows`: the ids to train; `rows_from`: a run's folder to read
-    them from), then the embedding adapter, whose hook reads the corrected rows."""
-    insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, cfg.adapter_placement)
-    if rows is not None:
-        token_rows.attach(model, rows)
-    elif rows_from is not None:
-        token_rows.load(model, rows_from)
-    if cfg.embedding_adapter:  # its weights are named *.adapter.*: trained and saved with the others
-        embedding_adapter.attach_for_run(model, cfg, cfg.adapter_dropout)
-
-
-def build(cfg, id2label, train=None, device="cpu"):
-    model = apply_head(load_classifier(cfg.model, id2label, cfg.training_dropout), cfg.head)
-    _add_modules(model, cfg, rows=token_rows.chosen_for_run(cfg, model, train) if cfg.token_rows else None)
-    return _freeze_the_rest(model)
+    norms = tuple(n + "." for n in layout(model).norms)
+    return {n for n, _ in model.named_parameters() if ".adapter." in n or n.startswith(norms)} | set(head_parameters(model))
 
 
 def _freeze_the_rest(model: nn.Module) -> nn.Module:
@@ -141,21 +85,28 @@ def _freeze_the_rest(model: nn.Module) -> nn.Module:
     return model
 
 
-def save(model, folder: Path, cfg, tokenizer) -> None:
-    state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad and ROWS not in n}
-    save_file(state, str(folder / ARTEFACT), metadata={"format": "pt", "adapter_dim": str(cfg.adapter_dim)})
-    if cfg.token_rows:
-        token_rows.save(model, folder)
+def build(cfg, id2label):
+    model = load_classifier(cfg.model, id2label)
+    insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, projections(model))
+    return _freeze_the_rest(model)
+
+
+def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
+    state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(state, str(folder / ARTEFACT), metadata={"format": "pt"})
+    spec = {"base_model": portable_name(cfg.model), "bottleneck": cfg.adapter_dim, "activation": "gelu",
+            "after": list(dict.fromkeys(projections(model))), "id2label": {str(k): v for k, v in model.config.id2label.items()}}
+    (folder / SPEC).write_text(json.dumps(spec, indent=1))
     tokenizer.save_pretrained(folder)
 
 
 def load(folder: Path, cfg, id2label, encoder=None):
     """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
-    base = load_classifier(cfg.model, id2label) if encoder is None else classifier_around(encoder, id2label)
-    model = apply_head(base, cfg.head)
-    _add_modules(model, cfg, rows_from=folder if cfg.token_rows else None)
+    model = load_classifier(cfg.model, id2label) if encoder is None else classifier_around(encoder, id2label)
+    spec = json.loads((folder / SPEC).read_text())
+    insert_adapters(model, spec["bottleneck"], 0.0, spec["after"])
     state = load_file(str(folder / ARTEFACT))
-    missing = {n for n in trainable_names(model) if ROWS not in n} - set(state)
+    missing = trainable_names(model) - set(state)
     if missing:
         raise ValueError(f"adapter weights are incomplete: {len(missing)} tensors missing (e.g. {sorted(missing)[0]})")
     # assign=True replaces tensors instead of copying into them: a shared encoder's LayerNorm stays untouched.

@@ -1,7 +1,8 @@
-"""Frozen backbone, trained head: the head learns from pooled features computed once.
+"""Frozen backbone, trained head: the head learns from the last layer's pooled features, computed once.
 
-The backbone never changes, so its features are the same every epoch; computing them once
-makes every epoch after the first cost almost nothing.
+The backbone never changes, so its features are the same every epoch; computing them once makes every
+epoch after the first cost almost nothing. Saved as `head.safetensors` with `head.json` (base model,
+pooling, label names): README shows the few lines that apply it with transformers and torch alone.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..backbone import portable_name
 from ..features import sentence_features
 
 NAME = "freeze"
@@ -20,8 +22,7 @@ ARTEFACT = "head.safetensors"
 
 
 class Head(nn.Module):
-    """LayerNorm, then a one-hidden-layer MLP, as DistilBERT's own pre_classifier + classifier. Its
-    hidden layer keeps the encoder's width when the features are wider (every layer side by side)."""
+    """LayerNorm, then a one-hidden-layer MLP of the encoder's width, as DistilBERT's own pre_classifier + classifier."""
 
     def __init__(self, features: int, num_labels: int, dropout: float = 0.1, hidden: int | None = None):
         super().__init__()
@@ -50,19 +51,22 @@ class PooledClassifier(nn.Module):
         return self.head(features)
 
 
-def build(features: int, num_labels: int, hidden: int) -> Head:
-    return Head(features, num_labels, hidden=hidden)
+def build(features: int, num_labels: int) -> Head:
+    return Head(features, num_labels)
 
 
-def save(head: Head, folder: Path, cfg, tokenizer) -> None:
+def save(head: Head, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.pooling})
-    (folder / "head.json").write_text(json.dumps({"features": state["net.2.weight"].shape[1], "hidden": state["net.2.weight"].shape[0], "num_labels": state["net.5.weight"].shape[0], "pooling": cfg.pooling}))
+    spec = {"base_model": portable_name(cfg.model), "pooling": cfg.pooling, "features": state["net.2.weight"].shape[1],
+            "hidden": state["net.2.weight"].shape[0], "num_labels": state["net.5.weight"].shape[0],
+            "id2label": {str(k): v for k, v in id2label.items()}}
+    (folder / "head.json").write_text(json.dumps(spec, indent=1))
+    tokenizer.save_pretrained(folder)
 
 
 def load(folder: Path, cfg, id2label, encoder):
     spec = json.loads((folder / "head.json").read_text())
-    # Heads saved before wider features existed wrote only "hidden", their input width.
     head = Head(spec.get("features", spec["hidden"]), spec["num_labels"], hidden=spec["hidden"])
     head.load_state_dict(load_file(str(folder / ARTEFACT)))
     return PooledClassifier(encoder, head.eval(), spec["pooling"])

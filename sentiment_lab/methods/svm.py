@@ -1,6 +1,7 @@
-"""Linear SVM (scikit-learn) on pooled features of the frozen encoder.
+"""Linear SVM (scikit-learn) on the frozen encoder's pooled last layer.
 
-Stored as plain arrays (scaler, coefficients, intercept, Platt scale) in safetensors: no pickle.
+Stored as plain arrays (scaler, coefficients, intercept, Platt scale) in safetensors, no pickle, with
+`svm.json` (base model, pooling, label names): README shows the few lines that apply it with numpy.
 """
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
+from ..backbone import portable_name
 from ..features import sentence_features
 
 NAME = "svm"
 KIND = "svm"
 ARTEFACT = "svm.safetensors"
-# Smallest first: a smaller C fits faster, and features of every layer side by side (seven times wider)
-# want one 30x smaller than the last layer's alone (docs/experiments.md, "Every layer's features").
+# Smallest first: a smaller C fits faster, and the search stops once larger ones score worse.
 C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # The search stops after this many larger C in a row score below the best on validation: past its
-# best a larger C only fits the training set more closely, and each one takes longer to fit
-# (a scratch timing on 2,688 features: 3 s at C 0.0003, 26 s at 0.01; the old grid, 0.003 to 1.0, 522 s).
+# best a larger C only fits the training set more closely, and each one takes longer to fit.
 PATIENCE = 2
 
 
@@ -68,9 +68,11 @@ def probabilities(state: dict, x: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def save(state: dict, folder: Path, cfg, tokenizer) -> None:
+def save(state: dict, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(folder / ARTEFACT))
-    (folder / "svm.json").write_text(json.dumps({"pooling": cfg.pooling, "C": float(state["C"][0])}))
+    spec = {"base_model": portable_name(cfg.model), "pooling": cfg.pooling, "C": float(state["C"][0]),
+            "id2label": {str(k): v for k, v in id2label.items()}}
+    (folder / "svm.json").write_text(json.dumps(spec, indent=1))
     tokenizer.save_pretrained(folder)
 
 
