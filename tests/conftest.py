@@ -37,23 +37,39 @@ def tiny_vocab() -> dict[str, int]:
     return {w: i for i, w in enumerate(words)}
 
 
+# Every family the methods must work on, as a tiny random config (2 layers, 32 dims); each reads the same
+# WordPiece tokenizer, whose [PAD], [CLS] and [SEP] ids (0, 2, 3) the configs name.
+SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, initializer_range=INIT)
+FAMILIES = {
+    "bert": ("BertConfig", dict(SMALL, max_position_embeddings=64)),
+    "distilbert": ("DistilBertConfig", dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64, initializer_range=INIT, max_position_embeddings=64)),
+    "roberta": ("RobertaConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
+    "xlm-roberta": ("XLMRobertaConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
+    "camembert": ("CamembertConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
+    "electra": ("ElectraConfig", dict(SMALL, embedding_size=16, max_position_embeddings=64)),
+    "deberta-v2": ("DebertaV2Config", dict(SMALL, max_position_embeddings=64, relative_attention=True, position_buckets=16,
+                                           pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+                                           position_biased_input=False, pad_token_id=0)),
+    "modernbert": ("ModernBertConfig", dict(SMALL, max_position_embeddings=64, pad_token_id=0, cls_token_id=2, sep_token_id=3,
+                                            bos_token_id=2, eos_token_id=3, global_attn_every_n_layers=1)),
+    "albert": ("AlbertConfig", dict(SMALL, embedding_size=16, max_position_embeddings=64, pad_token_id=0)),
+    "mpnet": ("MPNetConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
+}
+
+
 def build_tiny(kind: str, folder: Path) -> Path:
-    """Save a 2-layer, 32-dim random model with a real WordPiece tokenizer into `folder`."""
+    """Save a 2-layer, 32-dim random model of family `kind` with a real WordPiece tokenizer into `folder`."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel
+    import transformers
+    from transformers import AutoModel, BertTokenizerFast
 
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     vocab = tiny_vocab()
     tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
-    size = len(vocab)
-    if kind == "bert":
-        model = BertModel(BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64, initializer_range=INIT))
-    else:
-        model = DistilBertModel(DistilBertConfig(vocab_size=size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, initializer_range=INIT,
-                                                 max_position_embeddings=64))
-    model.save_pretrained(folder)
+    config_class, settings = FAMILIES[kind]
+    config = getattr(transformers, config_class)(vocab_size=len(vocab), **settings)
+    AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -9,12 +9,7 @@ import torch
 
 from sentiment_lab import methods
 from sentiment_lab.backbone import load_encoder, load_tokenizer
-from sentiment_lab.features import encode, feature_size, sentence_features
-
-
-def token_means(states, mask):
-    w = mask.unsqueeze(-1).float()
-    return [(h * w).sum(1) / w.sum(1) for h in states]
+from sentiment_lab.features import encode, sentence_features
 
 
 @pytest.fixture
@@ -24,25 +19,22 @@ def batch(tiny_model):
     return load_encoder(str(tiny_model)).eval(), enc["input_ids"], enc["attention_mask"]
 
 
-def test_every_pooling_from_the_hidden_states(batch):
+def test_both_poolings_read_the_last_layer(batch):
     encoder, ids, mask = batch
     with torch.inference_mode():
-        states = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-        means = token_means(states, mask)
-        got = {p: sentence_features(encoder, ids, mask, p) for p in ("mean_concat", "mean_all", "mean_last4", "mean", "cls")}
-    hidden, layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
-    assert len(states) == layers + 1  # the embeddings and each layer
-    assert got["mean_concat"].shape == (2, feature_size(hidden, layers, "mean_concat")) == (2, hidden * (layers + 1))
-    torch.testing.assert_close(got["mean_concat"], torch.cat(means, -1))
-    torch.testing.assert_close(got["mean_all"], torch.stack(means).mean(0))
-    torch.testing.assert_close(got["mean_last4"], torch.stack(means[-4:]).mean(0))  # the tiny model has 3 states: all
-    torch.testing.assert_close(got["mean"], means[-1])
-    torch.testing.assert_close(got["cls"], states[-1][:, 0])
-    # padding must not leak into a sentence's features
-    assert not torch.allclose(got["mean_concat"][0], got["mean_concat"][1])
+        last = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = {p: sentence_features(encoder, ids, mask, p) for p in ("mean", "cls")}
+    w = mask.unsqueeze(-1).float()
+    torch.testing.assert_close(got["mean"], (last * w).sum(1) / w.sum(1))
+    torch.testing.assert_close(got["cls"], last[:, 0])
+    # padding must not leak into a sentence's features: the short sentence's mean equals its own unpadded pass
+    with torch.inference_mode():
+        n = int(mask[0].sum())
+        alone = sentence_features(encoder, ids[:1, :n], mask[:1, :n], "mean")
+    torch.testing.assert_close(got["mean"][:1], alone, atol=1e-5, rtol=1e-5)
 
 
-def test_encode_allocates_the_wide_features(batch, tiny_model, tiny_data):
+def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
     from sentiment_lab.data import load_dataset, tokenize
 
     encoder = batch[0]
@@ -50,32 +42,26 @@ def test_encode_allocates_the_wide_features(batch, tiny_model, tiny_data):
     tok = load_tokenizer(str(tiny_model))
     split = ds.splits["validation"]
     tokenize(split, tok, 32)
-    x = encode(encoder, split, tok.pad_token_id, "mean_concat")
-    assert x.shape == (len(split), encoder.config.hidden_size * (encoder.config.num_hidden_layers + 1))
+    x = encode(encoder, split, tok.pad_token_id, "mean")
+    assert x.shape == (len(split), encoder.config.hidden_size)
     assert np.isfinite(x).all() and (np.abs(x).sum(1) > 0).all()
 
 
-def test_a_head_saved_before_wide_features_still_loads(tmp_path, tiny_model):
-    """Old head.json files hold only "hidden", which was the input width."""
-    head = methods.freeze.build(8, 2, 8)
-    methods.freeze.save(head, tmp_path, type("Cfg", (), {"pooling": "mean_last4"}), None)
+def test_a_saved_head_reloads_with_its_pooling_and_labels(tmp_path):
+    head = methods.freeze.build(8, 2)
+    cfg = type("Cfg", (), {"pooling": "cls", "model": "minilm"})
+    methods.freeze.save(head, tmp_path, cfg, _NoTokenizer(), {0: "neg", 1: "pos"})
     spec = json.loads((tmp_path / "head.json").read_text())
-    assert spec["features"] == spec["hidden"] == 8
-    del spec["features"]
-    (tmp_path / "head.json").write_text(json.dumps(spec))
+    assert spec["id2label"] == {"0": "neg", "1": "pos"} and spec["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     loaded = methods.freeze.load(tmp_path, None, {0: "neg", 1: "pos"}, encoder=None)
     x = torch.randn(3, 8)
     torch.testing.assert_close(loaded.head.eval()(x), head.eval()(x))
+    assert loaded.pooling == "cls"
 
 
-def test_a_wide_head_keeps_the_encoder_width(tmp_path):
-    head = methods.freeze.build(24, 2, 8)
-    assert head.net[2].weight.shape == (8, 24)
-    methods.freeze.save(head, tmp_path, type("Cfg", (), {"pooling": "mean_concat"}), None)
-    loaded = methods.freeze.load(tmp_path, None, {0: "neg", 1: "pos"}, encoder=None)
-    x = torch.randn(3, 24)
-    torch.testing.assert_close(loaded.head.eval()(x), head.eval()(x))
-    assert loaded.pooling == "mean_concat"
+class _NoTokenizer:
+    def save_pretrained(self, folder):
+        pass
 
 
 class ScriptedSVM:
@@ -126,13 +112,10 @@ def test_features_that_would_not_fit_are_refused_by_name():
     from sentiment_lab.features import check_feature_memory
 
     gib = 2**30
-    check_feature_memory(10_662, 384, 6, "mean_concat", available=4 * gib)  # Rotten Tomatoes: 115 MB
-    check_feature_memory(10_662, 384, 6, "mean_concat", available=None)  # unknown: no guess
-    with pytest.raises(ConfigError, match=r"mean_concat features of 3,600,000 sentences need 36\.0 GiB.*"
-                                          r"--max_train_samples.*--pooling mean_all \(384 numbers per sentence instead of 2688\)"):
-        check_feature_memory(3_600_000, 384, 6, "mean_concat", available=16 * gib)
-    with pytest.raises(ConfigError, match=r"\(--max_train_samples\)$"):  # already narrow: no pooling to suggest
-        check_feature_memory(3_600_000, 384, 6, "mean_all", available=4 * gib)
+    check_feature_memory(10_662, 384, available=4 * gib)  # Rotten Tomatoes: 16 MB
+    check_feature_memory(10_662, 384, available=None)  # unknown: no guess
+    with pytest.raises(ConfigError, match=r"features of 36,000,000 sentences need 51\.5 GiB.*\(--max_train_samples\)$"):
+        check_feature_memory(36_000_000, 384, available=16 * gib)
 
 
 def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, tiny_data, tmp_path, monkeypatch):
@@ -146,5 +129,5 @@ def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, t
     cfg = RunConfig(method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data), device="cpu", bf16="off").validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 1
     error = read_status(tmp_path / "run")["error"]
-    assert error.startswith("the mean_concat features of ") and "Traceback" not in error, error
+    assert error.startswith("the features of ") and "Traceback" not in error, error
     assert not (tmp_path / "run" / "results.json").exists()

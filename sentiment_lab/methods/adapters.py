@@ -95,7 +95,7 @@ def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(state, str(folder / ARTEFACT), metadata={"format": "pt"})
     spec = {"base_model": portable_name(cfg.model), "bottleneck": cfg.adapter_dim, "activation": "gelu",
-            "after": list(dict.fromkeys(projections(model))), "id2label": {str(k): v for k, v in model.config.id2label.items()}}
+            "after": list(dict.fromkeys(n.split(".adapter.")[0] for n in state if ".adapter." in n)), "id2label": {str(k): v for k, v in model.config.id2label.items()}}
     (folder / SPEC).write_text(json.dumps(spec, indent=1))
     tokenizer.save_pretrained(folder)
 

@@ -5,12 +5,12 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from ..config import DEFAULT_LR, METHOD_DEFAULTS, ConfigError, RunConfig, method_default
+from ..config import DEFAULT_LR, ConfigError, RunConfig
 from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 from ..paths import MAX_NAME, RunIdError, check_run_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-TEXT_FIELDS = ("lr", "max_train_samples", "head_lr", "seed", "model_dropout", "embedding_adapter", "token_rows")  # textboxes: blank is their default, which a number box cannot show
+TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
     "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
@@ -109,15 +109,14 @@ def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]
     values, default = [], RunConfig(method=cfg.method)
     for name in names:
         value = getattr(cfg, name)
-        # A default that depends on the method shows as blank, so the form's other methods get their own.
-        if name == "run_name" or value is None or (name in METHOD_DEFAULTS and value == method_default(name, cfg.method)):
+        if name == "run_name" or value is None:
             value = ""  # a new run gets its own name; blank optional fields mean "the default"
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)
         values.append(value)
     shown = set(names)
     left_out = [f"{k}={v}" for k, v in cfg.to_dict().items()
-                if k not in shown and k != "resolved_lr" and v != getattr(default, k, v)]
+                if k not in shown and k not in ("resolved_lr", "format") and v != getattr(default, k, v)]
     return values, left_out
 
 

@@ -75,13 +75,11 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
 
 
 def _value(v) -> str:
-    # None differs from a default only where the default is a number: the model's dropout, which
-    # adapters set to 0 and older adapter runs left as the model's own.
-    return f"{v:g}" if isinstance(v, float) else "the model's" if v is None else str(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _settings(cfg: RunConfig) -> str:
-    """The settings a run changed from its method's defaults, e.g. 'epochs=1, ema=0'."""
+    """The settings a run changed from its method's defaults, e.g. 'epochs=1, lora_r=16'."""
     default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset).settings()
     settings = cfg.settings()
     order = ["resolved_lr"] + [k for k in settings if k != "resolved_lr"]  # the rate first: the change most often made

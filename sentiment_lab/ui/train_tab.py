@@ -6,7 +6,7 @@ import json
 import gradio as gr
 
 from ..access import visitor_key
-from ..config import DEFAULT_EMBEDDING_ADAPTER, DEFAULT_TOKEN_ROWS, METHODS, RunConfig
+from ..config import METHODS, RunConfig
 from ..data import DEFAULT_DATASET
 from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
 from .services import USER_ERRORS, Services, user_errors
@@ -15,9 +15,8 @@ from .pickers import refreshed
 from .tables import RUN_WIDTHS, runs_frame
 
 FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
-               "lora_r", "lora_alpha", "lora_dropout", "adapter_dim", "run_name", "head", "head_lr", "layer_decay",
-               "ema", "lora_plus", "lora_dora", "lora_norms", "lora_targets", "lora_init", "adapter_placement", "probe_epochs",
-               "lora_embeddings", "freeze_embeddings", "model_dropout", "patience", "pooling", "embedding_adapter", "token_rows")
+               "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lora_dora", "adapter_dim", "adapter_dropout", "run_name",
+               "patience", "pooling")
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
@@ -45,51 +44,20 @@ def build(services: Services, timer: gr.Timer) -> dict:
                     lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
                     lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
                     lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
-                    lora_plus = gr.Number(d.lora_plus, label="LoRA+ ratio", info="B matrices train this much faster; 1 = plain")
-                # The variants measured in docs/experiments.md, folded: LoRA is the default method, and these
-                # three blocks made its first view twice as long as any other method's.
-                with gr.Accordion("More LoRA settings (where it goes, how it starts, variants)", open=False):
-                    lora_targets = gr.Radio([("attention", "attention"), ("attention + feed-forward", "all")], value=d.lora_targets,
-                                            label="LoRA on", info="feed-forward too: 1.6x the weights, measured no better (docs/experiments.md)")
-                    with gr.Row():  # a row of their own: beside the radio, narrow windows cut their labels
-                        lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="magnitudes train apart; slower")
-                        lora_norms = gr.Checkbox(d.lora_norms, label="Train LayerNorms", info="saved with the LoRA weights")
-                        lora_embeddings = gr.Checkbox(d.lora_embeddings, label="Token embeddings too", info="LoRA on the embedding table, from zero")
-                    lora_init = gr.Radio([("B = 0 (LoRA's own)", "zero"), ("from the full fine-tuning gradient (LoRA-GA)", "lora_ga"),
-                                          ("as each weight's principal part (PiSSA)", "pissa")],
-                                         value=d.lora_init, label="LoRA starts",
-                                         info="LoRA-GA: SVD of the gradient on the first 32 batches; PiSSA: SVD of the weights (use LoRA dropout 0)")
+                with gr.Row():
+                    lora_targets = gr.Radio([("attention projections", "attention"), ("every linear layer", "all")], value=d.lora_targets,
+                                            label="LoRA on", info="the LoRA paper adapts the attention projections")
+                    lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
             with gr.Row(visible=False) as adapter_row:
-                adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0)
-                adapter_placement = gr.Radio([("beside each feed-forward block (parallel)", "parallel"),
-                                              ("after attention and feed-forward (Houlsby)", "sequential")],
-                                             value=d.adapter_placement, label="Adapters go", scale=2)
+                adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0,
+                                        info="two adapters per layer, after attention and feed-forward (Houlsby)")
+                adapter_dropout = gr.Number(d.adapter_dropout, label="Adapter dropout")
             with gr.Row(visible=False) as features_row:
-                pooling = gr.Radio([("every layer's token mean, side by side", "mean_concat"), ("every layer's token mean, averaged", "mean_all"),
-                                    ("the last 4 layers' token mean", "mean_last4"), ("the last layer's token mean", "mean"), ("the [CLS] state", "cls")],
-                                   value=d.pooling, label="Features (SVM, freeze)",
-                                   info="what the SVM and the head read from the frozen model; side by side measured best (docs/experiments.md)")
-            with gr.Accordion("More settings (full, LoRA, adapters)", open=False):
-                with gr.Row():
-                    head = gr.Radio([("[CLS] (model's own head)", "cls"), ("token mean", "mean"), ("token mean, last 4 layers", "mean_last4")],
-                                    value=d.head, label="Classifier reads")
-                    head_lr = gr.Textbox("", label="Head learning rate", placeholder="blank = the learning rate")
-                    layer_decay = gr.Number(d.layer_decay, label="Layer-wise lr decay", info="1 = one rate; 0.8 = each layer down trains at 0.8x")
-                    ema = gr.Number(d.ema, label="Weight averaging (EMA decay)", info="0 = off; 0.995 averages about the last 200 steps")
-                with gr.Row():  # more rows: seven fields in one squeezed the checkbox's words into a column
-                    probe_epochs = gr.Number(d.probe_epochs, label="Head first (epochs)", minimum=0,
-                                             info="LP-FT: the head trains alone on the untouched model's features before fine-tuning; 0 = off")
-                    model_dropout = gr.Textbox("", label="Model dropout", placeholder="blank = the model's own (0.1); adapters 0",
-                                               info="every dropout of the pre-trained model while training")
-                    patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
-                                         info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
-                with gr.Row():
-                    freeze_embeddings = gr.Checkbox(d.freeze_embeddings, label="Freeze embeddings (full)",
-                                                    info="the embedding table stays pre-trained: half of MiniLM's weights")
-                    embedding_adapter = gr.Textbox("", label="Token-embedding adapter (LoRA, adapters)", placeholder=f"blank = LoRA {DEFAULT_EMBEDDING_ADAPTER['lora']}, adapters none",
-                                                   info="bottleneck width of an adapter on the token embeddings; 0 = none")
-                    token_rows = gr.Textbox("", label="Trained token rows (LoRA, adapters)", placeholder=f"blank = LoRA {DEFAULT_TOKEN_ROWS['lora']:,}, adapters none",
-                                            info="embedding-table rows of the training set's most frequent tokens; 0 = none")
+                pooling = gr.Radio([("token mean", "mean"), ("[CLS] state", "cls")], value=d.pooling, label="Features (SVM, freeze)",
+                                   info="what the SVM and the head read from the frozen model's last layer")
+            with gr.Accordion("More settings", open=False):
+                patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
+                                     info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
