@@ -98,8 +98,9 @@ class JobManager:
         folder = run_dir(run_id, self.root)
         folder.mkdir()
         cfg.save(folder / "config.json")
+        # The worker reads the config saved here, whole: a default changed while it waits does not reach it.
         write_status(folder, "queued", submitted=time.time(), owner=owner,
-                     args=train_args if train_args is not None else config_args(cfg))
+                     args=train_args if train_args is not None else ["--config", str(folder / "config.json")])
         self.advance()
         return run_id
 
@@ -331,16 +332,6 @@ def _read_config(folder: Path) -> dict:
         return {}
 
 
-def config_args(cfg: RunConfig) -> list[str]:
-    """Train flags that reproduce `cfg` exactly (only fields that differ from the defaults)."""
-    default = RunConfig()
-    args = []
-    for key, value in cfg.to_dict().items():
-        if key != "resolved_lr" and value is not None and value != getattr(default, key):
-            args += [f"--{key}", str(value)]
-    return args
-
-
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
     from .error_analysis import analyse, read_answers, same_test_set
 
@@ -388,7 +379,7 @@ def main(argv=None) -> int:
             from .train import parse_args
 
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
-            print(manager.submit(cfg, config_args(cfg)))
+            print(manager.submit(cfg))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         elif args.command == "list":

@@ -35,6 +35,7 @@ def parse_args(argv=None) -> Worker:
     add_config_flags(parser)
     parser.add_argument("--exercise", type=int, choices=(1, 2, 3), help="reference lab numbering: 1 = svm, 2 = full, 3 = --method (lora, freeze or adapters)")
     parser.add_argument("--output_dir", help="run folder (default: checkpoints/<run_id>)")
+    parser.add_argument("--config", help="train exactly this run config (a config.json, as the job queue saved it at submit)")
     parser.add_argument("--run_id", help=argparse.SUPPRESS)  # set by the job runner
     parser.add_argument("--resume", action="store_true",
                         help="go on from where the run in --output_dir stopped (its saved training state and its own settings)")
@@ -53,7 +54,7 @@ def parse_args(argv=None) -> Worker:
         if args.method not in ("lora", "freeze", "adapters"):
             parser.error("--exercise 3 takes --method lora, freeze or adapters")
     try:
-        cfg = config_from_args(args)
+        cfg = submitted_config(args) if args.config else config_from_args(args)
         check_run_name(cfg.run_name)
         if args.output_dir:
             out = Path(args.output_dir)
@@ -62,6 +63,18 @@ def parse_args(argv=None) -> Worker:
     except USER_ERRORS as e:
         parser.error(str(e))
     return Worker(cfg, out, args.run_id is not None)
+
+
+def submitted_config(args: argparse.Namespace) -> RunConfig:
+    """The whole config a run was submitted with, so it trains with what the user asked for whatever the
+    defaults are by the time it starts; setting flags beside it would be a second source."""
+    given = [f.name for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None]
+    if given:
+        raise ConfigError(f"--config carries the whole run config; drop --{', --'.join(given)}")
+    try:
+        return RunConfig.load(args.config)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--config {args.config}: {e}") from None
 
 
 def resumed_config(args: argparse.Namespace) -> RunConfig:

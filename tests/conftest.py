@@ -1,4 +1,4 @@
-"""Tiny random BERT and DistilBERT models built from configs, and a tiny memorisable dataset."""
+"""Tiny random models of every encoder family built from configs, and a tiny memorisable dataset."""
 from __future__ import annotations
 
 import os
@@ -111,24 +111,7 @@ def pytest_configure(config):
 
 
 def build_model(cfg, id2label=None):
-    """A token method's model as a run builds it, for tests that have no dataset at hand: a batch of
-    token ids stands in for the training split, which LoRA counts its trained token rows in."""
-    import torch
-
+    """A token method's model as a run builds it."""
     from sentiment_lab import methods
 
-    method = methods.get(cfg.method)
-    id2label = id2label or {0: "neg", 1: "pos"}
-    if not getattr(method, "BUILD_READS_TRAIN", False):
-        return method.build(cfg, id2label)
-    return method.build(cfg, id2label, train=FewTokens())
-
-
-class FewTokens:
-    """Stands in for a training split's TokenBatches: one batch of 40 tokens, all in the tiny vocabulary."""
-
-    def epoch(self, epoch: int):
-        import torch
-
-        ids = torch.arange(5, 45).view(4, 10)
-        yield {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, torch.zeros(4, dtype=torch.long)
+    return methods.build(cfg, id2label or {0: "neg", 1: "pos"})

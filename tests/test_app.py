@@ -26,13 +26,11 @@ def test_build_app_without_launching(tmp_path):
 
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
-    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 5e-4 and cfg.lora_r == 4 and cfg.run_name is None
-    advanced = form_to_config({"method": "full", "head": "mean", "head_lr": "1e-3", "layer_decay": 0.8, "ema": 0.995, "lora_plus": 4,
-                                 "lora_dora": True, "lora_norms": "false", "lora_targets": "all",
-                                 "lora_init": "lora_ga", "probe_epochs": 2})
-    assert (advanced.head, advanced.head_lr, advanced.layer_decay, advanced.ema, advanced.lora_plus, advanced.lora_dora, advanced.lora_norms,
-            advanced.lora_targets, advanced.lora_init, advanced.probe_epochs) == ("mean", 1e-3, 0.8, 0.995, 4.0, True, False, "all", "lora_ga", 2.0)
-    assert form_to_config({"method": "full", "head_lr": " "}).head_lr is None
+    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 2e-3 and cfg.lora_r == 4 and cfg.run_name is None
+    advanced = form_to_config({"method": "lora", "lora_dora": True, "lora_targets": "all", "adapter_dim": "32", "pooling": "cls",
+                               "patience": 2, "max_train_samples": " "})
+    assert (advanced.lora_dora, advanced.lora_targets, advanced.adapter_dim, advanced.pooling, advanced.patience,
+            advanced.max_train_samples) == (True, "all", 32, "cls", 2, None)
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -40,12 +38,9 @@ def test_form_to_config_uses_defaults_for_blanks():
     ("batch_size", 100000, "batch_size must be in"), ("max_length", 0, "max_length must be in"),
     ("lora_r", 0, "lora_r must be in"), ("adapter_dim", 0, "adapter_dim must be in"), ("lr", "fast", "lr must be float"),
     ("run_name", "../../x", "run name may hold only"), ("run_name", "x" * 500, "at most"), ("method", "magic", "method must be one of"),
-    ("model", "   ", None), ("head_lr", "0", "head_lr must be in"), ("layer_decay", 1.5, "layer_decay must be in"),
-    ("ema", 1, "ema must be in"), ("lora_plus", -1, "lora_plus must be in"),
-    ("lora_dora", "maybe", "lora_dora must be bool"),
-    ("head", "max", "head must be one of"), ("lora_targets", "mlp", "lora_targets must be one of"),
-    ("lora_init", "loftq", "lora_init must be one of"), ("adapter_placement", "inside", "adapter_placement must be one of"),
-    ("probe_epochs", "-1", "probe_epochs must be in"),
+    ("model", "   ", None), ("lora_dropout", 1, "lora_dropout must be in"), ("adapter_dropout", -1, "adapter_dropout must be in"),
+    ("lora_dora", "maybe", "lora_dora must be bool"), ("lora_targets", "mlp", "lora_targets must be one of"),
+    ("pooling", "mean_concat", "pooling must be one of"), ("patience", "-1", "patience must be in"),
 ])
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
     form = {"method": "full", "model": "minilm", field: value}
@@ -248,27 +243,17 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.ui.forms import form_to_config, form_values
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
-    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, head_lr=1e-3, lora_r=16, lora_dora=True, lora_init="zero", lora_embeddings=True,
-                      token_rows=500,
-                      epochs=1.5, seed=7, run_name="mine", decay_ratio=0.5, svm_c=0.1, pooling="cls").validated()
+    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, lora_r=16, lora_dora=True, lora_targets="all",
+                      epochs=1.5, seed=7, run_name="mine", warmup_ratio=0.1, svm_c=0.1, pooling="cls").validated()
     values, left_out = form_values(saved, FORM_FIELDS)
     form = dict(zip(FORM_FIELDS, values))
     assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
     again = form_to_config(form)
     assert form["pooling"] == "cls"
-    assert {**again.to_dict(), "decay_ratio": 0.5, "svm_c": 0.1, "run_name": "mine"} == saved.to_dict()
-    assert left_out == ["decay_ratio=0.5", "svm_c=0.1"]  # said beside the form, not silently dropped
+    assert {**again.to_dict(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.to_dict()
+    assert left_out == ["warmup_ratio=0.1", "svm_c=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
-    # The token-embedding adapter's default depends on the method: blank when a run kept it, so "Train all
-    # five" from the form gives each method its own; a width the run chose comes back as it was.
-    assert form["embedding_adapter"] == "" and again.embedding_adapter == 128
-    chosen = RunConfig(method="adapters", embedding_adapter=64).validated()
-    values, _ = form_values(chosen, FORM_FIELDS)
-    assert dict(zip(FORM_FIELDS, values))["embedding_adapter"] == "64"
-    assert form_to_config(dict(zip(FORM_FIELDS, values))).embedding_adapter == 64
-    assert form["token_rows"] == "500" and again.token_rows == 500  # the trained token rows: blank = the method's default too
-    assert dict(zip(FORM_FIELDS, default_values))["token_rows"] == ""
 
 
 def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():

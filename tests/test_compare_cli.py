@@ -18,7 +18,7 @@ def saved_full_run(root, model_dir):
     shutil.rmtree(folder / "artefacts")
     (folder / "artefacts").mkdir()
     full = methods.get("full")
-    full.save(full.build(cfg, {0: "neg", 1: "pos"}), folder / "artefacts", cfg, load_tokenizer(str(model_dir)))
+    full.save(full.build(cfg, {0: "neg", 1: "pos"}), folder / "artefacts", cfg, load_tokenizer(str(model_dir)), {0: "neg", 1: "pos"})
 
 
 def test_one_review_with_word_pulls_then_many_to_csv(tiny_models, isolated_checkpoints, tmp_path, capsys):

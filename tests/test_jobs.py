@@ -158,3 +158,20 @@ def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
     assert "test accuracy" in logs.stdout
     bad = subprocess.run(cli + ["stop", "../etc"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid run id" in bad.stderr
+
+
+def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, monkeypatch):
+    """A default changed while a run waits in the queue does not reach it: the worker reads the saved config."""
+    import sentiment_lab.config as config
+    from sentiment_lab.config import RunConfig
+    from sentiment_lab.jobs import JobManager
+    from sentiment_lab.train import parse_args
+
+    started = []
+    jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"])
+    run_id = jobs.submit(RunConfig(method="lora", epochs=2))
+    monkeypatch.setitem(config.DEFAULT_LR, "lora", 9e-3)  # the default changes while the run waits
+    args = started[0]
+    cfg = parse_args([*args, "--output_dir", str(tmp_path / run_id)]).cfg
+    assert (cfg.method, cfg.epochs, cfg.learning_rate) == ("lora", 2, 2e-3)  # the rate it was queued with, not today's
+    assert RunConfig(method="lora").learning_rate == 9e-3

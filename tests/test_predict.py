@@ -13,12 +13,11 @@ from sentiment_lab.config import RunConfig
 ID2LABEL = {0: "neg", 1: "pos"}
 
 
-@pytest.mark.parametrize("head", ["cls", "mean"])
 @pytest.mark.parametrize("method", ["lora", "adapters"])
-def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head, tiny_models, tmp_path):
+def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, tiny_models, tmp_path):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        cfg = RunConfig(method=method, model=str(model_dir), head=head).validated()
+        cfg = RunConfig(method=method, model=str(model_dir)).validated()
         m = methods.get(method)
         trained = build_model(cfg)
         with torch.no_grad():  # stand-in for training: every trainable weight (LayerNorms too) moves
@@ -27,7 +26,7 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head
                     p.add_(torch.randn_like(p) * 0.1)
         folder = tmp_path / f"{kind}-{method}"
         folder.mkdir()
-        m.save(trained, folder, cfg, load_tokenizer(str(model_dir)))
+        m.save(trained, folder, cfg, load_tokenizer(str(model_dir)), ID2LABEL)
 
         encoder = load_encoder(str(model_dir)).eval()
         before = {k: v.clone() for k, v in encoder.state_dict().items()}
@@ -43,7 +42,7 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, head
 
         encoder_memory = {t.data_ptr() for t in encoder.state_dict().values()}
         big_frozen = [n for n, p in shared.named_parameters() if p.ndim == 2 and p.shape[0] > 2
-                      and "lora_" not in n and ".adapter." not in n and ".rows." not in n and "modules_to_save" not in n and "classifier" not in n and "pooler" not in n and "original_module" not in n]
+                      and "lora_" not in n and ".adapter." not in n and "modules_to_save" not in n and "classifier" not in n and "pooler" not in n and "original_module" not in n]
         assert big_frozen and all(dict(shared.named_parameters())[n].data_ptr() in encoder_memory for n in big_frozen), (kind, method)
         assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items()), f"{kind} {method} changed the shared encoder"
 
@@ -106,31 +105,30 @@ def test_a_broken_run_leaves_the_precision_unmeasured(tmp_path, monkeypatch):
 
 
 def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, tmp_path, monkeypatch):
-    """An SVM trained on the older default pooling beside a freeze run on today's: one encoder pass per
-    batch, each run pooling it its own way, answers as each run loaded alone."""
+    """An SVM reading [CLS] beside a freeze run reading the token mean: one encoder pass per batch, each
+    run pooling it its own way, answers as each run loaded alone."""
     import numpy as np
 
     import sentiment_lab.predict as predict
-    from sentiment_lab.features import feature_size
     from sentiment_lab.jobs import JobManager
 
     model_dir = tiny_models["bert"]
     tok, encoder = load_tokenizer(str(model_dir)), load_encoder(str(model_dir)).eval()
-    hidden, layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
+    hidden = encoder.config.hidden_size
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, hidden)).astype(np.float32), np.tile([0, 1], 20)
-    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="mean_last4")
-    svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="mean_last4")
-    methods.svm.save(methods.svm.fit(x, y, x, y, 0.1, 0), svm_dir / "artefacts", svm_cfg, tok)
+    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="cls")
+    svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="cls")
+    methods.svm.save(methods.svm.fit(x, y, x, y, 0.1, 0), svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
     freeze_cfg = RunConfig(method="freeze", model=str(model_dir))
     freeze_dir = finished_run(tmp_path, "freeze-new", "freeze", 100.0, model=str(model_dir))
-    head = methods.freeze.build(feature_size(hidden, layers, freeze_cfg.pooling), 2, hidden)
-    methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok)
+    head = methods.freeze.build(hidden, 2)
+    methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok, ID2LABEL)
 
     passes = []
-    real = predict.encoder_states
-    monkeypatch.setattr(predict, "encoder_states", lambda *a: passes.append(1) or real(*a))
+    real = predict.last_hidden
+    monkeypatch.setattr(predict, "last_hidden", lambda *a: passes.append(1) or real(*a))
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)  # fp32, as the runs loaded alone
     texts = ["a fine film", "dull and far too long"]
     got = predict.Predictor(JobManager(tmp_path)).predict_many(texts, {"svm": "svm-old", "freeze": "freeze-new"})
