@@ -3,9 +3,8 @@
 The training step (length-grouped batches, bf16 autocast where the CPU has it) with AdamW's
 foreach implementation, against the same step with the fused AdamW (kept: train_loop uses it) and
 with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
-length; not kept), the fused step plus the weight average `--ema` keeps (what averaging costs), and
-the fused step with the math attention kernel that train_loop asks for on a CPU in bf16 (kept:
-`training_attention`; without attention dropout, as adapters train, the fused CPU kernel is slower).
+length; not kept), and the fused step with the math attention kernel that train_loop asks for on a
+CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower).
 Same process, same batches,
 one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
 it is paid once per run and per new shape).
@@ -22,14 +21,13 @@ from sentiment_lab import methods
 from sentiment_lab.backbone import load_tokenizer
 from sentiment_lab.config import RunConfig
 from sentiment_lab.data import load_dataset, tokenize
-from sentiment_lab.ema import WeightAverage
 from sentiment_lab.runner import make_accelerator
 from sentiment_lab.train_loop import TokenBatches, logits_of, training_attention
 
 from .common import DATA, table, write_json
 from .throughput import fresh_accelerator_state
 
-VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + weight average", "fused AdamW + math attention")
+VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + math attention")
 
 
 def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
@@ -37,11 +35,10 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     torch.manual_seed(0)
     fresh_accelerator_state()
     acc = make_accelerator(cfg)
-    model = methods.build(cfg, ds.id2label, TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0)).train()
+    model = methods.build(cfg, ds.id2label).train()
     params = [p for p in model.parameters() if p.requires_grad]
     fused = variant.startswith("fused AdamW")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
-    average = WeightAverage(params, 0.995) if variant.endswith("weight average") else None
     model, optimizer = acc.prepare(model, optimizer)
     if variant == "torch.compile":
         model = torch.compile(model, dynamic=True)
@@ -57,8 +54,6 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         acc.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if average is not None:
-            average.update()
     return steps * 16 / (time.perf_counter() - started), warm_s
 
 

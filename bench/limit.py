@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     runs += [("full", 2.0, False)] if use_bf16 else []
     for method, factor, autocast in runs:
         cfg = RunConfig(method=method).validated()
-        model = methods.build(cfg, ds.id2label, TokenBatches(train, tok.pad_token_id, 16, 0)).train()
+        model = methods.build(cfg, ds.id2label).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate)
         flops = seconds = 0.0
         for i, idx in enumerate(batches):

@@ -34,7 +34,7 @@ def reference_model(method: str, cfg: RunConfig, ds, tok):
         for p in model.base_model.parameters():
             p.requires_grad_(False)
         return model
-    return methods.build(cfg, ds.id2label, TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0))
+    return methods.build(cfg, ds.id2label)
 
 
 def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
@@ -44,7 +44,7 @@ def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batc
     train = ds.splits["train"]
     # A plain list of examples: the Trainer needs nothing more, and the GPU machine has no `datasets`.
     examples = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(y)} for ids, y in zip(train.input_ids, train.labels)]
-    model = reference_model(method, dataclasses.replace(cfg, head="cls"), ds, tok)  # the reference reads [CLS]
+    model = reference_model(method, cfg, ds, tok)
     args = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=batch, max_steps=steps,
                              learning_rate=cfg.learning_rate, report_to=[], save_strategy="no", eval_strategy="no",
                              logging_strategy="no", use_cpu=not cfg.device.startswith("cuda"), seed=cfg.seed,
@@ -76,7 +76,7 @@ def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: 
         batches, vb = FeatureBatches(feats, seen.labels, batch, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
         settings.epochs = 1
     else:
-        model = methods.build(cfg, ds.id2label, TokenBatches(train, tok.pad_token_id, 16, 0))
+        model = methods.build(cfg, ds.id2label)
         batches, vb = TokenBatches(train, tok.pad_token_id, batch, 0), TokenBatches(val, tok.pad_token_id, 16, 0)
         start = time.perf_counter()
     fit(model, batches, vb, settings, acc, 2, report=lambda r: None)

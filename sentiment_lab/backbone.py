@@ -123,6 +123,12 @@ def load_tokenizer(name: str):
         raise
 
 
+def load_config(name: str):
+    from transformers import AutoConfig
+
+    return _load(AutoConfig.from_pretrained, name)
+
+
 def load_encoder(name: str):
     """The bare encoder (no head), for features and the frozen-backbone methods."""
     from transformers import AutoModel

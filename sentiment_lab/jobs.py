@@ -378,7 +378,10 @@ def main(argv=None) -> int:
         if args.command == "submit":
             from .train import parse_args
 
+            from . import methods
+
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
+            methods.check(cfg)
             print(manager.submit(cfg))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

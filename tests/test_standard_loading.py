@@ -88,3 +88,67 @@ def test_every_method_trains_on_the_bundled_minilm(method, isolated_checkpoints,
     names = json.loads(spec)
     assert names.get("base_model", names.get("base_model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2")) \
         == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_models, tmp_path):
+    """GPT-2's projections are Conv1D, not linear layers: LoRA and adapters say so at submit, no run folder is made."""
+    import transformers
+
+    from sentiment_lab.config import ConfigError
+    from sentiment_lab.ui.services import Services
+
+    gpt2 = tmp_path / "gpt2"
+    transformers.GPT2Model(transformers.GPT2Config(vocab_size=60, n_embd=32, n_layer=2, n_head=2, n_positions=64)).save_pretrained(gpt2)
+    transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])}).save_pretrained(gpt2)
+    services = Services(tmp_path / "runs")
+    for method in ("lora", "adapters"):
+        with pytest.raises(ConfigError, match=f"{method} cannot train model .*gpt2.*no encoder layers with an attention block"):
+            services.submit({"method": method, "model": str(gpt2)})
+    with pytest.raises(ConfigError, match="no-such-org/no-such-model.*could not be loaded"):
+        services.submit({"method": "full", "model": "no-such-org/no-such-model"})
+    assert services.jobs.list() == []
+
+
+def sentencepiece_folder(folder):
+    """A DeBERTa-v3-like model folder whose tokenizer is only a SentencePiece model, as the Hub's is."""
+    import json
+
+    import sentencepiece
+    import transformers
+
+    from conftest import tiny_texts
+
+    folder.mkdir()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(tiny_texts(200, 0)["text"].tolist()), model_prefix=str(folder / "spm"), vocab_size=40,
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], hard_vocab_limit=False,
+        minloglevel=2)
+    (folder / "spm.vocab").unlink()
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer"}))
+    size = len(transformers.AutoTokenizer.from_pretrained(folder))  # its special tokens too
+    config = transformers.DebertaV2Config(vocab_size=size, pad_token_id=0, **{k: v for k, v in FAMILIES["deberta-v2"][1].items() if k != "pad_token_id"})
+    transformers.AutoModel.from_config(config).save_pretrained(folder)
+    return folder
+
+
+def test_a_sentencepiece_only_tokenizer_trains_with_the_packages_the_setup_installs(tiny_data, isolated_checkpoints, tmp_path):
+    folder = sentencepiece_folder(tmp_path / "deberta-v3")
+    assert not (folder / "tokenizer.json").exists()
+    train_one(str(folder), "lora", tiny_data, isolated_checkpoints, "deberta-v3-lora")
+
+
+def test_a_tokenizer_that_needs_a_missing_package_names_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    import sentiment_lab.backbone as backbone
+
+    folder = sentencepiece_folder(tmp_path / "deberta-v3")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sentencepiece" else real(name, *a))
+
+    def fails_as_without_it(loader, name, **kwargs):  # what transformers says without sentencepiece
+        raise backbone.ModelLoadError(f"model {name!r} could not be loaded: tiktoken is required to read a tiktoken file")
+
+    monkeypatch.setattr(backbone, "_load", fails_as_without_it)
+    with pytest.raises(backbone.ModelLoadError, match="needs the sentencepiece package, which is not installed"):
+        backbone.load_tokenizer(str(folder))

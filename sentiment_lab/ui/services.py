@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import methods
 from ..access import DemoLimits
 from ..backbone import hub_reachable
 from ..config import METHODS, ConfigError
@@ -39,7 +40,9 @@ class Services:
         self.demo = demo
 
     def queue(self, configs: list, visitor: str | None = None) -> list[str]:
-        """Check every config (and the demo limits) before queueing any of them."""
+        """Check every config (its model, and the demo limits) before queueing any of them."""
+        for cfg in {(c.model, c.method): c for c in configs}.values():
+            methods.check(cfg)
         if self.demo:
             active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
             busy = len(active) + len(configs)
