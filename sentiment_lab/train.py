@@ -83,7 +83,7 @@ def resumed_config(args: argparse.Namespace) -> RunConfig:
         raise ConfigError("--resume needs the run's folder: --output_dir checkpoints/RUN_ID")
     saved = RunConfig.load(Path(args.output_dir) / "config.json")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None}
-    merged = RunConfig(**{**{k: v for k, v in saved.to_dict().items() if k != "resolved_lr"}, **given}).validated()
+    merged = RunConfig(**{**{k: v for k, v in saved.to_dict().items() if k not in ("resolved_lr", "format")}, **given}).validated()
     if merged.settings() != saved.settings():
         changed = sorted(k for k, v in merged.settings().items() if saved.settings().get(k) != v)
         raise ConfigError(f"--resume trains with the run's own settings; these differ from its config.json: {', '.join(changed)}")

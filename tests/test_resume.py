@@ -82,19 +82,6 @@ def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, ki
         torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-6, msg=name)
 
 
-def test_a_resumed_run_keeps_its_probe_and_does_not_run_it_again(tiny_models, tiny_data, tmp_path, capsys):
-    cfg = config(tiny_models["bert"], tiny_data, "lora", probe_epochs=1)
-    folder = tmp_path / "run"
-    assert Runner(cfg, folder, should_stop=StopAfter(16), progress=False).run() == 0  # the probe's steps ask too
-    assert read_status(folder)["state"] == "stopped"
-    probe = json.loads((folder / "results.json").read_text())["probe"]
-    capsys.readouterr()
-    assert Runner(cfg, folder, progress=False, resume=True).run() == 0
-    out = capsys.readouterr().out
-    assert "resuming from step" in out and "probe:" not in out
-    assert json.loads((folder / "results.json").read_text())["probe"] == probe
-
-
 def test_resuming_needs_a_saved_state_and_the_same_settings(tiny_models, tiny_data, tmp_path):
     cfg = config(tiny_models["bert"], tiny_data, "adapters")
     folder = tmp_path / "run"
