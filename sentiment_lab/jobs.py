@@ -187,7 +187,8 @@ class JobManager:
         folder = run_dir(run_id, self.root)
         with self._locked():
             if read_status(folder).get("state") == "running":
-                write_status(folder, "stopped", error="stopped by the user (process killed after the grace period)")
+                write_status(folder, "stopped", error=f"stopped by the user: the process did not end within {grace:g} s of "
+                             "Stop and was killed; Resume goes on from its last saved training state, if any")
         self.advance()
 
     # ---- resume -------------------------------------------------------------------------

@@ -29,8 +29,10 @@ def visible_gpus() -> int:
 def launch_command(run_id: str, folder: Path, train_args: list[str], config_file: str | None = None) -> list[str]:
     """`python -m accelerate.commands.launch ... -m sentiment_lab.train --run_id ID --output_dir DIR ARGS`.
 
-    A user's own accelerate config (multi-node, DeepSpeed, FSDP) replaces our defaults whole.
-    Mixed precision is chosen inside the worker (bf16 where supported, else fp16 on GPU, off on CPU).
+    One process per visible GPU, or SENTIMENT_LAB_NUM_PROCESSES of them, on GPUs and CPUs alike: several
+    processes take accelerate's multi-process launcher (`--cpu` would force its single-process one;
+    without GPUs the processes talk over gloo). A user's own accelerate config (multi-node, DeepSpeed,
+    FSDP) replaces our defaults whole. Mixed precision is chosen inside the worker.
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     config_file = config_file or os.environ.get(ENV_ACCELERATE_CONFIG)
@@ -40,6 +42,8 @@ def launch_command(run_id: str, folder: Path, train_args: list[str], config_file
         gpus = visible_gpus()
         processes = int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
         cmd += ["--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no", "--num_processes", str(processes)]
-        cmd += ["--multi_gpu"] if gpus > 1 and processes > 1 else []
-        cmd += [] if gpus else ["--cpu"]
+        if processes > 1:
+            cmd += ["--multi_gpu"]
+        elif not gpus:
+            cmd += ["--cpu"]
     return cmd + ["-m", "sentiment_lab.train", "--run_id", run_id, "--output_dir", str(folder), *train_args]

@@ -87,6 +87,13 @@ def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str 
             f"answering the commonest class ({majority:.3f}); try a smaller learning rate than {lr:g}")
 
 
+def stop_message(step: int, total: int) -> str:
+    """What a stop left behind, for the run's status."""
+    if step == 0:
+        return "stopped by the user before the first training step: nothing to resume"
+    return f"stopped by the user at step {step} of {total}; its training state is saved there, and Resume goes on from step {step}"
+
+
 def count_parameters(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -138,11 +145,16 @@ class Runner:
         finally:
             if self.main:
                 self.metrics.close()
-        state = "stopped" if results["stopped"] else "done"
+        if results["stopped"]:
+            message = stop_message(results["steps"], results["total_steps"])
+            if self.main:
+                write_status(self.folder, "stopped", error=message)
+            self.log(f"stopped: {message}")
+            return 0
         if self.main:
-            write_status(self.folder, state, error=None)
+            write_status(self.folder, "done", error=None)
         test = results["test"]
-        self.log(f"{state}: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
+        self.log(f"done: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
                  f"macro-F1 {test['f1']:.4f}, train {results['train_seconds']:.1f}s -> {self.folder}")
         return 0
 
@@ -201,12 +213,15 @@ class Runner:
             out = self._train_svm(method, tokenizer, ds, train, val, test, accelerator)
         else:
             out = self._train_torch(method, tokenizer, ds, train, val, test, accelerator)
+        if out["stopped"]:  # no test score and no model: the run is not over, its training state is what it keeps
+            return out
         out["train_seconds"] = out.get("train_seconds") or time.perf_counter() - started
         out.update(
             method=cfg.method, model=cfg.model, dataset=ds.source, labels=ds.label_names,
             samples_per_second=out["samples"] / max(out["train_seconds"], 1e-9),
             total_seconds=time.perf_counter() - started, device=str(accelerator.device),
             mixed_precision=accelerator.mixed_precision,
+            processes=accelerator.num_processes,  # batch_size is the global batch, shared among them
         )
         if self.main:
             write_json_atomic(self.folder / "results.json", out)
@@ -248,7 +263,7 @@ class Runner:
         if method.KIND == "features":
             encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
             model = method.build(tx.shape[1], num_labels)
-            batches = [FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed) for x, s in ((tx, train), (vx, val), (sx, test))]
+            batches = [FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed, rank, world) for x, s in ((tx, train), (vx, val), (sx, test))]
             encoder_params = sum(p.numel() for p in encoder.parameters())
         else:
             batches = [TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world) for s in (train, val, test)]
@@ -270,7 +285,9 @@ class Runner:
         if result.early_stop:
             self.log(f"early stop at step {result.early_stop}: {cfg.patience} evaluation(s) in a row without a better checkpoint "
                      f"(kept: step {result.best.get('step')})")
-        warning = None if result.stopped else did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
+        if result.stopped:
+            return {"stopped": True, "steps": result.steps, "total_steps": int(np.ceil(cfg.epochs * len(batches[0])))}
+        warning = did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
         if warning:
             self.log(warning)
         model = accelerator.unwrap_model(model)
@@ -280,7 +297,7 @@ class Runner:
                       "test_loss": test_m["loss"], "test_accuracy": test_m["accuracy"], "test_f1": test_m["f1"]})
         if self.main and result.steps > 0:
             self._save(method, model, tokenizer, ds.id2label)
-        if self.main and not result.stopped:  # done: nothing left to resume (a full MiniLM's state is ~450 MB)
+        if self.main:  # done: nothing left to resume, and a full model's state is hundreds of MB
             drop_state(self.folder)
         return {
             "validation": {k: result.best.get(k) for k in ("accuracy", "f1", "loss")},
@@ -288,7 +305,7 @@ class Runner:
             "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
             "trainable_parameters": trainable, "total_parameters": total + encoder_params,
             "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started, "samples": result.samples, "steps": result.steps,
-            "stopped": result.stopped, "early_stop": result.early_stop, "lr": cfg.learning_rate, "warning": warning,
+            "stopped": False, "early_stop": result.early_stop, "lr": cfg.learning_rate, "warning": warning,
         }
 
     def _save_predictions(self, pred, labels) -> None:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from .cli_args import add_config_flags, config_from_args
 from .config import EXERCISE_METHOD, ConfigError, RunConfig
 from .paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
+from .runs import write_status
 
 USER_ERRORS = (ConfigError, RunIdError)
 
@@ -91,22 +92,33 @@ def resumed_config(args: argparse.Namespace) -> RunConfig:
 
 
 class StopFlag:
-    """Set by SIGTERM / SIGINT; the loop checks it every step."""
+    """Set by SIGTERM / SIGINT; the loop checks it every step. Before the loop's first check (loading data,
+    the model, features; an SVM's whole run) there is nothing to keep, so a stop ends the process at once."""
 
-    def __init__(self):
+    def __init__(self, folder: Path):
         self.event = threading.Event()
+        self.folder = folder
+        self.asked = False
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.event.set())
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, *_) -> None:
+        self.event.set()
+        if not self.asked:
+            if int(os.environ.get("RANK", "0")) == 0 and (self.folder / "status.json").is_file():
+                write_status(self.folder, "stopped", error="stopped by the user before training began: nothing to resume")
+            os._exit(0)
 
     def __call__(self) -> bool:
+        self.asked = True
         return self.event.is_set()
 
 
 def main(argv=None) -> int:
     cfg, out, managed, resume = parse_args(argv)
-    stop = StopFlag()
+    stop = StopFlag(out)
     stop.install()
     from .runner import Runner  # torch and transformers load after the arguments are checked
 

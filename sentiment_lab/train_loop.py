@@ -21,8 +21,26 @@ from .param_groups import param_groups
 Report = Callable[[dict], None]
 
 
+def shares(batches: list[np.ndarray], rank: int, world: int) -> list[np.ndarray]:
+    """This process's share of each global batch: every world-th sentence from its rank on, so the processes
+    together see every sentence once an epoch and take the same number of steps. A batch smaller than the
+    number of processes joins the one before it (the first, the one after), so that no share is empty."""
+    if world > 1:
+        merged: list[np.ndarray] = []
+        for idx in batches:
+            if len(idx) < world and merged:
+                merged[-1] = np.concatenate([merged[-1], idx])
+            else:
+                merged.append(idx)
+        if len(merged) > 1 and len(merged[0]) < world:
+            merged[1] = np.concatenate([merged[0], merged[1]])
+            merged = merged[1:]
+        batches = merged
+    return [idx[rank::world] for idx in batches]
+
+
 class TokenBatches:
-    """Length-grouped batches of token ids; each process of a multi-GPU run takes every n-th batch."""
+    """Length-grouped batches of token ids; `batch_size` is the global batch, shared among the processes."""
 
     def __init__(self, split: Split, pad_id: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         self.split, self.pad_id, self.batch_size, self.seed = split, pad_id, batch_size, seed
@@ -32,14 +50,17 @@ class TokenBatches:
         self.eval_idx = eval_batches(self.lengths)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.split) / self.batch_size) // self.world or 1
+        return len(self._batches(0))
+
+    def _batches(self, epoch: int) -> list[np.ndarray]:
+        return shares(train_batches(self.lengths, self.batch_size, self.seed, epoch), self.rank, self.world)
 
     def epoch(self, epoch: int) -> Iterator[tuple[dict, torch.Tensor]]:
-        batches = train_batches(self.lengths, self.batch_size, self.seed, epoch)
-        for idx in batches[self.rank::self.world][: len(self)]:
+        for idx in self._batches(epoch):
             yield self._make(idx)
 
     def eval(self) -> Iterator[tuple[dict, torch.Tensor]]:
+        """Every sentence, in every process: each process's evaluation is the whole split's."""
         for idx in self.eval_idx:
             yield self._make(idx)
 
@@ -54,19 +75,21 @@ class TokenBatches:
 
 
 class FeatureBatches:
-    """Batches of precomputed sentence features (frozen backbone)."""
+    """Batches of precomputed sentence features (frozen backbone), shared among the processes as TokenBatches'."""
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+    def __init__(self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         self.x, self.y = torch.as_tensor(features), torch.as_tensor(labels)
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return len(self._batches(0))
+
+    def _batches(self, epoch: int) -> list[np.ndarray]:
+        order = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(self.seed * 1000003 + epoch)).numpy()
+        return shares([order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)], self.rank, self.world)
 
     def epoch(self, epoch: int):
-        order = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(self.seed * 1000003 + epoch))
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i:i + self.batch_size]
+        for idx in self._batches(epoch):
             yield {"features": self.x[idx]}, self.y[idx]
 
     def eval(self):
@@ -176,6 +199,22 @@ def training_attention(device: torch.device, bf16: bool):
     return sdpa_kernel(SDPBackend.MATH)
 
 
+def mean_over_processes(value, accelerator):
+    """A logged number averaged over the processes, each of which saw its share of the batches."""
+    if accelerator.num_processes == 1:
+        return value
+    return accelerator.reduce(torch.as_tensor(value, dtype=torch.float32, device=accelerator.device), "mean")
+
+
+def stop_everywhere(should_stop: Callable[[], bool], accelerator) -> bool:
+    """Whether to stop, agreed by every process: one that stopped alone would leave the others waiting
+    in the next step's gradient exchange."""
+    if accelerator.num_processes == 1:
+        return should_stop()
+    flag = torch.tensor(float(should_stop()), device=accelerator.device)
+    return bool(accelerator.reduce(flag, "sum") > 0)
+
+
 def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         report: Report, should_stop: Callable[[], bool] = lambda: False, progress=None,
         snapshot: Callable[[dict], None] | None = None, resume: dict | None = None) -> FitResult:
@@ -247,7 +286,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
         for inputs, y in batches:
             if step >= total_steps:
                 break
-            if should_stop():
+            if stop_everywhere(should_stop, accelerator):
                 result.stopped = True
                 break
             inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
@@ -261,7 +300,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            result.samples += len(y) * accelerator.num_processes
+            result.samples += len(y) * accelerator.num_processes  # the global batch, to within one sentence
             # Summed on the device and read only when logged: a read every step would make the CPU wait
             # for the GPU each step instead of queueing the next one.
             running = running + loss.detach()
@@ -269,7 +308,7 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
             if progress is not None:
                 progress.update(1)
             if step % settings.log_every == 0 or step == total_steps:
-                mean_loss = float(running) / running_n
+                mean_loss = float(mean_over_processes(running, accelerator)) / running_n
                 if progress is not None:
                     progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                 report({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": mean_loss,
@@ -286,11 +325,8 @@ def fit(model, train, val, settings: LoopSettings, accelerator, num_labels: int,
                 take_snapshot()
         if result.stopped or result.early_stop or step >= total_steps:
             break
-    if last_eval != step and step > 0:  # stopped between evaluations
-        # Saved before the stop's own evaluation, which the uninterrupted run never made: resumed, the
-        # run goes on exactly as if it had not stopped (that evaluation's row is trimmed then too).
+    if last_eval != step and step > 0:  # stopped between evaluations: resumed, it goes on from this very step
         take_snapshot()
-        do_eval(step, step / steps_per_epoch)
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)

@@ -63,14 +63,15 @@ def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, ki
 
     assert Runner(cfg, parts, should_stop=StopAfter(stop_at), progress=False).run() == 0
     assert read_status(parts)["state"] == "stopped" and (parts / STATE_FILE).is_file()
-    assert max(r["step"] for r in rows(parts)) == stop_at
+    assert f"at step {stop_at} of " in read_status(parts)["error"] and f"goes on from step {stop_at}" in read_status(parts)["error"]
+    assert max(r["step"] for r in rows(parts)) <= stop_at and not (parts / "results.json").exists()  # no test score at a stop
     assert Runner(cfg, parts, progress=False, resume=True).run() == 0
 
     assert read_status(parts)["state"] == "done"
     seconds = [r["seconds"] for r in rows(parts)]
     assert seconds == sorted(seconds) and seconds[0] > 0  # the run's clock goes on from the saved state, never back
     assert not (parts / STATE_FILE).exists()  # done: nothing left to resume, and ~450 MB for a full MiniLM
-    assert evals(parts) == evals(whole)  # the stop's own evaluation is gone; every scheduled one as before
+    assert evals(parts) == evals(whole)  # every scheduled evaluation as before, none added by the stop
     losses = [[(r["step"], round(r["loss"], 6)) for r in rows(f) if "loss" in r] for f in (whole, parts)]
     assert losses[1] == losses[0]  # the train loss logged after a stop averages the steps before it too
     a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))

@@ -1,0 +1,59 @@
+"""How long Stop takes: `python -m bench.stop [--stops 5] [--method full]`.
+
+Each trial queues a real run of the bundled MiniLM through the job queue (accelerate launch, as the app
+does), waits for its first train-loss line (mid-training), presses Stop, and times until the run reads
+`stopped` (or `failed`); then the same before the first step (right after the worker starts). Prints
+each trial, the state and message the run was left with, and the medians.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from sentiment_lab.config import RunConfig
+from sentiment_lab.jobs import JobManager
+from sentiment_lab.runs import read_status
+
+from .common import DATA, table, wait_for, write_json
+
+
+def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, str]:
+    """(seconds from Stop to an ended state, that state, its message)."""
+    cfg = RunConfig(method=method, dataset=str(DATA), epochs=1, max_train_samples=2000, max_eval_samples=500, log_every=5)
+    run_id = jm.submit(cfg)
+    root = jm.root
+    if mid_run:
+        wait_for(lambda: any("loss" in r for r in jm.metrics(run_id)), timeout=600, every=0.1)
+    else:
+        wait_for(lambda: read_status(root / run_id).get("state") == "running", timeout=120, every=0.05)
+    jm.stop(run_id)
+    _, seconds = wait_for(lambda: read_status(root / run_id).get("state") in ("stopped", "failed"), timeout=60, every=0.05)
+    status = read_status(root / run_id)
+    wait_for(lambda: not any(r["state"] == "running" for r in jm.list()), timeout=60, every=0.1)
+    return seconds, status["state"], status.get("error") or ""
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stops", type=int, default=5)
+    parser.add_argument("--method", default="full")
+    args = parser.parse_args(argv)
+    jm = JobManager(Path(tempfile.mkdtemp(prefix="bench-stop-")), max_running=1)
+    rows, out = [], {}
+    for when, mid in (("mid-run", True), ("before the first step", False)):
+        times = []
+        for i in range(args.stops if mid else max(1, args.stops // 2)):
+            seconds, state, message = one_stop(jm, args.method, mid)
+            times.append(seconds)
+            rows.append([when, i + 1, f"{seconds:.2f} s", state, message[:110]])
+        out[when] = {"median_s": statistics.median(times), "times": times}
+    print(table(rows, ["when", "trial", "Stop -> ended", "state", "message"]))
+    write_json("stop", {"method": args.method, **out})
+    print(f"headline: {args.method} stop mid-run median {out['mid-run']['median_s']:.2f} s, "
+          f"before the first step {out['before the first step']['median_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Two processes over gloo on this CPU, as `SENTIMENT_LAB_NUM_PROCESSES=2` launches them: each training
+sentence once an epoch, every evaluation sentence once in the run's answers, one writer, the same training
+as one process at the same global batch, and stop / resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from sentiment_lab.launch import ENV_NUM_PROCESSES, launch_command
+from sentiment_lab.runs import read_status
+from sentiment_lab.train_loop import shares
+
+# 64 training sentences in global batches of 6 (the last one 4), 15 validation and test sentences:
+# neither divides by two processes.
+FLAGS = ["--epochs", "2", "--batch_size", "6", "--max_eval_samples", "15", "--log_every", "1", "--device", "cpu", "--bf16", "off"]
+
+
+@pytest.mark.parametrize("size, batch, world", [(64, 6, 2), (65, 8, 2), (10, 4, 3), (7, 16, 2), (33, 5, 4)])
+def test_each_sentence_once_an_epoch_and_the_same_number_of_steps_everywhere(size, batch, world):
+    from sentiment_lab.data import train_batches
+
+    batches = train_batches(np.ones(size, dtype=int), batch, 0, 0)
+    parts = [shares(batches, rank, world) for rank in range(world)]
+    assert len({len(p) for p in parts}) == 1, "a process would wait for the others' gradients"
+    assert all(len(idx) > 0 for p in parts for idx in p)
+    seen = np.concatenate([idx for p in parts for idx in p])
+    assert sorted(seen.tolist()) == list(range(size))
+    assert [b.tolist() for b in shares(batches, 0, 1)] == [b.tolist() for b in batches]  # one process: the batches as they were
+
+
+def launched(folder, args: list[str], processes: int) -> tuple[list[str], dict]:
+    """The queue's own launch line for `processes` processes on this CPU, and its environment."""
+    env = {**os.environ, ENV_NUM_PROCESSES: str(processes), "CUDA_VISIBLE_DEVICES": ""}
+    before = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return launch_command(folder.name, folder, args), env
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+def run(folder, method, model, data, processes: int, extra=(), wait=True):
+    cmd, env = launched(folder, ["--method", method, "--model", str(model), "--dataset", str(data), *FLAGS, *extra], processes)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    if not wait:
+        return proc
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def steady_bert(tmp_path_factory):
+    """The tiny BERT without dropout: two processes' halves of a batch then draw no masks the whole batch would not."""
+    import transformers
+    from conftest import SMALL, tiny_vocab
+
+    folder = tmp_path_factory.mktemp("steady") / "bert"
+    config = transformers.BertConfig(vocab_size=len(tiny_vocab()), max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                     attention_probs_dropout_prob=0.0, **SMALL)
+    transformers.BertModel(config).save_pretrained(folder)
+    transformers.BertTokenizerFast(vocab=tiny_vocab(), do_lower_case=True).save_pretrained(folder)
+    return folder
+
+
+def rows(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
+def test_two_processes_train_as_one_at_the_same_global_batch(method, steady_bert, tiny_data, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    steady = ["--lora_dropout", "0", "--adapter_dropout", "0"]
+    run(one, method, steady_bert, tiny_data, 1, extra=steady)
+    run(two, method, steady_bert, tiny_data, 2, extra=steady)
+    assert read_status(two)["state"] == "done"
+    a, b = (json.loads((f / "results.json").read_text()) for f in (one, two))
+    assert b["processes"] == 2 and a["processes"] == 1
+    predictions = json.loads((two / "test_predictions.json").read_text())
+    assert len(predictions["pred"]) == len(predictions["label"]) == 15  # every test sentence, once
+    steps = [r["step"] for r in rows(two) if "loss" in r]
+    assert len(steps) == len(set(steps)), "two processes wrote the metrics"
+    if method == "svm":
+        assert b["test"] == a["test"]  # the same features and the same fit
+        return
+    assert a["steps"] == b["steps"] == 2 * 11  # ceil(64 / 6) global batches an epoch, in both
+    losses = [[r["loss"] for r in rows(f) if "loss" in r] for f in (one, two)]
+    if method != "freeze":  # the head-only method's own head keeps its dropout: the same up to its masks
+        assert losses[1][0] == pytest.approx(losses[0][0], abs=1e-5)  # step 1: the same batch, before any update
+        # Every step the mean of the two halves' gradients is the whole batch's: the same training, to float rounding.
+        assert losses[1] == pytest.approx(losses[0], abs=1e-3)
+        assert b["validation"]["loss"] == pytest.approx(a["validation"]["loss"], abs=1e-3)
+    assert abs(a["test"]["accuracy"] - b["test"]["accuracy"]) <= 0.2
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_and_resume(tiny_models, tiny_data, tmp_path):
+    folder = tmp_path / "run"
+    proc = run(folder, "full", tiny_models["bert"], tiny_data, 2, extra=["--epochs", "40"], wait=False)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not ((folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    status = read_status(folder)
+    assert status["state"] == "stopped", out[-3000:]
+    assert "Resume goes on from step" in status["error"]
+    step = int(status["error"].split("goes on from step ")[1])
+    resumed, env = launched(folder, ["--resume"], 2)
+    done = subprocess.run(resumed, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and read_status(folder)["state"] == "done", done.stdout[-3000:]
+    result = json.loads((folder / "results.json").read_text())
+    assert result["steps"] == 40 * 11 and step < result["steps"]
