@@ -9,7 +9,6 @@ import numpy as np
 
 from bench.accuracy import paired_over_seeds
 from sentiment_lab.significance import paired_gap_interval
-from bench.collapse import spread
 from bench.sweep import parse_variants, summarise
 
 
@@ -54,14 +53,6 @@ def test_gap_interval_over_sentences_is_paired():
     # Answers averaged over seeds (fractions of seeds right) work the same way.
     low, high = paired_gap_interval(np.full(500, 0.6), np.full(500, 0.4))
     assert low == pytest.approx(0.2) and high == pytest.approx(0.2)
-
-
-def test_spread_is_zero_when_every_sentence_gets_the_same_state():
-    import torch
-
-    assert spread(torch.tensor([[3.0, 4.0], [3.0, 4.0], [3.0, 4.0]])) == pytest.approx(0.0)
-    assert spread(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(1.0)
-    assert spread(torch.tensor([[2.0, 1.0], [2.0, -1.0]])) == pytest.approx(1 / 5 ** 0.5)
 
 
 def test_pack_halves_the_weights_and_the_project_loads_them_back_in_fp32(tiny_model, tiny_data, tmp_path):
