@@ -54,7 +54,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_label("Freeze (head only)").check()
         expect(features).to_be_visible()
         page.screenshot(path=str(SHOTS / "train-freeze-form.png"), full_page=True)
-        page.get_by_label("every layer's token mean, averaged").check()  # "Train all five" takes it for the SVM and freeze
+        page.get_by_label("[CLS] state").check()  # "Train all five" takes it for the SVM and freeze
         page.get_by_label("Full fine-tuning").check()
         expect(features).to_be_hidden()
         page.get_by_role("button", name="Train all five").click()
@@ -67,7 +67,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
         assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
         poolings = {r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling for r in app.services.jobs.list()}
-        assert poolings["svm"] == poolings["freeze"] == "mean_all", poolings
+        assert poolings["svm"] == poolings["freeze"] == "cls", poolings
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
         assert_last_column_in_view(page, "best val acc")
