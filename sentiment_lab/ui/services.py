@@ -40,14 +40,14 @@ class Services:
         self.demo = demo
 
     def queue(self, configs: list, visitor: str | None = None) -> list[str]:
-        """Check every config (its model, and the demo limits) before queueing any of them."""
-        for cfg in {(c.model, c.method): c for c in configs}.values():
-            methods.check(cfg)
+        """Check every config (the demo limits, then its model) before queueing any of them."""
         if self.demo:
             active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
             busy = len(active) + len(configs)
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
+        for cfg in {(c.model, c.method): c for c in configs}.values():
+            methods.check(cfg)
         return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
 
     def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:
