@@ -176,7 +176,8 @@ class JobManager:
         while time.monotonic() < deadline and group_alive(pgid):
             time.sleep(0.1)
             self._reap_children()
-        if group_alive(pgid):
+        killed = group_alive(pgid)
+        if killed:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
@@ -185,10 +186,14 @@ class JobManager:
                 time.sleep(0.05)
                 self._reap_children()
         folder = run_dir(run_id, self.root)
+        # A worker that ended on Stop without writing its state had not started training (or had not yet
+        # set up its handler): nothing was lost. One that outlived the grace was killed.
+        message = (f"stopped by the user: the process did not end within {grace:g} s of Stop and was killed; Resume goes on "
+                   "from its last saved training state, if any") if killed else \
+            "stopped by the user before training began: nothing to resume"
         with self._locked():
             if read_status(folder).get("state") == "running":
-                write_status(folder, "stopped", error=f"stopped by the user: the process did not end within {grace:g} s of "
-                             "Stop and was killed; Resume goes on from its last saved training state, if any")
+                write_status(folder, "stopped", error=message)
         self.advance()
 
     # ---- resume -------------------------------------------------------------------------
