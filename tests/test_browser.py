@@ -1,4 +1,5 @@
 """A real browser (system Chromium via Playwright) trains all five methods, watches curves, compares."""
+
 from __future__ import annotations
 
 import os
@@ -7,14 +8,21 @@ import shutil
 import time
 
 import pytest
-
 from conftest import ROOT
 from test_app import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -36,7 +44,7 @@ def browser():
 def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny_models, tiny_data):
     from playwright.sync_api import expect
 
-    from sentiment_lab.config import RunConfig
+    from sentiment_lab.training.config import RunConfig
     from sentiment_lab.ui.app import CSS, build_app
 
     app = build_app(tmp_path / "runs")
@@ -66,7 +74,10 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         # A tiny run may finish no better than chance, and the table says so after the state.
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
         assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
-        poolings = {r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling for r in app.services.jobs.list()}
+        poolings = {
+            r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling
+            for r in app.services.jobs.list()
+        }
         assert poolings["svm"] == poolings["freeze"] == "cls", poolings
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
@@ -88,7 +99,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
             page.get_by_role("option", name=run_id, exact=True).click()
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Show", exact=True).click()
-        expect(page.get_by_text(re.compile(r"2 runs on the same 16 test sentences: they disagree on \d+"))).to_be_visible(timeout=30_000)
+        expect(
+            page.get_by_text(re.compile(r"2 runs on the same 16 test sentences: they disagree on \d+"))
+        ).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Every two runs (gap = first minus second)")).to_be_visible()
         assert_last_column_in_view(page, "McNemar p")
         page.screenshot(path=str(SHOTS / "test-errors.png"), full_page=True)
@@ -113,7 +126,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_text("Many reviews at once").click()
         page.get_by_label("Reviews, one per line").fill("a good movie\nthe plot was dull\n\nsuperb and moving")
         page.get_by_role("button", name="Compare all").click()
-        expect(page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))).to_be_visible(timeout=60_000)
+        expect(
+            page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))
+        ).to_be_visible(timeout=60_000)
         # the table also keeps a hidden copy of some cells (for sizing), which may come first
         expect(page.get_by_text("superb and moving").filter(visible=True).first).to_be_visible()
         page.screenshot(path=str(SHOTS / "compare-many.png"), full_page=True)
@@ -128,13 +143,15 @@ def assert_last_column_in_view(page, header: str):
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
 
 
-def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_both_ways_and_resumes_one(browser, tmp_path):
-    from playwright.sync_api import expect
-
+def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_both_ways_and_resumes_one(
+    browser, tmp_path
+):
     from fakes.runs import finished_run
     from fakes.worker import fake_launcher
-    from sentiment_lab.runs import read_status, write_status
-    from sentiment_lab.train_state import STATE_FILE
+    from playwright.sync_api import expect
+
+    from sentiment_lab.training.records import read_status, write_status
+    from sentiment_lab.training.state import STATE_FILE
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"
@@ -180,7 +197,9 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
             link.click()
         archive = tmp_path / "lora-new.zip"
         download.value.save_as(archive)
-        page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(str(archive))
+        page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(
+            str(archive)
+        )
         expect(page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+"))).to_be_visible(timeout=20_000)
         assert len(list(root.glob("lora-new-imported-*"))) == 1
 
@@ -189,9 +208,13 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         picker.click()
         picker.fill("stopped-adapters")
         page.keyboard.press("Enter")
-        expect(page.get_by_text("stopped · resumable").first).to_be_attached(timeout=10_000)  # the run list says so (a cell the table may have scrolled away)
+        expect(page.get_by_text("stopped · resumable").first).to_be_attached(
+            timeout=10_000
+        )  # the run list says so (a cell the table may have scrolled away)
         page.get_by_role("button", name="Resume").click()
-        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(
+            timeout=10_000
+        )
         deadline = time.monotonic() + 30
         while read_status(stopped).get("state") != "done" and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -204,9 +227,9 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
     """The run list refreshes every 2 s; a refresh on its way when the user picks a run must not put the
     run it was sent with back (it did: on a busy server the picker jumped back, and Resume then acted on
     the wrong run)."""
+    from fakes.runs import finished_run
     from playwright.sync_api import expect
 
-    from fakes.runs import finished_run
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"

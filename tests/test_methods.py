@@ -1,4 +1,5 @@
 """Every method on tiny BERT and DistilBERT: trainable set, learning, save -> load."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,12 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_encoder, load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import load_dataset, subsample, tokenize
-from sentiment_lab.features import encode
-from sentiment_lab.train_loop import FeatureBatches, LoopSettings, TokenBatches, fit, logits_of
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.features import encode
+from sentiment_lab.training.loop import FeatureBatches, LoopSettings, TokenBatches, fit, logits_of
 
 ID2LABEL = {0: "neg", 1: "pos"}
 
@@ -89,7 +90,15 @@ def test_loss_falls_on_a_memorisable_set(method, lr, tiny_model, tiny_data):
     cfg = RunConfig(method=method, model=str(tiny_model)).validated()
     model, train, val, _ = build(method, cfg, ds, tok)
     rows = []
-    result = fit(model, train, val, LoopSettings(epochs=40, lr=lr, log_every=10, evals_per_epoch=1), Accelerator(cpu=True), 2, rows.append)
+    result = fit(
+        model,
+        train,
+        val,
+        LoopSettings(epochs=40, lr=lr, log_every=10, evals_per_epoch=1),
+        Accelerator(cpu=True),
+        2,
+        rows.append,
+    )
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses[-1] < 0.5 * losses[0], losses
     assert result.best["accuracy"] >= 0.9
@@ -134,8 +143,8 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
 
 
 def test_evaluate_returns_predictions_in_split_order(tiny_models, tiny_data):
-    from sentiment_lab.data import collate
-    from sentiment_lab.train_loop import evaluate
+    from sentiment_lab.training.data import collate
+    from sentiment_lab.training.loop import evaluate
 
     ds, tok = prepared(tiny_models["bert"], tiny_data)
     cfg = RunConfig(method="full", model=str(tiny_models["bert"])).validated()
@@ -184,7 +193,9 @@ def test_dora_trains_magnitudes_and_reloads_to_identical_logits(tiny_model, tiny
     cfg = RunConfig(method="lora", model=str(tiny_model), lora_dora="true").validated()
     model, train, val, _ = build("lora", cfg, ds, tok)
     magnitudes = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_magnitude_vector" in n}
-    assert len(magnitudes) == 8 and all(model.get_parameter(n).requires_grad for n in magnitudes)  # 2 layers x 4 projections
+    assert len(magnitudes) == 8 and all(
+        model.get_parameter(n).requires_grad for n in magnitudes
+    )  # 2 layers x 4 projections
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert any(not torch.equal(v, model.get_parameter(n)) for n, v in magnitudes.items()), "no magnitude moved"
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
@@ -195,7 +206,11 @@ def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_mod
     ds, tok = prepared(tiny_model, tiny_data)
     cfg = RunConfig(method="lora", model=str(tiny_model), lora_targets="all").validated()
     model, train, val, _ = build("lora", cfg, ds, tok)
-    adapted = {n.split("layer.0.")[1].removesuffix(".lora_A") for n, _ in model.named_modules() if n.endswith("lora_A") and "layer.0." in n}
+    adapted = {
+        n.split("layer.0.")[1].removesuffix(".lora_A")
+        for n, _ in model.named_modules()
+        if n.endswith("lora_A") and "layer.0." in n
+    }
     ffn = {"intermediate.dense", "output.dense"} if model.config.model_type == "bert" else {"ffn.lin1", "ffn.lin2"}
     assert ffn <= adapted and len(adapted) == 6, adapted  # 4 attention projections and 2 feed-forward layers
     before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
@@ -205,13 +220,19 @@ def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_mod
 
 
 def test_adapters_follow_the_attention_and_feed_forward_outputs_and_reload(tiny_model, tiny_data, tmp_path):
-    from sentiment_lab.methods.adapters import WithAdapter
+    from sentiment_lab.training.methods.adapters import WithAdapter
 
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
     cfg = RunConfig(method="adapters", model=str(tiny_model), adapter_dim=16).validated()
     model, train, val, _ = build("adapters", cfg, ds, tok)
-    wrapped = sorted(n.split("layer.0.")[1] for n, m in model.named_modules() if isinstance(m, WithAdapter) and "layer.0." in n)
-    assert wrapped == (["attention.output.dense", "output.dense"] if model.config.model_type == "bert" else ["attention.out_lin", "ffn.lin2"])
+    wrapped = sorted(
+        n.split("layer.0.")[1] for n, m in model.named_modules() if isinstance(m, WithAdapter) and "layer.0." in n
+    )
+    assert wrapped == (
+        ["attention.output.dense", "output.dense"]
+        if model.config.model_type == "bert"
+        else ["attention.out_lin", "ffn.lin2"]
+    )
     fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))

@@ -1,0 +1,26 @@
+"""Full fine-tuning: every weight trains; saved with save_pretrained, so a transformers `pipeline` loads it as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentiment_lab.training.backbone import load_classifier
+
+NAME = "full"
+KIND = "tokens"
+ARTEFACT = "model"
+
+
+def build(cfg, id2label):
+    return load_classifier(cfg.model, id2label)
+
+
+def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def load(folder: Path, cfg, id2label, encoder=None):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
