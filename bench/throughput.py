@@ -87,7 +87,7 @@ def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: 
         seen = subsample(train, steps * batch, 0)  # the sentences these steps see, encoded once
         runner = Runner(cfg, "/tmp/unused", progress=False)
         encoder, (feats,) = runner._features(tok, (seen,), acc)
-        model = methods.freeze.build(feats.shape[1], 2, encoder.config.hidden_size)
+        model = methods.freeze.Head(feats.shape[1], 2)
         batches, vb = FeatureBatches(feats, seen.labels, batch, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
         settings.epochs = 1
     else:

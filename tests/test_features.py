@@ -49,7 +49,7 @@ def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
 
 
 def test_a_saved_head_reloads_with_its_pooling_and_labels(tmp_path):
-    head = methods.freeze.build(8, 2)
+    head = methods.freeze.build(None, {0: "neg", 1: "pos"}, 8)
     cfg = type("Cfg", (), {"pooling": "cls", "model": "minilm"})
     methods.freeze.save(head, tmp_path, cfg, _NoTokenizer(), {0: "neg", 1: "pos"})
     spec = json.loads((tmp_path / "head.json").read_text())
@@ -105,11 +105,11 @@ def test_the_search_for_c_stops_after_two_worse(monkeypatch, scores, fitted, cho
     ScriptedSVM.accuracy, ScriptedSVM.fitted = dict(zip(methods.svm.C_GRID, scores)), []
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)), np.r_[np.zeros(20), np.ones(20)].astype(int)
-    state = methods.svm.fit(x, y, x[:20], ScriptedSVM.truth, None, 0)
+    state = methods.svm.fit_arrays(x, y, x[:20], ScriptedSVM.truth, None, 0)
     assert ScriptedSVM.fitted == list(methods.svm.C_GRID[:fitted])
     assert float(state["C"][0]) == pytest.approx(chosen)
     ScriptedSVM.fitted = []
-    methods.svm.fit(x, y, x[:20], ScriptedSVM.truth, 0.03, 0)  # a given C: no search
+    methods.svm.fit_arrays(x, y, x[:20], ScriptedSVM.truth, 0.03, 0)  # a given C: no search
     assert ScriptedSVM.fitted == [0.03]
 
 

@@ -28,10 +28,10 @@ def prepared(model_dir, data_dir):
 def build(method, cfg, ds, tok):
     """The model a method trains, and its batches (features for freeze)."""
     m = methods.get(method)
-    if m.KIND == "features":
+    if m.INPUT == "features":
         enc = load_encoder(cfg.model)
         feats = [encode(enc, s, tok.pad_token_id, cfg.pooling) for s in (ds.splits["train"], ds.splits["validation"])]
-        model = m.build(feats[0].shape[1], 2)
+        model = m.build(cfg, ID2LABEL, feats[0].shape[1])
         train = FeatureBatches(feats[0], ds.splits["train"].labels, 8, 0)
         val = FeatureBatches(feats[1], ds.splits["validation"].labels, 8, 0)
         return model, train, val, enc
@@ -62,6 +62,7 @@ def test_exactly_the_right_parameters_train(method, tiny_model, tiny_data):
     wrong = [n for n, p in names.items() if p.requires_grad != expected_trainable(method, n)]
     assert not wrong, wrong[:5]
     trainable = [n for n, p in names.items() if p.requires_grad]
+    assert sorted(methods.get(method).trainable_parameters(model)) == sorted(trainable)  # what the method says trains
     if method != "full":
         assert 0 < len(trainable) < len(names)
         assert not any("embeddings" in n for n in trainable), "the embeddings train"
@@ -128,8 +129,10 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
     cfg = RunConfig(method="svm", model=str(tiny_model)).validated()
     enc = load_encoder(cfg.model)
     tr, va, te = (encode(enc, ds.splits[s], tok.pad_token_id, cfg.pooling) for s in ("train", "validation", "test"))
-    state = methods.svm.fit(tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, None, 0)
-    methods.svm.save(state, tmp_path, cfg, tok, ID2LABEL)
+    svm = methods.svm.build(cfg, ID2LABEL, tr.shape[1])
+    methods.svm.fit(svm, tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, cfg)
+    state = svm.state
+    methods.svm.save(svm, tmp_path, cfg, tok, ID2LABEL)
     loaded = methods.svm.load(tmp_path, cfg, ID2LABEL, enc)
     p = methods.svm.probabilities(state, te)
     assert np.allclose(p.sum(1), 1)

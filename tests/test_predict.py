@@ -133,12 +133,13 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, hidden)).astype(np.float32), np.tile([0, 1], 20)
-    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="cls")
+    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="cls", svm_c=0.1)
     svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="cls")
-    methods.svm.save(methods.svm.fit(x, y, x, y, 0.1, 0), svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
+    svm = methods.svm.fit(methods.svm.build(svm_cfg, ID2LABEL, hidden), x, y, x, y, svm_cfg)
+    methods.svm.save(svm, svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
     freeze_cfg = RunConfig(method="freeze", model=str(model_dir))
     freeze_dir = finished_run(tmp_path, "freeze-new", "freeze", 100.0, model=str(model_dir))
-    head = methods.freeze.build(hidden, 2)
+    head = methods.freeze.build(freeze_cfg, ID2LABEL, hidden)
     methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok, ID2LABEL)
 
     passes = []

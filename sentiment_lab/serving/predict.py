@@ -157,8 +157,8 @@ class Predictor:
         if not labels or not artefacts.is_dir():
             raise FileNotFoundError(f"run {run_id} has no saved model (artefacts or results.json missing)")
         id2label = dict(enumerate(labels))
-        encoder = self._encoder(cfg.model) if cfg.method != "full" else None
         method = methods.get(cfg.method)
+        encoder = self._encoder(cfg.model) if method.SHARES_ENCODER else None
         model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
         self.models[run_id] = (ended, entry, (results.get("test") or {}).get("accuracy"))
@@ -176,14 +176,13 @@ class Predictor:
         model, tok, cfg, labels = self._loaded(run_id)
         length = min(cfg.max_length, 512)
         enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
-        if hasattr(model, "from_features"):
+        method, features = methods.get(cfg.method), None
+        if method.INPUT == "features":
             key = (id(model.encoder), id(tok), length)
             if key not in shared:
                 shared[key] = last_hidden(model.encoder, enc["input_ids"], enc["attention_mask"])
-            logits = model.from_features(pool(shared[key], enc["attention_mask"], model.pooling))
-        else:
-            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-            logits = out if isinstance(out, torch.Tensor) else out.logits
+            features = pool(shared[key], enc["attention_mask"], model.pooling)
+        logits = method.logits(model, enc["input_ids"], enc["attention_mask"], features)
         return logits.float().softmax(-1).tolist(), labels
 
     @torch.inference_mode()

@@ -109,12 +109,6 @@ def stop_message(step: int, total: int) -> str:
     )
 
 
-def count_parameters(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total
-
-
 class Runner:
     """Trains one run into `folder`; only the main process writes files."""
 
@@ -248,10 +242,9 @@ class Runner:
         accelerator = make_accelerator(cfg)
         method = methods.get(cfg.method)
         started = time.perf_counter()
-        if method.KIND == "svm":
-            out = self._train_svm(method, tokenizer, ds, train, val, test, accelerator)
-        else:
-            out = self._train_torch(method, tokenizer, ds, train, val, test, accelerator)
+        # A method that fits in closed form (the SVM) needs no loop, no steps and nothing to resume.
+        train_run = self._train_closed_form if hasattr(method, "fit") else self._train_loop
+        out = train_run(method, tokenizer, ds, train, val, test, accelerator)
         if out["stopped"]:  # no test score and no model: the run is not over, its training state is what it keeps
             return out
         out["train_seconds"] = out.get("train_seconds") or time.perf_counter() - started
@@ -280,14 +273,14 @@ class Runner:
         ]
         return encoder, feats
 
-    def _train_svm(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+    def _train_closed_form(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
         started = time.perf_counter()
         encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
-        state = method.fit(tx, train.labels, vx, val.labels, self.cfg.svm_c, self.cfg.seed)
+        model = method.fit(method.build(self.cfg, ds.id2label, tx.shape[1]), tx, train.labels, vx, val.labels, self.cfg)
         seconds = time.perf_counter() - started
         scores = {}
         for name, x, split in (("validation", vx, val), ("test", sx, test)):
-            p = method.probabilities(state, x)
+            p = method.logits(model, None, None, torch.from_numpy(x)).float().softmax(-1).numpy()
             pred = p.argmax(1)
             if name == "test":
                 self._save_predictions(pred, split.labels)
@@ -304,30 +297,30 @@ class Runner:
                 "eval_loss": scores["validation"]["loss"],
                 "eval_accuracy": scores["validation"]["accuracy"],
                 "eval_f1": scores["validation"]["f1"],
-                "svm_c": float(state["C"][0]),
+                **model.chosen,  # what the fit chose on validation (the SVM's C)
             }
         )
-        self._save(method, state, tokenizer, ds.id2label)
-        total = sum(p.numel() for p in encoder.parameters()) + state["coef"].size + state["intercept"].size
+        self._save(method, model, tokenizer, ds.id2label)
+        trainable = sum(p.numel() for p in method.trainable_parameters(model).values())
         return {
             "validation": scores["validation"],
             "test": scores["test"],
-            "trainable_parameters": int(state["coef"].size + state["intercept"].size),
-            "total_parameters": int(total),
+            "trainable_parameters": int(trainable),
+            "total_parameters": int(trainable + sum(p.numel() for p in encoder.parameters())),
             "train_seconds": seconds,
             "samples": len(train),
             "steps": 1,
             "stopped": False,
         }
 
-    def _train_torch(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+    def _train_loop(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
         cfg, num_labels = self.cfg, len(ds.label_names)
         settings = LoopSettings.of(cfg)
         rank, world = accelerator.process_index, accelerator.num_processes
         started = time.perf_counter()
-        if method.KIND == "features":
+        if method.INPUT == "features":
             encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
-            model = method.build(tx.shape[1], num_labels)
+            model = method.build(cfg, ds.id2label, tx.shape[1])
             batches = [
                 FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed, rank, world)
                 for x, s in ((tx, train), (vx, val), (sx, test))
@@ -338,9 +331,10 @@ class Runner:
                 TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world)
                 for s in (train, val, test)
             ]
-            model = methods.build(cfg, ds.id2label)
+            model = method.build(cfg, ds.id2label, None)
             encoder_params = 0
-        trainable, total = count_parameters(model)
+        trainable = sum(p.numel() for p in method.trainable_parameters(model).values())
+        total = sum(p.numel() for p in model.parameters())
         self.log(
             f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr "
             f"{cfg.learning_rate:g}; "

@@ -6,10 +6,11 @@ from types import ModuleType
 
 from sentiment_lab.training.backbone import ModelLoadError, load_config, load_tokenizer
 from sentiment_lab.training.config import ConfigError
-from sentiment_lab.training.encoder_parts import UnsupportedArchitecture, head_modules, layout
+from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.methods import adapters, freeze, full, lora, svm
+from sentiment_lab.training.methods.base import check_interface
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (svm, full, lora, freeze, adapters)}
+REGISTRY: dict[str, ModuleType] = {m.NAME: check_interface(m) for m in (svm, full, lora, freeze, adapters)}
 
 
 def get(name: str) -> ModuleType:
@@ -18,9 +19,9 @@ def get(name: str) -> ModuleType:
     return REGISTRY[name]
 
 
-def build(cfg, id2label):
-    """A token method's model (full, LoRA, adapters) as a run builds it."""
-    return get(cfg.method).build(cfg, id2label)
+def build(cfg, id2label, width: int | None = None):
+    """The model of `cfg.method` ready to train (`width`: the feature width, for a method on features)."""
+    return get(cfg.method).build(cfg, id2label, width)
 
 
 def check(cfg) -> None:
@@ -33,12 +34,11 @@ def check(cfg) -> None:
     try:
         config = load_config(cfg.model)
         load_tokenizer(cfg.model)
-        auto = AutoModel if get(cfg.method).KIND in ("svm", "features") else AutoModelForSequenceClassification
+        method = get(cfg.method)
+        auto = AutoModel if method.INPUT == "features" else AutoModelForSequenceClassification
         with torch.device("meta"):
             model = auto.from_config(config)
-        if cfg.method in ("lora", "adapters"):
-            layout(model)
-            head_modules(model)
+        method.check(model)
     except UnsupportedArchitecture as e:
         raise ConfigError(f"{cfg.method} cannot train model {cfg.model!r}: {e}") from None
     except (ModelLoadError, ValueError, KeyError) as e:

@@ -21,10 +21,12 @@ from torch import nn
 
 from sentiment_lab.training.backbone import load_classifier, portable_name
 from sentiment_lab.training.encoder_parts import head_parameters, layout
+from sentiment_lab.training.methods.base import train_only
 from sentiment_lab.training.shared_encoder import classifier_around
 
 NAME = "adapters"
-KIND = "tokens"
+INPUT = "tokens"
+SHARES_ENCODER = True
 ARTEFACT = "adapters.safetensors"
 SPEC = "adapters.json"
 
@@ -74,28 +76,32 @@ def insert_adapters(model: nn.Module, bottleneck: int, dropout: float, after: li
         setattr(model.get_submodule(parent_name), child, WithAdapter(module, adapter))
 
 
-def trainable_names(model: nn.Module) -> set[str]:
+def trainable_parameters(model: nn.Module) -> dict:
+    """The adapters' own weights, the layers' LayerNorms and the head, as the paper trains them."""
     norms = tuple(n + "." for n in layout(model).norms)
-    return {n for n, _ in model.named_parameters() if ".adapter." in n or n.startswith(norms)} | set(
-        head_parameters(model)
-    )
+    head = set(head_parameters(model))
+    inside = {id(p) for m in model.modules() if isinstance(m, Adapter) for p in m.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) in inside or n.startswith(norms) or n in head}
 
 
-def _freeze_the_rest(model: nn.Module) -> nn.Module:
-    keep = trainable_names(model)
-    for name, p in model.named_parameters():
-        p.requires_grad_(name in keep)
-    return model
+def check(model: nn.Module) -> None:
+    """Adapters need each layer's attention and feed-forward output projections and the head."""
+    projections(model)
+    head_parameters(model)
 
 
-def build(cfg, id2label):
+def build(cfg, id2label, width=None):
     model = load_classifier(cfg.model, id2label)
     insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, projections(model))
-    return _freeze_the_rest(model)
+    return train_only(model, trainable_parameters(model))
+
+
+def logits(model, input_ids, attention_mask, features=None):
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
-    state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    state = {n: p.detach().cpu().contiguous() for n, p in trainable_parameters(model).items()}
     save_file(state, str(folder / ARTEFACT), metadata={"format": "pt"})
     spec = {
         "base_model": portable_name(cfg.model),
@@ -114,9 +120,11 @@ def load(folder: Path, cfg, id2label, encoder=None):
     spec = json.loads((folder / SPEC).read_text())
     insert_adapters(model, spec["bottleneck"], 0.0, spec["after"])
     state = load_file(str(folder / ARTEFACT))
-    missing = trainable_names(model) - set(state)
+    missing = set(trainable_parameters(model)) - set(state)
     if missing:
         raise ValueError(f"adapter weights are incomplete: {len(missing)} tensors missing (e.g. {sorted(missing)[0]})")
     # assign=True replaces tensors instead of copying into them: a shared encoder's LayerNorm stays untouched.
     model.load_state_dict(state, strict=False, assign=True)
-    return _freeze_the_rest(model) if encoder is None else model  # a shared encoder's flags are not this run's to set
+    return (
+        train_only(model, trainable_parameters(model)) if encoder is None else model
+    )  # a shared encoder's flags are not this run's to set

@@ -16,10 +16,13 @@ from torch import nn
 
 from sentiment_lab.training.backbone import portable_name
 from sentiment_lab.training.features import sentence_features
+from sentiment_lab.training.methods.base import no_check
 
 NAME = "freeze"
-KIND = "features"
+INPUT = "features"
+SHARES_ENCODER = True
 ARTEFACT = "head.safetensors"
+check = no_check
 
 
 class Head(nn.Module):
@@ -57,8 +60,17 @@ class PooledClassifier(nn.Module):
         return self.head(features)
 
 
-def build(features: int, num_labels: int) -> Head:
-    return Head(features, num_labels)
+def build(cfg, id2label, width: int) -> Head:
+    return Head(width, len(id2label))
+
+
+def trainable_parameters(model: nn.Module) -> dict:
+    """Every weight of the head (the encoder is not part of what trains)."""
+    return dict((model.head if isinstance(model, PooledClassifier) else model).named_parameters())
+
+
+def logits(model, input_ids, attention_mask, features):
+    return model.from_features(features)
 
 
 def save(head: Head, folder: Path, cfg, tokenizer, id2label: dict) -> None:

@@ -11,7 +11,8 @@ from sentiment_lab.training.encoder_parts import head_modules, layout
 from sentiment_lab.training.shared_encoder import classifier_around
 
 NAME = "lora"
-KIND = "tokens"
+INPUT = "tokens"
+SHARES_ENCODER = True
 ARTEFACT = "adapter"
 
 
@@ -30,11 +31,26 @@ def lora_config(cfg, model):
     )
 
 
-def build(cfg, id2label):
+def check(model) -> None:
+    """LoRA needs the attention projections and the head's modules, found from the model's structure."""
+    layout(model)
+    head_modules(model)
+
+
+def build(cfg, id2label, width=None):
     from peft import get_peft_model
 
     model = load_classifier(cfg.model, id2label)
     return get_peft_model(model, lora_config(cfg, model))
+
+
+def trainable_parameters(model) -> dict:
+    """What PEFT left trainable: the LoRA matrices and its copy of the head (modules_to_save)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def logits(model, input_ids, attention_mask, features=None):
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:

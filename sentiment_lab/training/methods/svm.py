@@ -16,18 +16,21 @@ from torch import nn
 
 from sentiment_lab.training.backbone import portable_name
 from sentiment_lab.training.features import sentence_features
+from sentiment_lab.training.methods.base import no_check
 
 NAME = "svm"
-KIND = "svm"
+INPUT = "features"
+SHARES_ENCODER = True
 ARTEFACT = "svm.safetensors"
 # Smallest first: a smaller C fits faster, and the search stops once larger ones score worse.
 C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # The search stops after this many larger C in a row score below the best on validation: past its
 # best a larger C only fits the training set more closely, and each one takes longer to fit.
 PATIENCE = 2
+check = no_check
 
 
-def fit(train_x, train_y, val_x, val_y, c: float | None, seed: int) -> dict:
+def fit_arrays(train_x, train_y, val_x, val_y, c: float | None, seed: int) -> dict:
     """Standardise, fit LinearSVC (C by validation accuracy when not given, the grid walked upwards
     until PATIENCE worse in a row), calibrate on validation."""
     from sklearn.linear_model import LogisticRegression
@@ -73,7 +76,8 @@ def probabilities(state: dict, x: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def save(state: dict, folder: Path, cfg, tokenizer, id2label: dict) -> None:
+def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
+    state = model.state
     save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(folder / ARTEFACT))
     spec = {
         "base_model": portable_name(cfg.model),
@@ -95,9 +99,33 @@ class SvmClassifier(nn.Module):
     def forward(self, input_ids, attention_mask):
         return self.from_features(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
 
+    @property
+    def chosen(self) -> dict:
+        """What the fit chose on validation, for the run's metrics."""
+        return {"svm_c": float(self.state["C"][0])}
+
     def from_features(self, features: torch.Tensor) -> torch.Tensor:
         """Log-probabilities from already pooled features."""
         return torch.from_numpy(np.log(probabilities(self.state, features.cpu().numpy()) + 1e-12))
+
+
+def build(cfg, id2label, width: int) -> SvmClassifier:
+    """An SVM not fitted yet: `fit` sets its arrays."""
+    return SvmClassifier(None, {}, cfg.pooling)
+
+
+def fit(model: SvmClassifier, train_x, train_y, val_x, val_y, cfg) -> SvmClassifier:
+    model.state = fit_arrays(train_x, train_y, val_x, val_y, cfg.svm_c, cfg.seed)
+    return model
+
+
+def trainable_parameters(model: SvmClassifier) -> dict:
+    """The separating hyperplane's coefficients and intercept (fitted, not trained by gradient)."""
+    return {k: torch.from_numpy(model.state[k]) for k in ("coef", "intercept")}
+
+
+def logits(model, input_ids, attention_mask, features):
+    return model.from_features(features)
 
 
 def load(folder: Path, cfg, id2label, encoder):
