@@ -303,6 +303,7 @@ def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):
 
 
 def test_login_and_demo_limits_through_the_api(tmp_path):
+    import httpx
     from fakes.runs import finished_run
     from gradio_client import Client
 
@@ -316,7 +317,8 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        with pytest.raises(Exception):
+        assert httpx.get(url + "config").status_code == 401  # no app config, hence no API, without a login
+        with pytest.raises(ValueError, match="credentials were not provided"):
             Client(url, verbose=False).predict(api_name="/list_runs")
         client = Client(url, auth=("ann", "pw"), verbose=False)
         assert client.predict(api_name="/list_runs") == []

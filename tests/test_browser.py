@@ -25,6 +25,15 @@ FLAGS = [
 ]
 
 
+def wait_until(page, condition, timeout_s: float, what: str) -> None:
+    """Poll `condition` while the page lives on, instead of sleeping a fixed time and hoping."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        page.wait_for_timeout(100)
+
+
 @pytest.fixture
 def browser():
     try:
@@ -67,13 +76,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         expect(features).to_be_hidden()
         page.get_by_role("button", name="Train all five").click()
         expect(page.get_by_text(re.compile("Queued 5 runs"))).to_be_visible(timeout=30_000)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and [r["state"] for r in app.services.jobs.list()].count("done") < 5:
-            time.sleep(1)
-        page.wait_for_timeout(3000)  # one more refresh tick of the run list
         # A tiny run may finish no better than chance, and the table says so after the state.
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
-        assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
+        wait_until(page, lambda: done.count() >= 5, 300, "five runs shown done in the run list")
         poolings = {
             r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling
             for r in app.services.jobs.list()
@@ -93,10 +98,18 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         # The test-set view: two finished runs side by side on their 16 test sentences.
         picked = page.get_by_label("Finished runs (up to 8)")
         expect(picked).to_be_attached(timeout=10_000)
-        page.wait_for_timeout(6000)  # the 5-second tick fills the list
         for run_id in sorted(r["id"] for r in app.services.jobs.list() if r["method"] in ("full", "svm")):
-            picked.click()
-            page.get_by_role("option", name=run_id, exact=True).click()
+            option = page.get_by_role("option", name=run_id, exact=True)
+
+            def listed(option=option) -> bool:  # the list's refresh tick fills it; reopen until the run is there
+                picked.click()
+                if option.count():
+                    return True
+                page.keyboard.press("Escape")
+                return False
+
+            wait_until(page, listed, 20, f"{run_id} offered in the test-set view")
+            option.click()
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Show", exact=True).click()
         expect(
@@ -238,8 +251,11 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
     app = build_app(root)
     jobs, listing = app.services.jobs, app.services.jobs.list
 
+    refreshes = []
+
     def slow_list(*args, **kwargs):  # a busy server: each refresh is in flight most of its 2 s
         time.sleep(1.5)
+        refreshes.append(time.monotonic())
         return listing(*args, **kwargs)
 
     jobs.list = slow_list
@@ -254,7 +270,10 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
         picker.click()
         picker.fill(other)
         page.keyboard.press("Enter")
-        page.wait_for_timeout(5_000)  # two refreshes and more, each sent before or while the pick was made
+        picked_at = len(refreshes)
+        # two refreshes answered after the pick, the first of them sent before or while it was made
+        wait_until(page, lambda: len(refreshes) >= picked_at + 2, 20, "two run-list refreshes after the pick")
+        page.wait_for_timeout(300)  # the browser applies the last answer
         assert picker.input_value() == other
     finally:
         app.close()

@@ -105,8 +105,11 @@ def test_full_model_loads_in_a_pipeline_with_dataset_label_names(tiny_models, tm
 
 
 def test_lora_loads_with_peft(tiny_models, tiny_data, tmp_path):
+    import torch
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from sentiment_lab.training.data import load_dataset
 
     train(
         "--exercise",
@@ -118,14 +121,22 @@ def test_lora_loads_with_peft(tiny_models, tiny_data, tmp_path):
         "--dataset",
         str(tiny_data),
         "--epochs",
-        "1",
+        "2",
+        "--lr",
+        "0.05",  # LoRA moves the answers far from the base model's, so a wrongly loaded update shows
         env_root=tmp_path,
     )
     folder = only_run(tmp_path)
     assert (folder / "artefacts" / "adapter_config.json").is_file()
     base = AutoModelForSequenceClassification.from_pretrained(tiny_models["distilbert"], num_labels=2)
-    model = PeftModel.from_pretrained(base, folder / "artefacts")
-    assert any("lora_A" in n for n, _ in model.named_parameters())
+    model = PeftModel.from_pretrained(base, folder / "artefacts").eval()
+    # PEFT alone gives the run's own test answers, sentence by sentence.
+    tok = AutoTokenizer.from_pretrained(folder / "artefacts")
+    test = load_dataset(str(tiny_data)).splits["test"]
+    with torch.inference_mode():
+        pred = model(**tok(test.texts, padding=True, truncation=True, max_length=512, return_tensors="pt")).logits
+    saved = json.loads((folder / "test_predictions.json").read_text())
+    assert pred.argmax(-1).tolist() == saved["pred"] and test.labels.tolist() == saved["label"]
 
 
 def test_csv_with_other_column_names_and_no_validation_split(tiny_models, tmp_path):
