@@ -34,7 +34,7 @@ def plain(encoder, split, pad_id: int, pooling: str) -> np.ndarray:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000 sentences instead of 8,530")
-    parser.add_argument("--pooling", default=RunConfig.pooling, help="default: the runs' own (%(default)s)")
+    parser.add_argument("--pooling", default=RunConfig().features.pooling, help="default: the runs' own (%(default)s)")
     args = parser.parse_args(argv)
     ds = load_dataset(str(DATA))
     tok = load_tokenizer("minilm")

@@ -94,7 +94,7 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
     batch_sizes = [int(b) for b in args.batches.split(",")]
     rows, out = [], {"device": name, "bf16_matmul_flops": peak, "steps": steps, "methods": {}}
     for i, method in enumerate(args.methods.split(",")):
-        cfg = RunConfig(method=method, model=model, dataset=args.data, device=args.device).validated()
+        cfg = RunConfig.of(method=method, model=model, dataset=args.data, device=args.device).validated()
         if i == 0:  # CUDA context, cuBLAS handles and kernels load once, outside every timing
             fresh_accelerator_state()
             ours_samples_per_s(method, cfg, ds, tok, min(20, steps))

@@ -24,7 +24,7 @@ from sentiment_lab.training.records import read_status
 
 
 def small(samples: int) -> RunConfig:
-    return RunConfig(
+    return RunConfig.of(
         method="full", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=200, log_every=5
     )
 

@@ -82,7 +82,7 @@ def main(argv=None) -> None:
     tokenize(ds.splits["train"], tok, 512)
     rows, out = [], {}
     for method in chosen:
-        cfg = RunConfig(method=method, dataset=str(DATA)).validated()
+        cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
         base = None
         for variant in variants:
             rate, warm_s = samples_per_s(method, variant, cfg, ds, tok, steps, warmup)

@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     runs = [("full", 2.0, use_bf16), ("lora", 1.0, use_bf16), ("adapters", 1.0, use_bf16)]
     runs += [("full", 2.0, False)] if use_bf16 else []
     for method, factor, autocast in runs:
-        cfg = RunConfig(method=method).validated()
+        cfg = RunConfig.of(method=method).validated()
         model = methods.build(cfg, ds.id2label).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate)
         flops = seconds = 0.0

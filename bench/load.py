@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def train_speed(jobs, samples: int, made: list) -> float:
     run = jobs.submit(
-        RunConfig(
+        RunConfig.of(
             method="lora", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=100
         ).validated()
     )

@@ -21,7 +21,7 @@ from sentiment_lab.training.records import read_status
 
 def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, str]:
     """(seconds from Stop to an ended state, that state, its message)."""
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         method=method, dataset=str(DATA), epochs=1, max_train_samples=2000, max_eval_samples=500, log_every=5
     )
     run_id = jm.submit(cfg)

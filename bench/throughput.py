@@ -21,7 +21,7 @@ from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_classifier, load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import load_dataset, subsample, tokenize
-from sentiment_lab.training.loop import FeatureBatches, LoopSettings, TokenBatches, fit
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit
 from sentiment_lab.training.runner import Runner, make_accelerator
 
 METHODS = ("full", "lora", "adapters", "freeze")
@@ -78,9 +78,13 @@ def fresh_accelerator_state() -> None:
 def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
     train, val = ds.splits["train"], subsample(ds.splits["validation"], 16, 0)
     acc = make_accelerator(cfg)
-    # The run's own loop settings (weight averaging included), shortened to `steps`.
+    # The run's own loop settings, shortened to `steps`.
     settings = dataclasses.replace(
-        LoopSettings.of(cfg), epochs=steps / int(np.ceil(len(train) / batch)), evals_per_epoch=1, log_every=steps
+        cfg.optimisation,
+        lr=cfg.learning_rate,
+        epochs=steps / int(np.ceil(len(train) / batch)),
+        evals_per_epoch=1,
+        log_every=steps,
     )
     start = time.perf_counter()
     if method == "freeze":
@@ -111,7 +115,7 @@ def main(argv=None) -> None:
     tokenize(ds.splits["validation"], tok, 512)
     rows, out = [], {}
     for method in args.methods.split(","):
-        cfg = RunConfig(method=method, dataset=str(DATA)).validated()
+        cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
         torch.manual_seed(0)
         fresh_accelerator_state()
         ref = trainer_samples_per_s(method, cfg, ds, tok, steps)

@@ -39,9 +39,9 @@ def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
     assert (
         cfg.method == "lora"
-        and cfg.lr is None
+        and cfg.optimisation.lr is None
         and cfg.learning_rate == 2e-3
-        and cfg.lora_r == 4
+        and cfg.lora.r == 4
         and cfg.run_name is None
     )
     advanced = form_to_config(
@@ -56,12 +56,12 @@ def test_form_to_config_uses_defaults_for_blanks():
         }
     )
     assert (
-        advanced.lora_dora,
-        advanced.lora_targets,
-        advanced.adapter_dim,
-        advanced.pooling,
-        advanced.patience,
-        advanced.max_train_samples,
+        advanced.lora.dora,
+        advanced.lora.targets,
+        advanced.adapters.dim,
+        advanced.features.pooling,
+        advanced.optimisation.patience,
+        advanced.data.max_train_samples,
     ) == (True, "all", 32, "cls", 2, None)
 
 
@@ -385,7 +385,7 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.ui.forms import form_to_config, form_values
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
-    saved = RunConfig(
+    saved = RunConfig.of(
         method="lora",
         lr=3e-4,
         max_train_samples=500,
@@ -404,7 +404,7 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
     again = form_to_config(form)
     assert form["pooling"] == "cls"
-    assert {**again.to_dict(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.to_dict()
+    assert {**again.flat(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.flat()
     assert left_out == ["warmup_ratio=0.1", "svm_c=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []

@@ -80,7 +80,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
         wait_until(page, lambda: done.count() >= 5, 300, "five runs shown done in the run list")
         poolings = {
-            r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling
+            r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").features.pooling
             for r in app.services.jobs.list()
         }
         assert poolings["svm"] == poolings["freeze"] == "cls", poolings

@@ -45,8 +45,8 @@ def test_unsafe_ids_delete_nothing(tmp_path, bad):
 
 def test_running_and_queued_runs_must_be_stopped_first(tmp_path):
     jm = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
-    running = jm.submit(RunConfig(method="full"), ["200", "0.05", "polite"])
-    queued = jm.submit(RunConfig(method="full"), ["1", "0.05", "polite"])
+    running = jm.submit(RunConfig.of(method="full"), ["200", "0.05", "polite"])
+    queued = jm.submit(RunConfig.of(method="full"), ["1", "0.05", "polite"])
     pgid = read_status(tmp_path / running)["pgid"]
     try:
         with pytest.raises(JobError, match="running: stop it first"):

@@ -69,4 +69,4 @@ def test_a_resumed_run_remembers_how_long_it_went_without_a_better_checkpoint(
 
 def test_patience_is_checked():
     with pytest.raises(ConfigError, match="patience"):
-        RunConfig(method="full", patience=-1).validated()
+        RunConfig.of(method="full", patience=-1).validated()

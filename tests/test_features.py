@@ -132,7 +132,7 @@ def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, t
 
     monkeypatch.setattr(features, "memory_available", lambda: 1000)
     # bf16 off: accelerate keeps one state per process, and the other tests run it in fp32
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data), device="cpu", bf16="off"
     ).validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 1

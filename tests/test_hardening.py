@@ -92,15 +92,15 @@ def test_non_utf8_csv_is_named(tmp_path):
 
 def test_demo_limits():
     demo = DemoLimits()
-    cfg = demo.check(RunConfig(method="lora", epochs=1).validated(), busy=1)
-    assert cfg.max_train_samples == demo.max_train_samples
+    cfg = demo.check(RunConfig.of(method="lora", epochs=1).validated(), busy=1)
+    assert cfg.data.max_train_samples == demo.max_train_samples
     for bad, message in (
         ({"epochs": 3}, "epochs"),
         ({"model": "bert-base-uncased"}, "bundled"),
         ({"batch_size": 512}, "batch_size"),
     ):
         with pytest.raises(ConfigError, match=message):
-            demo.check(RunConfig(**{"epochs": 1, **bad}).validated(), busy=1)
+            demo.check(RunConfig.of(**{"epochs": 1, **bad}).validated(), busy=1)
 
 
 def test_auth_parsing(monkeypatch):
@@ -129,7 +129,7 @@ def test_push_says_clearly_why_nothing_can_be_pushed(tmp_path, monkeypatch):
 
 def test_demo_counts_runs_per_visitor_and_in_all():
     demo = DemoLimits()
-    ok = RunConfig(epochs=1).validated()
+    ok = RunConfig.of(epochs=1).validated()
     assert demo.check(ok, busy=5, mine=5) is ok
     with pytest.raises(ConfigError, match="per visitor"):
         demo.check(ok, busy=6, mine=6)

@@ -28,7 +28,7 @@ def wait_for(predicate, timeout=15.0, every=0.05):
 
 
 def submit(jm, steps=3, step_s=0.1, mode="polite", name=None):
-    return jm.submit(RunConfig(method="full", run_name=name), [str(steps), str(step_s), mode])
+    return jm.submit(RunConfig.of(method="full", run_name=name), [str(steps), str(step_s), mode])
 
 
 def state(jm, run_id):
@@ -195,9 +195,13 @@ def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, mon
     jobs = JobManager(
         tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"]
     )
-    run_id = jobs.submit(RunConfig(method="lora", epochs=2))
+    run_id = jobs.submit(RunConfig.of(method="lora", epochs=2))
     monkeypatch.setitem(config.DEFAULT_LR, "lora", 9e-3)  # the default changes while the run waits
     args = started[0]
     cfg = parse_args([*args, "--output_dir", str(tmp_path / run_id)]).cfg
-    assert (cfg.method, cfg.epochs, cfg.learning_rate) == ("lora", 2, 2e-3)  # the rate it was queued with, not today's
-    assert RunConfig(method="lora").learning_rate == 9e-3
+    assert (cfg.method, cfg.optimisation.epochs, cfg.learning_rate) == (
+        "lora",
+        2,
+        2e-3,
+    )  # the rate it was queued with, not today's
+    assert RunConfig.of(method="lora").learning_rate == 9e-3

@@ -10,8 +10,8 @@ from conftest import build_model
 from test_methods import prepared
 
 from sentiment_lab.training import methods
-from sentiment_lab.training.config import ConfigError, RunConfig
-from sentiment_lab.training.loop import LoopSettings, TokenBatches, fit
+from sentiment_lab.training.config import ConfigError, Optimisation, RunConfig
+from sentiment_lab.training.loop import TokenBatches, fit
 from sentiment_lab.training.param_groups import param_groups
 
 ID2LABEL = {0: "neg", 1: "pos"}
@@ -29,7 +29,7 @@ def decay_by_name(model, groups) -> dict[str, float]:
 
 @pytest.mark.parametrize("method", ["full", "lora", "adapters"])
 def test_every_trainable_parameter_once_with_decay_on_matrices_only(method, tiny_model):
-    model = build_model(RunConfig(method=method, model=str(tiny_model)).validated())
+    model = build_model(RunConfig.of(method=method, model=str(tiny_model)).validated())
     got = decay_by_name(model, param_groups(model, 0.01))
     assert set(got) == {n for n, p in model.named_parameters() if p.requires_grad}
     params = dict(model.named_parameters())
@@ -49,16 +49,16 @@ def test_every_trainable_parameter_once_with_decay_on_matrices_only(method, tiny
 )
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
-        RunConfig(**{field: value}).validated()
+        RunConfig.of(**{field: value}).validated()
 
 
-def fit_full_recording(model_dir, data_dir, batch_size: int, settings: LoopSettings, record) -> TokenBatches:
+def fit_full_recording(model_dir, data_dir, batch_size: int, settings: Optimisation, record) -> TokenBatches:
     """Full fine-tuning of the tiny model with `record(optimizer)` called before every optimizer step;
     returns the training batches."""
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     ds, tok = prepared(model_dir, data_dir)
-    model = methods.full.build(RunConfig(method="full", model=str(model_dir)).validated(), ID2LABEL)
+    model = methods.full.build(RunConfig.of(method="full", model=str(model_dir)).validated(), ID2LABEL)
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, batch_size, 0)
     handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: record(optimizer))
     try:
@@ -74,7 +74,7 @@ def test_the_rate_warms_up_then_decays_linearly_to_zero(tiny_models, tiny_data):
         tiny_models["bert"],
         tiny_data,
         2,
-        LoopSettings(epochs=2, lr=1e-3, warmup_ratio=0.1),
+        Optimisation(epochs=2, lr=1e-3, warmup_ratio=0.1),
         lambda optimizer: rates.append(optimizer.param_groups[0]["lr"]),
     )
     total = len(rates)
@@ -97,7 +97,7 @@ def test_gradients_are_clipped_before_each_step(max_norm, tiny_models, tiny_data
         norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
 
     train = fit_full_recording(
-        tiny_models["bert"], tiny_data, 8, LoopSettings(epochs=1, lr=1e-3, max_grad_norm=max_norm), record
+        tiny_models["bert"], tiny_data, 8, Optimisation(epochs=1, lr=1e-3, max_grad_norm=max_norm), record
     )
     assert len(norms) == len(train)
     if max_norm:
@@ -124,7 +124,7 @@ def test_older_runs_load_as_they_trained_or_are_refused_by_name(tmp_path):
     }
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = RunConfig.load(tmp_path / "config.json")  # training-only settings dropped, the rate it trained at kept
-    assert (cfg.method, cfg.learning_rate, cfg.max_grad_norm) == ("lora", 1e-3, 0.0)
+    assert (cfg.method, cfg.learning_rate, cfg.optimisation.max_grad_norm) == ("lora", 1e-3, 0.0)
     for setting, value, method in (
         ("lora_init", "pissa", "lora"),
         ("token_rows", 4000, "lora"),
@@ -137,19 +137,25 @@ def test_older_runs_load_as_they_trained_or_are_refused_by_name(tmp_path):
             RunConfig.load(tmp_path / "config.json")
     (tmp_path / "config.json").write_text(json.dumps({**old, "method": "full", "lora_init": "pissa"}))
     assert RunConfig.load(tmp_path / "config.json").method == "full"  # another method's setting does not matter
-    RunConfig(method="lora", max_grad_norm=0.5).save(tmp_path / "config.json")
-    assert RunConfig.load(tmp_path / "config.json").max_grad_norm == 0.5  # today's format reads as saved
+    RunConfig.of(method="lora", max_grad_norm=0.5).save(tmp_path / "config.json")
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["format"] == 3 and saved["optimisation"]["max_grad_norm"] == 0.5 and saved["lora"]["r"] == 8
+    assert RunConfig.load(tmp_path / "config.json").optimisation.max_grad_norm == 0.5  # today's format reads as saved
+    flat = {**RunConfig.of(method="lora", lora_r=4, epochs=2).flat(), "format": 2, "resolved_lr": 2e-3}
+    (tmp_path / "config.json").write_text(json.dumps(flat))  # format 2: one flat object, as before sections
+    cfg = RunConfig.load(tmp_path / "config.json")
+    assert (cfg.lora.r, cfg.optimisation.epochs, cfg.learning_rate) == (4, 2, 2e-3)
 
 
 def test_an_accuracy_run_is_reused_unless_a_setting_it_uses_changed():
     from bench.accuracy import same_config
 
-    full = RunConfig(method="full").validated()
+    full = RunConfig.of(method="full").validated()
     assert same_config(
-        RunConfig(method="full", lora_r=4, adapter_dim=8, pooling="cls").validated(), full
+        RunConfig.of(method="full", lora_r=4, adapter_dim=8, pooling="cls").validated(), full
     )  # not its settings
-    assert not same_config(RunConfig(method="full", max_grad_norm=0).validated(), full)
-    assert not same_config(RunConfig(method="lora", lora_r=4).validated(), RunConfig(method="lora").validated())
+    assert not same_config(RunConfig.of(method="full", max_grad_norm=0).validated(), full)
+    assert not same_config(RunConfig.of(method="lora", lora_r=4).validated(), RunConfig.of(method="lora").validated())
     assert same_config(
-        RunConfig(method="lora", lr=2e-3).validated(), RunConfig(method="lora").validated()
+        RunConfig.of(method="lora", lr=2e-3).validated(), RunConfig.of(method="lora").validated()
     )  # the default's value

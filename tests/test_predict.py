@@ -18,7 +18,7 @@ ID2LABEL = {0: "neg", 1: "pos"}
 def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, tiny_models, tmp_path):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        cfg = RunConfig(method=method, model=str(model_dir)).validated()
+        cfg = RunConfig.of(method=method, model=str(model_dir)).validated()
         m = methods.get(method)
         trained = build_model(cfg)
         with torch.no_grad():  # stand-in for training: every trainable weight (LayerNorms too) moves
@@ -133,11 +133,11 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, hidden)).astype(np.float32), np.tile([0, 1], 20)
-    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="cls", svm_c=0.1)
+    svm_cfg = RunConfig.of(method="svm", model=str(model_dir), pooling="cls", svm_c=0.1)
     svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="cls")
     svm = methods.svm.fit(methods.svm.build(svm_cfg, ID2LABEL, hidden), x, y, x, y, svm_cfg)
     methods.svm.save(svm, svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
-    freeze_cfg = RunConfig(method="freeze", model=str(model_dir))
+    freeze_cfg = RunConfig.of(method="freeze", model=str(model_dir))
     freeze_dir = finished_run(tmp_path, "freeze-new", "freeze", 100.0, model=str(model_dir))
     head = methods.freeze.build(freeze_cfg, ID2LABEL, hidden)
     methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok, ID2LABEL)

@@ -23,7 +23,7 @@ from sentiment_lab.training.state import STATE_FILE, ResumeError, load_state, tr
 def config(model, data, method, **extra) -> RunConfig:
     # bf16 off: accelerate keeps one state per process, and other tests run it in fp32. Train loss
     # logged every 3 steps, so stops fall between logs too.
-    return RunConfig(
+    return RunConfig.of(
         method=method,
         model=str(model),
         dataset=str(data),
@@ -170,7 +170,7 @@ def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
 )
 def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
     jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
-    run = jm.submit(RunConfig(method="full"), ["1", "0", "polite"])
+    run = jm.submit(RunConfig.of(method="full"), ["1", "0", "polite"])
     write_status(jm.root / run, run_state)
     (jm.root / run / STATE_FILE).write_bytes(b"x")
     with pytest.raises(JobError, match=message):
@@ -179,7 +179,7 @@ def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
 
 def test_an_svm_run_has_nothing_to_resume(tmp_path):
     jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
-    run = jm.submit(RunConfig(method="svm"), ["1", "0", "polite"])
+    run = jm.submit(RunConfig.of(method="svm"), ["1", "0", "polite"])
     write_status(jm.root / run, "failed")
     with pytest.raises(JobError, match="SVM"):
         jm.resume(run)

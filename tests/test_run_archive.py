@@ -135,7 +135,7 @@ def fake_hub(monkeypatch, repo_folder, seen):
 
     import huggingface_hub
 
-    import sentiment_lab.hub as hub
+    import sentiment_lab.runs.hub as hub
 
     def snapshot_download(repo_id, repo_type, local_dir, token, allow_patterns):
         seen.append(repo_id)

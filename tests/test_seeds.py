@@ -32,7 +32,7 @@ def test_bad_seed_lists_are_named(value, message):
 
 def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
     configs = form_to_configs({"method": "lora", "lr": "1e-4, 3e-4", "seed": "1 2"})
-    assert [(c.lr, c.seed) for c in configs] == [(1e-4, 1), (1e-4, 2), (3e-4, 1), (3e-4, 2)]
+    assert [(c.optimisation.lr, c.seed) for c in configs] == [(1e-4, 1), (1e-4, 2), (3e-4, 1), (3e-4, 2)]
     assert [c.run_name for c in configs] == [
         "lr1e-4-s1",
         "lr1e-4-s2",
@@ -41,7 +41,7 @@ def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
     ]  # which is which, in the run list
     named = form_to_configs({"method": "lora", "lr": "1.5e-3, 2e-5", "run_name": "x" * 48})
     assert [c.run_name for c in named] == ["x" * 39 + "-lr1.5e-3", "x" * 41 + "-lr2e-5"] and named[0].seed == 42
-    assert [c.lr for c in form_to_configs({"method": "full", "lr": " 2e-5 ", "seed": ""})] == [2e-5]
+    assert [c.optimisation.lr for c in form_to_configs({"method": "full", "lr": " 2e-5 ", "seed": ""})] == [2e-5]
     assert [c.learning_rate for c in form_to_configs({"method": "full", "lr": "", "seed": ""})] == [
         5e-5
     ]  # blank: the measured default
@@ -88,10 +88,10 @@ def result(acc, seconds=10.0):
 
 def test_results_per_setting_average_over_seeds_and_name_what_changed():
     rows = [
-        ("a", result(0.80), RunConfig(method="lora", seed=1)),
-        ("b", result(0.84, 30.0), RunConfig(method="lora", seed=2, run_name="x")),  # a name is not a setting
-        ("c", result(0.90), RunConfig(method="lora", seed=1, lr=1e-3, epochs=1)),
-        ("d", result(0.70), RunConfig(method="svm", seed=3)),
+        ("a", result(0.80), RunConfig.of(method="lora", seed=1)),
+        ("b", result(0.84, 30.0), RunConfig.of(method="lora", seed=2, run_name="x")),  # a name is not a setting
+        ("c", result(0.90), RunConfig.of(method="lora", seed=1, lr=1e-3, epochs=1)),
+        ("d", result(0.70), RunConfig.of(method="svm", seed=3)),
     ]
     frame = settings_frame(rows)
     assert frame["settings"].tolist() == ["lr=0.001, epochs=1", "defaults", "defaults"]
@@ -101,8 +101,8 @@ def test_results_per_setting_average_over_seeds_and_name_what_changed():
 
 def test_another_methods_settings_neither_split_a_setting_nor_show():
     rows = [
-        ("a", result(0.80), RunConfig(method="full", seed=1)),
-        ("b", result(0.82), RunConfig(method="full", seed=2, lora_r=16)),
+        ("a", result(0.80), RunConfig.of(method="full", seed=1)),
+        ("b", result(0.82), RunConfig.of(method="full", seed=2, lora_r=16)),
     ]
     frame = settings_frame(rows)  # the form sends LoRA's boxes with every run; a full run ignores them
     assert frame["seeds"].tolist() == ["1, 2"] and frame["settings"].tolist() == ["defaults"]
@@ -111,8 +111,8 @@ def test_another_methods_settings_neither_split_a_setting_nor_show():
 def test_the_features_settings_belong_to_the_feature_methods():
     """A full run trained when the SVM's pooling default was another is the same run (bench.accuracy reuses
     runs by these settings); a freeze run with another pooling is not."""
-    assert RunConfig(method="full", pooling="mean_last4").settings() == RunConfig(method="full").settings()
-    assert RunConfig(method="lora", svm_c=0.1).settings() == RunConfig(method="lora").settings()
-    assert RunConfig(method="freeze", pooling="mean_last4").settings() != RunConfig(method="freeze").settings()
-    assert RunConfig(method="freeze", svm_c=0.1).settings() == RunConfig(method="freeze").settings()
-    assert RunConfig(method="svm", svm_c=0.1).settings() != RunConfig(method="svm").settings()
+    assert RunConfig.of(method="full", pooling="mean_last4").settings() == RunConfig.of(method="full").settings()
+    assert RunConfig.of(method="lora", svm_c=0.1).settings() == RunConfig.of(method="lora").settings()
+    assert RunConfig.of(method="freeze", pooling="mean_last4").settings() != RunConfig.of(method="freeze").settings()
+    assert RunConfig.of(method="freeze", svm_c=0.1).settings() == RunConfig.of(method="freeze").settings()
+    assert RunConfig.of(method="svm", svm_c=0.1).settings() != RunConfig.of(method="svm").settings()

@@ -39,7 +39,7 @@ def test_the_readme_has_a_loading_snippet_for_every_method():
 
 
 def train_one(model: str, method: str, data, root, run_id: str) -> None:
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         method=method,
         model=model,
         dataset=str(data),

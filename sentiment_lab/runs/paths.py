@@ -8,6 +8,8 @@ import secrets
 import time
 from pathlib import Path
 
+from sentiment_lab import REPO
+
 ENV_ROOT = "SENTIMENT_LAB_CHECKPOINTS"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 MAX_NAME = 48
@@ -19,7 +21,7 @@ class RunIdError(ValueError):
 
 def checkpoints_root() -> Path:
     """`checkpoints/` at the project root, or $SENTIMENT_LAB_CHECKPOINTS."""
-    root = os.environ.get(ENV_ROOT) or Path(__file__).resolve().parents[1] / "checkpoints"
+    root = os.environ.get(ENV_ROOT) or REPO / "checkpoints"
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from sentiment_lab import REPO
 from sentiment_lab.runs.launch import launch_command
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
@@ -146,7 +147,7 @@ class JobManager:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=Path(__file__).resolve().parents[1],
+                cwd=REPO,
                 env=env,
                 start_new_session=True,
             )

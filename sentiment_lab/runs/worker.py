@@ -7,7 +7,6 @@ turns SIGTERM / SIGINT into a polite stop: the loop ends at the next step and ke
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from typing import NamedTuple
 
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.runs.queue import JobManager
-from sentiment_lab.training.cli_args import add_config_flags, config_from_args
+from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags
 from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig
 from sentiment_lab.training.records import write_status
 
@@ -83,7 +82,7 @@ def parse_args(argv=None) -> Worker:
 def submitted_config(args: argparse.Namespace) -> RunConfig:
     """The whole config a run was submitted with, so it trains with what the user asked for whatever the
     defaults are by the time it starts; setting flags beside it would be a second source."""
-    given = [f.name for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None]
+    given = list(given_flags(args))
     if given:
         raise ConfigError(f"--config carries the whole run config; drop --{', --'.join(given)}")
     try:
@@ -97,12 +96,7 @@ def resumed_config(args: argparse.Namespace) -> RunConfig:
     if not args.output_dir:
         raise ConfigError("--resume needs the run's folder: --output_dir checkpoints/RUN_ID")
     saved = RunConfig.load(Path(args.output_dir) / "config.json")
-    given = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None
-    }
-    merged = RunConfig(
-        **{**{k: v for k, v in saved.to_dict().items() if k not in ("resolved_lr", "format")}, **given}
-    ).validated()
+    merged = RunConfig.of(**{**saved.flat(), **given_flags(args)}).validated()
     if merged.settings() != saved.settings():
         changed = sorted(k for k, v in merged.settings().items() if saved.settings().get(k) != v)
         raise ConfigError(

@@ -64,12 +64,14 @@ def test_texts(answers: RunAnswers) -> list[str]:
     """The run's test sentences in the order of its answers, checked against the labels it saved."""
     cfg = answers.config
     try:
-        texts, labels = _test_split(cfg.dataset, cfg.text_column, cfg.label_column, cfg.seed, cfg.max_eval_samples)
+        texts, labels = _test_split(
+            cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed, cfg.data.max_eval_samples
+        )
     except DatasetError as e:
         raise AnalysisError(f"the test sentences of run {answers.run_id} cannot be read: {e}") from None
     if len(texts) != len(answers.label) or not np.array_equal(labels, answers.label):
         raise AnalysisError(
-            f"run {answers.run_id}'s dataset {cfg.dataset} has changed since it ran: "
+            f"run {answers.run_id}'s dataset {cfg.data.dataset} has changed since it ran: "
             f"its test split no longer matches the {len(answers.label):,} answers saved"
         )
     return list(texts)

@@ -174,7 +174,7 @@ class Predictor:
         holds this batch's encoder states: SVM and freeze on one encoder read them from one pass, each pooling its own
         way."""
         model, tok, cfg, labels = self._loaded(run_id)
-        length = min(cfg.max_length, 512)
+        length = min(cfg.data.max_length, 512)
         enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
         method, features = methods.get(cfg.method), None
         if method.INPUT == "features":

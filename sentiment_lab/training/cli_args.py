@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-from dataclasses import MISSING, fields
+from dataclasses import MISSING
 
 from sentiment_lab.training.config import METHODS, RunConfig
 
@@ -21,14 +21,23 @@ def field_docs(cls) -> dict[str, str]:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per RunConfig field; values stay strings here and RunConfig.validated() types them."""
-    docs = field_docs(RunConfig)
-    for f in fields(RunConfig):
+    """One --flag per setting, by its flat name, grouped by section in --help; values stay strings here and
+    RunConfig.validated() types them."""
+    groups: dict[str | None, argparse._ArgumentGroup] = {}
+    for name, f, owner, section in RunConfig.flat_fields():
+        if section not in groups:
+            groups[section] = parser.add_argument_group(section or "run")
         default = f.default if f.default is not MISSING else None
-        extra = {"choices": METHODS} if f.name == "method" else {}
-        parser.add_argument(f"--{f.name}", default=None, help=f"{docs.get(f.name, '')} (default: {default})", **extra)
+        extra = {"choices": METHODS} if name == "method" else {}
+        doc = field_docs(owner).get(f.name, "")
+        groups[section].add_argument(f"--{name}", default=None, help=f"{doc} (default: {default})", **extra)
+
+
+def given_flags(args: argparse.Namespace) -> dict:
+    """The settings given as flags, by flat name."""
+    names = [name for name, *_ in RunConfig.flat_fields()]
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
-    return RunConfig(**given).validated()
+    return RunConfig.of(**given_flags(args)).validated()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiment_lab import REPO
 from sentiment_lab.training.backbone import go_offline_if_unreachable
 
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
@@ -51,7 +52,7 @@ def offline_copy_of(dataset_id: str) -> Path | None:
     """Where a read-only local copy of a Hub dataset may sit next to the project (tests, benchmarks)."""
     if dataset_id != DEFAULT_DATASET:
         return None
-    candidate = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rotten_tomatoes"
+    candidate = REPO.parent / "shared" / "data" / "rotten_tomatoes"
     return candidate if (candidate / "train.parquet").is_file() else None
 
 

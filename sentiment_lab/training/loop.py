@@ -4,7 +4,6 @@ it reports dicts to a callback and asks a callable whether to stop."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import itertools
 import math
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
 from sentiment_lab.training.param_groups import param_groups
 
@@ -102,26 +102,6 @@ class FeatureBatches:
     def eval(self):
         for i in range(0, len(self.y), 1024):
             yield {"features": self.x[i : i + 1024]}, self.y[i : i + 1024]
-
-
-@dataclass
-class LoopSettings:
-    """The loop's share of a RunConfig, with the same defaults."""
-
-    epochs: float
-    lr: float
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_grad_norm: float = 1.0
-    evals_per_epoch: int = 2
-    patience: int = 0
-    log_every: int = 20
-
-    @classmethod
-    def of(cls, cfg) -> "LoopSettings":
-        """The loop's share of a RunConfig (duck-typed: this module knows nothing of configs)."""
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "lr"]
-        return cls(lr=cfg.learning_rate, **{n: getattr(cfg, n) for n in names})
 
 
 @dataclass
@@ -230,7 +210,7 @@ def fit(
     model,
     train,
     val,
-    settings: LoopSettings,
+    settings: Optimisation,
     accelerator,
     num_labels: int,
     report: Report,

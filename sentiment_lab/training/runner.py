@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -20,7 +21,7 @@ from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.data import DatasetError, load_dataset, subsample, tokenize
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
-from sentiment_lab.training.loop import FeatureBatches, LoopSettings, TokenBatches, evaluate, fit, macro_f1
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.records import write_status
 from sentiment_lab.training.state import (
@@ -227,15 +228,15 @@ class Runner:
     def _train(self) -> dict:
         cfg = self.cfg
         seed_everything(cfg.seed)
-        ds = load_dataset(cfg.dataset, cfg.text_column, cfg.label_column, cfg.seed)
+        ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
         tokenizer = load_tokenizer(cfg.model)
-        train = subsample(ds.splits["train"], cfg.max_train_samples, cfg.seed)
-        val = subsample(ds.splits["validation"], cfg.max_eval_samples, cfg.seed)
-        test = subsample(ds.splits["test"], cfg.max_eval_samples, cfg.seed)
+        train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
+        val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)
+        test = subsample(ds.splits["test"], cfg.data.max_eval_samples, cfg.seed)
         for split in (train, val, test):  # only what the run uses
-            tokenize(split, tokenizer, cfg.max_length)
+            tokenize(split, tokenizer, cfg.data.max_length)
         self.log(
             f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
         )
@@ -269,7 +270,8 @@ class Runner:
         encoder = encoder.to(accelerator.device)
         autocast = accelerator.mixed_precision == "bf16"
         feats = [
-            encode(encoder, s, tokenizer.pad_token_id, self.cfg.pooling, accelerator.device, autocast) for s in splits
+            encode(encoder, s, tokenizer.pad_token_id, self.cfg.features.pooling, accelerator.device, autocast)
+            for s in splits
         ]
         return encoder, feats
 
@@ -315,20 +317,20 @@ class Runner:
 
     def _train_loop(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
         cfg, num_labels = self.cfg, len(ds.label_names)
-        settings = LoopSettings.of(cfg)
+        settings = dataclasses.replace(cfg.optimisation, lr=cfg.learning_rate)  # the method's default when unset
         rank, world = accelerator.process_index, accelerator.num_processes
         started = time.perf_counter()
         if method.INPUT == "features":
             encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
             model = method.build(cfg, ds.id2label, tx.shape[1])
             batches = [
-                FeatureBatches(x, s.labels, cfg.batch_size, cfg.seed, rank, world)
+                FeatureBatches(x, s.labels, cfg.optimisation.batch_size, cfg.seed, rank, world)
                 for x, s in ((tx, train), (vx, val), (sx, test))
             ]
             encoder_params = sum(p.numel() for p in encoder.parameters())
         else:
             batches = [
-                TokenBatches(s, tokenizer.pad_token_id, cfg.batch_size, cfg.seed, rank, world)
+                TokenBatches(s, tokenizer.pad_token_id, cfg.optimisation.batch_size, cfg.seed, rank, world)
                 for s in (train, val, test)
             ]
             model = method.build(cfg, ds.id2label, None)
@@ -345,7 +347,7 @@ class Runner:
             from tqdm.auto import tqdm
 
             progress = tqdm(
-                total=max(1, int(np.ceil(cfg.epochs * len(batches[0])))),
+                total=max(1, int(np.ceil(cfg.optimisation.epochs * len(batches[0])))),
                 desc=cfg.method,
                 unit="step",
                 file=sys.stderr,
@@ -369,12 +371,15 @@ class Runner:
             progress.close()
         if result.early_stop:
             self.log(
-                f"early stop at step {result.early_stop}: {cfg.patience} evaluation(s) in a row without a better "
-                "checkpoint "
-                f"(kept: step {result.best.get('step')})"
+                f"early stop at step {result.early_stop}: {cfg.optimisation.patience} evaluation(s) in a row "
+                f"without a better checkpoint (kept: step {result.best.get('step')})"
             )
         if result.stopped:
-            return {"stopped": True, "steps": result.steps, "total_steps": int(np.ceil(cfg.epochs * len(batches[0])))}
+            return {
+                "stopped": True,
+                "steps": result.steps,
+                "total_steps": int(np.ceil(cfg.optimisation.epochs * len(batches[0]))),
+            }
         warning = did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
         if warning:
             self.log(warning)

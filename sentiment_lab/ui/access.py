@@ -48,15 +48,17 @@ class DemoLimits:
             )
         if busy > self.max_active:
             raise ConfigError(f"demo mode: at most {self.max_active} runs queued or running in all; try again later")
-        if cfg.epochs > self.max_epochs:
+        if cfg.optimisation.epochs > self.max_epochs:
             raise ConfigError(f"demo mode: epochs must be at most {self.max_epochs:g}")
-        if cfg.batch_size > self.max_batch_size:
+        if cfg.optimisation.batch_size > self.max_batch_size:
             raise ConfigError(f"demo mode: batch_size must be at most {self.max_batch_size}")
         if self.bundled_model_only and cfg.model.lower() != "minilm":
             raise ConfigError("demo mode: only the bundled model 'minilm' can be trained")
-        if cfg.max_train_samples is None or cfg.max_train_samples > self.max_train_samples:
-            cfg.max_train_samples = self.max_train_samples
-        cfg.max_length = min(cfg.max_length, self.max_length)  # review sentences are short: a cap costs nothing
+        if cfg.data.max_train_samples is None or cfg.data.max_train_samples > self.max_train_samples:
+            cfg.data.max_train_samples = self.max_train_samples
+        cfg.data.max_length = min(
+            cfg.data.max_length, self.max_length
+        )  # review sentences are short: a cap costs nothing
         return cfg
 
 

@@ -120,20 +120,16 @@ def sweep_name(name: str | None, lr, seed, rates, seeds) -> str:
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
     """A saved run's settings as Train-form values, in `names` order, to train it again (a new seed,
     say); and the settings it changed that the form has no field for, which the form cannot carry."""
-    values, default = [], RunConfig(method=cfg.method)
+    values, default = [], RunConfig.of(method=cfg.method)
     for name in names:
-        value = getattr(cfg, name)
+        value = cfg.flat()[name]
         if name == "run_name" or value is None:
             value = ""  # a new run gets its own name; blank optional fields mean "the default"
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)
         values.append(value)
     shown = set(names)
-    left_out = [
-        f"{k}={v}"
-        for k, v in cfg.to_dict().items()
-        if k not in shown and k not in ("resolved_lr", "format") and v != getattr(default, k, v)
-    ]
+    left_out = [f"{k}={v}" for k, v in cfg.flat().items() if k not in shown and v != default.flat()[k]]
     return values, left_out
 
 

@@ -120,9 +120,9 @@ def _value(v) -> str:
 
 def _settings(cfg: RunConfig) -> str:
     """The settings a run changed from its method's defaults, e.g. 'epochs=1, lora_r=16'."""
-    default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset).settings()
+    default = RunConfig.of(method=cfg.method, model=cfg.model, dataset=cfg.data.dataset).settings()
     settings = cfg.settings()
-    order = ["resolved_lr"] + [k for k in settings if k != "resolved_lr"]  # the rate first: the change most often made
+    order = sorted(settings, key=lambda k: k != "resolved_lr")  # the rate first: the change most often made
     changed = [
         f"{k.removeprefix('resolved_')}={_value(settings[k])}"
         for k in order
@@ -152,7 +152,7 @@ def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
             [
                 cfg.method,
                 cfg.model,
-                PurePath(cfg.dataset).name or cfg.dataset,
+                PurePath(cfg.data.dataset).name or cfg.data.dataset,
                 _settings(cfg),
                 ", ".join(str(c.seed) for _, c in sorted(members, key=lambda m: m[1].seed)),
                 f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread

@@ -40,14 +40,14 @@ FORM_FIELDS = (
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
-    d = RunConfig()
+    d = RunConfig().flat()  # the defaults, by the form fields' names
     gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
     with gr.Row():
         with gr.Column(scale=2):
             method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label="Method")
             with gr.Row():
                 model = gr.Textbox(
-                    d.model, label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder"
+                    d["model"], label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder"
                 )
                 dataset = gr.Textbox(
                     DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns"
@@ -59,45 +59,45 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 height=150,
             )
             with gr.Row():
-                epochs = gr.Number(d.epochs, label="Epochs", minimum=0)
-                batch_size = gr.Number(d.batch_size, label="Batch size", precision=0)
+                epochs = gr.Number(d["epochs"], label="Epochs", minimum=0)
+                batch_size = gr.Number(d["batch_size"], label="Batch size", precision=0)
                 lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"), info=LR_INFO)
-                max_length = gr.Number(d.max_length, label="Max length", precision=0)
+                max_length = gr.Number(d["max_length"], label="Max length", precision=0)
             with gr.Row():
-                seed = gr.Textbox(str(d.seed), label="Seed", info="several (42, 43, 44): one run each")
+                seed = gr.Textbox(str(d["seed"]), label="Seed", info="several (42, 43, 44): one run each")
                 max_train_samples = gr.Textbox("", label="Max train samples", placeholder="blank = all")
                 run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
             with gr.Column(visible=True) as lora_row:
                 with gr.Row():
-                    lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
-                    lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
-                    lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
+                    lora_r = gr.Number(d["lora_r"], label="LoRA r", precision=0)
+                    lora_alpha = gr.Number(d["lora_alpha"], label="LoRA alpha", precision=0)
+                    lora_dropout = gr.Number(d["lora_dropout"], label="LoRA dropout")
                 with gr.Row():
                     lora_targets = gr.Radio(
                         [("attention projections", "attention"), ("every linear layer", "all")],
-                        value=d.lora_targets,
+                        value=d["lora_targets"],
                         label="LoRA on",
                         info="the LoRA paper adapts the attention projections",
                     )
-                    lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
+                    lora_dora = gr.Checkbox(d["lora_dora"], label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(
-                    d.adapter_dim,
+                    d["adapter_dim"],
                     label="Adapter bottleneck size",
                     precision=0,
                     info="two adapters per layer, after attention and feed-forward (Houlsby)",
                 )
-                adapter_dropout = gr.Number(d.adapter_dropout, label="Adapter dropout")
+                adapter_dropout = gr.Number(d["adapter_dropout"], label="Adapter dropout")
             with gr.Row(visible=False) as features_row:
                 pooling = gr.Radio(
                     [("token mean", "mean"), ("[CLS] state", "cls")],
-                    value=d.pooling,
+                    value=d["pooling"],
                     label="Features (SVM, freeze)",
                     info="what the SVM and the head read from the frozen model's last layer",
                 )
             with gr.Accordion("More settings", open=False):
                 patience = gr.Number(
-                    d.patience,
+                    d["patience"],
                     label="Stop early after",
                     precision=0,
                     minimum=0,

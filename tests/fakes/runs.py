@@ -12,7 +12,7 @@ def finished_run(
 ):
     folder = root / name
     (folder / "artefacts").mkdir(parents=True)
-    RunConfig(method=method, **config).save(folder / "config.json")
+    RunConfig.of(method=method, **config).save(folder / "config.json")
     write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "warning": warning})
     write_status(folder, "done", finished=finished, owner=owner)
     return folder

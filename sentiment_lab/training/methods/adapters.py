@@ -92,7 +92,7 @@ def check(model: nn.Module) -> None:
 
 def build(cfg, id2label, width=None):
     model = load_classifier(cfg.model, id2label)
-    insert_adapters(model, cfg.adapter_dim, cfg.adapter_dropout, projections(model))
+    insert_adapters(model, cfg.adapters.dim, cfg.adapters.dropout, projections(model))
     return train_only(model, trainable_parameters(model))
 
 
@@ -105,7 +105,7 @@ def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     save_file(state, str(folder / ARTEFACT), metadata={"format": "pt"})
     spec = {
         "base_model": portable_name(cfg.model),
-        "bottleneck": cfg.adapter_dim,
+        "bottleneck": cfg.adapters.dim,
         "activation": "gelu",
         "after": list(dict.fromkeys(n.split(".adapter.")[0] for n in state if ".adapter." in n)),
         "id2label": {str(k): v for k, v in model.config.id2label.items()},

@@ -75,10 +75,10 @@ def logits(model, input_ids, attention_mask, features):
 
 def save(head: Head, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.pooling})
+    save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.features.pooling})
     spec = {
         "base_model": portable_name(cfg.model),
-        "pooling": cfg.pooling,
+        "pooling": cfg.features.pooling,
         "features": state["net.2.weight"].shape[1],
         "hidden": state["net.2.weight"].shape[0],
         "num_labels": state["net.5.weight"].shape[0],

@@ -22,11 +22,11 @@ def lora_config(cfg, model):
     parts = layout(model)
     return LoraConfig(
         task_type=TaskType.SEQ_CLS,
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=parts.pattern(parts.attention if cfg.lora_targets == "attention" else parts.linears),
-        use_dora=cfg.lora_dora,
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=parts.pattern(parts.attention if cfg.lora.targets == "attention" else parts.linears),
+        use_dora=cfg.lora.dora,
         modules_to_save=head_modules(model),  # PEFT adds `classifier` alone; BERT's pooler is head too
     )
 

@@ -81,7 +81,7 @@ def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(folder / ARTEFACT))
     spec = {
         "base_model": portable_name(cfg.model),
-        "pooling": cfg.pooling,
+        "pooling": cfg.features.pooling,
         "C": float(state["C"][0]),
         "id2label": {str(k): v for k, v in id2label.items()},
     }
@@ -111,11 +111,11 @@ class SvmClassifier(nn.Module):
 
 def build(cfg, id2label, width: int) -> SvmClassifier:
     """An SVM not fitted yet: `fit` sets its arrays."""
-    return SvmClassifier(None, {}, cfg.pooling)
+    return SvmClassifier(None, {}, cfg.features.pooling)
 
 
 def fit(model: SvmClassifier, train_x, train_y, val_x, val_y, cfg) -> SvmClassifier:
-    model.state = fit_arrays(train_x, train_y, val_x, val_y, cfg.svm_c, cfg.seed)
+    model.state = fit_arrays(train_x, train_y, val_x, val_y, cfg.svm.c, cfg.seed)
     return model
 
 
