@@ -10,6 +10,7 @@ import torch
 
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.features import encode, sentence_features
 
 
@@ -50,7 +51,7 @@ def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
 
 def test_a_saved_head_reloads_with_its_pooling_and_labels(tmp_path):
     head = methods.freeze.build(None, {0: "neg", 1: "pos"}, 8)
-    cfg = type("Cfg", (), {"pooling": "cls", "model": "minilm"})
+    cfg = RunConfig.of(method="freeze", pooling="cls")
     methods.freeze.save(head, tmp_path, cfg, _NoTokenizer(), {0: "neg", 1: "pos"})
     spec = json.loads((tmp_path / "head.json").read_text())
     assert (

@@ -216,7 +216,7 @@ def test_a_killed_worker_resumes_through_the_real_queue(tiny_models, tiny_data, 
     def now():
         return {r["id"]: r["state"] for r in jm.list()}[run]  # list() also marks a dead worker's run failed
 
-    assert wait_for(lambda: (root / run / STATE_FILE).is_file(), timeout=120)
+    assert wait_for(lambda: (root / run / STATE_FILE).is_file(), timeout=120), jm.logs(run)
     os.killpg(read_status(root / run)["pgid"], 9)
     assert wait_for(lambda: now() == "failed", timeout=30)
     saved = torch.load(root / run / STATE_FILE, weights_only=True)["step"]
