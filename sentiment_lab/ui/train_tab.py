@@ -160,10 +160,30 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 reuse_btn = gr.Button("Copy its settings to the form", size="sm")
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
-    # The form's inputs in FORM_FIELDS order, found by their names: a second hand-kept list in the
-    # same order would fill the wrong box (Copy settings, Train) the day one of them moved.
-    named = locals()
-    fields = [named[name] for name in FORM_FIELDS]
+    # The form's inputs by name, put in FORM_FIELDS order: a list kept in order by hand would fill the
+    # wrong box (Copy settings, Train) the day one of them moved.
+    inputs = dict(
+        method=method,
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        max_train_samples=max_train_samples,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        lora_targets=lora_targets,
+        lora_dora=lora_dora,
+        adapter_dim=adapter_dim,
+        adapter_dropout=adapter_dropout,
+        run_name=run_name,
+        patience=patience,
+        pooling=pooling,
+    )
+    fields = [inputs[name] for name in FORM_FIELDS]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
