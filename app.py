@@ -1,20 +1,29 @@
 """Sentiment Lab: `python app.py [--host H] [--port P]` launches the web app."""
+
 from __future__ import annotations
 
 import argparse
 import os
 
-from sentiment_lab.access import demo_limits, parse_auth
+from sentiment_lab.ui.access import demo_limits, parse_auth
 from sentiment_lab.ui.app import CSS, build_app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Launch the Sentiment Lab web app.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT") or 7860))
-    parser.add_argument("--max-runs", type=int, default=None, help="runs training at once (default 1, or $SENTIMENT_LAB_MAX_RUNS)")
-    parser.add_argument("--auth", default=None, help="user:password[,user:password] required to use the app (or $SENTIMENT_LAB_AUTH)")
-    parser.add_argument("--demo", action="store_true", default=None, help="public demo limits on training (or $SENTIMENT_LAB_DEMO=1)")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT") or 7860)
+    )
+    parser.add_argument(
+        "--max-runs", type=int, default=None, help="runs training at once (default 1, or $SENTIMENT_LAB_MAX_RUNS)"
+    )
+    parser.add_argument(
+        "--auth", default=None, help="user:password[,user:password] required to use the app (or $SENTIMENT_LAB_AUTH)"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", default=None, help="public demo limits on training (or $SENTIMENT_LAB_DEMO=1)"
+    )
     args = parser.parse_args()
     try:
         auth = parse_auth(args.auth)

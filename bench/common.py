@@ -1,4 +1,5 @@
 """Shared bits for the benchmarks: where the offline data is, JSON output, small timing helpers."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ tab's list mode: test sentences through all five batched (predict_many) against 
 finished run of each method (e.g. from `python -m bench.accuracy`). Each measurement runs in a
 fresh process so that memory figures do not mix.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import ROOT, table, write_json
+from bench.common import ROOT, table, write_json
 
 REVIEWS = [
     "A gorgeous, funny and deeply moving film that earns every one of its tears.",
@@ -41,7 +42,7 @@ def many_reviews(predictor, runs, count: int) -> dict:
 
     import pandas as pd
 
-    from .common import DATA
+    from bench.common import DATA
 
     texts = pd.read_parquet(DATA / "test.parquet")["text"].tolist()[:count]
     t = time.perf_counter()
@@ -51,15 +52,19 @@ def many_reviews(predictor, runs, count: int) -> dict:
     t = time.perf_counter()
     predictor.predict_many(texts, runs)
     batched = time.perf_counter() - t
-    import sentiment_lab.predict as predict
+    import sentiment_lab.serving.predict as predict
 
     native, predict.cpu_has_native_bf16 = predict.cpu_has_native_bf16, lambda: False  # why batches use bf16
     t = time.perf_counter()
     predictor.predict_many(texts, runs)
     batched_fp32 = time.perf_counter() - t
     predict.cpu_has_native_bf16 = native
-    return {"reviews": len(texts), "one_at_a_time_per_s": len(texts) / single, "batched_per_s": len(texts) / batched,
-            "batched_fp32_per_s": len(texts) / batched_fp32}
+    return {
+        "reviews": len(texts),
+        "one_at_a_time_per_s": len(texts) / single,
+        "batched_per_s": len(texts) / batched,
+        "batched_fp32_per_s": len(texts) / batched_fp32,
+    }
 
 
 def measure(root: str, only: str | None, n: int, many: int = 0) -> dict:
@@ -68,8 +73,8 @@ def measure(root: str, only: str | None, n: int, many: int = 0) -> dict:
 
     import torch
 
-    from sentiment_lab.jobs import JobManager
-    from sentiment_lab.predict import Predictor
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.serving.predict import Predictor
 
     torch.set_num_threads(torch.get_num_threads())
     base = rss_mb()
@@ -92,7 +97,8 @@ def measure(root: str, only: str | None, n: int, many: int = 0) -> dict:
 
 
 def child(root: str, only: str | None, n: int, many: int = 0) -> dict:
-    code = f"import json,sys; from bench.compare import measure; print('RESULT'+json.dumps(measure({root!r}, {only!r}, {n}, {many})))"
+    call = f"measure({root!r}, {only!r}, {n}, {many})"
+    code = f"import json,sys; from bench.compare import measure; print('RESULT'+json.dumps({call}))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return json.loads(out.split("RESULT", 1)[1])
 
@@ -109,8 +115,18 @@ def main(argv=None) -> None:
     five = child(args.root, None, n, min(args.many, 64) if args.quick else args.many)
     p = lambda xs, q: statistics.quantiles(xs, n=100)[q - 1]  # noqa: E731
     rows = [
-        ["one full model", f"{statistics.median(full['times_ms']):.1f}", f"{p(full['times_ms'], 95):.1f}", f"{full['rss_mb']:.0f}"],
-        ["all five methods", f"{statistics.median(five['times_ms']):.1f}", f"{p(five['times_ms'], 95):.1f}", f"{five['rss_mb']:.0f}"],
+        [
+            "one full model",
+            f"{statistics.median(full['times_ms']):.1f}",
+            f"{p(full['times_ms'], 95):.1f}",
+            f"{full['rss_mb']:.0f}",
+        ],
+        [
+            "all five methods",
+            f"{statistics.median(five['times_ms']):.1f}",
+            f"{p(five['times_ms'], 95):.1f}",
+            f"{five['rss_mb']:.0f}",
+        ],
     ]
     for row, res in zip(rows, (full, five)):
         row.append(f"{res['anon_mb']:.0f}")
@@ -119,14 +135,35 @@ def main(argv=None) -> None:
     ratio = (five["rss_mb"] - base) / max(full["rss_mb"] - base, 1e-9)
     total_ratio = five["rss_mb"] / full["rss_mb"]
     anon_ratio = five["anon_mb"] / full["anon_mb"]
-    write_json("compare", {"full": full, "five": five, "memory_ratio": total_ratio, "model_memory_ratio": ratio, "anon_ratio": anon_ratio})
-    print(f"anonymous (heap) memory: five {five['anon_mb']:.0f} MB vs one full {full['anon_mb']:.0f} MB = {anon_ratio:.2f}x")
-    print(f"memory beyond python+torch ({base:.0f} MB): five {five['rss_mb'] - base:.0f} MB vs one full {full['rss_mb'] - base:.0f} MB = {ratio:.2f}x")
+    write_json(
+        "compare",
+        {
+            "full": full,
+            "five": five,
+            "memory_ratio": total_ratio,
+            "model_memory_ratio": ratio,
+            "anon_ratio": anon_ratio,
+        },
+    )
+    print(
+        f"anonymous (heap) memory: five {five['anon_mb']:.0f} MB vs one full {full['anon_mb']:.0f} MB = "
+        f"{anon_ratio:.2f}x"
+    )
+    print(
+        f"memory beyond python+torch ({base:.0f} MB): five {five['rss_mb'] - base:.0f} MB vs one full "
+        f"{full['rss_mb'] - base:.0f} MB = {ratio:.2f}x"
+    )
     if many := five.get("many"):
-        print(f"many reviews ({many['reviews']} test sentences, all five): one at a time {many['one_at_a_time_per_s']:.1f} reviews/s, "
-              f"batched {many['batched_per_s']:.1f} reviews/s = {many['batched_per_s'] / many['one_at_a_time_per_s']:.1f}x "
-              f"(batched in fp32: {many['batched_fp32_per_s']:.1f})")
-    print(f"headline: all five p50 {statistics.median(five['times_ms']):.1f} ms, memory {total_ratio:.2f}x one full model")
+        print(
+            f"many reviews ({many['reviews']} test sentences, all five): one at a time "
+            f"{many['one_at_a_time_per_s']:.1f} reviews/s, "
+            f"batched {many['batched_per_s']:.1f} reviews/s = "
+            f"{many['batched_per_s'] / many['one_at_a_time_per_s']:.1f}x "
+            f"(batched in fp32: {many['batched_fp32_per_s']:.1f})"
+        )
+    print(
+        f"headline: all five p50 {statistics.median(five['times_ms']):.1f} ms, memory {total_ratio:.2f}x one full model"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ inference_mode, bf16 autocast where the CPU has it) against plain batches of 64 
 file order (padded to each batch's longest, fp32, no_grad), on the Rotten Tomatoes training set
 with the bundled MiniLM, in this process. Also checks both give the same features.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,13 +14,12 @@ import time
 import numpy as np
 import torch
 
-from sentiment_lab.backbone import load_encoder, load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import collate, load_dataset, subsample, tokenize
-from sentiment_lab.features import encode, sentence_features
-from sentiment_lab.runner import cpu_has_native_bf16
-
-from .common import DATA, table, write_json
+from bench.common import DATA, table, write_json
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import collate, load_dataset, subsample, tokenize
+from sentiment_lab.training.features import encode, sentence_features
+from sentiment_lab.training.runner import cpu_has_native_bf16
 
 
 def plain(encoder, split, pad_id: int, pooling: str) -> np.ndarray:
@@ -34,7 +34,7 @@ def plain(encoder, split, pad_id: int, pooling: str) -> np.ndarray:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000 sentences instead of 8,530")
-    parser.add_argument("--pooling", default=RunConfig.pooling, help="default: the runs' own (%(default)s)")
+    parser.add_argument("--pooling", default=RunConfig().features.pooling, help="default: the runs' own (%(default)s)")
     args = parser.parse_args(argv)
     ds = load_dataset(str(DATA))
     tok = load_tokenizer("minilm")
@@ -50,12 +50,16 @@ def main(argv=None) -> None:
     ours = encode(encoder, split, tok.pad_token_id, args.pooling, torch.device("cpu"), autocast=bf16)
     ours_s = time.perf_counter() - t
     cos = float(np.mean(np.sum(base * ours, 1) / (np.linalg.norm(base, axis=1) * np.linalg.norm(ours, axis=1))))
-    rows = [["plain batches of 64, file order, fp32", f"{len(split) / plain_s:.0f}", f"{plain_s:.1f}"],
-            [f"ours (length-sorted, bf16={bf16})", f"{len(split) / ours_s:.0f}", f"{ours_s:.1f}"]]
+    rows = [
+        ["plain batches of 64, file order, fp32", f"{len(split) / plain_s:.0f}", f"{plain_s:.1f}"],
+        [f"ours (length-sorted, bf16={bf16})", f"{len(split) / ours_s:.0f}", f"{ours_s:.1f}"],
+    ]
     print(table(rows, ["extraction", "sentences/s", "seconds"]))
     print(f"mean cosine similarity of the two feature sets: {cos:.4f}")
     ratio = plain_s / ours_s
-    write_json("features", {"sentences": len(split), "plain_s": plain_s, "ours_s": ours_s, "ratio": ratio, "cosine": cos})
+    write_json(
+        "features", {"sentences": len(split), "plain_s": plain_s, "ours_s": ours_s, "ratio": ratio, "cosine": cos}
+    )
     print(f"headline: feature extraction {ratio:.1f}x faster than plain batches")
 
 

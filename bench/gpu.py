@@ -13,6 +13,7 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
     GPU's measured bf16 matmul rate.
 The model is written to a temporary folder and loaded through the project's own loading code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,13 @@ from unittest import mock
 
 import torch
 
-from sentiment_lab import runner
-from sentiment_lab.backbone import load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import load_dataset, tokenize, train_batches
-
-from .common import DATA, table, write_json
-from .limit import matmul_rate, step_flops
-from .throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
+from bench.common import DATA, table, write_json
+from bench.limit import matmul_rate, step_flops
+from bench.throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
+from sentiment_lab.training import runner
+from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import load_dataset, tokenize, train_batches
 
 BACKWARD = {"full": 2.0, "lora": 1.0, "adapters": 1.0}  # see bench.limit
 
@@ -46,8 +46,12 @@ def max_memory_gib(device: str) -> float:
 def distilbert_folder(tokenizer, label_names: list[str], folder: str) -> str:
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    config = DistilBertConfig(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-                              label2id={n: i for i, n in enumerate(label_names)}, vocab_size=len(tokenizer))
+    config = DistilBertConfig(
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        vocab_size=len(tokenizer),
+    )
     torch.manual_seed(0)
     DistilBertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -90,7 +94,7 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
     batch_sizes = [int(b) for b in args.batches.split(",")]
     rows, out = [], {"device": name, "bf16_matmul_flops": peak, "steps": steps, "methods": {}}
     for i, method in enumerate(args.methods.split(",")):
-        cfg = RunConfig(method=method, model=model, dataset=args.data, device=args.device).validated()
+        cfg = RunConfig.of(method=method, model=model, dataset=args.data, device=args.device).validated()
         if i == 0:  # CUDA context, cuBLAS handles and kernels load once, outside every timing
             fresh_accelerator_state()
             ours_samples_per_s(method, cfg, ds, tok, min(20, steps))
@@ -101,7 +105,11 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         variants = [(f"ours_bf16_b{b}", b, False) for b in batch_sizes]
         # Once, for the first method only: cuDNN keeps its plans per process, so a second method with the
         # same shapes would find them built and hide the cost.
-        variants += [(f"ours_bf16_b{batch_sizes[0]}_cudnn_attention", batch_sizes[0], True)] if args.device == "cuda" and i == 0 else []
+        variants += (
+            [(f"ours_bf16_b{batch_sizes[0]}_cudnn_attention", batch_sizes[0], True)]
+            if args.device == "cuda" and i == 0
+            else []
+        )
         for key, batch, cudnn in variants:
             torch.manual_seed(0)
             fresh_accelerator_state()
@@ -110,20 +118,59 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
                 ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
             rate = flops_per_s(config, lengths, batch, steps, method, ours)
             mem = max_memory_gib(args.device)
-            result[key] = {"samples_per_s": ours, "ms_per_step": 1000 * batch / ours,
-                           "flops_per_s": rate, "fraction_of_peak": rate / peak, "max_memory_gib": mem}
+            result[key] = {
+                "samples_per_s": ours,
+                "ms_per_step": 1000 * batch / ours,
+                "flops_per_s": rate,
+                "fraction_of_peak": rate / peak,
+                "max_memory_gib": mem,
+            }
             label = "ours, cuDNN attention" if cudnn else "ours"
-            rows.append([method, label, batch, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.1f}x", f"{1000 * batch / ours:.1f}",
-                         f"{rate / 1e12:.1f}", f"{100 * rate / peak:.1f}%", f"{mem:.1f}"])
-            print(f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
-                  f"{100 * rate / peak:.1f}% of bf16 matmul", flush=True)
+            rows.append(
+                [
+                    method,
+                    label,
+                    batch,
+                    f"{ref:.0f}",
+                    f"{ours:.0f}",
+                    f"{ours / ref:.1f}x",
+                    f"{1000 * batch / ours:.1f}",
+                    f"{rate / 1e12:.1f}",
+                    f"{100 * rate / peak:.1f}%",
+                    f"{mem:.1f}",
+                ]
+            )
+            print(
+                f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
+                f"{100 * rate / peak:.1f}% of bf16 matmul",
+                flush=True,
+            )
         out["methods"][method] = result
-    print(table(rows, ["method", "loop", "batch", "Trainer fp32 b16 samples/s", "ours bf16 samples/s", "ratio", "ms/step",
-                       "TFLOP/s", "of bf16 matmul", "GiB"]))
+    print(
+        table(
+            rows,
+            [
+                "method",
+                "loop",
+                "batch",
+                "Trainer fp32 b16 samples/s",
+                "ours bf16 samples/s",
+                "ratio",
+                "ms/step",
+                "TFLOP/s",
+                "of bf16 matmul",
+                "GiB",
+            ],
+        )
+    )
     write_json("gpu", out)
-    first = {m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"] for m, r in out["methods"].items()}
-    print(f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
-          + ", ".join(f"{m} {v:.1f}x" for m, v in first.items()))
+    first = {
+        m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"] for m, r in out["methods"].items()
+    }
+    print(
+        f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
+        + ", ".join(f"{m} {v:.1f}x" for m, v in first.items())
+    )
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@
    a fresh job manager over the same folder lists every run correctly;
 3. time from submit to the first metrics line for the bundled MiniLM.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,15 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobManager
-from sentiment_lab.runs import read_status
-
-from .common import DATA, table, wait_for, write_json
+from bench.common import DATA, table, wait_for, write_json
+from sentiment_lab.runs.queue import JobManager
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def small(samples: int) -> RunConfig:
-    return RunConfig(method="full", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=200, log_every=5)
+    return RunConfig.of(
+        method="full", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=200, log_every=5
+    )
 
 
 def main(argv=None) -> None:
@@ -47,8 +49,12 @@ def main(argv=None) -> None:
     t = time.monotonic()
     jm.stop(ids[1])
     _, stop_s = wait_for(lambda: read_status(root / ids[1]).get("state") in ("stopped", "failed"), timeout=30)
-    rows.append(["stop of run 2 -> state", f"{read_status(root / ids[1])['state']} after {stop_s:.1f} s, "
-                 f"{len(jm.metrics(ids[1]))} metric lines kept"])
+    rows.append(
+        [
+            "stop of run 2 -> state",
+            f"{read_status(root / ids[1])['state']} after {stop_s:.1f} s, {len(jm.metrics(ids[1]))} metric lines kept",
+        ]
+    )
     wait_for(lambda: read_status(root / ids[2]).get("state") == "running", timeout=60)
     rows.append(["run 3 started after the stop", f"{time.monotonic() - t:.1f} s"])
 
@@ -58,15 +64,29 @@ def main(argv=None) -> None:
     t = time.monotonic()
     _, failed_s = wait_for(lambda: {r["id"]: r for r in jm.list()}[ids[2]]["state"] == "failed", timeout=30, every=0.5)
     error = read_status(root / ids[2]).get("error") or ""
-    rows.append(["kill -9 of run 3 -> listing says", f"{read_status(root / ids[2])['state']} after {failed_s:.1f} s "
-                 f"(log tail: {len(error.splitlines()) - 1} lines)"])
+    rows.append(
+        [
+            "kill -9 of run 3 -> listing says",
+            f"{read_status(root / ids[2])['state']} after {failed_s:.1f} s "
+            f"(log tail: {len(error.splitlines()) - 1} lines)",
+        ]
+    )
     wait_for(lambda: read_status(root / ids[0]).get("state") in ("done", "failed"), timeout=900, every=1)
     fresh = {r["id"]: r["state"] for r in JobManager(root).list()}
-    rows.append(["fresh manager lists", ", ".join(f"run {ids.index(k) + 1}: {v}" for k, v in sorted(fresh.items(), key=lambda kv: ids.index(kv[0])))])
+    rows.append(
+        [
+            "fresh manager lists",
+            ", ".join(
+                f"run {ids.index(k) + 1}: {v}" for k, v in sorted(fresh.items(), key=lambda kv: ids.index(kv[0]))
+            ),
+        ]
+    )
     rows.append(["total", f"{time.monotonic() - t0:.0f} s"])
     print(table(rows, ["check", "result"]))
     write_json("jobs", {"rows": rows, "root": str(root)})
-    print(f"headline: stop took {stop_s:.1f} s, lost run detected in {failed_s:.1f} s, first metrics after {waited:.1f} s")
+    print(
+        f"headline: stop took {stop_s:.1f} s, lost run detected in {failed_s:.1f} s, first metrics after {waited:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Same process, same batches,
 one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
 it is paid once per run and per new shape).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,14 @@ import time
 
 import torch
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import load_dataset, tokenize
-from sentiment_lab.runner import make_accelerator
-from sentiment_lab.train_loop import TokenBatches, logits_of, training_attention
-
-from .common import DATA, table, write_json
-from .throughput import fresh_accelerator_state
+from bench.common import DATA, table, write_json
+from bench.throughput import fresh_accelerator_state
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import load_dataset, tokenize
+from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
+from sentiment_lab.training.runner import make_accelerator
 
 VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + math attention")
 
@@ -48,7 +48,11 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         if i == warmup:
             warm_s, started = time.perf_counter() - started, time.perf_counter()
         inputs, y = next(batches)
-        kernel = training_attention(acc.device, acc.mixed_precision == "bf16") if variant.endswith("math attention") else contextlib.nullcontext()
+        kernel = (
+            training_attention(acc.device, acc.mixed_precision == "bf16")
+            if variant.endswith("math attention")
+            else contextlib.nullcontext()
+        )
         with acc.autocast(), kernel:
             loss = torch.nn.functional.cross_entropy(logits_of(model, inputs).float(), y)
         acc.backward(loss)
@@ -63,7 +67,11 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=20, help="steps before timing (compiles the common shapes)")
     parser.add_argument("--methods", default="full,lora")
     parser.add_argument("--quick", action="store_true", help="full only, 20 steps after 10")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="which of: " + ", ".join(VARIANTS) + " (the first is the baseline)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="which of: " + ", ".join(VARIANTS) + " (the first is the baseline)",
+    )
     args = parser.parse_args(argv)
     steps, warmup, chosen = (20, 10, ["full"]) if args.quick else (args.steps, args.warmup, args.methods.split(","))
     variants = [v.strip() for v in args.variants.split(",")]
@@ -74,17 +82,23 @@ def main(argv=None) -> None:
     tokenize(ds.splits["train"], tok, 512)
     rows, out = [], {}
     for method in chosen:
-        cfg = RunConfig(method=method, dataset=str(DATA)).validated()
+        cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
         base = None
         for variant in variants:
             rate, warm_s = samples_per_s(method, variant, cfg, ds, tok, steps, warmup)
             base = base or rate
             out.setdefault(method, {})[variant] = {"samples_per_s": rate, "warmup_s": warm_s, "ratio": rate / base}
             rows.append([method, variant, f"{rate:.1f}", f"{rate / base:.2f}x", f"{warm_s:.1f}"])
-            print(f"{method} / {variant}: {rate:.1f} samples/s ({rate / base:.2f}x), first {warmup} steps {warm_s:.1f} s", flush=True)
+            print(
+                f"{method} / {variant}: {rate:.1f} samples/s ({rate / base:.2f}x), first {warmup} steps {warm_s:.1f} s",
+                flush=True,
+            )
     print(table(rows, ["method", "variant", "samples/s", f"vs {variants[0]}", f"first {warmup} steps s"]))
     write_json("levers", {"steps": steps, "warmup": warmup, "methods": out})
-    print("headline: " + "; ".join(f"{m}: " + ", ".join(f"{name} {r['ratio']:.2f}x" for name, r in v.items()) for m, v in out.items()))
+    print(
+        "headline: "
+        + "; ".join(f"{m}: " + ", ".join(f"{name} {r['ratio']:.2f}x" for name, r in v.items()) for m, v in out.items())
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the model's shape and the real (padded) token counts:
   fine-tuning, once the forward for LoRA / adapters (input gradients only through frozen weights).
 N counts matmul weights of the encoder layers, T tokens in the batch, S sequence length, H hidden.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,14 +16,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import collate, load_dataset, tokenize, train_batches
-from sentiment_lab.runner import cpu_has_native_bf16
-from sentiment_lab.train_loop import TokenBatches, training_attention  # the kernel the app's training steps use
-
-from .common import DATA, table, write_json
+from bench.common import DATA, table, write_json
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import collate, load_dataset, tokenize, train_batches
+from sentiment_lab.training.loop import training_attention  # the kernel the app's training steps use
+from sentiment_lab.training.runner import cpu_has_native_bf16
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0, device: str = "cpu") -> float:
@@ -68,15 +68,20 @@ def main(argv=None) -> None:
     runs = [("full", 2.0, use_bf16), ("lora", 1.0, use_bf16), ("adapters", 1.0, use_bf16)]
     runs += [("full", 2.0, False)] if use_bf16 else []
     for method, factor, autocast in runs:
-        cfg = RunConfig(method=method).validated()
+        cfg = RunConfig.of(method=method).validated()
         model = methods.build(cfg, ds.id2label).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate)
         flops = seconds = 0.0
         for i, idx in enumerate(batches):
             ids, mask = collate(train.input_ids, idx, tok.pad_token_id)
             start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), training_attention(torch.device("cpu"), autocast):
-                loss = F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits.float(), torch.as_tensor(train.labels[idx]))
+            with (
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast),
+                training_attention(torch.device("cpu"), autocast),
+            ):
+                loss = F.cross_entropy(
+                    model(input_ids=ids, attention_mask=mask).logits.float(), torch.as_tensor(train.labels[idx])
+                )
             loss.backward()
             opt.step()
             opt.zero_grad()
@@ -88,10 +93,15 @@ def main(argv=None) -> None:
         rows.append([name, f"{seconds / steps * 1000:.0f}", f"{rate / 1e9:.1f}", f"{100 * rate / peak:.0f}%"])
     print(table(rows, ["method", "ms/step", "GFLOP/s", f"of {'bf16' if use_bf16 else 'fp32'} matmul peak"]))
     if "full (fp32)" in out:
-        print(f"bf16 autocast speeds full fine-tuning steps up {out['full (fp32)']['step_s'] / out['full']['step_s']:.2f}x")
+        print(
+            "bf16 autocast speeds full fine-tuning steps up "
+            f"{out['full (fp32)']['step_s'] / out['full']['step_s']:.2f}x"
+        )
     write_json("limit", out)
-    print(f"headline: full fine-tuning reaches {100 * out['full']['fraction_of_peak']:.0f}% of the measured "
-          f"{'bf16' if use_bf16 else 'fp32'} matmul rate ({peak / 1e9:.0f} GFLOP/s)")
+    print(
+        f"headline: full fine-tuning reaches {100 * out['full']['fraction_of_peak']:.0f}% of the measured "
+        f"{'bf16' if use_bf16 else 'fp32'} matmul rate ({peak / 1e9:.0f} GFLOP/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ then N gradio_client users call /compare in a loop for the given time while one 
 goes on. Reports errors, p50 / p95 latency, and the training run's samples/s against the same run
 trained without the load (measured first, in this process's session).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-from sentiment_lab.config import RunConfig
-from sentiment_lab.runs import read_results, read_status
-
-from .common import DATA, table, wait_for, write_json
-from .compare import REVIEWS
+from bench.common import DATA, table, wait_for, write_json
+from bench.compare import REVIEWS
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_results, read_status
 
 REVIEW = REVIEWS[0]
 
@@ -31,7 +31,11 @@ def free_port() -> int:
 
 
 def train_speed(jobs, samples: int, made: list) -> float:
-    run = jobs.submit(RunConfig(method="lora", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=100).validated())
+    run = jobs.submit(
+        RunConfig.of(
+            method="lora", dataset=str(DATA), epochs=1, max_train_samples=samples, max_eval_samples=100
+        ).validated()
+    )
     made.append(jobs.root / run)
     wait_for(lambda: read_status(jobs.root / run).get("state") in ("done", "failed", "stopped"), timeout=900, every=0.5)
     return (read_results(jobs.root / run) or {}).get("samples_per_second", float("nan"))
@@ -51,7 +55,9 @@ def main(argv=None) -> None:
 
     app = build_app(Path(args.root))
     port = free_port()
-    app.queue(default_concurrency_limit=4, max_size=256).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.queue(default_concurrency_limit=4, max_size=256).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
     url = f"http://127.0.0.1:{port}/"
     jobs = app.services.jobs
     samples = 400
@@ -86,12 +92,48 @@ def main(argv=None) -> None:
     for folder in made:
         shutil.rmtree(folder, ignore_errors=True)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    rows = [[users, f"{seconds:.0f}", len(latencies), len(errors), f"{statistics.median(latencies):.0f}", f"{q[94]:.0f}",
-             f"{alone:.1f}", f"{out.get('loaded', float('nan')):.1f}"]]
-    print(table(rows, ["users", "s", "requests", "errors", "p50 ms", "p95 ms", "train samples/s alone", "train samples/s under load"]))
-    write_json("load", {"users": users, "seconds": seconds, "latencies_ms": latencies, "errors": errors[:10],
-                        "train_alone": alone, "train_loaded": out.get("loaded")})
-    print(f"headline: {len(errors)} errors in {len(latencies) + len(errors)} compare calls, p50 {statistics.median(latencies):.0f} ms")
+    rows = [
+        [
+            users,
+            f"{seconds:.0f}",
+            len(latencies),
+            len(errors),
+            f"{statistics.median(latencies):.0f}",
+            f"{q[94]:.0f}",
+            f"{alone:.1f}",
+            f"{out.get('loaded', float('nan')):.1f}",
+        ]
+    ]
+    print(
+        table(
+            rows,
+            [
+                "users",
+                "s",
+                "requests",
+                "errors",
+                "p50 ms",
+                "p95 ms",
+                "train samples/s alone",
+                "train samples/s under load",
+            ],
+        )
+    )
+    write_json(
+        "load",
+        {
+            "users": users,
+            "seconds": seconds,
+            "latencies_ms": latencies,
+            "errors": errors[:10],
+            "train_alone": alone,
+            "train_loaded": out.get("loaded"),
+        },
+    )
+    print(
+        f"headline: {len(errors)} errors in {len(latencies) + len(errors)} compare calls, p50 "
+        f"{statistics.median(latencies):.0f} ms"
+    )
 
 
 if __name__ == "__main__":

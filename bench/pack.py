@@ -8,6 +8,7 @@ package nor `../shared`, and what travels to it may be small (64 MiB here). This
   OUT/data    the Rotten Tomatoes parquet splits;
 then `--model OUT/minilm` and `--data OUT/data` (`--tokenizer OUT/minilm` for bench.gpu) name them there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from .common import DATA
+from bench.common import DATA
 
 # Everything a tokenizer and config load from; weights are written apart, other files are not needed.
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
@@ -53,11 +54,14 @@ def size_mib(folder: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="folder to write minilm/ and data/ into (keep it out of git)")
-    parser.add_argument("--model", default=None, help="a model folder with model.safetensors (default: the bundled MiniLM)")
+    parser.add_argument(
+        "--model", default=None, help="a model folder with model.safetensors (default: the bundled MiniLM)"
+    )
     parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args(argv)
     if args.model is None:
-        from sentiment_lab.backbone import bundled_model_dir
+        from sentiment_lab.training.backbone import bundled_model_dir
+
         args.model = str(bundled_model_dir())
     out = Path(args.out)
     pack_model(Path(args.model), out / "minilm")

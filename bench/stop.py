@@ -5,6 +5,7 @@ does), waits for its first train-loss line (mid-training), presses Stop, and tim
 `stopped` (or `failed`); then the same before the first step (right after the worker starts). Prints
 each trial, the state and message the run was left with, and the medians.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,16 +13,17 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobManager
-from sentiment_lab.runs import read_status
-
-from .common import DATA, table, wait_for, write_json
+from bench.common import DATA, table, wait_for, write_json
+from sentiment_lab.runs.queue import JobManager
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, str]:
     """(seconds from Stop to an ended state, that state, its message)."""
-    cfg = RunConfig(method=method, dataset=str(DATA), epochs=1, max_train_samples=2000, max_eval_samples=500, log_every=5)
+    cfg = RunConfig.of(
+        method=method, dataset=str(DATA), epochs=1, max_train_samples=2000, max_eval_samples=500, log_every=5
+    )
     run_id = jm.submit(cfg)
     root = jm.root
     if mid_run:
@@ -29,7 +31,9 @@ def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, st
     else:
         wait_for(lambda: read_status(root / run_id).get("state") == "running", timeout=120, every=0.05)
     jm.stop(run_id)
-    _, seconds = wait_for(lambda: read_status(root / run_id).get("state") in ("stopped", "failed"), timeout=60, every=0.05)
+    _, seconds = wait_for(
+        lambda: read_status(root / run_id).get("state") in ("stopped", "failed"), timeout=60, every=0.05
+    )
     status = read_status(root / run_id)
     wait_for(lambda: not any(r["state"] == "running" for r in jm.list()), timeout=60, every=0.1)
     return seconds, status["state"], status.get("error") or ""
@@ -51,8 +55,10 @@ def main(argv=None) -> None:
         out[when] = {"median_s": statistics.median(times), "times": times}
     print(table(rows, ["when", "trial", "Stop -> ended", "state", "message"]))
     write_json("stop", {"method": args.method, **out})
-    print(f"headline: {args.method} stop mid-run median {out['mid-run']['median_s']:.2f} s, "
-          f"before the first step {out['before the first step']['median_s']:.2f} s")
+    print(
+        f"headline: {args.method} stop mid-run median {out['mid-run']['median_s']:.2f} s, "
+        f"before the first step {out['before the first step']['median_s']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

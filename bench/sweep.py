@@ -11,6 +11,7 @@ over the run's evaluations, test accuracy) and its validation difference from th
 seeds both finished. Choose by validation; test accuracy is printed last and is not for choosing.
 The summary JSON is rewritten after every finished run, so a killed sweep keeps what it measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .accuracy import run_one, run_results
-from .common import DATA, RESULTS, table
+from bench.accuracy import run_one, run_results
+from bench.common import DATA, RESULTS, table
 
 
 def parse_variants(spec: str) -> list[tuple[str, str, list[str]]]:
@@ -41,8 +42,13 @@ def parse_variants(spec: str) -> list[tuple[str, str, list[str]]]:
 
 def measures(folder: Path) -> dict:
     res = run_results(folder)
-    return {"val": res["validation"]["accuracy"], "loss": res["lowest_val_loss"], "val_mean": res["val_accuracy_mean_of_evaluations"],
-            "test": res["test"]["accuracy"], "seconds": res["train_seconds"]}
+    return {
+        "val": res["validation"]["accuracy"],
+        "loss": res["lowest_val_loss"],
+        "val_mean": res["val_accuracy_mean_of_evaluations"],
+        "test": res["test"]["accuracy"],
+        "seconds": res["train_seconds"],
+    }
 
 
 def summarise(variants, done: dict) -> tuple[list[list], dict]:
@@ -54,19 +60,52 @@ def summarise(variants, done: dict) -> tuple[list[list], dict]:
         runs = done.get(name, {})
         if not runs:
             continue
-        mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in ("val", "loss", "val_mean", "test", "seconds")}
+        mean = {
+            k: float(np.mean([r[k] for r in runs.values()])) for k in ("val", "loss", "val_mean", "test", "seconds")
+        }
         base = done.get(baseline[method], {})
         shared = sorted(set(runs) & set(base))
-        delta = (float(np.mean([runs[s]["val"] - base[s]["val"] for s in shared])) if shared and name != baseline[method] else None)
-        out[name] = {"method": method, "flags": flags, "seeds": sorted(runs), "mean": mean, "per_seed": runs,
-                     "baseline": baseline[method], "val_vs_baseline_same_seeds": delta}
-        rows.append([name, method, ",".join(map(str, sorted(runs))), f"{mean['val']:.4f}", f"{mean['loss']:.4f}",
-                     f"{mean['val_mean']:.4f}", "–" if delta is None else f"{100 * delta:+.2f} pt", f"{mean['test']:.4f}",
-                     f"{mean['seconds']:.0f}"])
+        delta = (
+            float(np.mean([runs[s]["val"] - base[s]["val"] for s in shared]))
+            if shared and name != baseline[method]
+            else None
+        )
+        out[name] = {
+            "method": method,
+            "flags": flags,
+            "seeds": sorted(runs),
+            "mean": mean,
+            "per_seed": runs,
+            "baseline": baseline[method],
+            "val_vs_baseline_same_seeds": delta,
+        }
+        rows.append(
+            [
+                name,
+                method,
+                ",".join(map(str, sorted(runs))),
+                f"{mean['val']:.4f}",
+                f"{mean['loss']:.4f}",
+                f"{mean['val_mean']:.4f}",
+                "–" if delta is None else f"{100 * delta:+.2f} pt",
+                f"{mean['test']:.4f}",
+                f"{mean['seconds']:.0f}",
+            ]
+        )
     return rows, out
 
 
-HEADERS = ["variant", "method", "seeds", "val acc", "lowest val loss", "val mean of evals", "val vs baseline", "test acc", "train s"]
+HEADERS = [
+    "variant",
+    "method",
+    "seeds",
+    "val acc",
+    "lowest val loss",
+    "val mean of evals",
+    "val vs baseline",
+    "test acc",
+    "train s",
+]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,14 +132,27 @@ def main(argv: list[str] | None = None) -> None:
 
     def train(seed, variant):
         name, method, flags = variant
-        return measures(run_one(Path(args.out) / name, method, seed, 1 if args.quick else args.epochs,
-                                [*extra, *flags], args.quick, args.data))
+        return measures(
+            run_one(
+                Path(args.out) / name,
+                method,
+                seed,
+                1 if args.quick else args.epochs,
+                [*extra, *flags],
+                args.quick,
+                args.data,
+            )
+        )
 
     def record():
         rows, out = summarise(variants, done)
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(json.dumps({"variants": out, "failed": failed, "train_args": args.train_args,
-                                                  "seconds": time.monotonic() - start}, indent=1))
+        Path(args.summary).write_text(
+            json.dumps(
+                {"variants": out, "failed": failed, "train_args": args.train_args, "seconds": time.monotonic() - start},
+                indent=1,
+            )
+        )
         return rows
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -116,8 +168,11 @@ def main(argv: list[str] | None = None) -> None:
                 seed, (name, _, _) = running.pop(future)
                 try:
                     done.setdefault(name, {})[seed] = future.result()
-                    print(f"{name} s{seed}: val {done[name][seed]['val']:.4f} test {done[name][seed]['test']:.4f} "
-                          f"({time.monotonic() - start:.0f} s)", flush=True)
+                    print(
+                        f"{name} s{seed}: val {done[name][seed]['val']:.4f} test {done[name][seed]['test']:.4f} "
+                        f"({time.monotonic() - start:.0f} s)",
+                        flush=True,
+                    )
                 except Exception as e:  # one broken variant must not cost the others' results
                     failed.append(f"{name} s{seed}: {e}")
                     print(f"{name} s{seed} FAILED: {e}", flush=True)
@@ -128,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     if skipped:
         print(f"{skipped} run(s) not started: deadline")
     best = max((r for r in rows if r[6] != "–"), key=lambda r: float(r[6].split()[0]), default=None)
-    print("headline: " + (f"best against its baseline {best[0]} {best[6]} validation" if best else "no variant against a baseline"))
+    print(
+        "headline: "
+        + (f"best against its baseline {best[0]} {best[6]} validation" if best else "no variant against a baseline")
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ set with the bundled MiniLM, against a plain Hugging Face Trainer configured the
 this process, one after the other. Ours: length-grouped batches, tokenised once, bf16 autocast
 where the CPU has it, fused AdamW, and for freeze the frozen backbone's features computed once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,14 +16,13 @@ import time
 import numpy as np
 import torch
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_classifier, load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import load_dataset, subsample, tokenize
-from sentiment_lab.runner import Runner, make_accelerator
-from sentiment_lab.train_loop import FeatureBatches, LoopSettings, TokenBatches, fit
-
-from .common import DATA, table, write_json
+from bench.common import DATA, table, write_json
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_classifier, load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit
+from sentiment_lab.training.runner import Runner, make_accelerator
 
 METHODS = ("full", "lora", "adapters", "freeze")
 
@@ -43,12 +43,25 @@ def trainer_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batc
 
     train = ds.splits["train"]
     # A plain list of examples: the Trainer needs nothing more, and the GPU machine has no `datasets`.
-    examples = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(y)} for ids, y in zip(train.input_ids, train.labels)]
+    examples = [
+        {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(y)}
+        for ids, y in zip(train.input_ids, train.labels)
+    ]
     model = reference_model(method, cfg, ds, tok)
-    args = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=batch, max_steps=steps,
-                             learning_rate=cfg.learning_rate, report_to=[], save_strategy="no", eval_strategy="no",
-                             logging_strategy="no", use_cpu=not cfg.device.startswith("cuda"), seed=cfg.seed,
-                             disable_tqdm=True, dataloader_num_workers=0)
+    args = TrainingArguments(
+        output_dir="/tmp/bench-trainer",
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        learning_rate=cfg.learning_rate,
+        report_to=[],
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        use_cpu=not cfg.device.startswith("cuda"),
+        seed=cfg.seed,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=DataCollatorWithPadding(tok))
     start = time.perf_counter()
     trainer.train()
@@ -65,14 +78,20 @@ def fresh_accelerator_state() -> None:
 def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: int = 16) -> float:
     train, val = ds.splits["train"], subsample(ds.splits["validation"], 16, 0)
     acc = make_accelerator(cfg)
-    # The run's own loop settings (weight averaging included), shortened to `steps`.
-    settings = dataclasses.replace(LoopSettings.of(cfg), epochs=steps / int(np.ceil(len(train) / batch)), evals_per_epoch=1, log_every=steps)
+    # The run's own loop settings, shortened to `steps`.
+    settings = dataclasses.replace(
+        cfg.optimisation,
+        lr=cfg.learning_rate,
+        epochs=steps / int(np.ceil(len(train) / batch)),
+        evals_per_epoch=1,
+        log_every=steps,
+    )
     start = time.perf_counter()
     if method == "freeze":
         seen = subsample(train, steps * batch, 0)  # the sentences these steps see, encoded once
         runner = Runner(cfg, "/tmp/unused", progress=False)
         encoder, (feats,) = runner._features(tok, (seen,), acc)
-        model = methods.freeze.build(feats.shape[1], 2, encoder.config.hidden_size)
+        model = methods.freeze.Head(feats.shape[1], 2)
         batches, vb = FeatureBatches(feats, seen.labels, batch, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
         settings.epochs = 1
     else:
@@ -96,7 +115,7 @@ def main(argv=None) -> None:
     tokenize(ds.splits["validation"], tok, 512)
     rows, out = [], {}
     for method in args.methods.split(","):
-        cfg = RunConfig(method=method, dataset=str(DATA)).validated()
+        cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
         torch.manual_seed(0)
         fresh_accelerator_state()
         ref = trainer_samples_per_s(method, cfg, ds, tok, steps)
@@ -109,7 +128,10 @@ def main(argv=None) -> None:
     print(table(rows, ["method", "HF Trainer samples/s", "ours samples/s", "ratio"]))
     write_json("throughput", {"steps": steps, "methods": out})
     worst = min(out, key=lambda m: out[m]["ratio"])
-    print(f"headline: slowest gain {out[worst]['ratio']:.1f}x ({worst}); " + ", ".join(f"{m} {v['ratio']:.1f}x" for m, v in out.items()))
+    print(
+        f"headline: slowest gain {out[worst]['ratio']:.1f}x ({worst}); "
+        + ", ".join(f"{m} {v['ratio']:.1f}x" for m, v in out.items())
+    )
 
 
 if __name__ == "__main__":

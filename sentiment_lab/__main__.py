@@ -1,3 +1,3 @@
-from .train import main
+from sentiment_lab.train import main
 
 raise SystemExit(main())

@@ -1,10 +1,11 @@
 """The Compare tab from a command line: one review (or many) through every method's finished run.
 
-    python -m sentiment_lab.compare "a gorgeous, moving film"            # each method's label
-    python -m sentiment_lab.compare "not bad, just dull" --words          # and each word's pull
-    python -m sentiment_lab.compare --file reviews.csv --csv answers.csv  # many (a text column, maybe label)
-    python -m sentiment_lab.compare "..." --run lora=RUN_ID               # a chosen run instead of the latest
+python -m sentiment_lab.compare "a gorgeous, moving film"            # each method's label
+python -m sentiment_lab.compare "not bad, just dull" --words          # and each word's pull
+python -m sentiment_lab.compare --file reviews.csv --csv answers.csv  # many (a text column, maybe label)
+python -m sentiment_lab.compare "..." --run lora=RUN_ID               # a chosen run instead of the latest
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,12 @@ import sys
 
 import pandas as pd
 
-from .config import ConfigError
-from .jobs import JobError, JobManager
-from .paths import RunIdError
-from .predict import Predictor, ReviewError
-from .review_batch import loading_note
+from sentiment_lab.runs.paths import RunIdError
+from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.serving.predict import Predictor, ReviewError
+from sentiment_lab.serving.review_batch import loading_note, read_reviews, tables
+from sentiment_lab.serving.word_influence import influence
+from sentiment_lab.training.config import ConfigError
 
 
 def _picks(items: list[str]) -> dict[str, str]:
@@ -31,15 +33,24 @@ def _picks(items: list[str]) -> dict[str, str]:
 
 def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
     rows = predictor.predict(review, runs)
-    frame = pd.DataFrame([[r["method"], r.get("label", "—"), round(r["probability"], 3) if "probability" in r else None,
-                           round(r["ms"], 1) if "ms" in r else None, r.get("test_accuracy"), r.get("error") or r["run"]] for r in rows],
-                         columns=["method", "label", "probability", "ms", "test acc", "run"])
+    frame = pd.DataFrame(
+        [
+            [
+                r["method"],
+                r.get("label", "—"),
+                round(r["probability"], 3) if "probability" in r else None,
+                round(r["ms"], 1) if "ms" in r else None,
+                r.get("test_accuracy"),
+                r.get("error") or r["run"],
+            ]
+            for r in rows
+        ],
+        columns=["method", "label", "probability", "ms", "test acc", "run"],
+    )
     print(frame.to_string(index=False))
     if loading_note(rows):
         print(loading_note(rows).strip())
     if words:
-        from .word_influence import influence
-
         for method, r in influence(predictor, review, runs).items():
             if "words" in r:
                 pulls = " ".join(f"{w}({d:+.1f})" for w, d, _ in r["words"])
@@ -47,7 +58,6 @@ def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
 
 
 def _many(predictor: Predictor, path: str | None, typed: list[str], runs: dict, csv: str | None) -> None:
-    from .review_batch import read_reviews, tables
 
     texts, gold = read_reviews(path, "\n".join(typed))
     summary, per_review, note = tables(texts, gold, predictor.predict_many(texts, runs))
@@ -60,11 +70,18 @@ def _many(predictor: Predictor, path: str | None, typed: list[str], runs: dict, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentiment_lab.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment_lab.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("reviews", nargs="*", help="one or more reviews (quote each)")
-    parser.add_argument("--file", help="CSV / JSON lines / parquet / text file of reviews (a text, review or sentence column)")
-    parser.add_argument("--run", action="append", default=[], metavar="METHOD=RUN_ID", help="answer with this run for METHOD")
+    parser.add_argument(
+        "--file", help="CSV / JSON lines / parquet / text file of reviews (a text, review or sentence column)"
+    )
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="METHOD=RUN_ID", help="answer with this run for METHOD"
+    )
     parser.add_argument("--words", action="store_true", help="one review: how much each word pulls each method")
     parser.add_argument("--csv", help="many reviews: write each review's answers to this CSV")
     args = parser.parse_args(argv)

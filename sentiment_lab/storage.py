@@ -1,4 +1,5 @@
 """Atomic file writes: a killed process never leaves a half-written file under its final name."""
+
 from __future__ import annotations
 
 import json

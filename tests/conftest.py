@@ -1,4 +1,5 @@
 """Tiny random models of every encoder family built from configs, and a tiny memorisable dataset."""
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,11 @@ def tiny_texts(n: int, seed: int) -> pd.DataFrame:
 
 
 def tiny_vocab() -> dict[str, int]:
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POSITIVE + NEGATIVE + FILLER)) + list("abcdefghijklmnopqrstuvwxyz")
+    words = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        + sorted(set(POSITIVE + NEGATIVE + FILLER))
+        + list("abcdefghijklmnopqrstuvwxyz")
+    )
     return {w: i for i, w in enumerate(words)}
 
 
@@ -42,16 +47,41 @@ def tiny_vocab() -> dict[str, int]:
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, initializer_range=INIT)
 FAMILIES = {
     "bert": ("BertConfig", dict(SMALL, max_position_embeddings=64)),
-    "distilbert": ("DistilBertConfig", dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64, initializer_range=INIT, max_position_embeddings=64)),
+    "distilbert": (
+        "DistilBertConfig",
+        dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64, initializer_range=INIT, max_position_embeddings=64),
+    ),
     "roberta": ("RobertaConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
     "xlm-roberta": ("XLMRobertaConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
     "camembert": ("CamembertConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
     "electra": ("ElectraConfig", dict(SMALL, embedding_size=16, max_position_embeddings=64)),
-    "deberta-v2": ("DebertaV2Config", dict(SMALL, max_position_embeddings=64, relative_attention=True, position_buckets=16,
-                                           pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
-                                           position_biased_input=False, pad_token_id=0)),
-    "modernbert": ("ModernBertConfig", dict(SMALL, max_position_embeddings=64, pad_token_id=0, cls_token_id=2, sep_token_id=3,
-                                            bos_token_id=2, eos_token_id=3, global_attn_every_n_layers=1)),
+    "deberta-v2": (
+        "DebertaV2Config",
+        dict(
+            SMALL,
+            max_position_embeddings=64,
+            relative_attention=True,
+            position_buckets=16,
+            pos_att_type=["p2c", "c2p"],
+            share_att_key=True,
+            norm_rel_ebd="layer_norm",
+            position_biased_input=False,
+            pad_token_id=0,
+        ),
+    ),
+    "modernbert": (
+        "ModernBertConfig",
+        dict(
+            SMALL,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            cls_token_id=2,
+            sep_token_id=3,
+            bos_token_id=2,
+            eos_token_id=3,
+            global_attn_every_n_layers=1,
+        ),
+    ),
     "albert": ("AlbertConfig", dict(SMALL, embedding_size=16, max_position_embeddings=64, pad_token_id=0)),
     "mpnet": ("MPNetConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
 }
@@ -112,6 +142,6 @@ def pytest_configure(config):
 
 def build_model(cfg, id2label=None):
     """A token method's model as a run builds it."""
-    from sentiment_lab import methods
+    from sentiment_lab.training import methods
 
     return methods.build(cfg, id2label or {0: "neg", 1: "pos"})

@@ -1,4 +1,5 @@
 """The app's pure pieces, and a real gradio_client session against a launched app."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,9 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 
-from sentiment_lab.config import ConfigError
+from sentiment_lab.training.config import ConfigError
 from sentiment_lab.ui.forms import form_to_config, store_upload
 from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
 from sentiment_lab.ui.tables import results_frame, runs_frame
@@ -21,27 +21,73 @@ def test_build_app_without_launching(tmp_path):
 
     app = build_app(tmp_path)
     names = {d.get("api_name") for d in app.config["dependencies"]}
-    assert {"start_training", "stop_run", "resume_run", "delete_run", "list_runs", "run_metrics", "compare", "explain", "compare_many", "test_errors"} <= names
+    assert {
+        "start_training",
+        "stop_run",
+        "resume_run",
+        "delete_run",
+        "list_runs",
+        "run_metrics",
+        "compare",
+        "explain",
+        "compare_many",
+        "test_errors",
+    } <= names
 
 
 def test_form_to_config_uses_defaults_for_blanks():
     cfg = form_to_config({"method": "lora", "model": "minilm", "lr": "", "epochs": 2, "lora_r": 4.0, "run_name": " "})
-    assert cfg.method == "lora" and cfg.lr is None and cfg.learning_rate == 2e-3 and cfg.lora_r == 4 and cfg.run_name is None
-    advanced = form_to_config({"method": "lora", "lora_dora": True, "lora_targets": "all", "adapter_dim": "32", "pooling": "cls",
-                               "patience": 2, "max_train_samples": " "})
-    assert (advanced.lora_dora, advanced.lora_targets, advanced.adapter_dim, advanced.pooling, advanced.patience,
-            advanced.max_train_samples) == (True, "all", 32, "cls", 2, None)
+    assert (
+        cfg.method == "lora"
+        and cfg.optimisation.lr is None
+        and cfg.learning_rate == 2e-3
+        and cfg.lora.r == 4
+        and cfg.run_name is None
+    )
+    advanced = form_to_config(
+        {
+            "method": "lora",
+            "lora_dora": True,
+            "lora_targets": "all",
+            "adapter_dim": "32",
+            "pooling": "cls",
+            "patience": 2,
+            "max_train_samples": " ",
+        }
+    )
+    assert (
+        advanced.lora.dora,
+        advanced.lora.targets,
+        advanced.adapters.dim,
+        advanced.features.pooling,
+        advanced.optimisation.patience,
+        advanced.data.max_train_samples,
+    ) == (True, "all", 32, "cls", 2, None)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("lr", "-1", "lr must be in"), ("epochs", 0, "epochs must be in"), ("batch_size", 0, "batch_size must be in"),
-    ("batch_size", 100000, "batch_size must be in"), ("max_length", 0, "max_length must be in"),
-    ("lora_r", 0, "lora_r must be in"), ("adapter_dim", 0, "adapter_dim must be in"), ("lr", "fast", "lr must be float"),
-    ("run_name", "../../x", "run name may hold only"), ("run_name", "x" * 500, "at most"), ("method", "magic", "method must be one of"),
-    ("model", "   ", None), ("lora_dropout", 1, "lora_dropout must be in"), ("adapter_dropout", -1, "adapter_dropout must be in"),
-    ("lora_dora", "maybe", "lora_dora must be bool"), ("lora_targets", "mlp", "lora_targets must be one of"),
-    ("pooling", "mean_concat", "pooling must be one of"), ("patience", "-1", "patience must be in"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("lr", "-1", "lr must be in"),
+        ("epochs", 0, "epochs must be in"),
+        ("batch_size", 0, "batch_size must be in"),
+        ("batch_size", 100000, "batch_size must be in"),
+        ("max_length", 0, "max_length must be in"),
+        ("lora_r", 0, "lora_r must be in"),
+        ("adapter_dim", 0, "adapter_dim must be in"),
+        ("lr", "fast", "lr must be float"),
+        ("run_name", "../../x", "run name may hold only"),
+        ("run_name", "x" * 500, "at most"),
+        ("method", "magic", "method must be one of"),
+        ("model", "   ", None),
+        ("lora_dropout", 1, "lora_dropout must be in"),
+        ("adapter_dropout", -1, "adapter_dropout must be in"),
+        ("lora_dora", "maybe", "lora_dora must be bool"),
+        ("lora_targets", "mlp", "lora_targets must be one of"),
+        ("pooling", "mean_concat", "pooling must be one of"),
+        ("patience", "-1", "patience must be in"),
+    ],
+)
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
     form = {"method": "full", "model": "minilm", field: value}
     if message is None:  # a blank model falls back to the default rather than failing
@@ -63,10 +109,14 @@ def test_uploads_are_checked_and_renamed(tmp_path):
 
 
 def test_curves_overlay_several_runs_and_smooth():
-    rows = [{"step": s, "epoch": s / 10, "loss": 1 / s} for s in range(1, 11)] + [{"step": 10, "epoch": 1.0, "eval_loss": 0.3, "eval_accuracy": 0.8}]
+    rows = [{"step": s, "epoch": s / 10, "loss": 1 / s} for s in range(1, 11)] + [
+        {"step": 10, "epoch": 1.0, "eval_loss": 0.3, "eval_accuracy": 0.8}
+    ]
     fig = curves_figure({"a": rows, "b": rows[:5]}, x="epoch", smoothing=0.5)
     names = {t.name for t in fig.data}
-    assert names == {"a", "b"} and len(fig.data) == 6  # a: loss, eval loss, eval acc, its kept checkpoint on both; b: loss only
+    assert (
+        names == {"a", "b"} and len(fig.data) == 6
+    )  # a: loss, eval loss, eval acc, its kept checkpoint on both; b: loss only
     stars = [t for t in fig.data if t.marker.symbol == "star"]
     assert [(t.x, t.y) for t in stars] == [((1.0,), (0.3,)), ((1.0,), (0.8,))]
 
@@ -74,9 +124,15 @@ def test_curves_overlay_several_runs_and_smooth():
 def test_curves_by_time_since_each_run_began_older_runs_from_their_wall_times():
     from sentiment_lab.ui.plots import with_seconds
 
-    new = [{"step": 20, "seconds": 14.0, "loss": 0.6}, {"step": 40, "seconds": 21.5, "eval_loss": 0.4, "eval_accuracy": 0.8}]
+    new = [
+        {"step": 20, "seconds": 14.0, "loss": 0.6},
+        {"step": 40, "seconds": 21.5, "eval_loss": 0.4, "eval_accuracy": 0.8},
+    ]
     # Before the run clock: the loop's elapsed on train-loss rows, wall time on every row.
-    old = [{"step": 20, "time": 1000.0, "elapsed": 5.0, "loss": 0.6}, {"step": 40, "time": 1012.5, "eval_loss": 0.5, "eval_accuracy": 0.7}]
+    old = [
+        {"step": 20, "time": 1000.0, "elapsed": 5.0, "loss": 0.6},
+        {"step": 40, "time": 1012.5, "eval_loss": 0.5, "eval_accuracy": 0.7},
+    ]
     assert [r["seconds"] for r in with_seconds(old)] == [5.0, 17.5] and with_seconds(new) == new
     fig = curves_figure({"new": new, "old": old}, x="seconds")
     xs = {(t.name, t.xaxis): list(t.x) for t in fig.data if t.marker.symbol != "star"}
@@ -87,28 +143,76 @@ def test_curves_by_time_since_each_run_began_older_runs_from_their_wall_times():
 def test_the_kept_checkpoint_is_the_one_the_training_loop_keeps():
     from sentiment_lab.ui.plots import kept_checkpoint
 
-    evals = [{"step": 1, "eval_accuracy": 0.8, "eval_loss": 0.5}, {"step": 2, "eval_accuracy": 0.85, "eval_loss": 0.6},
-             {"step": 3, "eval_accuracy": 0.85, "eval_loss": 0.4}, {"step": 4, "eval_accuracy": 0.85, "eval_loss": 0.4}]
+    evals = [
+        {"step": 1, "eval_accuracy": 0.8, "eval_loss": 0.5},
+        {"step": 2, "eval_accuracy": 0.85, "eval_loss": 0.6},
+        {"step": 3, "eval_accuracy": 0.85, "eval_loss": 0.4},
+        {"step": 4, "eval_accuracy": 0.85, "eval_loss": 0.4},
+    ]
     assert kept_checkpoint(evals)["step"] == 3  # accuracy first, then loss; a tie keeps the earlier
     assert kept_checkpoint([{"step": 1, "loss": 0.7}]) is None
 
 
 def test_a_run_without_train_loss_still_has_its_legend_entry():
-    fig = curves_figure({"svm": [{"step": 1, "eval_loss": 0.45, "eval_accuracy": 0.78}], "full": [{"step": 1, "loss": 0.7}]})
-    assert sorted(t.name for t in fig.data if t.showlegend) == ["full", "svm"]  # the SVM evaluates once and never logs a train loss
+    fig = curves_figure(
+        {"svm": [{"step": 1, "eval_loss": 0.45, "eval_accuracy": 0.78}], "full": [{"step": 1, "loss": 0.7}]}
+    )
+    assert sorted(t.name for t in fig.data if t.showlegend) == [
+        "full",
+        "svm",
+    ]  # the SVM evaluates once and never logs a train loss
     assert smooth([1, 0], 0.5) == [1, 0.5] and smooth([1, 0], 0) == [1, 0]
 
 
 def test_tables_from_rows():
-    frame = results_frame([("r1", {"method": "lora", "model": "m", "test": {"accuracy": 0.8, "f1": 0.79, "loss": 0.4},
-                                    "trainable_parameters": 10, "total_parameters": 1000, "train_seconds": 5, "samples_per_second": 20}),
-                           ("r2", {"method": "full", "test": {"accuracy": 0.9, "f1": 0.9, "loss": 0.3}, "trainable_parameters": 1000, "total_parameters": 1000})])
+    frame = results_frame(
+        [
+            (
+                "r1",
+                {
+                    "method": "lora",
+                    "model": "m",
+                    "test": {"accuracy": 0.8, "f1": 0.79, "loss": 0.4},
+                    "trainable_parameters": 10,
+                    "total_parameters": 1000,
+                    "train_seconds": 5,
+                    "samples_per_second": 20,
+                },
+            ),
+            (
+                "r2",
+                {
+                    "method": "full",
+                    "test": {"accuracy": 0.9, "f1": 0.9, "loss": 0.3},
+                    "trainable_parameters": 1000,
+                    "total_parameters": 1000,
+                },
+            ),
+        ]
+    )
     assert list(frame["run"]) == ["r2", "r1"] and frame.loc[1, "% of total"] == 1.0
-    runs = runs_frame([{"id": "x", "state": "running", "step": 5, "total_steps": 10, "epoch": 0.5, "started": 100.0, "elapsed": 10.0}], now=110.0)
+    runs = runs_frame(
+        [
+            {
+                "id": "x",
+                "state": "running",
+                "step": 5,
+                "total_steps": 10,
+                "epoch": 0.5,
+                "started": 100.0,
+                "elapsed": 10.0,
+            }
+        ],
+        now=110.0,
+    )
     assert runs.loc[0, "progress"] == "5/10 · ep 0.50" and runs.loc[0, "time"] == "10s · 10s left"
-    flat = runs_frame([{"id": "y", "state": "done", "warning": "warning: the model did not learn: ..."}, {"id": "z", "state": "done"}])
+    flat = runs_frame(
+        [{"id": "y", "state": "done", "warning": "warning: the model did not learn: ..."}, {"id": "z", "state": "done"}]
+    )
     assert list(flat["state"]) == ["done · did not learn", "done"]
-    assert positive_bar([{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}]).data[0].y == (0.8,)
+    assert positive_bar(
+        [{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}]
+    ).data[0].y == (0.8,)
 
 
 def free_port() -> int:
@@ -133,8 +237,10 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
 
     app, url = live_app
     client = Client(url, verbose=False)
-    run_id = client.predict({"method": "full", "model": str(tiny_models["bert"]), "dataset": str(tiny_data), "epochs": 1,
-                             "batch_size": 8}, api_name="/start_training")
+    run_id = client.predict(
+        {"method": "full", "model": str(tiny_models["bert"]), "dataset": str(tiny_data), "epochs": 1, "batch_size": 8},
+        api_name="/start_training",
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         state = {r["id"]: r["state"] for r in client.predict(api_name="/list_runs")}[run_id]
@@ -150,14 +256,20 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     assert answers["full"]["test_accuracy"] == saved["test"]["accuracy"]  # the answering run's own score
     assert "no finished lora run" in answers["lora"]["error"]
     pulls = client.predict("a good movie", api_name="/explain")
-    assert [w[0] for w in pulls["full"]["words"]] == ["a", "good", "movie"] and "no finished lora run" in pulls["lora"]["error"]
-    assert pulls["full"]["probability"] == pytest.approx(answers["full"]["probabilities"]["pos"], abs=0.02)  # bf16 batch vs one review
+    assert [w[0] for w in pulls["full"]["words"]] == ["a", "good", "movie"] and "no finished lora run" in pulls["lora"][
+        "error"
+    ]
+    assert pulls["full"]["probability"] == pytest.approx(
+        answers["full"]["probabilities"]["pos"], abs=0.02
+    )  # bf16 batch vs one review
     # The test-set view rebuilds the run's test sentences and lines them up with the answers it saved.
     errors = client.predict([run_id], "any", api_name="/test_errors")
     (run,) = errors["runs"]
     test_texts = set(pd.read_parquet(tiny_data / "test.parquet")["text"])
     assert run["wrong"] == len(errors["sentences"]) == round(16 * (1 - run["test acc"]))
-    assert {s["review"] for s in errors["sentences"]} <= test_texts and all(s[run_id].endswith("✗") for s in errors["sentences"])
+    assert {s["review"] for s in errors["sentences"]} <= test_texts and all(
+        s[run_id].endswith("✗") for s in errors["sentences"]
+    )
     # A run goes out as a zip and comes back as a second finished run, through the public endpoints.
     from gradio_client import handle_file
 
@@ -191,18 +303,22 @@ def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):
 
 
 def test_login_and_demo_limits_through_the_api(tmp_path):
+    import httpx
+    from fakes.runs import finished_run
     from gradio_client import Client
 
-    from fakes.runs import finished_run
-    from sentiment_lab.access import DemoLimits
+    from sentiment_lab.ui.access import DemoLimits
     from sentiment_lab.ui.app import build_app
 
     app = build_app(tmp_path / "runs", demo=DemoLimits())
     port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=[("ann", "pw")])
+    app.queue().launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=[("ann", "pw")]
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
-        with pytest.raises(Exception):
+        assert httpx.get(url + "config").status_code == 401  # no app config, hence no API, without a login
+        with pytest.raises(ValueError, match="credentials were not provided"):
             Client(url, verbose=False).predict(api_name="/list_runs")
         client = Client(url, auth=("ann", "pw"), verbose=False)
         assert client.predict(api_name="/list_runs") == []
@@ -217,9 +333,17 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
             client.predict("full-someone-else", api_name="/resume_run")
         assert (tmp_path / "runs" / "full-someone-else" / "config.json").is_file()
         many = client.predict("a fine film\nawful", api_name="/compare_many")  # Compare stays open in the demo
-        assert many["note"] == "No method answered: train some in the Train tab." and [r["review"] for r in many["reviews"]] == ["a fine film", "awful"]
-        assert many["methods"][0] == {"method": "svm", "run": "no finished svm run yet: train one in the Train tab", "ms per review": None}
-        assert many["methods"][1]["run"].startswith("run full-someone-else could not be used")  # a fake run without weights
+        assert many["note"] == "No method answered: train some in the Train tab." and [
+            r["review"] for r in many["reviews"]
+        ] == ["a fine film", "awful"]
+        assert many["methods"][0] == {
+            "method": "svm",
+            "run": "no finished svm run yet: train one in the Train tab",
+            "ms per review": None,
+        }
+        assert many["methods"][1]["run"].startswith(
+            "run full-someone-else could not be used"
+        )  # a fake run without weights
         with pytest.raises(Exception, match="no reviews"):
             client.predict(" \n", api_name="/compare_many")
     finally:
@@ -229,28 +353,58 @@ def test_login_and_demo_limits_through_the_api(tmp_path):
 def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
     from sentiment_lab.ui.compare_tab import rows_frame
 
-    frame = rows_frame([{"method": "full", "label": "pos", "probability": 0.9123, "ms": 10.04, "run": "full-a", "test_accuracy": 0.83412},
-                        {"method": "lora", "run": None, "error": "no finished lora run yet"},
-                        {"method": "svm", "run": "svm-b", "error": "run svm-b could not be used: OSError"}])
-    assert list(frame.columns) == ["method", "label", "probability", "ms", "test acc", "run"]  # nothing past the visible columns
+    frame = rows_frame(
+        [
+            {
+                "method": "full",
+                "label": "pos",
+                "probability": 0.9123,
+                "ms": 10.04,
+                "run": "full-a",
+                "test_accuracy": 0.83412,
+            },
+            {"method": "lora", "run": None, "error": "no finished lora run yet"},
+            {"method": "svm", "run": "svm-b", "error": "run svm-b could not be used: OSError"},
+        ]
+    )
+    assert list(frame.columns) == [
+        "method",
+        "label",
+        "probability",
+        "ms",
+        "test acc",
+        "run",
+    ]  # nothing past the visible columns
     assert frame["test acc"].tolist()[0] == 0.8341
     assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
     assert frame["probability"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
 
 
 def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
-    from sentiment_lab.config import RunConfig
+    from sentiment_lab.training.config import RunConfig
     from sentiment_lab.ui.forms import form_to_config, form_values
     from sentiment_lab.ui.train_tab import FORM_FIELDS
 
-    saved = RunConfig(method="lora", lr=3e-4, max_train_samples=500, lora_r=16, lora_dora=True, lora_targets="all",
-                      epochs=1.5, seed=7, run_name="mine", warmup_ratio=0.1, svm_c=0.1, pooling="cls").validated()
+    saved = RunConfig.of(
+        method="lora",
+        lr=3e-4,
+        max_train_samples=500,
+        lora_r=16,
+        lora_dora=True,
+        lora_targets="all",
+        epochs=1.5,
+        seed=7,
+        run_name="mine",
+        warmup_ratio=0.1,
+        svm_c=0.1,
+        pooling="cls",
+    ).validated()
     values, left_out = form_values(saved, FORM_FIELDS)
     form = dict(zip(FORM_FIELDS, values))
     assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
     again = form_to_config(form)
     assert form["pooling"] == "cls"
-    assert {**again.to_dict(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.to_dict()
+    assert {**again.flat(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.flat()
     assert left_out == ["warmup_ratio=0.1", "svm_c=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
@@ -262,28 +416,45 @@ def test_the_accuracy_panel_spans_the_accuracies_not_plotlys_guess():
     one = curves_figure({"r": [{"step": 10, "loss": 0.7}, {"step": 20, "eval_loss": 0.5, "eval_accuracy": 0.83}]})
     assert one.layout.yaxis3.range == pytest.approx((0.81, 0.85))
     many = curves_figure({"a": [{"step": 1, "eval_accuracy": 0.5}], "b": [{"step": 1, "eval_accuracy": 1.0}]})
-    assert many.layout.yaxis3.range == pytest.approx((0.48, 1.005)) and many.layout.yaxis.range is None  # the loss panels autorange
+    assert (
+        many.layout.yaxis3.range == pytest.approx((0.48, 1.005)) and many.layout.yaxis.range is None
+    )  # the loss panels autorange
 
 
 def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
     from sentiment_lab.ui.notices import run_endings
 
-    rows = [{"id": "c", "state": "queued", "submitted": 3.0}, {"id": "b", "state": "queued", "submitted": 2.0},
-            {"id": "a", "state": "running", "submitted": 1.0, "started": 1.0}]
+    rows = [
+        {"id": "c", "state": "queued", "submitted": 3.0},
+        {"id": "b", "state": "queued", "submitted": 2.0},
+        {"id": "a", "state": "running", "submitted": 1.0, "started": 1.0},
+    ]
     assert list(runs_frame(rows, now=5.0)["state"]) == ["queued · #2", "queued · next", "running"]
-    resumed = [{"id": "c", "state": "queued", "submitted": 3.0}, {"id": "b", "state": "queued", "submitted": 1.0, "queued": 4.0},
-               {"id": "s", "state": "stopped", "resumable": True}, {"id": "f", "state": "failed", "resumable": False},
-               {"id": "d", "state": "done", "started": 100.0, "finished": 130.0, "spent_before": 40.0}]
+    resumed = [
+        {"id": "c", "state": "queued", "submitted": 3.0},
+        {"id": "b", "state": "queued", "submitted": 1.0, "queued": 4.0},
+        {"id": "s", "state": "stopped", "resumable": True},
+        {"id": "f", "state": "failed", "resumable": False},
+        {"id": "d", "state": "done", "started": 100.0, "finished": 130.0, "spent_before": 40.0},
+    ]
     frame = runs_frame(resumed, now=5.0)
     assert list(frame["state"]) == ["queued · next", "queued · #2", "stopped · resumable", "failed", "done"]
     assert frame["time"].iloc[-1] == "1m10s"  # a resumed run's time counts its first stretch too
 
     messages, seen = run_endings(None, rows)
     assert messages == [] and seen == {"c": "queued", "b": "queued", "a": "running"}  # the first look: nothing is news
-    later = [{"id": "c", "state": "cancelled"}, {"id": "b", "state": "failed", "error": "model 'x' could not be loaded\ntrace"},
-             {"id": "a", "state": "done", "test_accuracy": 0.83412}, {"id": "d", "state": "done"}]
+    later = [
+        {"id": "c", "state": "cancelled"},
+        {"id": "b", "state": "failed", "error": "model 'x' could not be loaded\ntrace"},
+        {"id": "a", "state": "done", "test_accuracy": 0.83412},
+        {"id": "d", "state": "done"},
+    ]
     messages, seen = run_endings(seen, later)
-    assert [text for _, text in messages] == ["c was cancelled", "b failed: model 'x' could not be loaded", "a finished: test accuracy 0.8341"]
+    assert [text for _, text in messages] == [
+        "c was cancelled",
+        "b failed: model 'x' could not be loaded",
+        "a finished: test accuracy 0.8341",
+    ]
     assert [state for state, _ in messages] == ["cancelled", "failed", "done"]
     assert run_endings(seen, later)[0] == []  # said once
     from sentiment_lab.ui.notices import own_runs

@@ -1,20 +1,22 @@
 """The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's tests of a gap."""
+
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-import numpy as np
-
 from bench.accuracy import paired_over_seeds
-from sentiment_lab.significance import paired_gap_interval
 from bench.sweep import parse_variants, summarise
+from sentiment_lab.serving.significance import paired_gap_interval
 
 
 def test_variants_read_as_name_method_flags_and_bad_ones_are_named():
     assert parse_variants(" lora=lora; all=lora --lora_targets all --lr 5e-4 ;") == [
-        ("lora", "lora", []), ("all", "lora", ["--lora_targets", "all", "--lr", "5e-4"])]
+        ("lora", "lora", []),
+        ("all", "lora", ["--lora_targets", "all", "--lr", "5e-4"]),
+    ]
     with pytest.raises(SystemExit, match="'lora' must read name=method"):
         parse_variants("lora")
     with pytest.raises(SystemExit, match="must differ"):
@@ -60,20 +62,27 @@ def test_pack_halves_the_weights_and_the_project_loads_them_back_in_fp32(tiny_mo
     from safetensors.torch import load_file
 
     from bench.pack import main as pack
-    from sentiment_lab.backbone import load_classifier, load_tokenizer
+    from sentiment_lab.training.backbone import load_classifier, load_tokenizer
 
     pack([str(tmp_path / "p"), "--model", str(tiny_model), "--data", str(tiny_data)])
     original = load_file(tiny_model / "model.safetensors")
     packed = load_file(tmp_path / "p" / "minilm" / "model.safetensors")
-    assert packed.keys() == original.keys() and all(v.dtype == torch.float16 for v in packed.values() if v.is_floating_point())
+    assert packed.keys() == original.keys() and all(
+        v.dtype == torch.float16 for v in packed.values() if v.is_floating_point()
+    )
     model = load_classifier(str(tmp_path / "p" / "minilm"), {0: "neg", 1: "pos"})
     words = model.get_input_embeddings().weight
     assert words.dtype == torch.float32  # AdamW must not train in half precision
     assert torch.equal(words, original["embeddings.word_embeddings.weight"].half().float())
     text = "a great film"
-    assert load_tokenizer(str(tmp_path / "p" / "minilm"))(text).input_ids == load_tokenizer(str(tiny_model))(text).input_ids
+    assert (
+        load_tokenizer(str(tmp_path / "p" / "minilm"))(text).input_ids
+        == load_tokenizer(str(tiny_model))(text).input_ids
+    )
     for split in ("train", "validation", "test"):
-        assert (tmp_path / "p" / "data" / f"{split}.parquet").read_bytes() == (tiny_data / f"{split}.parquet").read_bytes()
+        assert (tmp_path / "p" / "data" / f"{split}.parquet").read_bytes() == (
+            tiny_data / f"{split}.parquet"
+        ).read_bytes()
 
 
 def test_pack_names_the_splits_a_data_folder_lacks(tmp_path, tiny_data):

@@ -1,4 +1,5 @@
 """A real browser (system Chromium via Playwright) trains all five methods, watches curves, compares."""
+
 from __future__ import annotations
 
 import os
@@ -7,14 +8,30 @@ import shutil
 import time
 
 import pytest
-
 from conftest import ROOT
 from test_app import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def wait_until(page, condition, timeout_s: float, what: str) -> None:
+    """Poll `condition` while the page lives on, instead of sleeping a fixed time and hoping."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        page.wait_for_timeout(100)
 
 
 @pytest.fixture
@@ -36,7 +53,7 @@ def browser():
 def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny_models, tiny_data):
     from playwright.sync_api import expect
 
-    from sentiment_lab.config import RunConfig
+    from sentiment_lab.training.config import RunConfig
     from sentiment_lab.ui.app import CSS, build_app
 
     app = build_app(tmp_path / "runs")
@@ -59,14 +76,13 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         expect(features).to_be_hidden()
         page.get_by_role("button", name="Train all five").click()
         expect(page.get_by_text(re.compile("Queued 5 runs"))).to_be_visible(timeout=30_000)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and [r["state"] for r in app.services.jobs.list()].count("done") < 5:
-            time.sleep(1)
-        page.wait_for_timeout(3000)  # one more refresh tick of the run list
         # A tiny run may finish no better than chance, and the table says so after the state.
         done = page.get_by_text(re.compile(r"^done( · did not learn)?$"))
-        assert done.count() >= 5, [r["state"] for r in app.services.jobs.list()]
-        poolings = {r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").pooling for r in app.services.jobs.list()}
+        wait_until(page, lambda: done.count() >= 5, 300, "five runs shown done in the run list")
+        poolings = {
+            r["method"]: RunConfig.load(app.services.jobs.folder(r["id"]) / "config.json").features.pooling
+            for r in app.services.jobs.list()
+        }
         assert poolings["svm"] == poolings["freeze"] == "cls", poolings
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
@@ -82,13 +98,23 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         # The test-set view: two finished runs side by side on their 16 test sentences.
         picked = page.get_by_label("Finished runs (up to 8)")
         expect(picked).to_be_attached(timeout=10_000)
-        page.wait_for_timeout(6000)  # the 5-second tick fills the list
         for run_id in sorted(r["id"] for r in app.services.jobs.list() if r["method"] in ("full", "svm")):
-            picked.click()
-            page.get_by_role("option", name=run_id, exact=True).click()
+            option = page.get_by_role("option", name=run_id, exact=True)
+
+            def listed(option=option) -> bool:  # the list's refresh tick fills it; reopen until the run is there
+                picked.click()
+                if option.count():
+                    return True
+                page.keyboard.press("Escape")
+                return False
+
+            wait_until(page, listed, 20, f"{run_id} offered in the test-set view")
+            option.click()
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Show", exact=True).click()
-        expect(page.get_by_text(re.compile(r"2 runs on the same 16 test sentences: they disagree on \d+"))).to_be_visible(timeout=30_000)
+        expect(
+            page.get_by_text(re.compile(r"2 runs on the same 16 test sentences: they disagree on \d+"))
+        ).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Every two runs (gap = first minus second)")).to_be_visible()
         assert_last_column_in_view(page, "McNemar p")
         page.screenshot(path=str(SHOTS / "test-errors.png"), full_page=True)
@@ -113,7 +139,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_text("Many reviews at once").click()
         page.get_by_label("Reviews, one per line").fill("a good movie\nthe plot was dull\n\nsuperb and moving")
         page.get_by_role("button", name="Compare all").click()
-        expect(page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))).to_be_visible(timeout=60_000)
+        expect(
+            page.get_by_text(re.compile(r"5 methods answered 3 reviews; they disagree on \d+ of them"))
+        ).to_be_visible(timeout=60_000)
         # the table also keeps a hidden copy of some cells (for sizing), which may come first
         expect(page.get_by_text("superb and moving").filter(visible=True).first).to_be_visible()
         page.screenshot(path=str(SHOTS / "compare-many.png"), full_page=True)
@@ -128,13 +156,15 @@ def assert_last_column_in_view(page, header: str):
     assert last["x"] + last["width"] <= frame["x"] + frame["width"] + 1, header
 
 
-def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_both_ways_and_resumes_one(browser, tmp_path):
-    from playwright.sync_api import expect
-
+def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_both_ways_and_resumes_one(
+    browser, tmp_path
+):
     from fakes.runs import finished_run
     from fakes.worker import fake_launcher
-    from sentiment_lab.runs import read_status, write_status
-    from sentiment_lab.train_state import STATE_FILE
+    from playwright.sync_api import expect
+
+    from sentiment_lab.training.records import read_status, write_status
+    from sentiment_lab.training.state import STATE_FILE
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"
@@ -180,7 +210,9 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
             link.click()
         archive = tmp_path / "lora-new.zip"
         download.value.save_as(archive)
-        page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(str(archive))
+        page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(
+            str(archive)
+        )
         expect(page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+"))).to_be_visible(timeout=20_000)
         assert len(list(root.glob("lora-new-imported-*"))) == 1
 
@@ -189,9 +221,13 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         picker.click()
         picker.fill("stopped-adapters")
         page.keyboard.press("Enter")
-        expect(page.get_by_text("stopped · resumable").first).to_be_attached(timeout=10_000)  # the run list says so (a cell the table may have scrolled away)
+        expect(page.get_by_text("stopped · resumable").first).to_be_attached(
+            timeout=10_000
+        )  # the run list says so (a cell the table may have scrolled away)
         page.get_by_role("button", name="Resume").click()
-        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(
+            timeout=10_000
+        )
         deadline = time.monotonic() + 30
         while read_status(stopped).get("state") != "done" and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -204,9 +240,9 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
     """The run list refreshes every 2 s; a refresh on its way when the user picks a run must not put the
     run it was sent with back (it did: on a busy server the picker jumped back, and Resume then acted on
     the wrong run)."""
+    from fakes.runs import finished_run
     from playwright.sync_api import expect
 
-    from fakes.runs import finished_run
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"
@@ -215,8 +251,11 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
     app = build_app(root)
     jobs, listing = app.services.jobs, app.services.jobs.list
 
+    refreshes = []
+
     def slow_list(*args, **kwargs):  # a busy server: each refresh is in flight most of its 2 s
         time.sleep(1.5)
+        refreshes.append(time.monotonic())
         return listing(*args, **kwargs)
 
     jobs.list = slow_list
@@ -231,7 +270,10 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
         picker.click()
         picker.fill(other)
         page.keyboard.press("Enter")
-        page.wait_for_timeout(5_000)  # two refreshes and more, each sent before or while the pick was made
+        picked_at = len(refreshes)
+        # two refreshes answered after the pick, the first of them sent before or while it was made
+        wait_until(page, lambda: len(refreshes) >= picked_at + 2, 20, "two run-list refreshes after the pick")
+        page.wait_for_timeout(300)  # the browser applies the last answer
         assert picker.input_value() == other
     finally:
         app.close()

@@ -1,15 +1,16 @@
 """The Compare tab from a command line: answers, word pulls, many reviews to CSV, and refusals."""
+
 from __future__ import annotations
 
 import shutil
 
 import pandas as pd
-
 from fakes.runs import finished_run
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_tokenizer
+
 from sentiment_lab.compare import main
-from sentiment_lab.config import RunConfig
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.config import RunConfig
 
 
 def saved_full_run(root, model_dir):
@@ -18,7 +19,13 @@ def saved_full_run(root, model_dir):
     shutil.rmtree(folder / "artefacts")
     (folder / "artefacts").mkdir()
     full = methods.get("full")
-    full.save(full.build(cfg, {0: "neg", 1: "pos"}), folder / "artefacts", cfg, load_tokenizer(str(model_dir)), {0: "neg", 1: "pos"})
+    full.save(
+        full.build(cfg, {0: "neg", 1: "pos"}),
+        folder / "artefacts",
+        cfg,
+        load_tokenizer(str(model_dir)),
+        {0: "neg", 1: "pos"},
+    )
 
 
 def test_one_review_with_word_pulls_then_many_to_csv(tiny_models, isolated_checkpoints, tmp_path, capsys):

@@ -1,4 +1,5 @@
 """Deleting a run: only ended runs, only that run, never half of it; in the demo only your own."""
+
 from __future__ import annotations
 
 import os
@@ -6,13 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 from fakes.runs import finished_run
 from fakes.worker import fake_launcher
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobError, JobManager, group_alive
-from sentiment_lab.runs import read_status
+
+from sentiment_lab.runs.queue import JobError, JobManager, group_alive
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def snapshot(folder):
@@ -44,15 +45,18 @@ def test_unsafe_ids_delete_nothing(tmp_path, bad):
 
 def test_running_and_queued_runs_must_be_stopped_first(tmp_path):
     jm = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
-    running = jm.submit(RunConfig(method="full"), ["200", "0.05", "polite"])
-    queued = jm.submit(RunConfig(method="full"), ["1", "0.05", "polite"])
+    running = jm.submit(RunConfig.of(method="full"), ["200", "0.05", "polite"])
+    queued = jm.submit(RunConfig.of(method="full"), ["1", "0.05", "polite"])
     pgid = read_status(tmp_path / running)["pgid"]
     try:
         with pytest.raises(JobError, match="running: stop it first"):
             jm.delete(running)
         with pytest.raises(JobError, match="queued: cancel it first"):
             jm.delete(queued)
-        assert read_status(tmp_path / running)["state"] == "running" and read_status(tmp_path / queued)["state"] == "queued"
+        assert (
+            read_status(tmp_path / running)["state"] == "running"
+            and read_status(tmp_path / queued)["state"] == "queued"
+        )
         jm.stop(queued)
         assert jm.delete(queued) == "deleted"
     finally:
@@ -62,7 +66,7 @@ def test_running_and_queued_runs_must_be_stopped_first(tmp_path):
 
 
 def test_demo_visitors_stop_and_delete_only_their_own_runs(tmp_path):
-    from sentiment_lab.access import DemoLimits
+    from sentiment_lab.ui.access import DemoLimits
     from sentiment_lab.ui.services import Services
 
     demo = Services(tmp_path, demo=DemoLimits())

@@ -1,6 +1,7 @@
 """Two processes over gloo on this CPU, as `SENTIMENT_LAB_NUM_PROCESSES=2` launches them: each training
 sentence once an epoch, every evaluation sentence once in the run's answers, one writer, the same training
 as one process at the same global batch, and stop / resume."""
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,31 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from sentiment_lab.launch import ENV_NUM_PROCESSES, launch_command
-from sentiment_lab.runs import read_status
-from sentiment_lab.train_loop import shares
+from sentiment_lab.runs.launch import ENV_NUM_PROCESSES, launch_command
+from sentiment_lab.training.loop import shares
+from sentiment_lab.training.records import read_status
 
 # 64 training sentences in global batches of 6 (the last one 4), 15 validation and test sentences:
 # neither divides by two processes.
-FLAGS = ["--epochs", "2", "--batch_size", "6", "--max_eval_samples", "15", "--log_every", "1", "--device", "cpu", "--bf16", "off"]
+FLAGS = [
+    "--epochs",
+    "2",
+    "--batch_size",
+    "6",
+    "--max_eval_samples",
+    "15",
+    "--log_every",
+    "1",
+    "--device",
+    "cpu",
+    "--bf16",
+    "off",
+]
 
 
 @pytest.mark.parametrize("size, batch, world", [(64, 6, 2), (65, 8, 2), (10, 4, 3), (7, 16, 2), (33, 5, 4)])
 def test_each_sentence_once_an_epoch_and_the_same_number_of_steps_everywhere(size, batch, world):
-    from sentiment_lab.data import train_batches
+    from sentiment_lab.training.data import train_batches
 
     batches = train_batches(np.ones(size, dtype=int), batch, 0, 0)
     parts = [shares(batches, rank, world) for rank in range(world)]
@@ -32,7 +46,9 @@ def test_each_sentence_once_an_epoch_and_the_same_number_of_steps_everywhere(siz
     assert all(len(idx) > 0 for p in parts for idx in p)
     seen = np.concatenate([idx for p in parts for idx in p])
     assert sorted(seen.tolist()) == list(range(size))
-    assert [b.tolist() for b in shares(batches, 0, 1)] == [b.tolist() for b in batches]  # one process: the batches as they were
+    assert [b.tolist() for b in shares(batches, 0, 1)] == [
+        b.tolist() for b in batches
+    ]  # one process: the batches as they were
 
 
 def launched(folder, args: list[str], processes: int) -> tuple[list[str], dict]:
@@ -48,8 +64,12 @@ def launched(folder, args: list[str], processes: int) -> tuple[list[str], dict]:
 
 
 def run(folder, method, model, data, processes: int, extra=(), wait=True):
-    cmd, env = launched(folder, ["--method", method, "--model", str(model), "--dataset", str(data), *FLAGS, *extra], processes)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    cmd, env = launched(
+        folder, ["--method", method, "--model", str(model), "--dataset", str(data), *FLAGS, *extra], processes
+    )
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     if not wait:
         return proc
     out, _ = proc.communicate(timeout=600)
@@ -64,8 +84,13 @@ def steady_bert(tmp_path_factory):
     from conftest import SMALL, tiny_vocab
 
     folder = tmp_path_factory.mktemp("steady") / "bert"
-    config = transformers.BertConfig(vocab_size=len(tiny_vocab()), max_position_embeddings=64, hidden_dropout_prob=0.0,
-                                     attention_probs_dropout_prob=0.0, **SMALL)
+    config = transformers.BertConfig(
+        vocab_size=len(tiny_vocab()),
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **SMALL,
+    )
     transformers.BertModel(config).save_pretrained(folder)
     transformers.BertTokenizerFast(vocab=tiny_vocab(), do_lower_case=True).save_pretrained(folder)
     return folder
@@ -107,7 +132,9 @@ def test_two_processes_stop_together_and_resume(tiny_models, tiny_data, tmp_path
     folder = tmp_path / "run"
     proc = run(folder, "full", tiny_models["bert"], tiny_data, 2, extra=["--epochs", "40"], wait=False)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not ((folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))):
+    while time.monotonic() < deadline and not (
+        (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
+    ):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)

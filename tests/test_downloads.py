@@ -1,4 +1,5 @@
 """Files written for download: fresh per request, cleared once two hours old."""
+
 from __future__ import annotations
 
 import os

@@ -1,13 +1,14 @@
 """The test-set view: each run's errors, every two runs' paired test, the sentences, and refusals."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from fakes.runs import finished_run
-from sentiment_lab.error_analysis import AnalysisError, analyse, read_answers, same_test_set
-from sentiment_lab.significance import mcnemar
+
+from sentiment_lab.serving.error_analysis import AnalysisError, analyse, read_answers, same_test_set
+from sentiment_lab.serving.significance import mcnemar
 from sentiment_lab.storage import write_json_atomic
 
 LABELS = [0, 1, 0, 1, 0, 1]
@@ -16,13 +17,18 @@ LABELS = [0, 1, 0, 1, 0, 1]
 def dataset(folder, test_labels=LABELS, words="sentence"):
     folder.mkdir()
     for split, labels in (("train", [0, 1] * 4), ("validation", [0, 1]), ("test", test_labels)):
-        pd.DataFrame({"text": [f"{split} {words} {i}" for i in range(len(labels))], "label": labels}).to_parquet(folder / f"{split}.parquet")
+        pd.DataFrame({"text": [f"{split} {words} {i}" for i in range(len(labels))], "label": labels}).to_parquet(
+            folder / f"{split}.parquet"
+        )
     return folder
 
 
 def run_with_answers(root, name, data, pred, labels=LABELS, **config):
     folder = finished_run(root, name, "full", 0.0, dataset=str(data), **config)
-    write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "test": {"accuracy": float(np.mean(np.equal(pred, labels)))}})
+    write_json_atomic(
+        folder / "results.json",
+        {"labels": ["neg", "pos"], "test": {"accuracy": float(np.mean(np.equal(pred, labels)))}},
+    )
     write_json_atomic(folder / "test_predictions.json", {"pred": pred, "label": labels})
     return read_answers(name, folder)
 
@@ -87,7 +93,7 @@ def test_a_run_without_test_answers_or_without_its_dataset_says_so(tmp_path):
 
 
 def test_services_refuse_a_bad_run_name_and_list_only_tested_runs(tmp_path):
-    from sentiment_lab.jobs import JobError
+    from sentiment_lab.runs.queue import JobError
     from sentiment_lab.ui.services import Services
 
     services = Services(tmp_path / "runs")

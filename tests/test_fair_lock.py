@@ -1,10 +1,11 @@
 """The Compare lock goes to whoever asked first: a long job taking it per batch lets a short one in."""
+
 from __future__ import annotations
 
 import threading
 import time
 
-from sentiment_lab.fair_lock import FairLock
+from sentiment_lab.serving.fair_lock import FairLock
 
 
 def test_a_waiting_thread_gets_the_lock_before_its_holder_takes_it_back():

@@ -1,4 +1,5 @@
 """Faults: damaged run folders, interrupted saves, a full disk, two managers at once."""
+
 from __future__ import annotations
 
 import json
@@ -9,19 +10,38 @@ import sys
 import threading
 
 import pytest
-
 from conftest import ROOT
 from fakes.worker import fake_launcher
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobManager
-from sentiment_lab.runs import read_status
+
+from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.storage import atomic_dir, write_json_atomic
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def tiny_run(root, method, model, data, *extra):
     env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(root)}
-    return subprocess.run([sys.executable, "-m", "sentiment_lab.train", "--method", method, "--model", str(model),
-                           "--dataset", str(data), "--epochs", "1", *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentiment_lab.train",
+            "--method",
+            method,
+            "--model",
+            str(model),
+            "--dataset",
+            str(data),
+            "--epochs",
+            "1",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_interrupted_saves_never_look_complete(tmp_path):
@@ -44,7 +64,7 @@ def test_interrupted_saves_never_look_complete(tmp_path):
 
 
 def test_missing_status_and_damaged_weights_leave_other_runs_answering(tmp_path, tiny_models, tiny_data):
-    from sentiment_lab.predict import Predictor
+    from sentiment_lab.serving.predict import Predictor
 
     for method in ("full", "freeze", "svm"):
         assert tiny_run(tmp_path, method, tiny_models["bert"], tiny_data).returncode == 0
@@ -54,7 +74,9 @@ def test_missing_status_and_damaged_weights_leave_other_runs_answering(tmp_path,
     (tmp_path / runs["svm"] / "status.json").unlink()
     rows = {r["id"]: r for r in jm.list()}
     assert rows[runs["svm"]]["state"] == "failed" and "status.json is missing" in rows[runs["svm"]]["error"]
-    answers = {r["method"]: r for r in Predictor(jm).predict("a good movie", {"full": runs["full"], "freeze": runs["freeze"]})}
+    answers = {
+        r["method"]: r for r in Predictor(jm).predict("a good movie", {"full": runs["full"], "freeze": runs["freeze"]})
+    }
     assert "label" in answers["full"]
     assert "could not be used" in answers["freeze"]["error"]
     assert "no finished svm run" in answers["svm"]["error"]
@@ -75,7 +97,9 @@ def test_disk_full_during_save_fails_the_run_cleanly(tmp_path, tiny_models, tiny
         filler.write_bytes(b"\0" * (256 * 1024 - 64 * 1024))  # leaves ~64 KB: logs fit, the model does not
         proc = tiny_run(tmp_path, "full", tiny_models["bert"], tiny_data, "--output_dir", str(disk / "run"))
         status = read_status(disk / "run")
-        assert proc.returncode == 1 and status["state"] == "failed" and "No space left" in status["error"], proc.stdout[-1500:]
+        assert proc.returncode == 1 and status["state"] == "failed" and "No space left" in status["error"], proc.stdout[
+            -1500:
+        ]
         assert not (disk / "run" / "artefacts").exists()
         assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".tmp")]
         assert json.loads((other / "results.json").read_text()) == {"test": {"accuracy": 0.9}}
@@ -86,7 +110,10 @@ def test_disk_full_during_save_fails_the_run_cleanly(tmp_path, tiny_models, tiny
 def test_two_managers_never_start_the_same_run_twice(tmp_path):
     a = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
     b = JobManager(tmp_path, max_running=1, launcher=fake_launcher)
-    ids = [a.submit(RunConfig(), ["300", "0.05", "polite"]) if i % 2 else b.submit(RunConfig(), ["300", "0.05", "polite"]) for i in range(4)]
+    ids = [
+        a.submit(RunConfig(), ["300", "0.05", "polite"]) if i % 2 else b.submit(RunConfig(), ["300", "0.05", "polite"])
+        for i in range(4)
+    ]
     threads = [threading.Thread(target=m.advance) for m in (a, b) * 5]
     for t in threads:
         t.start()

@@ -1,4 +1,5 @@
 """Pooled features of the frozen encoder (SVM and freeze), and the SVM's search for C."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_encoder, load_tokenizer
-from sentiment_lab.features import encode, sentence_features
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.features import encode, sentence_features
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def test_both_poolings_read_the_last_layer(batch):
 
 
 def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
-    from sentiment_lab.data import load_dataset, tokenize
+    from sentiment_lab.training.data import load_dataset, tokenize
 
     encoder = batch[0]
     ds = load_dataset(str(tiny_data))
@@ -48,11 +50,13 @@ def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
 
 
 def test_a_saved_head_reloads_with_its_pooling_and_labels(tmp_path):
-    head = methods.freeze.build(8, 2)
-    cfg = type("Cfg", (), {"pooling": "cls", "model": "minilm"})
+    head = methods.freeze.build(None, {0: "neg", 1: "pos"}, 8)
+    cfg = RunConfig.of(method="freeze", pooling="cls")
     methods.freeze.save(head, tmp_path, cfg, _NoTokenizer(), {0: "neg", 1: "pos"})
     spec = json.loads((tmp_path / "head.json").read_text())
-    assert spec["id2label"] == {"0": "neg", "1": "pos"} and spec["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (
+        spec["id2label"] == {"0": "neg", "1": "pos"} and spec["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    )
     loaded = methods.freeze.load(tmp_path, None, {0: "neg", 1: "pos"}, encoder=None)
     x = torch.randn(3, 8)
     torch.testing.assert_close(loaded.head.eval()(x), head.eval()(x))
@@ -84,14 +88,17 @@ class ScriptedSVM:
         return np.r_[self.truth[:right], 1 - self.truth[right:]]
 
 
-@pytest.mark.parametrize("scores, fitted, chosen", [
-    # rises, peaks, then two worse in a row: the larger (slower) C are never fitted
-    ([0.5, 0.6, 0.8, 0.7, 0.75, 0.9, 0.9, 0.9, 0.9], 5, 0.001),
-    # one dip does not stop the search
-    ([0.5, 0.6, 0.55, 0.7, 0.65, 0.6, 0.9, 0.9, 0.9], 6, 0.003),
-    # a tie is not better: the smaller C stays
-    ([0.8, 0.8, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 3, 0.0001),
-])
+@pytest.mark.parametrize(
+    "scores, fitted, chosen",
+    [
+        # rises, peaks, then two worse in a row: the larger (slower) C are never fitted
+        ([0.5, 0.6, 0.8, 0.7, 0.75, 0.9, 0.9, 0.9, 0.9], 5, 0.001),
+        # one dip does not stop the search
+        ([0.5, 0.6, 0.55, 0.7, 0.65, 0.6, 0.9, 0.9, 0.9], 6, 0.003),
+        # a tie is not better: the smaller C stays
+        ([0.8, 0.8, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 3, 0.0001),
+    ],
+)
 def test_the_search_for_c_stops_after_two_worse(monkeypatch, scores, fitted, chosen):
     import sklearn.svm
 
@@ -99,17 +106,17 @@ def test_the_search_for_c_stops_after_two_worse(monkeypatch, scores, fitted, cho
     ScriptedSVM.accuracy, ScriptedSVM.fitted = dict(zip(methods.svm.C_GRID, scores)), []
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)), np.r_[np.zeros(20), np.ones(20)].astype(int)
-    state = methods.svm.fit(x, y, x[:20], ScriptedSVM.truth, None, 0)
+    state = methods.svm.fit_arrays(x, y, x[:20], ScriptedSVM.truth, None, 0)
     assert ScriptedSVM.fitted == list(methods.svm.C_GRID[:fitted])
     assert float(state["C"][0]) == pytest.approx(chosen)
     ScriptedSVM.fitted = []
-    methods.svm.fit(x, y, x[:20], ScriptedSVM.truth, 0.03, 0)  # a given C: no search
+    methods.svm.fit_arrays(x, y, x[:20], ScriptedSVM.truth, 0.03, 0)  # a given C: no search
     assert ScriptedSVM.fitted == [0.03]
 
 
 def test_features_that_would_not_fit_are_refused_by_name():
-    from sentiment_lab.config import ConfigError
-    from sentiment_lab.features import check_feature_memory
+    from sentiment_lab.training.config import ConfigError
+    from sentiment_lab.training.features import check_feature_memory
 
     gib = 2**30
     check_feature_memory(10_662, 384, available=4 * gib)  # Rotten Tomatoes: 16 MB
@@ -119,14 +126,16 @@ def test_features_that_would_not_fit_are_refused_by_name():
 
 
 def test_a_run_whose_features_would_not_fit_fails_with_the_reason(tiny_models, tiny_data, tmp_path, monkeypatch):
-    import sentiment_lab.features as features
-    from sentiment_lab.config import RunConfig
-    from sentiment_lab.runner import Runner
-    from sentiment_lab.runs import read_status
+    import sentiment_lab.training.features as features
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.records import read_status
+    from sentiment_lab.training.runner import Runner
 
     monkeypatch.setattr(features, "memory_available", lambda: 1000)
     # bf16 off: accelerate keeps one state per process, and the other tests run it in fp32
-    cfg = RunConfig(method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data), device="cpu", bf16="off").validated()
+    cfg = RunConfig.of(
+        method="freeze", model=str(tiny_models["bert"]), dataset=str(tiny_data), device="cpu", bf16="off"
+    ).validated()
     assert Runner(cfg, tmp_path / "run", progress=False).run() == 1
     error = read_status(tmp_path / "run")["error"]
     assert error.startswith("the features of ") and "Traceback" not in error, error

@@ -1,17 +1,18 @@
 """Bad input from visitors: reviews, run names, uploads, demo limits, auth, pushing."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment_lab.access import DemoLimits, parse_auth
-from sentiment_lab.config import ConfigError, RunConfig
-from sentiment_lab.data import DatasetError, load_dataset
-from sentiment_lab.hub import PushError, push_run
-from sentiment_lab.jobs import JobError, JobManager
-from sentiment_lab.paths import RunIdError, check_run_name, new_run_id, run_dir
-from sentiment_lab.predict import MAX_REVIEW_CHARS, ReviewError, check_review
+from sentiment_lab.runs.hub import PushError, push_run
+from sentiment_lab.runs.paths import RunIdError, check_run_name, new_run_id, run_dir
+from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.serving.predict import MAX_REVIEW_CHARS, ReviewError, check_review
+from sentiment_lab.training.config import ConfigError, RunConfig
+from sentiment_lab.training.data import DatasetError, load_dataset
+from sentiment_lab.ui.access import DemoLimits, parse_auth
 
 
 @given(st.text(max_size=6000))
@@ -25,13 +26,18 @@ def test_any_review_is_accepted_as_text_or_refused_clearly(text):
     assert out and out == out.strip() and len(out) <= MAX_REVIEW_CHARS and "\x00" not in out
 
 
-@pytest.mark.parametrize("text,message", [("", "empty"), ("   \n\t", "empty"), ("x" * 1_000_000, "1,000,000 characters"), (None, "must be text")])
+@pytest.mark.parametrize(
+    "text,message",
+    [("", "empty"), ("   \n\t", "empty"), ("x" * 1_000_000, "1,000,000 characters"), (None, "must be text")],
+)
 def test_bad_reviews(text, message):
     with pytest.raises(ReviewError, match=message):
         check_review(text)
 
 
-@pytest.mark.parametrize("text", ["😀 great film 🎬", "فيلم رائع", "שלום a good movie 很好", "<script>alert(1)</script><b>ok</b>"])
+@pytest.mark.parametrize(
+    "text", ["😀 great film 🎬", "فيلم رائع", "שלום a good movie 很好", "<script>alert(1)</script><b>ok</b>"]
+)
 def test_unusual_reviews_pass_through_unchanged(text):
     assert check_review(text) == text
 
@@ -60,13 +66,16 @@ def test_stopping_a_run_that_does_not_exist(tmp_path):
         JobManager(tmp_path).stop("full-minilm-20260101-000000-abcd")
 
 
-@pytest.mark.parametrize("content,name,message", [
-    ("text,label\nonly,1\nones,1\n", "one.csv", "only one class"),
-    ("review,label\ngood,1\nbad,0\n", "col.csv", "no column 'text'"),
-    ("text,label\ngood,0.5\nbad,0.25\n", "frac.csv", "fractional"),
-    ("", "empty.csv", "is empty"),
-    ("\x00\x01\x02 not a table", "bin.parquet", "could not be read as a table"),
-])
+@pytest.mark.parametrize(
+    "content,name,message",
+    [
+        ("text,label\nonly,1\nones,1\n", "one.csv", "only one class"),
+        ("review,label\ngood,1\nbad,0\n", "col.csv", "no column 'text'"),
+        ("text,label\ngood,0.5\nbad,0.25\n", "frac.csv", "fractional"),
+        ("", "empty.csv", "is empty"),
+        ("\x00\x01\x02 not a table", "bin.parquet", "could not be read as a table"),
+    ],
+)
 def test_bad_datasets_give_one_clear_message(tmp_path, content, name, message):
     path = tmp_path / name
     path.write_text(content)
@@ -83,11 +92,15 @@ def test_non_utf8_csv_is_named(tmp_path):
 
 def test_demo_limits():
     demo = DemoLimits()
-    cfg = demo.check(RunConfig(method="lora", epochs=1).validated(), busy=1)
-    assert cfg.max_train_samples == demo.max_train_samples
-    for bad, message in (({"epochs": 3}, "epochs"), ({"model": "bert-base-uncased"}, "bundled"), ({"batch_size": 512}, "batch_size")):
+    cfg = demo.check(RunConfig.of(method="lora", epochs=1).validated(), busy=1)
+    assert cfg.data.max_train_samples == demo.max_train_samples
+    for bad, message in (
+        ({"epochs": 3}, "epochs"),
+        ({"model": "bert-base-uncased"}, "bundled"),
+        ({"batch_size": 512}, "batch_size"),
+    ):
         with pytest.raises(ConfigError, match=message):
-            demo.check(RunConfig(**{"epochs": 1, **bad}).validated(), busy=1)
+            demo.check(RunConfig.of(**{"epochs": 1, **bad}).validated(), busy=1)
 
 
 def test_auth_parsing(monkeypatch):
@@ -116,7 +129,7 @@ def test_push_says_clearly_why_nothing_can_be_pushed(tmp_path, monkeypatch):
 
 def test_demo_counts_runs_per_visitor_and_in_all():
     demo = DemoLimits()
-    ok = RunConfig(epochs=1).validated()
+    ok = RunConfig.of(epochs=1).validated()
     assert demo.check(ok, busy=5, mine=5) is ok
     with pytest.raises(ConfigError, match="per visitor"):
         demo.check(ok, busy=6, mine=6)
@@ -127,7 +140,7 @@ def test_demo_counts_runs_per_visitor_and_in_all():
 def test_visitor_key_prefers_the_proxy_header():
     from types import SimpleNamespace
 
-    from sentiment_lab.access import visitor_key
+    from sentiment_lab.ui.access import visitor_key
 
     a = SimpleNamespace(headers={"x-forwarded-for": "1.2.3.4, 10.0.0.1"}, client=SimpleNamespace(host="10.0.0.1"))
     b = SimpleNamespace(headers={}, client=SimpleNamespace(host="1.2.3.4"))

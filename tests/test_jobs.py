@@ -1,4 +1,5 @@
 """The job runner with fake workers: queue order, concurrency, cancel, stop, crashes, restarts."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 from fakes.worker import fake_launcher
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobError, JobManager, group_alive
-from sentiment_lab.runs import read_status
+
+from sentiment_lab.runs.queue import JobError, JobManager, group_alive
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def wait_for(predicate, timeout=15.0, every=0.05):
@@ -27,7 +28,7 @@ def wait_for(predicate, timeout=15.0, every=0.05):
 
 
 def submit(jm, steps=3, step_s=0.1, mode="polite", name=None):
-    return jm.submit(RunConfig(method="full", run_name=name), [str(steps), str(step_s), mode])
+    return jm.submit(RunConfig.of(method="full", run_name=name), [str(steps), str(step_s), mode])
 
 
 def state(jm, run_id):
@@ -95,7 +96,9 @@ def test_sigkilled_worker_reads_failed_with_its_log_tail(jm):
     with open(jm.root / run / "log.txt", "a") as log:
         log.write("last words of the worker\n")
     os.killpg(read_status(jm.root / run)["pgid"], signal.SIGKILL)
-    assert wait_for(lambda: not group_alive(read_status(jm.root / run)["pgid"]) or jm._reap_children() or False, timeout=5)
+    assert wait_for(
+        lambda: not group_alive(read_status(jm.root / run)["pgid"]) or jm._reap_children() or False, timeout=5
+    )
     rows = {r["id"]: r for r in jm.list()}
     assert rows[run]["state"] == "failed" and "last words" in rows[run]["error"]
     assert wait_for(lambda: state(jm, nxt) == "done")
@@ -139,8 +142,27 @@ def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
     """The headless CLI over a real accelerate launch of a tiny run."""
     env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path)}
     cli = [sys.executable, "-m", "sentiment_lab.jobs"]
-    sub = subprocess.run(cli + ["submit", "--method", "full", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data),
-                                "--epochs", "1", "--batch_size", "8"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    sub = subprocess.run(
+        cli
+        + [
+            "submit",
+            "--method",
+            "full",
+            "--model",
+            str(tiny_models["bert"]),
+            "--dataset",
+            str(tiny_data),
+            "--epochs",
+            "1",
+            "--batch_size",
+            "8",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sub.returncode == 0, sub.stderr
     run = sub.stdout.strip().splitlines()[-1]
 
@@ -151,7 +173,9 @@ def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
     assert run in listed()
     assert wait_for(lambda: listed()[run]["state"] in ("done", "failed"), timeout=180, every=1)
     row = listed()[run]
-    assert row["state"] == "done", subprocess.run(cli + ["logs", run], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    assert row["state"] == "done", subprocess.run(
+        cli + ["logs", run], cwd=ROOT, env=env, capture_output=True, text=True
+    ).stdout
     results = json.loads((tmp_path / run / "results.json").read_text())
     assert results["steps"] == 8
     logs = subprocess.run(cli + ["logs", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -162,16 +186,22 @@ def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
 
 def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, monkeypatch):
     """A default changed while a run waits in the queue does not reach it: the worker reads the saved config."""
-    import sentiment_lab.config as config
-    from sentiment_lab.config import RunConfig
-    from sentiment_lab.jobs import JobManager
-    from sentiment_lab.train import parse_args
+    import sentiment_lab.training.config as config
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.runs.worker import parse_args
+    from sentiment_lab.training.config import RunConfig
 
     started = []
-    jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"])
-    run_id = jobs.submit(RunConfig(method="lora", epochs=2))
+    jobs = JobManager(
+        tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"]
+    )
+    run_id = jobs.submit(RunConfig.of(method="lora", epochs=2))
     monkeypatch.setitem(config.DEFAULT_LR, "lora", 9e-3)  # the default changes while the run waits
     args = started[0]
     cfg = parse_args([*args, "--output_dir", str(tmp_path / run_id)]).cfg
-    assert (cfg.method, cfg.epochs, cfg.learning_rate) == ("lora", 2, 2e-3)  # the rate it was queued with, not today's
-    assert RunConfig(method="lora").learning_rate == 9e-3
+    assert (cfg.method, cfg.optimisation.epochs, cfg.learning_rate) == (
+        "lora",
+        2,
+        2e-3,
+    )  # the rate it was queued with, not today's
+    assert RunConfig.of(method="lora").learning_rate == 9e-3

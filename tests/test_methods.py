@@ -1,4 +1,5 @@
 """Every method on tiny BERT and DistilBERT: trainable set, learning, save -> load."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,12 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_encoder, load_tokenizer
-from sentiment_lab.config import RunConfig
-from sentiment_lab.data import load_dataset, subsample, tokenize
-from sentiment_lab.features import encode
-from sentiment_lab.train_loop import FeatureBatches, LoopSettings, TokenBatches, fit, logits_of
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import Optimisation, RunConfig
+from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.features import encode
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit, logits_of
 
 ID2LABEL = {0: "neg", 1: "pos"}
 
@@ -27,10 +28,13 @@ def prepared(model_dir, data_dir):
 def build(method, cfg, ds, tok):
     """The model a method trains, and its batches (features for freeze)."""
     m = methods.get(method)
-    if m.KIND == "features":
+    if m.INPUT == "features":
         enc = load_encoder(cfg.model)
-        feats = [encode(enc, s, tok.pad_token_id, cfg.pooling) for s in (ds.splits["train"], ds.splits["validation"])]
-        model = m.build(feats[0].shape[1], 2)
+        feats = [
+            encode(enc, s, tok.pad_token_id, cfg.features.pooling)
+            for s in (ds.splits["train"], ds.splits["validation"])
+        ]
+        model = m.build(cfg, ID2LABEL, feats[0].shape[1])
         train = FeatureBatches(feats[0], ds.splits["train"].labels, 8, 0)
         val = FeatureBatches(feats[1], ds.splits["validation"].labels, 8, 0)
         return model, train, val, enc
@@ -55,12 +59,13 @@ def expected_trainable(method, name: str) -> bool:
 @pytest.mark.parametrize("method", ["full", "lora", "adapters"])
 def test_exactly_the_right_parameters_train(method, tiny_model, tiny_data):
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    cfg = RunConfig.of(method=method, model=str(tiny_model)).validated()
     model, *_ = build(method, cfg, ds, tok)
     names = dict(model.named_parameters())
     wrong = [n for n, p in names.items() if p.requires_grad != expected_trainable(method, n)]
     assert not wrong, wrong[:5]
     trainable = [n for n, p in names.items() if p.requires_grad]
+    assert sorted(methods.get(method).trainable_parameters(model)) == sorted(trainable)  # what the method says trains
     if method != "full":
         assert 0 < len(trainable) < len(names)
         assert not any("embeddings" in n for n in trainable), "the embeddings train"
@@ -72,10 +77,10 @@ def test_exactly_the_right_parameters_train(method, tiny_model, tiny_data):
 
 def test_freeze_trains_only_its_head(tiny_model, tiny_data):
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="freeze", model=str(tiny_model)).validated()
+    cfg = RunConfig.of(method="freeze", model=str(tiny_model)).validated()
     head, train, val, enc = build("freeze", cfg, ds, tok)
     before = {n: p.clone() for n, p in enc.named_parameters()}
-    fit(head, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    fit(head, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert all(torch.equal(before[n], p) for n, p in enc.named_parameters()), "the backbone changed"
     assert all(p.requires_grad for p in head.parameters())
 
@@ -86,10 +91,18 @@ def test_loss_falls_on_a_memorisable_set(method, lr, tiny_model, tiny_data):
     ds, tok = prepared(tiny_model, tiny_data)
     small = subsample(ds.splits["train"], 16, 0)
     ds.splits["train"] = ds.splits["validation"] = small  # memorise 16 sentences, judged on the same 16
-    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    cfg = RunConfig.of(method=method, model=str(tiny_model)).validated()
     model, train, val, _ = build(method, cfg, ds, tok)
     rows = []
-    result = fit(model, train, val, LoopSettings(epochs=40, lr=lr, log_every=10, evals_per_epoch=1), Accelerator(cpu=True), 2, rows.append)
+    result = fit(
+        model,
+        train,
+        val,
+        Optimisation(epochs=40, lr=lr, log_every=10, evals_per_epoch=1),
+        Accelerator(cpu=True),
+        2,
+        rows.append,
+    )
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses[-1] < 0.5 * losses[0], losses
     assert result.best["accuracy"] >= 0.9
@@ -100,15 +113,15 @@ def test_loss_falls_on_a_memorisable_set(method, lr, tiny_model, tiny_data):
 def test_save_then_load_gives_identical_logits(method, tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method=method, model=str(tiny_model)).validated()
+    cfg = RunConfig.of(method=method, model=str(tiny_model)).validated()
     model, train, val, enc = build(method, cfg, ds, tok)
-    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    fit(model, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     m = methods.get(method)
     m.save(model, tmp_path, cfg, tok, ID2LABEL)
     loaded = m.load(tmp_path, cfg, ID2LABEL, encoder=enc).eval()
     batch, _ = next(TokenBatches(ds.splits["test"], tok.pad_token_id, 16, 0).eval())
     if method == "freeze":
-        model = m.PooledClassifier(enc, model, cfg.pooling)
+        model = m.PooledClassifier(enc, model, cfg.features.pooling)
     model.eval()
     with torch.inference_mode():
         assert_same_logits(cfg, logits_of(model, batch), logits_of(loaded, batch))
@@ -116,11 +129,15 @@ def test_save_then_load_gives_identical_logits(method, tiny_model, tiny_data, tm
 
 def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_path):
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="svm", model=str(tiny_model)).validated()
+    cfg = RunConfig.of(method="svm", model=str(tiny_model)).validated()
     enc = load_encoder(cfg.model)
-    tr, va, te = (encode(enc, ds.splits[s], tok.pad_token_id, cfg.pooling) for s in ("train", "validation", "test"))
-    state = methods.svm.fit(tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, None, 0)
-    methods.svm.save(state, tmp_path, cfg, tok, ID2LABEL)
+    tr, va, te = (
+        encode(enc, ds.splits[s], tok.pad_token_id, cfg.features.pooling) for s in ("train", "validation", "test")
+    )
+    svm = methods.svm.build(cfg, ID2LABEL, tr.shape[1])
+    methods.svm.fit(svm, tr, ds.splits["train"].labels, va, ds.splits["validation"].labels, cfg)
+    state = svm.state
+    methods.svm.save(svm, tmp_path, cfg, tok, ID2LABEL)
     loaded = methods.svm.load(tmp_path, cfg, ID2LABEL, enc)
     p = methods.svm.probabilities(state, te)
     assert np.allclose(p.sum(1), 1)
@@ -134,11 +151,11 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
 
 
 def test_evaluate_returns_predictions_in_split_order(tiny_models, tiny_data):
-    from sentiment_lab.data import collate
-    from sentiment_lab.train_loop import evaluate
+    from sentiment_lab.training.data import collate
+    from sentiment_lab.training.loop import evaluate
 
     ds, tok = prepared(tiny_models["bert"], tiny_data)
-    cfg = RunConfig(method="full", model=str(tiny_models["bert"])).validated()
+    cfg = RunConfig.of(method="full", model=str(tiny_models["bert"])).validated()
     model = methods.full.build(cfg, ID2LABEL).eval()
     split = ds.splits["test"]
     split.input_ids[3] = split.input_ids[3] + split.input_ids[3][1:-1]  # lengths differ: sorting matters
@@ -158,7 +175,7 @@ def test_a_half_precision_checkpoint_trains_in_float32(stored, tiny_models, tmp_
     folder = tmp_path / "half"
     AutoModel.from_pretrained(tiny_models["bert"]).to(stored).save_pretrained(folder)
     load_tokenizer(str(tiny_models["bert"])).save_pretrained(folder)
-    cfg = RunConfig(method="full", model=str(folder)).validated()
+    cfg = RunConfig.of(method="full", model=str(folder)).validated()
     model = methods.full.build(cfg, {0: "neg", 1: "pos"})
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert {p.dtype for p in load_encoder(str(folder)).parameters()} == {torch.float32}
@@ -181,11 +198,13 @@ def assert_reloads_identically(model, cfg, ds, tok, folder, encoder):
 def test_dora_trains_magnitudes_and_reloads_to_identical_logits(tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="lora", model=str(tiny_model), lora_dora="true").validated()
+    cfg = RunConfig.of(method="lora", model=str(tiny_model), lora_dora="true").validated()
     model, train, val, _ = build("lora", cfg, ds, tok)
     magnitudes = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_magnitude_vector" in n}
-    assert len(magnitudes) == 8 and all(model.get_parameter(n).requires_grad for n in magnitudes)  # 2 layers x 4 projections
-    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    assert len(magnitudes) == 8 and all(
+        model.get_parameter(n).requires_grad for n in magnitudes
+    )  # 2 layers x 4 projections
+    fit(model, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert any(not torch.equal(v, model.get_parameter(n)) for n, v in magnitudes.items()), "no magnitude moved"
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
 
@@ -193,25 +212,35 @@ def test_dora_trains_magnitudes_and_reloads_to_identical_logits(tiny_model, tiny
 def test_lora_on_all_targets_adapts_the_feed_forward_layers_and_reloads(tiny_model, tiny_data, tmp_path):
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="lora", model=str(tiny_model), lora_targets="all").validated()
+    cfg = RunConfig.of(method="lora", model=str(tiny_model), lora_targets="all").validated()
     model, train, val, _ = build("lora", cfg, ds, tok)
-    adapted = {n.split("layer.0.")[1].removesuffix(".lora_A") for n, _ in model.named_modules() if n.endswith("lora_A") and "layer.0." in n}
+    adapted = {
+        n.split("layer.0.")[1].removesuffix(".lora_A")
+        for n, _ in model.named_modules()
+        if n.endswith("lora_A") and "layer.0." in n
+    }
     ffn = {"intermediate.dense", "output.dense"} if model.config.model_type == "bert" else {"ffn.lin1", "ffn.lin2"}
     assert ffn <= adapted and len(adapted) == 6, adapted  # 4 attention projections and 2 feed-forward layers
     before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
-    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    fit(model, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert all(not torch.equal(v, model.get_parameter(n)) for n, v in before.items() if any(f in n for f in ffn))
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
 
 
 def test_adapters_follow_the_attention_and_feed_forward_outputs_and_reload(tiny_model, tiny_data, tmp_path):
-    from sentiment_lab.methods.adapters import WithAdapter
+    from sentiment_lab.training.methods.adapters import WithAdapter
 
     torch.manual_seed(0)
     ds, tok = prepared(tiny_model, tiny_data)
-    cfg = RunConfig(method="adapters", model=str(tiny_model), adapter_dim=16).validated()
+    cfg = RunConfig.of(method="adapters", model=str(tiny_model), adapter_dim=16).validated()
     model, train, val, _ = build("adapters", cfg, ds, tok)
-    wrapped = sorted(n.split("layer.0.")[1] for n, m in model.named_modules() if isinstance(m, WithAdapter) and "layer.0." in n)
-    assert wrapped == (["attention.output.dense", "output.dense"] if model.config.model_type == "bert" else ["attention.out_lin", "ffn.lin2"])
-    fit(model, train, val, LoopSettings(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
+    wrapped = sorted(
+        n.split("layer.0.")[1] for n, m in model.named_modules() if isinstance(m, WithAdapter) and "layer.0." in n
+    )
+    assert wrapped == (
+        ["attention.output.dense", "output.dense"]
+        if model.config.model_type == "bert"
+        else ["attention.out_lin", "ffn.lin2"]
+    )
+    fit(model, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))

@@ -1,14 +1,15 @@
 """Prediction shares the frozen backbone: one encoder in memory, unchanged answers, encoder untouched."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from conftest import build_model
-
-from sentiment_lab import methods
-from sentiment_lab.backbone import load_encoder, load_tokenizer
 from fakes.runs import finished_run
-from sentiment_lab.config import RunConfig
+
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import RunConfig
 
 ID2LABEL = {0: "neg", 1: "pos"}
 
@@ -17,7 +18,7 @@ ID2LABEL = {0: "neg", 1: "pos"}
 def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, tiny_models, tmp_path):
     for kind, model_dir in tiny_models.items():
         torch.manual_seed(0)
-        cfg = RunConfig(method=method, model=str(model_dir)).validated()
+        cfg = RunConfig.of(method=method, model=str(model_dir)).validated()
         m = methods.get(method)
         trained = build_model(cfg)
         with torch.no_grad():  # stand-in for training: every trainable weight (LayerNorms too) moves
@@ -41,15 +42,29 @@ def test_runs_loaded_around_a_shared_encoder_answer_as_a_plain_load(method, tiny
         assert torch.allclose(expected, got, atol=1e-6), (kind, method, expected, got)
 
         encoder_memory = {t.data_ptr() for t in encoder.state_dict().values()}
-        big_frozen = [n for n, p in shared.named_parameters() if p.ndim == 2 and p.shape[0] > 2
-                      and "lora_" not in n and ".adapter." not in n and "modules_to_save" not in n and "classifier" not in n and "pooler" not in n and "original_module" not in n]
-        assert big_frozen and all(dict(shared.named_parameters())[n].data_ptr() in encoder_memory for n in big_frozen), (kind, method)
-        assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items()), f"{kind} {method} changed the shared encoder"
+        big_frozen = [
+            n
+            for n, p in shared.named_parameters()
+            if p.ndim == 2
+            and p.shape[0] > 2
+            and "lora_" not in n
+            and ".adapter." not in n
+            and "modules_to_save" not in n
+            and "classifier" not in n
+            and "pooler" not in n
+            and "original_module" not in n
+        ]
+        assert big_frozen and all(
+            dict(shared.named_parameters())[n].data_ptr() in encoder_memory for n in big_frozen
+        ), (kind, method)
+        assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items()), (
+            f"{kind} {method} changed the shared encoder"
+        )
 
 
 def test_compare_passes_over_a_newer_run_that_did_not_learn(tmp_path):
-    from sentiment_lab.jobs import JobManager
-    from sentiment_lab.predict import Predictor
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.serving.predict import Predictor
 
     finished_run(tmp_path, "lora-old", "lora", 100.0)
     finished_run(tmp_path, "lora-new-collapsed", "lora", 200.0, warning="warning: the model did not learn")
@@ -67,8 +82,8 @@ def test_compare_passes_over_a_newer_run_that_did_not_learn(tmp_path):
 def test_one_review_runs_in_the_precision_measured_faster_and_batches_in_bf16(tmp_path, monkeypatch, slow):
     import time
 
-    import sentiment_lab.predict as predict
-    from sentiment_lab.jobs import JobManager
+    import sentiment_lab.serving.predict as predict
+    from sentiment_lab.runs.queue import JobManager
 
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
     predictor = predict.Predictor(JobManager(tmp_path))
@@ -94,8 +109,8 @@ def test_one_review_runs_in_the_precision_measured_faster_and_batches_in_bf16(tm
 
 
 def test_a_broken_run_leaves_the_precision_unmeasured(tmp_path, monkeypatch):
-    import sentiment_lab.predict as predict
-    from sentiment_lab.jobs import JobManager
+    import sentiment_lab.serving.predict as predict
+    from sentiment_lab.runs.queue import JobManager
 
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
     predictor = predict.Predictor(JobManager(tmp_path))
@@ -109,8 +124,8 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
     run pooling it its own way, answers as each run loaded alone."""
     import numpy as np
 
-    import sentiment_lab.predict as predict
-    from sentiment_lab.jobs import JobManager
+    import sentiment_lab.serving.predict as predict
+    from sentiment_lab.runs.queue import JobManager
 
     model_dir = tiny_models["bert"]
     tok, encoder = load_tokenizer(str(model_dir)), load_encoder(str(model_dir)).eval()
@@ -118,12 +133,13 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, hidden)).astype(np.float32), np.tile([0, 1], 20)
-    svm_cfg = RunConfig(method="svm", model=str(model_dir), pooling="cls")
+    svm_cfg = RunConfig.of(method="svm", model=str(model_dir), pooling="cls", svm_c=0.1)
     svm_dir = finished_run(tmp_path, "svm-old", "svm", 100.0, model=str(model_dir), pooling="cls")
-    methods.svm.save(methods.svm.fit(x, y, x, y, 0.1, 0), svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
-    freeze_cfg = RunConfig(method="freeze", model=str(model_dir))
+    svm = methods.svm.fit(methods.svm.build(svm_cfg, ID2LABEL, hidden), x, y, x, y, svm_cfg)
+    methods.svm.save(svm, svm_dir / "artefacts", svm_cfg, tok, ID2LABEL)
+    freeze_cfg = RunConfig.of(method="freeze", model=str(model_dir))
     freeze_dir = finished_run(tmp_path, "freeze-new", "freeze", 100.0, model=str(model_dir))
-    head = methods.freeze.build(hidden, 2)
+    head = methods.freeze.build(freeze_cfg, ID2LABEL, hidden)
     methods.freeze.save(head, freeze_dir / "artefacts", freeze_cfg, tok, ID2LABEL)
 
     passes = []
@@ -137,7 +153,9 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
     enc = tok(texts, padding=True, return_tensors="pt")
     enc = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
     with torch.inference_mode():
-        alone = {"svm": methods.svm.load(svm_dir / "artefacts", svm_cfg, ID2LABEL, encoder)(**enc).exp(),
-                 "freeze": methods.freeze.load(freeze_dir / "artefacts", freeze_cfg, ID2LABEL, encoder)(**enc).softmax(-1)}
+        alone = {
+            "svm": methods.svm.load(svm_dir / "artefacts", svm_cfg, ID2LABEL, encoder)(**enc).exp(),
+            "freeze": methods.freeze.load(freeze_dir / "artefacts", freeze_cfg, ID2LABEL, encoder)(**enc).softmax(-1),
+        }
     for method in ("svm", "freeze"):
         assert np.allclose(got[method]["probabilities"], alone[method].numpy(), atol=1e-5), method

@@ -1,4 +1,5 @@
 """A stopped, killed or crashed run goes on from its saved training state as if it had never stopped."""
+
 from __future__ import annotations
 
 import json
@@ -7,23 +8,31 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from conftest import ROOT
 from fakes.worker import fake_launcher
-from sentiment_lab.config import RunConfig
-from sentiment_lab.jobs import JobError, JobManager
-from sentiment_lab.runner import Runner
-from sentiment_lab.runs import MetricsCursor, read_status, write_status
-from sentiment_lab.train_state import STATE_FILE, ResumeError, load_state, trim_metrics
+from safetensors.torch import load_file
 from test_jobs import state, submit, wait_for
+
+from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import MetricsCursor, read_status, write_status
+from sentiment_lab.training.runner import Runner
+from sentiment_lab.training.state import STATE_FILE, ResumeError, load_state, trim_metrics
 
 
 def config(model, data, method, **extra) -> RunConfig:
     # bf16 off: accelerate keeps one state per process, and other tests run it in fp32. Train loss
     # logged every 3 steps, so stops fall between logs too.
-    return RunConfig(method=method, model=str(model), dataset=str(data), batch_size=8, max_length=32,
-                     device="cpu", bf16="off", **{"epochs": 2, "log_every": 3, **extra}).validated()
+    return RunConfig.of(
+        method=method,
+        model=str(model),
+        dataset=str(data),
+        batch_size=8,
+        max_length=32,
+        device="cpu",
+        bf16="off",
+        **{"epochs": 2, "log_every": 3, **extra},
+    ).validated()
 
 
 class StopAfter:
@@ -52,10 +61,18 @@ def weights(folder) -> dict:
 
 
 # 8 steps an epoch, an evaluation every 4: stops at 3 (between evaluations), 4 (on one) and 10 (in epoch 2).
-@pytest.mark.parametrize("method, stop_at, kind", [
-    ("full", 3, "bert"), ("full", 10, "distilbert"), ("lora", 4, "bert"), ("lora", 7, "distilbert"), ("adapters", 10, "bert"),
-    ("adapters", 5, "distilbert"), ("freeze", 6, "bert"),
-])
+@pytest.mark.parametrize(
+    "method, stop_at, kind",
+    [
+        ("full", 3, "bert"),
+        ("full", 10, "distilbert"),
+        ("lora", 4, "bert"),
+        ("lora", 7, "distilbert"),
+        ("adapters", 10, "bert"),
+        ("adapters", 5, "distilbert"),
+        ("freeze", 6, "bert"),
+    ],
+)
 def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, kind, tiny_models, tiny_data, tmp_path):
     cfg = config(tiny_models[kind], tiny_data, method)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
@@ -63,8 +80,13 @@ def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, ki
 
     assert Runner(cfg, parts, should_stop=StopAfter(stop_at), progress=False).run() == 0
     assert read_status(parts)["state"] == "stopped" and (parts / STATE_FILE).is_file()
-    assert f"at step {stop_at} of " in read_status(parts)["error"] and f"goes on from step {stop_at}" in read_status(parts)["error"]
-    assert max(r["step"] for r in rows(parts)) <= stop_at and not (parts / "results.json").exists()  # no test score at a stop
+    assert (
+        f"at step {stop_at} of " in read_status(parts)["error"]
+        and f"goes on from step {stop_at}" in read_status(parts)["error"]
+    )
+    assert (
+        max(r["step"] for r in rows(parts)) <= stop_at and not (parts / "results.json").exists()
+    )  # no test score at a stop
     assert Runner(cfg, parts, progress=False, resume=True).run() == 0
 
     assert read_status(parts)["state"] == "done"
@@ -104,8 +126,14 @@ def test_resuming_needs_a_saved_state_and_the_same_settings(tiny_models, tiny_da
 
 def test_trimming_keeps_what_the_snapshot_had_seen(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    lines = [{"step": 2, "loss": 0.7}, {"step": 4, "eval_accuracy": 0.6, "eval_loss": 0.6}, {"step": 6, "loss": 0.5},
-             {"step": 6, "eval_accuracy": 0.7, "eval_loss": 0.5}, {"step": 6, "test_accuracy": 0.7}, {"step": 8, "loss": 0.4}]
+    lines = [
+        {"step": 2, "loss": 0.7},
+        {"step": 4, "eval_accuracy": 0.6, "eval_loss": 0.6},
+        {"step": 6, "loss": 0.5},
+        {"step": 6, "eval_accuracy": 0.7, "eval_loss": 0.5},
+        {"step": 6, "test_accuracy": 0.7},
+        {"step": 8, "loss": 0.4},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in lines) + "{half a line")
     cursor = MetricsCursor(path)
     assert len(cursor.read_new()) == 6
@@ -137,10 +165,12 @@ def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
     assert read_status(jm.root / first)["args"].count("--resume") == 1
 
 
-@pytest.mark.parametrize("run_state, message", [("done", "only a stopped or failed run"), ("queued", "only a stopped or failed run")])
+@pytest.mark.parametrize(
+    "run_state, message", [("done", "only a stopped or failed run"), ("queued", "only a stopped or failed run")]
+)
 def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
     jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
-    run = jm.submit(RunConfig(method="full"), ["1", "0", "polite"])
+    run = jm.submit(RunConfig.of(method="full"), ["1", "0", "polite"])
     write_status(jm.root / run, run_state)
     (jm.root / run / STATE_FILE).write_bytes(b"x")
     with pytest.raises(JobError, match=message):
@@ -149,7 +179,7 @@ def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
 
 def test_an_svm_run_has_nothing_to_resume(tmp_path):
     jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
-    run = jm.submit(RunConfig(method="svm"), ["1", "0", "polite"])
+    run = jm.submit(RunConfig.of(method="svm"), ["1", "0", "polite"])
     write_status(jm.root / run, "failed")
     with pytest.raises(JobError, match="SVM"):
         jm.resume(run)
@@ -162,15 +192,31 @@ def test_a_killed_worker_resumes_through_the_real_queue(tiny_models, tiny_data, 
     import os
 
     env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(root)}
-    flags = ["--method", "full", "--model", str(tiny_models["distilbert"]), "--dataset", str(tiny_data), "--epochs", "40",
-             "--batch_size", "8", "--max_length", "32", "--device", "cpu"]
-    run = subprocess.run(env_cli + ["submit", *flags], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout.split()[-1]
+    flags = [
+        "--method",
+        "full",
+        "--model",
+        str(tiny_models["distilbert"]),
+        "--dataset",
+        str(tiny_data),
+        "--epochs",
+        "40",
+        "--batch_size",
+        "8",
+        "--max_length",
+        "32",
+        "--device",
+        "cpu",
+    ]
+    run = subprocess.run(
+        env_cli + ["submit", *flags], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    ).stdout.split()[-1]
     jm = JobManager(root)
 
     def now():
         return {r["id"]: r["state"] for r in jm.list()}[run]  # list() also marks a dead worker's run failed
 
-    assert wait_for(lambda: (root / run / STATE_FILE).is_file(), timeout=120)
+    assert wait_for(lambda: (root / run / STATE_FILE).is_file(), timeout=120), jm.logs(run)
     os.killpg(read_status(root / run)["pgid"], 9)
     assert wait_for(lambda: now() == "failed", timeout=30)
     saved = torch.load(root / run / STATE_FILE, weights_only=True)["step"]
@@ -195,7 +241,7 @@ def test_resume_flags_must_agree_with_the_runs_config(tiny_models, tiny_data, tm
 
 
 def test_a_state_that_cannot_be_written_does_not_fail_the_run(tiny_models, tiny_data, tmp_path, monkeypatch, capsys):
-    import sentiment_lab.runner as runner
+    import sentiment_lab.training.runner as runner
 
     def full_disk(folder, snapshot):
         raise OSError(28, "No space left on device")

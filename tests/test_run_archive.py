@@ -1,15 +1,16 @@
 """A run as one zip and back: a round trip, and archives that must not become runs."""
+
 from __future__ import annotations
 
 import zipfile
 
 import pytest
-
 from fakes.runs import finished_run
-from sentiment_lab.jobs import JobError, JobManager
-from sentiment_lab.run_archive import ArchiveError, export_run, import_run
-from sentiment_lab.runs import read_status
+
+from sentiment_lab.runs.archive import ArchiveError, export_run, import_run
+from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.storage import write_json_atomic
+from sentiment_lab.training.records import read_status
 
 
 def run_with_weights(root, name="lora-a"):
@@ -28,7 +29,13 @@ def test_a_run_goes_out_and_comes_back_whole(tmp_path):
     there = JobManager(tmp_path / "there")
     assert import_run(there, archive) == "lora-a"
     folder = there.folder("lora-a")
-    for name in ("config.json", "results.json", "metrics.jsonl", "test_predictions.json", "artefacts/adapter_model.safetensors"):
+    for name in (
+        "config.json",
+        "results.json",
+        "metrics.jsonl",
+        "test_predictions.json",
+        "artefacts/adapter_model.safetensors",
+    ):
         assert (folder / name).read_bytes() == (source / name).read_bytes(), name
     status = read_status(folder)
     assert status["state"] == "done" and status["imported_from"] == "lora-a" and "pid" not in status
@@ -54,17 +61,27 @@ def archive_of(path, files: dict[str, bytes]):
     return path
 
 
-GOOD = {"r/config.json": b'{"method": "lora"}', "r/results.json": b'{"labels": ["neg", "pos"]}', "r/artefacts/a.safetensors": b"x"}
+GOOD = {
+    "r/config.json": b'{"method": "lora"}',
+    "r/results.json": b'{"labels": ["neg", "pos"]}',
+    "r/artefacts/a.safetensors": b"x",
+}
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"r/../../evil.json": b"{}"}, "'r/../../evil.json' is not a file a run holds"),
-    ({"r/artefacts/model.bin": b"pickle"}, "'r/artefacts/model.bin' is not a file a run holds"),  # would unpickle
-    ({"r/status.json": b'{"pgid": 1}'}, "'r/status.json' is not a file a run holds"),  # a pid to signal: never taken
-    ({"/etc/cron.d/x": b""}, "is not a file a run holds"),
-    ({"r/config.json": b'{"method": "evil"}'}, "config or results cannot be read: method must be one of"),
-    ({"r/results.json": b"[]"}, "names no labels"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"r/../../evil.json": b"{}"}, "'r/../../evil.json' is not a file a run holds"),
+        ({"r/artefacts/model.bin": b"pickle"}, "'r/artefacts/model.bin' is not a file a run holds"),  # would unpickle
+        (
+            {"r/status.json": b'{"pgid": 1}'},
+            "'r/status.json' is not a file a run holds",
+        ),  # a pid to signal: never taken
+        ({"/etc/cron.d/x": b""}, "is not a file a run holds"),
+        ({"r/config.json": b'{"method": "evil"}'}, "config or results cannot be read: method must be one of"),
+        ({"r/results.json": b"[]"}, "names no labels"),
+    ],
+)
 def test_archives_that_are_not_runs_are_refused_and_leave_nothing(tmp_path, extra, message):
     jobs = JobManager(tmp_path / "runs")
     with pytest.raises(ArchiveError, match=message):
@@ -87,7 +104,7 @@ def test_missing_parts_and_non_archives_are_named(tmp_path):
 
 
 def test_a_flat_archive_gets_a_fresh_run_id_and_the_demo_refuses_imports(tmp_path):
-    from sentiment_lab.access import DemoLimits
+    from sentiment_lab.ui.access import DemoLimits
     from sentiment_lab.ui.services import Services
 
     flat = archive_of(tmp_path / "flat.zip", {k.removeprefix("r/"): v for k, v in GOOD.items()})
@@ -103,7 +120,7 @@ def test_a_damaged_archive_is_named_and_leaves_nothing(tmp_path):
     good = archive_of(tmp_path / "good.zip", {**GOOD, "r/artefacts/big.safetensors": b"w" * 4000})
     data = bytearray(good.read_bytes())
     at = data.find(b"w" * 100)
-    data[at:at + 100] = b"x" * 100  # the weights' bytes no longer match their checksum
+    data[at : at + 100] = b"x" * 100  # the weights' bytes no longer match their checksum
     (tmp_path / "bad.zip").write_bytes(bytes(data))
     jobs = JobManager(tmp_path / "runs")
     with pytest.raises(ArchiveError, match="bad.zip could not be unpacked"):
@@ -118,7 +135,7 @@ def fake_hub(monkeypatch, repo_folder, seen):
 
     import huggingface_hub
 
-    import sentiment_lab.hub as hub
+    import sentiment_lab.runs.hub as hub
 
     def snapshot_download(repo_id, repo_type, local_dir, token, allow_patterns):
         seen.append(repo_id)
@@ -137,7 +154,7 @@ def fake_hub(monkeypatch, repo_folder, seen):
 
 
 def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypatch):
-    from sentiment_lab.hub import PushError, pull_run
+    from sentiment_lab.runs.hub import PushError, pull_run
 
     repo = run_with_weights(tmp_path / "pushed")  # the folder a push uploads, plus what a repository may hold
     (repo / "README.md").write_text("# a model card")
@@ -151,8 +168,14 @@ def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypat
     folder = jobs.folder(run_id)
     assert run_id == "lora-a" and seen == ["someone/lora-a"]
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
-        "artefacts/adapter_config.json", "artefacts/adapter_model.safetensors", "config.json", "metrics.jsonl",
-        "results.json", "status.json", "test_predictions.json"]
+        "artefacts/adapter_config.json",
+        "artefacts/adapter_model.safetensors",
+        "config.json",
+        "metrics.jsonl",
+        "results.json",
+        "status.json",
+        "test_predictions.json",
+    ]
     assert read_status(folder)["imported_from"] == "hf.co/someone/lora-a"
     with pytest.raises(PushError, match="repository must look like user/name"):
         pull_run(jobs, "../x")
@@ -161,7 +184,9 @@ def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypat
     fake_hub(monkeypatch, empty, seen)
     with pytest.raises(ArchiveError, match="someone/nothing holds no Sentiment Lab run"):
         pull_run(jobs, "someone/nothing")
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == ["lora-a"]  # nothing half-pulled left behind
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == [
+        "lora-a"
+    ]  # nothing half-pulled left behind
 
 
 def test_export_carries_only_what_an_import_takes(tmp_path):

@@ -1,5 +1,6 @@
 """Every method on every encoder family: a tiny random model of each trains one epoch, and the README's
 loading lines (transformers, PEFT, safetensors alone) give the app's probabilities for the saved run."""
+
 from __future__ import annotations
 
 import re
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import FAMILIES, ROOT, build_tiny
 
-from sentiment_lab.config import METHODS, RunConfig
-from sentiment_lab.jobs import JobManager
-from sentiment_lab.runner import Runner
-from sentiment_lab.runs import read_results, read_status
+from sentiment_lab.runs.queue import JobManager
+from sentiment_lab.training.config import METHODS, RunConfig
+from sentiment_lab.training.records import read_results, read_status
+from sentiment_lab.training.runner import Runner
 
 TEXTS = ["a great and moving film", "the plot was dull , boring and flat", "unknownword movie", "fun"]
 # The app's probabilities and the standard tools' differ only by float rounding (batching, op order).
@@ -21,8 +22,8 @@ TOLERANCE = 1e-4
 def readme_blocks() -> dict[str, str]:
     """The README's loading snippets, keyed by the method named on their first line."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Loading a finished run with the standard tools"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Loading a finished run with the standard tools") :]
+    section = section[: section.index("\n## ", 1)]
     blocks = re.findall(r"```python\n# (\w+)\n(.*?)```", section, re.S)
     return {method: code for method, code in blocks}
 
@@ -38,14 +39,23 @@ def test_the_readme_has_a_loading_snippet_for_every_method():
 
 
 def train_one(model: str, method: str, data, root, run_id: str) -> None:
-    cfg = RunConfig(method=method, model=model, dataset=str(data), epochs=1, device="cpu", bf16="off", batch_size=8,
-                    max_train_samples=128, max_eval_samples=64).validated()
+    cfg = RunConfig.of(
+        method=method,
+        model=model,
+        dataset=str(data),
+        epochs=1,
+        device="cpu",
+        bf16="off",
+        batch_size=8,
+        max_train_samples=128,
+        max_eval_samples=64,
+    ).validated()
     assert Runner(cfg, root / run_id, progress=False).run() == 0, read_status(root / run_id).get("error")
     assert read_status(root / run_id)["state"] == "done"
 
 
 def app_probabilities(root, method: str, run_id: str, monkeypatch) -> np.ndarray:
-    import sentiment_lab.predict as predict
+    import sentiment_lab.serving.predict as predict
 
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)  # the app in fp32, as the snippets run
     app = predict.Predictor(JobManager(root)).predict_many(TEXTS, {method: run_id})[method]
@@ -55,8 +65,9 @@ def app_probabilities(root, method: str, run_id: str, monkeypatch) -> np.ndarray
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_every_method_trains_on_every_family_and_loads_with_the_standard_tools(family, method, family_models, tiny_data,
-                                                                                 isolated_checkpoints, monkeypatch):
+def test_every_method_trains_on_every_family_and_loads_with_the_standard_tools(
+    family, method, family_models, tiny_data, isolated_checkpoints, monkeypatch
+):
     root, run_id = isolated_checkpoints, f"{family}-{method}"
     train_one(str(family_models[family]), method, tiny_data, root, run_id)
     assert read_results(root / run_id)["labels"] == ["neg", "pos"]
@@ -71,8 +82,12 @@ def test_every_method_trains_on_every_family_and_loads_with_the_standard_tools(f
 
 
 # Where each method's saved files name the base model.
-BASE_NAMED_IN = {"lora": ("adapter_config.json", "base_model_name_or_path"), "adapters": ("adapters.json", "base_model"),
-                 "freeze": ("head.json", "base_model"), "svm": ("svm.json", "base_model")}
+BASE_NAMED_IN = {
+    "lora": ("adapter_config.json", "base_model_name_or_path"),
+    "adapters": ("adapters.json", "base_model"),
+    "freeze": ("head.json", "base_model"),
+    "svm": ("svm.json", "base_model"),
+}
 
 
 @pytest.mark.slow
@@ -99,15 +114,21 @@ def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_mod
     """GPT-2's projections are Conv1D, not linear layers: LoRA and adapters say so at submit, no run folder is made."""
     import transformers
 
-    from sentiment_lab.config import ConfigError
+    from sentiment_lab.training.config import ConfigError
     from sentiment_lab.ui.services import Services
 
     gpt2 = tmp_path / "gpt2"
-    transformers.GPT2Model(transformers.GPT2Config(vocab_size=60, n_embd=32, n_layer=2, n_head=2, n_positions=64)).save_pretrained(gpt2)
-    transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])}).save_pretrained(gpt2)
+    transformers.GPT2Model(
+        transformers.GPT2Config(vocab_size=60, n_embd=32, n_layer=2, n_head=2, n_positions=64)
+    ).save_pretrained(gpt2)
+    transformers.BertTokenizerFast(
+        vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])}
+    ).save_pretrained(gpt2)
     services = Services(tmp_path / "runs")
     for method in ("lora", "adapters"):
-        with pytest.raises(ConfigError, match=f"{method} cannot train model .*gpt2.*no encoder layers with an attention block"):
+        with pytest.raises(
+            ConfigError, match=f"{method} cannot train model .*gpt2.*no encoder layers with an attention block"
+        ):
             services.submit({"method": method, "model": str(gpt2)})
     with pytest.raises(ConfigError, match="no-such-org/no-such-model.*could not be loaded"):
         services.submit({"method": "full", "model": "no-such-org/no-such-model"})
@@ -120,23 +141,34 @@ def sentencepiece_folder(folder):
 
     import sentencepiece
     import transformers
-
     from conftest import tiny_texts
 
     folder.mkdir()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(tiny_texts(200, 0)["text"].tolist()), model_prefix=str(folder / "spm"), vocab_size=40,
-        pad_id=0, unk_id=1, bos_id=2, eos_id=3, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], hard_vocab_limit=False,
-        minloglevel=2)
+        sentence_iterator=iter(tiny_texts(200, 0)["text"].tolist()),
+        model_prefix=str(folder / "spm"),
+        vocab_size=40,
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     (folder / "spm.vocab").unlink()
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer"}))
     size = len(transformers.AutoTokenizer.from_pretrained(folder))  # its special tokens too
-    config = transformers.DebertaV2Config(vocab_size=size, pad_token_id=0, **{k: v for k, v in FAMILIES["deberta-v2"][1].items() if k != "pad_token_id"})
+    config = transformers.DebertaV2Config(
+        vocab_size=size, pad_token_id=0, **{k: v for k, v in FAMILIES["deberta-v2"][1].items() if k != "pad_token_id"}
+    )
     transformers.AutoModel.from_config(config).save_pretrained(folder)
     return folder
 
 
-def test_a_sentencepiece_only_tokenizer_trains_with_the_packages_the_setup_installs(tiny_data, isolated_checkpoints, tmp_path):
+def test_a_sentencepiece_only_tokenizer_trains_with_the_packages_the_setup_installs(
+    tiny_data, isolated_checkpoints, tmp_path
+):
     folder = sentencepiece_folder(tmp_path / "deberta-v3")
     assert not (folder / "tokenizer.json").exists()
     train_one(str(folder), "lora", tiny_data, isolated_checkpoints, "deberta-v3-lora")
@@ -145,14 +177,18 @@ def test_a_sentencepiece_only_tokenizer_trains_with_the_packages_the_setup_insta
 def test_a_tokenizer_that_needs_a_missing_package_names_it(tmp_path, monkeypatch):
     import importlib.util
 
-    import sentiment_lab.backbone as backbone
+    import sentiment_lab.training.backbone as backbone
 
     folder = sentencepiece_folder(tmp_path / "deberta-v3")
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sentencepiece" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sentencepiece" else real(name, *a)
+    )
 
     def fails_as_without_it(loader, name, **kwargs):  # what transformers says without sentencepiece
-        raise backbone.ModelLoadError(f"model {name!r} could not be loaded: tiktoken is required to read a tiktoken file")
+        raise backbone.ModelLoadError(
+            f"model {name!r} could not be loaded: tiktoken is required to read a tiktoken file"
+        )
 
     monkeypatch.setattr(backbone, "_load", fails_as_without_it)
     with pytest.raises(backbone.ModelLoadError, match="needs the sentencepiece package, which is not installed"):

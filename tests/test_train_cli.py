@@ -1,4 +1,5 @@
 """The worker through its real command line: run folder contents, formats, offline errors."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHARED_DATA
 
 RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "results.json")
@@ -17,8 +17,14 @@ def train(*args: str, env_root: Path, check: bool = True) -> subprocess.Complete
     import os
 
     env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(env_root)}
-    proc = subprocess.run([sys.executable, "-m", "sentiment_lab.train", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sentiment_lab.train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
@@ -53,8 +59,21 @@ def check_run_folder(folder: Path, method: str) -> dict:
 
 @pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
 def test_tiny_run_writes_a_complete_folder(method, tiny_models, tiny_data, tmp_path):
-    train("--method", method, "--model", str(tiny_models["distilbert"]), "--dataset", str(tiny_data),
-          "--epochs", "2", "--batch_size", "8", "--max_length", "32", env_root=tmp_path)
+    train(
+        "--method",
+        method,
+        "--model",
+        str(tiny_models["distilbert"]),
+        "--dataset",
+        str(tiny_data),
+        "--epochs",
+        "2",
+        "--batch_size",
+        "8",
+        "--max_length",
+        "32",
+        env_root=tmp_path,
+    )
     check_run_folder(only_run(tmp_path), method)
 
 
@@ -62,8 +81,23 @@ def test_tiny_run_writes_a_complete_folder(method, tiny_models, tiny_data, tmp_p
 def test_full_model_loads_in_a_pipeline_with_dataset_label_names(tiny_models, tmp_path):
     from transformers import pipeline
 
-    train("--method", "full", "--model", str(tiny_models["bert"]), "--dataset", str(SHARED_DATA), "--epochs", "1",
-          "--max_train_samples", "64", "--max_eval_samples", "32", "--run_name", "pipe", env_root=tmp_path)
+    train(
+        "--method",
+        "full",
+        "--model",
+        str(tiny_models["bert"]),
+        "--dataset",
+        str(SHARED_DATA),
+        "--epochs",
+        "1",
+        "--max_train_samples",
+        "64",
+        "--max_eval_samples",
+        "32",
+        "--run_name",
+        "pipe",
+        env_root=tmp_path,
+    )
     folder = only_run(tmp_path)
     assert folder.name.startswith("pipe-full-bert-")
     clf = pipeline("text-classification", model=str(folder / "artefacts"))
@@ -71,16 +105,38 @@ def test_full_model_loads_in_a_pipeline_with_dataset_label_names(tiny_models, tm
 
 
 def test_lora_loads_with_peft(tiny_models, tiny_data, tmp_path):
+    import torch
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    train("--exercise", "3", "--method", "lora", "--model", str(tiny_models["distilbert"]), "--dataset", str(tiny_data),
-          "--epochs", "1", env_root=tmp_path)
+    from sentiment_lab.training.data import load_dataset
+
+    train(
+        "--exercise",
+        "3",
+        "--method",
+        "lora",
+        "--model",
+        str(tiny_models["distilbert"]),
+        "--dataset",
+        str(tiny_data),
+        "--epochs",
+        "2",
+        "--lr",
+        "0.05",  # LoRA moves the answers far from the base model's, so a wrongly loaded update shows
+        env_root=tmp_path,
+    )
     folder = only_run(tmp_path)
     assert (folder / "artefacts" / "adapter_config.json").is_file()
     base = AutoModelForSequenceClassification.from_pretrained(tiny_models["distilbert"], num_labels=2)
-    model = PeftModel.from_pretrained(base, folder / "artefacts")
-    assert any("lora_A" in n for n, _ in model.named_parameters())
+    model = PeftModel.from_pretrained(base, folder / "artefacts").eval()
+    # PEFT alone gives the run's own test answers, sentence by sentence.
+    tok = AutoTokenizer.from_pretrained(folder / "artefacts")
+    test = load_dataset(str(tiny_data)).splits["test"]
+    with torch.inference_mode():
+        pred = model(**tok(test.texts, padding=True, truncation=True, max_length=512, return_tensors="pt")).logits
+    saved = json.loads((folder / "test_predictions.json").read_text())
+    assert pred.argmax(-1).tolist() == saved["pred"] and test.labels.tolist() == saved["label"]
 
 
 def test_csv_with_other_column_names_and_no_validation_split(tiny_models, tmp_path):
@@ -91,36 +147,55 @@ def test_csv_with_other_column_names_and_no_validation_split(tiny_models, tmp_pa
     frame["sentiment"] = frame["sentiment"].map({0: "negative", 1: "positive"})
     frame.to_csv(data, index=False)
     runs = tmp_path / "runs"
-    proc = train("--method", "freeze", "--model", str(tiny_models["bert"]), "--dataset", str(data), "--text_column", "review",
-                 "--label_column", "sentiment", "--epochs", "1", env_root=runs)
+    proc = train(
+        "--method",
+        "freeze",
+        "--model",
+        str(tiny_models["bert"]),
+        "--dataset",
+        str(data),
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--epochs",
+        "1",
+        env_root=runs,
+    )
     assert "carved" in proc.stdout
     results = check_run_folder(only_run(runs), "freeze")
     assert results["labels"] == ["negative", "positive"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--lr", "0"], "lr must be in"),
-    (["--epochs", "0"], "epochs must be in"),
-    (["--batch_size", "100000"], "batch_size must be in"),
-    (["--max_length", "0"], "max_length must be in"),
-    (["--lora_r", "0"], "lora_r must be in"),
-    (["--adapter_dim", "0"], "adapter_dim must be in"),
-    (["--adapter_dropout", "1"], "adapter_dropout must be in"),
-    (["--batch_size", "many"], "batch_size must be int"),
-    (["--run_name", "../../x"], "run name may hold only"),
-    (["--exercise", "1", "--method", "lora"], "--exercise 1 is method svm"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--lr", "0"], "lr must be in"),
+        (["--epochs", "0"], "epochs must be in"),
+        (["--batch_size", "100000"], "batch_size must be in"),
+        (["--max_length", "0"], "max_length must be in"),
+        (["--lora_r", "0"], "lora_r must be in"),
+        (["--adapter_dim", "0"], "adapter_dim must be in"),
+        (["--adapter_dropout", "1"], "adapter_dropout must be in"),
+        (["--batch_size", "many"], "batch_size must be int"),
+        (["--run_name", "../../x"], "run name may hold only"),
+        (["--exercise", "1", "--method", "lora"], "--exercise 1 is method svm"),
+    ],
+)
 def test_bad_flags_give_one_clear_message(args, message, tmp_path):
     proc = train("--dataset", "x", *args, env_root=tmp_path, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir()) if tmp_path.exists() else True
 
 
-@pytest.mark.parametrize("flag,value,message", [
-    ("--model", "nobody/no-such-model", "could not be loaded"),
-    ("--dataset", "nobody/no-such-dataset", "could not be loaded"),
-    ("--text_column", "review", "no column 'review'"),
-])
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--model", "nobody/no-such-model", "could not be loaded"),
+        ("--dataset", "nobody/no-such-dataset", "could not be loaded"),
+        ("--text_column", "review", "no column 'review'"),
+    ],
+)
 def test_unreachable_or_wrong_inputs_fail_the_run_clearly(flag, value, message, tiny_models, tiny_data, tmp_path):
     args = {"--model": str(tiny_models["bert"]), "--dataset": str(tiny_data)}
     args[flag] = value
@@ -136,17 +211,43 @@ def test_unreachable_or_wrong_inputs_fail_the_run_clearly(flag, value, message, 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="offline Rotten Tomatoes copy not present")
 @pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
 def test_bundled_minilm_learns_rotten_tomatoes(method, tmp_path):
-    train("--method", method, "--dataset", str(SHARED_DATA), "--epochs", "2", "--max_train_samples", "600",
-          "--max_eval_samples", "200", env_root=tmp_path)
+    train(
+        "--method",
+        method,
+        "--dataset",
+        str(SHARED_DATA),
+        "--epochs",
+        "2",
+        "--max_train_samples",
+        "600",
+        "--max_eval_samples",
+        "200",
+        env_root=tmp_path,
+    )
     results = check_run_folder(only_run(tmp_path), method)
     assert results["test"]["accuracy"] > 0.6, results["test"]
 
 
 def test_a_run_that_does_not_learn_says_so(tiny_models, tiny_data, tmp_path):
-    from sentiment_lab.runner import did_not_learn
+    from sentiment_lab.training.runner import did_not_learn
 
-    done = train("--method", "full", "--lr", "0.9", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data),
-                 "--epochs", "2", "--batch_size", "8", "--max_length", "32", env_root=tmp_path)
+    done = train(
+        "--method",
+        "full",
+        "--lr",
+        "0.9",
+        "--model",
+        str(tiny_models["bert"]),
+        "--dataset",
+        str(tiny_data),
+        "--epochs",
+        "2",
+        "--batch_size",
+        "8",
+        "--max_length",
+        "32",
+        env_root=tmp_path,
+    )
     results = json.loads((only_run(tmp_path) / "results.json").read_text())
     assert "did not learn" in (results["warning"] or ""), results
     assert "did not learn" in done.stdout + done.stderr  # the run's log (log.txt under the job runner)

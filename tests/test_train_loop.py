@@ -1,4 +1,5 @@
 """The training loop's own choices (train_loop.py) not covered by the method tests."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,8 @@ def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
     """Adapters train without attention dropout, where PyTorch's fused CPU kernel is 1.7x slower in
     bf16 training than the math kernel: training_attention asks for the math kernel there only."""
     import torch.nn.attention as attention
-    from sentiment_lab.train_loop import training_attention
+
+    from sentiment_lab.training.loop import training_attention
 
     asked = []
     monkeypatch.setattr(attention, "sdpa_kernel", lambda backend: asked.append(backend) or contextlib.nullcontext())

@@ -1,4 +1,5 @@
 """Word influence: each word left out in turn, through every method; and its HTML."""
+
 from __future__ import annotations
 
 import math
@@ -6,9 +7,9 @@ import re
 
 import pytest
 
-from sentiment_lab.predict import ReviewError
+from sentiment_lab.serving.predict import ReviewError
+from sentiment_lab.serving.word_influence import MAX_WORDS, influence, log_odds, positive_index
 from sentiment_lab.ui.influence_html import influence_html
-from sentiment_lab.word_influence import MAX_WORDS, influence, log_odds, positive_index
 
 
 class WordCounter:
@@ -19,11 +20,16 @@ class WordCounter:
 
     def predict_many(self, texts, runs, batch_size=32, one_precision=False):
         self.calls.append((list(texts), batch_size, one_precision))
+
         def p(text):
             words = text.split()
             return 1 / (1 + math.exp(-(2 * words.count("good") - 3 * words.count("dull"))))
-        answers = {m: {"run": run, "labels": ["neg", "pos"], "probabilities": [[1 - p(t), p(t)] for t in texts], "ms": 1.0}
-                   for m, run in runs.items() if run}
+
+        answers = {
+            m: {"run": run, "labels": ["neg", "pos"], "probabilities": [[1 - p(t), p(t)] for t in texts], "ms": 1.0}
+            for m, run in runs.items()
+            if run
+        }
         answers.update({m: {"run": None, "error": f"no finished {m} run yet"} for m, run in runs.items() if not run})
         return answers
 
@@ -33,7 +39,9 @@ def test_each_words_pull_is_the_fall_in_log_odds_without_it():
     out = influence(predictor, "  good but dull  ", {"svm": None, "full": "full-1"})
     texts, batch, one_precision = predictor.calls[0]
     assert texts == ["good but dull", "but dull", "good dull", "good but"]
-    assert batch == 32 and one_precision  # batches (a compare gets in between), all in one precision: the pulls subtract answers
+    assert (
+        batch == 32 and one_precision
+    )  # batches (a compare gets in between), all in one precision: the pulls subtract answers
     words = out["full"]["words"]
     assert [w for w, _, _ in words] == ["good", "but", "dull"]
     assert [round(d, 6) for _, d, _ in words] == [2.0, 0.0, -3.0]  # the model's own weights, read back
@@ -52,7 +60,11 @@ def test_long_or_empty_reviews_are_refused_before_any_model_runs():
 
 
 def test_the_positive_class_is_found_by_name_else_the_last():
-    assert positive_index(["neg", "pos"]) == 1 and positive_index(["Positive", "Negative"]) == 0 and positive_index(["0", "1"]) == 1
+    assert (
+        positive_index(["neg", "pos"]) == 1
+        and positive_index(["Positive", "Negative"]) == 0
+        and positive_index(["0", "1"]) == 1
+    )
     assert log_odds(1.0) == pytest.approx(math.log(1e6), rel=1e-3)  # clipped, never infinite
 
 
@@ -62,4 +74,6 @@ def test_html_escapes_words_tints_by_sign_and_says_why_a_method_is_missing():
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "no finished svm run yet" in page and "strongest: good +2.0, dull -3.0" in page
     # On one scale, the strongest pull's: 'good' at 2/3 of the full tint, 'dull' at all of it.
-    assert re.search(r"rgba\(84, 162, 75, 0\.57\);[^>]*>good<", page) and re.search(r"rgba\(228, 87, 86, 0\.85\);[^>]*>dull<", page)
+    assert re.search(r"rgba\(84, 162, 75, 0\.57\);[^>]*>good<", page) and re.search(
+        r"rgba\(228, 87, 86, 0\.85\);[^>]*>dull<", page
+    )

@@ -1,14 +1,15 @@
 """Assemble the three tabs and the named API endpoints into one Blocks app."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import gradio as gr
 
-from . import compare_tab, curves_tab, train_tab
-from ..access import DemoLimits, visitor_key
-from .forms import form_to_config
-from .services import Services, user_errors
+from sentiment_lab.ui import compare_tab, curves_tab, train_tab
+from sentiment_lab.ui.access import DemoLimits, visitor_key
+from sentiment_lab.ui.forms import form_to_config
+from sentiment_lab.ui.services import Services, user_errors
 
 CSS = """
 .gradio-container {max-width: 1400px !important}
@@ -22,8 +23,10 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
     # Every 30 min, Gradio's copies of files it served or received (run zips of ~90 MB, CSVs, uploads,
     # which we copy to our own folders first) go once two hours old: a long-lived Space's disk stays bounded.
     with gr.Blocks(title="Sentiment Lab", delete_cache=(1800, 7200)) as app:
-        gr.Markdown("# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
-                    "freeze and adapters on movie reviews.")
+        gr.Markdown(
+            "# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
+            "freeze and adapters on movie reviews."
+        )
         if demo:
             gr.Markdown(f"**{demo.describe()}**")
         timer = gr.Timer(2)
@@ -85,15 +88,34 @@ def _api(services: Services) -> None:
     def compare_many(reviews: str) -> dict:
         """Many reviews, one per line: each method's label for each, and where they disagree."""
         summary, per_review, note = services.compare_many(None, reviews)
-        return {"note": note, "methods": summary.astype(object).where(summary.notna(), None).to_dict("records"),
-                "reviews": per_review.to_dict("records")}
+        return {
+            "note": note,
+            "methods": summary.astype(object).where(summary.notna(), None).to_dict("records"),
+            "reviews": per_review.to_dict("records"),
+        }
 
     @user_errors
     def test_errors(run_ids: list[str], show: str = "disagree") -> dict:
-        """Where finished runs go wrong on their shared test set: each run, every two runs' paired test, the sentences."""
+        """Where finished runs go wrong on their shared test set: each run, every two runs' paired test, the
+        sentences."""
         result = services.test_errors(run_ids, show)
-        return {"note": result.note, "runs": result.runs.to_dict("records"), "pairs": result.pairs.to_dict("records"),
-                "sentences": result.sentences.to_dict("records")}
+        return {
+            "note": result.note,
+            "runs": result.runs.to_dict("records"),
+            "pairs": result.pairs.to_dict("records"),
+            "sentences": result.sentences.to_dict("records"),
+        }
 
-    for fn in (start_training, stop_run, resume_run, delete_run, list_runs, run_metrics, compare, explain, compare_many, test_errors):
+    for fn in (
+        start_training,
+        stop_run,
+        resume_run,
+        delete_run,
+        list_runs,
+        run_metrics,
+        compare,
+        explain,
+        compare_many,
+        test_errors,
+    ):
         gr.api(fn, api_name=fn.__name__)

@@ -1,17 +1,18 @@
 """Compare tab: one review, every method's prediction side by side; or many reviews, where they disagree."""
+
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
-from ..config import METHODS
-from ..review_batch import MAX_REVIEWS, loading_note
-from .downloads import fresh
-from .forms import METHOD_LABELS
-from ..word_influence import MAX_WORDS
-from .influence_html import influence_html
-from .plots import positive_bar
-from .services import Services, user_errors
+from sentiment_lab.serving.review_batch import MAX_REVIEWS, loading_note
+from sentiment_lab.serving.word_influence import MAX_WORDS
+from sentiment_lab.training.config import METHODS
+from sentiment_lab.ui.downloads import fresh
+from sentiment_lab.ui.forms import METHOD_LABELS
+from sentiment_lab.ui.influence_html import influence_html
+from sentiment_lab.ui.plots import positive_bar
+from sentiment_lab.ui.services import Services, user_errors
 
 EXAMPLES = [
     "A gorgeous, funny and deeply moving film that earns every one of its tears.",
@@ -30,11 +31,21 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     lines = []
     for r in rows:
         if "error" in r:
-            lines.append([METHOD_LABELS[r["method"]], "—", None, None, None, r["error"]])  # the error names the run if there is one
+            lines.append(
+                [METHOD_LABELS[r["method"]], "—", None, None, None, r["error"]]
+            )  # the error names the run if there is one
         else:
             accuracy = r.get("test_accuracy")
-            lines.append([METHOD_LABELS[r["method"]], r["label"], round(r["probability"], 3), round(r["ms"], 1),
-                          round(accuracy, 4) if accuracy is not None else None, r["run"]])
+            lines.append(
+                [
+                    METHOD_LABELS[r["method"]],
+                    r["label"],
+                    round(r["probability"], 3),
+                    round(r["ms"], 1),
+                    round(accuracy, 4) if accuracy is not None else None,
+                    r["run"],
+                ]
+            )
     return pd.DataFrame(lines, columns=list(COMPARE_WIDTHS))
 
 
@@ -47,7 +58,14 @@ def build(services: Services) -> dict:
     go = gr.Button("Compare", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
-        table = gr.Dataframe(rows_frame([]), interactive=False, wrap=True, scale=3, min_width=640, column_widths=list(COMPARE_WIDTHS.values()))
+        table = gr.Dataframe(
+            rows_frame([]),
+            interactive=False,
+            wrap=True,
+            scale=3,
+            min_width=640,
+            column_widths=list(COMPARE_WIDTHS.values()),
+        )
         bars = gr.Plot(label="P(positive)", scale=2)
 
     def chosen(picks) -> dict[str, str | None]:
@@ -61,15 +79,19 @@ def build(services: Services) -> dict:
         missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
         note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms." + loading_note(rows)
         if missing:
-            note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
+            note += (
+                " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
+            )
         return note, rows_frame(rows), positive_bar(rows)
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
     review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
 
     with gr.Accordion("Which words decided it", open=False):
-        gr.Markdown(f"The review is scored again with each word left out in turn (up to {MAX_WORDS} words), "
-                    "through every method at once.")
+        gr.Markdown(
+            f"The review is scored again with each word left out in turn (up to {MAX_WORDS} words), "
+            "through every method at once."
+        )
         explain_go = gr.Button("Show each word's pull")
         explained = gr.HTML()
 
@@ -80,15 +102,24 @@ def build(services: Services) -> dict:
     explain_go.click(show_pulls, [review, *pickers.values()], explained, api_visibility="private")
 
     with gr.Accordion("Many reviews at once", open=False):
-        gr.Markdown(f"One review per line, or a file: CSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
-                    f"column and, for accuracy, a `label` column; or plain text. Up to {MAX_REVIEWS:,} reviews.")
+        gr.Markdown(
+            f"One review per line, or a file: CSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
+            f"column and, for accuracy, a `label` column; or plain text. Up to {MAX_REVIEWS:,} reviews."
+        )
         with gr.Row():
             many_text = gr.Textbox(label="Reviews, one per line", lines=6, scale=3)
-            many_file = gr.File(label="…or a file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet", ".txt"], height=150, scale=2)
+            many_file = gr.File(
+                label="…or a file (50 MB max)",
+                file_types=[".csv", ".jsonl", ".json", ".parquet", ".txt"],
+                height=150,
+                scale=2,
+            )
         many_go = gr.Button("Compare all")
         many_note = gr.Markdown()
         many_summary = gr.Dataframe(interactive=False, wrap=True, label="Each method")
-        many_rows = gr.Dataframe(interactive=False, wrap=True, max_height=400, label="Each review (disagreements first)")
+        many_rows = gr.Dataframe(
+            interactive=False, wrap=True, max_height=400, label="Each review (disagreements first)"
+        )
         many_download = gr.DownloadButton("Download each review's answers (CSV)", value=None)
 
     @user_errors
@@ -98,8 +129,12 @@ def build(services: Services) -> dict:
         per_review.to_csv(csv, index=False)
         return note, summary, per_review, gr.DownloadButton(value=str(csv))
 
-    many_go.click(run_many, [many_text, many_file, *pickers.values()], [many_note, many_summary, many_rows, many_download],
-                  api_visibility="private")
+    many_go.click(
+        run_many,
+        [many_text, many_file, *pickers.values()],
+        [many_note, many_summary, many_rows, many_download],
+        api_visibility="private",
+    )
 
     def choices():
         by_method = {m: [LATEST] for m in METHODS}

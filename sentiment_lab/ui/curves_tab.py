@@ -1,16 +1,17 @@
 """Curves tab: live loss / accuracy curves of several runs overlaid, and the results table."""
+
 from __future__ import annotations
 
 import gradio as gr
 
-from ..runs import MetricsCursor
-from ..storage import write_bytes_atomic
-from . import errors_panel
-from .downloads import folder
-from .pickers import refreshed
-from .plots import curves_figure
-from .services import Services
-from .tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
+from sentiment_lab.storage import write_bytes_atomic
+from sentiment_lab.training.records import MetricsCursor
+from sentiment_lab.ui import errors_panel
+from sentiment_lab.ui.downloads import folder
+from sentiment_lab.ui.pickers import refreshed
+from sentiment_lab.ui.plots import curves_figure
+from sentiment_lab.ui.services import Services
+from sentiment_lab.ui.tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
 
 
 def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
@@ -41,8 +42,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
     plot = gr.Plot(curves_figure({}), label="Curves")
     with gr.Row():
         gr.Markdown("### Results of finished runs")
-        per = gr.Radio([("each run", "run"), ("each setting, over its seeds", "setting")], value="run", show_label=False,
-                       container=False, scale=0, min_width=420)
+        per = gr.Radio(
+            [("each run", "run"), ("each setting, over its seeds", "setting")],
+            value="run",
+            show_label=False,
+            container=False,
+            scale=0,
+            min_width=420,
+        )
     table = gr.Dataframe(results_frame([]), interactive=False, wrap=True, column_widths=list(RESULT_WIDTHS.values()))
     download = gr.DownloadButton("Download CSV", value=None)
     errors = errors_panel.build(services)
@@ -64,14 +71,29 @@ def build(services: Services, timer: gr.Timer) -> dict:
         # download never reads one half-written (a file per refresh would pile up 720 an hour per page).
         path = folder() / f"results-by-{view}.csv"
         write_bytes_atomic(path, frame.to_csv(index=False).encode())
-        return gr.Dataframe(frame, column_widths=list(widths.values())), gr.DownloadButton(value=str(path) if len(frame) else None)
+        return gr.Dataframe(frame, column_widths=list(widths.values())), gr.DownloadButton(
+            value=str(path) if len(frame) else None
+        )
 
     for trigger in (chosen.change, x_axis.change, smoothing.change):
-        trigger(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
-    timer.tick(update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden")
+        trigger(
+            update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden"
+        )
+    timer.tick(
+        update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden"
+    )
     slow = gr.Timer(5)
     slow.tick(refresh_choices, chosen, chosen, api_visibility="private", show_progress="hidden")
     slow.tick(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
     per.change(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
-    slow.tick(errors["refresh_choices"], errors["picked"], errors["picked"], api_visibility="private", show_progress="hidden")
-    return {"errors": errors, "chosen": chosen, "refresh_choices": refresh_choices, "refresh_table": refresh_table, "table": table, "download": download}
+    slow.tick(
+        errors["refresh_choices"], errors["picked"], errors["picked"], api_visibility="private", show_progress="hidden"
+    )
+    return {
+        "errors": errors,
+        "chosen": chosen,
+        "refresh_choices": refresh_choices,
+        "refresh_table": refresh_table,
+        "table": table,
+        "download": download,
+    }

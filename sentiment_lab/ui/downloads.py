@@ -2,6 +2,7 @@
 folder, one fresh file per request (two visitors never read each other's), anything two hours old
 cleared as new ones are made, so a long-lived Space's disk stays bounded. Gradio serves a copy from
 its own cache, which it clears on the same schedule (app.py)."""
+
 from __future__ import annotations
 
 import secrets

@@ -1,19 +1,32 @@
 """The Curves tab's test-set view: where finished runs go wrong, and whether one really beats another."""
+
 from __future__ import annotations
 
 import gradio as gr
 
-from ..error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
-from .downloads import fresh
-from .pickers import refreshed
-from .services import Services, user_errors
+from sentiment_lab.serving.error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
+from sentiment_lab.ui.downloads import fresh
+from sentiment_lab.ui.pickers import refreshed
+from sentiment_lab.ui.services import Services, user_errors
 
 # Shares of each table's width: sized by content, the review column pushed the runs' answers, the
 # point of the table, behind a horizontal scroll.
-RUN_WIDTHS = {"run": "24%", "method": "10%", "test acc": "9%", "95% interval": "14%", "wrong": "8%",
-              "wrong / sentences, by true label": "35%"}
-PAIR_WIDTHS = {"runs": "40%", "gap (pt)": "10%", "95% interval (pt)": "16%", "only first right": "11%",
-               "only second right": "11%", "McNemar p": "12%"}
+RUN_WIDTHS = {
+    "run": "24%",
+    "method": "10%",
+    "test acc": "9%",
+    "95% interval": "14%",
+    "wrong": "8%",
+    "wrong / sentences, by true label": "35%",
+}
+PAIR_WIDTHS = {
+    "runs": "40%",
+    "gap (pt)": "10%",
+    "95% interval (pt)": "16%",
+    "only first right": "11%",
+    "only second right": "11%",
+    "McNemar p": "12%",
+}
 
 
 def sentence_widths(runs: int) -> list[str]:
@@ -23,11 +36,15 @@ def sentence_widths(runs: int) -> list[str]:
 
 
 def build(services: Services) -> dict:
-    gr.Markdown("### Where runs go wrong on the test set\nPick finished runs scored on the same test sentences: "
-                "each one's errors by true label, every two runs' gap with its 95% interval over the sentences "
-                "(and a McNemar test), and the sentences themselves.")
+    gr.Markdown(
+        "### Where runs go wrong on the test set\nPick finished runs scored on the same test sentences: "
+        "each one's errors by true label, every two runs' gap with its 95% interval over the sentences "
+        "(and a McNemar test), and the sentences themselves."
+    )
     with gr.Row():
-        picked = gr.Dropdown([], multiselect=True, max_choices=MAX_RUNS, label=f"Finished runs (up to {MAX_RUNS})", scale=4)
+        picked = gr.Dropdown(
+            [], multiselect=True, max_choices=MAX_RUNS, label=f"Finished runs (up to {MAX_RUNS})", scale=4
+        )
         show = gr.Radio([(label, key) for key, label in SHOW.items()], value="disagree", label="Sentences", scale=2)
         go = gr.Button("Show", variant="primary", scale=1)
     note = gr.Markdown()
@@ -42,16 +59,31 @@ def build(services: Services) -> dict:
         csv = fresh("test-errors", ".csv")
         result.sentences.to_csv(csv, index=False)
         shown = result.sentences.head(MAX_SHOWN)
-        text = result.note + (f" The first {MAX_SHOWN} of {len(result.sentences):,} are below; the CSV has all."
-                              if len(result.sentences) > MAX_SHOWN else "")
-        return (text, gr.Dataframe(result.runs, visible=True, column_widths=[RUN_WIDTHS[c] for c in result.runs.columns]),
-                gr.Dataframe(result.pairs, visible=len(result.pairs) > 0, column_widths=[PAIR_WIDTHS[c] for c in result.pairs.columns]),
-                gr.Dataframe(shown, visible=True, column_widths=sentence_widths(len(result.runs))),
-                gr.DownloadButton(value=str(csv), visible=len(shown) > 0))
+        text = result.note + (
+            f" The first {MAX_SHOWN} of {len(result.sentences):,} are below; the CSV has all."
+            if len(result.sentences) > MAX_SHOWN
+            else ""
+        )
+        return (
+            text,
+            gr.Dataframe(result.runs, visible=True, column_widths=[RUN_WIDTHS[c] for c in result.runs.columns]),
+            gr.Dataframe(
+                result.pairs,
+                visible=len(result.pairs) > 0,
+                column_widths=[PAIR_WIDTHS[c] for c in result.pairs.columns],
+            ),
+            gr.Dataframe(shown, visible=True, column_widths=sentence_widths(len(result.runs))),
+            gr.DownloadButton(value=str(csv), visible=len(shown) > 0),
+        )
 
     outputs = [note, runs, pairs, sentences, download]
     go.click(run, [picked, show], outputs, api_visibility="private")
-    show.change(lambda ids, view: run(ids, view) if ids else (gr.skip(),) * len(outputs), [picked, show], outputs, api_visibility="private")
+    show.change(
+        lambda ids, view: run(ids, view) if ids else (gr.skip(),) * len(outputs),
+        [picked, show],
+        outputs,
+        api_visibility="private",
+    )
 
     def refresh_choices(current):
         return refreshed(services.tested_runs(), current, [])

@@ -1,20 +1,24 @@
 """Form values -> run config, and uploaded files -> a dataset path. Pure functions, no Gradio."""
+
 from __future__ import annotations
 
 import hashlib
 import shutil
 from pathlib import Path
 
-from ..config import DEFAULT_LR, ConfigError, RunConfig
-from ..data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
-from ..paths import MAX_NAME, RunIdError, check_run_name
+from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
+from sentiment_lab.training.config import DEFAULT_LR, ConfigError, RunConfig
+from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
-    "svm": "SVM on frozen features", "full": "Full fine-tuning", "lora": "LoRA",
-    "freeze": "Freeze (head only)", "adapters": "Adapters",
+    "svm": "SVM on frozen features",
+    "full": "Full fine-tuning",
+    "lora": "LoRA",
+    "freeze": "Freeze (head only)",
+    "adapters": "Adapters",
 }
 
 
@@ -55,7 +59,9 @@ def parse_many(value, field: str, kind, example: str, plural: str) -> list | Non
         values = [kind(p) for p in parts]
     except ValueError:
         what = "whole numbers" if kind is int else "numbers"
-        raise ConfigError(f"{field} must be {what}, several separated by commas ({example}): got {str(value).strip()!r}") from None
+        raise ConfigError(
+            f"{field} must be {what}, several separated by commas ({example}): got {str(value).strip()!r}"
+        ) from None
     if len(set(values)) < len(values):
         raise ConfigError(f"{field} {next(x for x in values if values.count(x) > 1):g} is listed twice")
     if len(values) > MAX_RUNS:
@@ -81,11 +87,17 @@ def form_to_configs(values: dict) -> list[RunConfig]:
         raise ConfigError("the SVM has no learning rate (it picks C on validation): give one or none")
     runs = [(lr, seed) for lr in rates or [None] for seed in seeds or [None]]
     if len(runs) > MAX_RUNS:
-        raise ConfigError(f"{len(rates)} learning rates × {len(seeds)} seeds is {len(runs)} runs; at most {MAX_RUNS} at once")
+        raise ConfigError(
+            f"{len(rates)} learning rates × {len(seeds)} seeds is {len(runs)} runs; at most {MAX_RUNS} at once"
+        )
     if len(runs) == 1:
         return [form_to_config({**values, "lr": rates and rates[0], "seed": seeds and seeds[0]})]
-    return [form_to_config({**values, "lr": lr, "seed": seed, "run_name": sweep_name(values.get("run_name"), lr, seed, rates, seeds)})
-            for lr, seed in runs]
+    return [
+        form_to_config(
+            {**values, "lr": lr, "seed": seed, "run_name": sweep_name(values.get("run_name"), lr, seed, rates, seeds)}
+        )
+        for lr, seed in runs
+    ]
 
 
 def short_rate(lr: float) -> str:
@@ -97,26 +109,27 @@ def short_rate(lr: float) -> str:
 def sweep_name(name: str | None, lr, seed, rates, seeds) -> str:
     """A sweep's runs named by what tells them apart (`lr1e-4-s2`), after the user's name if any, so
     the run list shows which is which."""
-    tag = "-".join(([f"lr{short_rate(float(lr))}"] if rates and len(rates) > 1 else []) +
-                   ([f"s{seed}"] if seeds and len(seeds) > 1 else []))
+    tag = "-".join(
+        ([f"lr{short_rate(float(lr))}"] if rates and len(rates) > 1 else [])
+        + ([f"s{seed}"] if seeds and len(seeds) > 1 else [])
+    )
     name = (name or "").strip()
-    return f"{name[:MAX_NAME - len(tag) - 1]}-{tag}" if name else tag
+    return f"{name[: MAX_NAME - len(tag) - 1]}-{tag}" if name else tag
 
 
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
     """A saved run's settings as Train-form values, in `names` order, to train it again (a new seed,
     say); and the settings it changed that the form has no field for, which the form cannot carry."""
-    values, default = [], RunConfig(method=cfg.method)
+    values, default = [], RunConfig.of(method=cfg.method)
     for name in names:
-        value = getattr(cfg, name)
+        value = cfg.flat()[name]
         if name == "run_name" or value is None:
             value = ""  # a new run gets its own name; blank optional fields mean "the default"
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)
         values.append(value)
     shown = set(names)
-    left_out = [f"{k}={v}" for k, v in cfg.to_dict().items()
-                if k not in shown and k not in ("resolved_lr", "format") and v != getattr(default, k, v)]
+    left_out = [f"{k}={v}" for k, v in cfg.flat().items() if k not in shown and v != default.flat()[k]]
     return values, left_out
 
 
@@ -137,7 +150,9 @@ def store_upload(upload_path: str | None, uploads_dir: Path) -> str | None:
     src = Path(upload_path)
     suffix = src.suffix.lower()
     if suffix not in EXTENSIONS:
-        raise ConfigError(f"uploaded file must be parquet, CSV or JSON lines, not {suffix or 'a file without extension'}")
+        raise ConfigError(
+            f"uploaded file must be parquet, CSV or JSON lines, not {suffix or 'a file without extension'}"
+        )
     size = src.stat().st_size
     if size == 0:
         raise ConfigError("uploaded file is empty")

@@ -1,5 +1,6 @@
 """What changed in the run list since this page last looked: a run that ended says so in a toast,
 so nobody has to watch the table for it. Pure: rows in, messages out; no Gradio."""
+
 from __future__ import annotations
 
 ENDED = {"done": "finished", "failed": "failed", "stopped": "stopped", "cancelled": "was cancelled"}

@@ -4,6 +4,7 @@ A refresh carries the picker's value as it was when the tick was sent. Sending t
 undo a run the user picked while the tick was on its way (on a busy server, nearly every pick), so the
 value goes out only when a shown run is gone or nothing is shown and there is a default to show.
 """
+
 from __future__ import annotations
 
 import gradio as gr

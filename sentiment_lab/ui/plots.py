@@ -1,10 +1,11 @@
 """Plotly figures: training curves of several runs overlaid, and P(positive) per method."""
+
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..train_loop import checkpoint_rank
+from sentiment_lab.training.loop import checkpoint_rank
 
 PANELS = (("loss", "train loss"), ("eval_loss", "eval loss"), ("eval_accuracy", "eval accuracy"))
 
@@ -47,7 +48,18 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
     """Train loss, eval loss and eval accuracy, one colour per run across the three panels; x is the
     step, the epoch, or the seconds since each run began (which method gets there first)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in PANELS], horizontal_spacing=0.07)
-    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B"]
+    palette = [
+        "#4C78A8",
+        "#F58518",
+        "#54A24B",
+        "#E45756",
+        "#72B7B2",
+        "#B279A2",
+        "#FF9DA6",
+        "#9D755D",
+        "#BAB0AC",
+        "#EECA3B",
+    ]
     for i, (run_id, rows) in enumerate(series.items()):
         colour = palette[i % len(palette)]
         rows = with_seconds(rows) if x == "seconds" else rows
@@ -57,26 +69,52 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
                 continue
             xs, ys = zip(*points)
             ys = smooth(list(ys), smoothing) if key == "loss" else list(ys)
-            fig.add_trace(go.Scatter(
-                x=list(xs), y=ys, mode="lines+markers" if key != "loss" or len(xs) < 20 else "lines", name=run_id, legendgroup=run_id,
-                showlegend=not any(t.legendgroup == run_id for t in fig.data),  # once, where the run first shows (an SVM has no train loss)
-                line={"color": colour}, marker={"size": 5},
-                hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=list(xs),
+                    y=ys,
+                    mode="lines+markers" if key != "loss" or len(xs) < 20 else "lines",
+                    name=run_id,
+                    legendgroup=run_id,
+                    showlegend=not any(
+                        t.legendgroup == run_id for t in fig.data
+                    ),  # once, where the run first shows (an SVM has no train loss)
+                    line={"color": colour},
+                    marker={"size": 5},
+                    hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
         kept = kept_checkpoint(rows)
         if kept is not None and kept.get(x) is not None:
             for col, key in ((2, "eval_loss"), (3, "eval_accuracy")):
-                fig.add_trace(go.Scatter(
-                    x=[kept[x]], y=[kept[key]], mode="markers", name=run_id, legendgroup=run_id, showlegend=False,
-                    marker={"symbol": "star", "size": 13, "color": colour, "line": {"width": 1, "color": "#333"}},
-                    hovertemplate=f"{run_id}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
-                ), row=1, col=col)
+                fig.add_trace(
+                    go.Scatter(
+                        x=[kept[x]],
+                        y=[kept[key]],
+                        mode="markers",
+                        name=run_id,
+                        legendgroup=run_id,
+                        showlegend=False,
+                        marker={"symbol": "star", "size": 13, "color": colour, "line": {"width": 1, "color": "#333"}},
+                        hovertemplate=f"{run_id}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}"
+                        "<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
     fig.update_xaxes(title_text=X_TITLES.get(x, x))
     accuracies = [y for trace in fig.data if trace.xaxis == "x3" for y in trace.y]
     if accuracies:  # Plotly's autorange spreads one evaluation over 0-1.6; an accuracy lies in [0, 1]
         fig.update_yaxes(range=[max(0.0, min(accuracies) - 0.02), min(1.005, max(accuracies) + 0.02)], row=1, col=3)
-    fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 40, "b": 40}, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.25}, hovermode="closest")
+    fig.update_layout(
+        height=380,
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.25},
+        hovermode="closest",
+    )
     if not series:
         fig.add_annotation(text="Select one or more runs", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
@@ -91,10 +129,21 @@ def positive_bar(rows: list[dict], positive: str = "pos") -> go.Figure:
         probs = r["probabilities"]
         key = positive if positive in probs else list(probs)[-1]
         values.append(probs[key])
-    fig = go.Figure(go.Bar(x=names, y=values, marker_color=["#54A24B" if v >= 0.5 else "#E45756" for v in values],
-                           text=[f"{v:.2f}" for v in values], textposition="outside",
-                           hovertemplate="%{x}: P(positive) %{y:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=values,
+            marker_color=["#54A24B" if v >= 0.5 else "#E45756" for v in values],
+            text=[f"{v:.2f}" for v in values],
+            textposition="outside",
+            hovertemplate="%{x}: P(positive) %{y:.3f}<extra></extra>",
+        )
+    )
     fig.add_hline(y=0.5, line_dash="dot", line_color="#888")
-    fig.update_layout(height=300, yaxis={"range": [0, 1.1], "title": "P(positive)"}, template="plotly_white",
-                      margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    fig.update_layout(
+        height=300,
+        yaxis={"range": [0, 1.1], "title": "P(positive)"},
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 20, "b": 40},
+    )
     return fig

@@ -1,4 +1,5 @@
 """What the tabs and the API endpoints call: jobs and predictions, with user errors as gr.Error."""
+
 from __future__ import annotations
 
 import functools
@@ -6,28 +7,35 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import methods
-from ..access import DemoLimits
-from ..backbone import hub_reachable
-from ..config import METHODS, ConfigError
-from ..jobs import JobError, JobManager
-from ..paths import RunIdError
-from ..hub import PushError
-from ..predict import Predictor, ReviewError
-from .downloads import fresh
-from .forms import dataset_note, form_to_configs, store_upload
+from sentiment_lab.runs.archive import export_run, import_run
+from sentiment_lab.runs.hub import PushError, pull_run
+from sentiment_lab.runs.paths import RunIdError
+from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.serving.error_analysis import analyse, read_answers, same_test_set
+from sentiment_lab.serving.predict import Predictor, ReviewError
+from sentiment_lab.serving.review_batch import read_reviews, tables
+from sentiment_lab.serving.word_influence import influence
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import hub_reachable
+from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
+from sentiment_lab.training.records import read_status
+from sentiment_lab.ui.access import DemoLimits
+from sentiment_lab.ui.downloads import fresh
+from sentiment_lab.ui.forms import dataset_note, form_to_configs, store_upload
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
 
 def user_errors(fn):
     """Turn a user-caused error into one clear message in the UI (gr.Error), never a traceback."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             raise gr.Error(str(e), print_exception=False) from None
+
     return wrapper
 
 
@@ -52,7 +60,6 @@ class Services:
 
     def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:
         """In the public demo a visitor acts only on the runs they started."""
-        from ..runs import read_status
 
         if self.demo and read_status(self.jobs.folder(run_id)).get("owner") != visitor:
             raise JobError(f"demo mode: only whoever started run {run_id} can {action} it")
@@ -81,14 +88,12 @@ class Services:
 
     def export(self, run_id: str | None) -> str:
         """A zip of a finished run in this machine's temp folder (older exports there are cleared)."""
-        from ..run_archive import export_run
 
         if not run_id:
             raise JobError("choose a run first")
         return str(export_run(self.jobs, run_id, fresh("run", "")))  # a folder of its own: the zip keeps the run's name
 
     def import_archive(self, path: str | None) -> str:
-        from ..run_archive import import_run
 
         if not path:
             raise JobError("choose a run archive (.zip) first")
@@ -97,7 +102,6 @@ class Services:
         return import_run(self.jobs, path)
 
     def pull(self, repo_id: str | None, token: str | None = None) -> str:
-        from ..hub import pull_run
 
         if self.demo:
             raise JobError("demo mode: pulling runs in is off")
@@ -113,7 +117,8 @@ class Services:
         return {**form, "dataset": stored} if stored else dict(form)
 
     def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
-        """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed listed."""
+        """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed
+        listed."""
         return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
@@ -138,7 +143,6 @@ class Services:
 
     def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
         """Finished runs' results with the config each ran with (a run whose config cannot be read is left out)."""
-        from ..config import RunConfig
 
         out = []
         for run_id, res in self.results():
@@ -154,7 +158,6 @@ class Services:
 
     def test_errors(self, run_ids: list[str] | None, show: str = "disagree"):
         """Where the picked runs go wrong on their shared test set (an error_analysis.Analysis)."""
-        from ..error_analysis import analyse, read_answers, same_test_set
 
         runs = [read_answers(run_id, self.jobs.folder(run_id)) for run_id in run_ids or []]
         return analyse(runs, same_test_set(runs), show)
@@ -164,13 +167,11 @@ class Services:
 
     def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
         """Each method's pull of every word of the review (word_influence.influence)."""
-        from ..word_influence import influence
 
         return influence(self.predictor, review, self.predictor.answering_runs(picks))
 
     def compare_many(self, path: str | None, typed: str | None, picks: dict[str, str | None] | None = None):
         """(one line per method, one line per review, a sentence on where they disagree) for many reviews."""
-        from ..review_batch import read_reviews, tables
 
         texts, gold = read_reviews(path, typed)
         return tables(texts, gold, self.predictor.predict_many(texts, self.predictor.answering_runs(picks)))

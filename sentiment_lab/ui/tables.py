@@ -1,4 +1,5 @@
 """Run lists and the results table as pandas frames (pure: rows in, frame out)."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,43 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig
-from ..jobs import queued_at
+from sentiment_lab.runs.queue import queued_at
+from sentiment_lab.training.config import RunConfig
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
 # Headers short enough not to break mid-word at 1024 px (monospace: "test accurac|y" did).
-RESULT_WIDTHS = {"run": "18%", "method": "8%", "model": "14%", "test acc": "8%", "macro-F1": "8%", "test loss": "8%",
-                 "trainable": "10%", "% of total": "8%", "train s": "8%", "samples/s": "10%"}
-RUN_WIDTHS = {"run": "30%", "state": "17%", "progress": "19%", "time": "18%", "best val acc": "16%"}  # method and model are in the id
+RESULT_WIDTHS = {
+    "run": "18%",
+    "method": "8%",
+    "model": "14%",
+    "test acc": "8%",
+    "macro-F1": "8%",
+    "test loss": "8%",
+    "trainable": "10%",
+    "% of total": "8%",
+    "train s": "8%",
+    "samples/s": "10%",
+}
+RUN_WIDTHS = {
+    "run": "30%",
+    "state": "17%",
+    "progress": "19%",
+    "time": "18%",
+    "best val acc": "16%",
+}  # method and model are in the id
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
-SETTING_WIDTHS = {"method": "9%", "model": "9%", "dataset": "15%", "settings": "17%", "seeds": "11%",
-                  "test acc ± std": "15%", "macro-F1": "8%", "test loss": "8%", "train s": "8%"}
+SETTING_WIDTHS = {
+    "method": "9%",
+    "model": "9%",
+    "dataset": "15%",
+    "settings": "17%",
+    "seeds": "11%",
+    "test acc ± std": "15%",
+    "macro-F1": "8%",
+    "test loss": "8%",
+    "train s": "8%",
+}
 # What tells one setting from another: its RunConfig.settings() but the seed and the run's places.
 NOT_A_SETTING = {"seed", "output_dir", "project", "device"}
 
@@ -32,7 +58,8 @@ def _duration(seconds) -> str:
 
 
 def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
-    """One line per run: state, step / total with epoch, time spent (and left, while running), best validation accuracy."""
+    """One line per run: state, step / total with epoch, time spent (and left, while running), best validation
+    accuracy."""
     now = now or time.time()
     queued = sorted((queued_at(r), r["id"]) for r in rows if r.get("state") == "queued")
     place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
@@ -42,12 +69,16 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
         progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
-        elapsed = (end - started) + (r.get("spent_before") or 0) if started and end else None  # a resumed run's earlier stretches too
+        elapsed = (
+            (end - started) + (r.get("spent_before") or 0) if started and end else None
+        )  # a resumed run's earlier stretches too
         eta = None
         if r.get("state") == "running" and total and step and r.get("elapsed"):
             eta = r["elapsed"] / step * (total - step)
         best = r.get("best_eval_accuracy")
-        state = (r.get("state") or "") + (" · did not learn" if r.get("warning") else "")  # the whole warning is in the log
+        state = (r.get("state") or "") + (
+            " · did not learn" if r.get("warning") else ""
+        )  # the whole warning is in the log
         if r.get("early_stop"):
             state += " · early"  # ended before its budget: no better checkpoint for `patience` evaluations
         if r.get("resumable"):
@@ -65,11 +96,20 @@ def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
     for run_id, res in results:
         test = res.get("test") or {}
         trainable, total = res.get("trainable_parameters") or 0, res.get("total_parameters") or 0
-        lines.append([
-            run_id, res.get("method"), res.get("model"), round(test.get("accuracy") or 0, 4), round(test.get("f1") or 0, 4),
-            round(test.get("loss") or 0, 4), trainable, round(100 * trainable / total, 3) if total else None,
-            round(res.get("train_seconds") or 0, 1), round(res.get("samples_per_second") or 0, 1),
-        ])
+        lines.append(
+            [
+                run_id,
+                res.get("method"),
+                res.get("model"),
+                round(test.get("accuracy") or 0, 4),
+                round(test.get("f1") or 0, 4),
+                round(test.get("loss") or 0, 4),
+                trainable,
+                round(100 * trainable / total, 3) if total else None,
+                round(res.get("train_seconds") or 0, 1),
+                round(res.get("samples_per_second") or 0, 1),
+            ]
+        )
     frame = pd.DataFrame(lines, columns=RESULT_COLUMNS)
     return frame.sort_values("test acc", ascending=False, ignore_index=True)
 
@@ -80,10 +120,14 @@ def _value(v) -> str:
 
 def _settings(cfg: RunConfig) -> str:
     """The settings a run changed from its method's defaults, e.g. 'epochs=1, lora_r=16'."""
-    default = RunConfig(method=cfg.method, model=cfg.model, dataset=cfg.dataset).settings()
+    default = RunConfig.of(method=cfg.method, model=cfg.model, dataset=cfg.data.dataset).settings()
     settings = cfg.settings()
-    order = ["resolved_lr"] + [k for k in settings if k != "resolved_lr"]  # the rate first: the change most often made
-    changed = [f"{k.removeprefix('resolved_')}={_value(settings[k])}" for k in order if k not in NOT_A_SETTING and settings[k] != default[k]]
+    order = sorted(settings, key=lambda k: k != "resolved_lr")  # the rate first: the change most often made
+    changed = [
+        f"{k.removeprefix('resolved_')}={_value(settings[k])}"
+        for k in order
+        if k not in NOT_A_SETTING and settings[k] != default[k]
+    ]
     return ", ".join(changed) or "defaults"
 
 
@@ -96,16 +140,27 @@ def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
     comparison of methods one seed apart is mostly training noise), and their mean F1, loss and time."""
     groups: dict[str, list] = {}
     for _, res, cfg in results:
-        key = json.dumps({k: v for k, v in cfg.settings().items() if k not in NOT_A_SETTING}, sort_keys=True, default=str)
+        key = json.dumps(
+            {k: v for k, v in cfg.settings().items() if k not in NOT_A_SETTING}, sort_keys=True, default=str
+        )
         groups.setdefault(key, []).append((res, cfg))
     lines = []
     for members in groups.values():
         cfg = members[0][1]
         accs = [res["test"].get("accuracy") or 0 for res, _ in members]
-        lines.append([cfg.method, cfg.model, PurePath(cfg.dataset).name or cfg.dataset, _settings(cfg),
-                      ", ".join(str(c.seed) for _, c in sorted(members, key=lambda m: m[1].seed)),
-                      f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread
-                      _mean(members, "f1"), _mean(members, "loss"), round(float(np.mean([res.get("train_seconds") or 0 for res, _ in members])), 1),
-                      float(np.mean(accs))])
+        lines.append(
+            [
+                cfg.method,
+                cfg.model,
+                PurePath(cfg.data.dataset).name or cfg.data.dataset,
+                _settings(cfg),
+                ", ".join(str(c.seed) for _, c in sorted(members, key=lambda m: m[1].seed)),
+                f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread
+                _mean(members, "f1"),
+                _mean(members, "loss"),
+                round(float(np.mean([res.get("train_seconds") or 0 for res, _ in members])), 1),
+                float(np.mean(accs)),
+            ]
+        )
     lines.sort(key=lambda line: -line.pop())
     return pd.DataFrame(lines, columns=list(SETTING_WIDTHS))

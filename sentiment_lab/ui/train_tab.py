@@ -1,71 +1,122 @@
 """Train tab: the run form, the live run list, a run's config and log, Stop / Cancel."""
+
 from __future__ import annotations
 
 import json
 
 import gradio as gr
 
-from ..access import visitor_key
-from ..config import METHODS, RunConfig
-from ..data import DEFAULT_DATASET
-from .forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
-from .services import USER_ERRORS, Services, user_errors
-from .notices import own_runs, run_endings
-from .pickers import refreshed
-from .tables import RUN_WIDTHS, runs_frame
+from sentiment_lab.runs.hub import push_run
+from sentiment_lab.training.config import METHODS, RunConfig
+from sentiment_lab.training.data import DEFAULT_DATASET
+from sentiment_lab.ui.access import visitor_key
+from sentiment_lab.ui.forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
+from sentiment_lab.ui.notices import own_runs, run_endings
+from sentiment_lab.ui.pickers import refreshed
+from sentiment_lab.ui.services import USER_ERRORS, Services, user_errors
+from sentiment_lab.ui.tables import RUN_WIDTHS, runs_frame
 
-FORM_FIELDS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
-               "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lora_dora", "adapter_dim", "adapter_dropout", "run_name",
-               "patience", "pooling")
+FORM_FIELDS = (
+    "method",
+    "model",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "max_length",
+    "seed",
+    "max_train_samples",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "lora_dora",
+    "adapter_dim",
+    "adapter_dropout",
+    "run_name",
+    "patience",
+    "pooling",
+)
 
 
 def build(services: Services, timer: gr.Timer) -> dict:
-    d = RunConfig()
+    d = RunConfig().flat()  # the defaults, by the form fields' names
     gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
     with gr.Row():
         with gr.Column(scale=2):
             method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label="Method")
             with gr.Row():
-                model = gr.Textbox(d.model, label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder")
-                dataset = gr.Textbox(DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns")
+                model = gr.Textbox(
+                    d["model"], label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder"
+                )
+                dataset = gr.Textbox(
+                    DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns"
+                )
             dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
-            upload = gr.File(label="…or upload a CSV / JSON lines / parquet file (50 MB max)", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=150)
+            upload = gr.File(
+                label="…or upload a CSV / JSON lines / parquet file (50 MB max)",
+                file_types=[".csv", ".jsonl", ".json", ".parquet"],
+                height=150,
+            )
             with gr.Row():
-                epochs = gr.Number(d.epochs, label="Epochs", minimum=0)
-                batch_size = gr.Number(d.batch_size, label="Batch size", precision=0)
+                epochs = gr.Number(d["epochs"], label="Epochs", minimum=0)
+                batch_size = gr.Number(d["batch_size"], label="Batch size", precision=0)
                 lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"), info=LR_INFO)
-                max_length = gr.Number(d.max_length, label="Max length", precision=0)
+                max_length = gr.Number(d["max_length"], label="Max length", precision=0)
             with gr.Row():
-                seed = gr.Textbox(str(d.seed), label="Seed", info="several (42, 43, 44): one run each")
+                seed = gr.Textbox(str(d["seed"]), label="Seed", info="several (42, 43, 44): one run each")
                 max_train_samples = gr.Textbox("", label="Max train samples", placeholder="blank = all")
                 run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
             with gr.Column(visible=True) as lora_row:
                 with gr.Row():
-                    lora_r = gr.Number(d.lora_r, label="LoRA r", precision=0)
-                    lora_alpha = gr.Number(d.lora_alpha, label="LoRA alpha", precision=0)
-                    lora_dropout = gr.Number(d.lora_dropout, label="LoRA dropout")
+                    lora_r = gr.Number(d["lora_r"], label="LoRA r", precision=0)
+                    lora_alpha = gr.Number(d["lora_alpha"], label="LoRA alpha", precision=0)
+                    lora_dropout = gr.Number(d["lora_dropout"], label="LoRA dropout")
                 with gr.Row():
-                    lora_targets = gr.Radio([("attention projections", "attention"), ("every linear layer", "all")], value=d.lora_targets,
-                                            label="LoRA on", info="the LoRA paper adapts the attention projections")
-                    lora_dora = gr.Checkbox(d.lora_dora, label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
+                    lora_targets = gr.Radio(
+                        [("attention projections", "attention"), ("every linear layer", "all")],
+                        value=d["lora_targets"],
+                        label="LoRA on",
+                        info="the LoRA paper adapts the attention projections",
+                    )
+                    lora_dora = gr.Checkbox(d["lora_dora"], label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
             with gr.Row(visible=False) as adapter_row:
-                adapter_dim = gr.Number(d.adapter_dim, label="Adapter bottleneck size", precision=0,
-                                        info="two adapters per layer, after attention and feed-forward (Houlsby)")
-                adapter_dropout = gr.Number(d.adapter_dropout, label="Adapter dropout")
+                adapter_dim = gr.Number(
+                    d["adapter_dim"],
+                    label="Adapter bottleneck size",
+                    precision=0,
+                    info="two adapters per layer, after attention and feed-forward (Houlsby)",
+                )
+                adapter_dropout = gr.Number(d["adapter_dropout"], label="Adapter dropout")
             with gr.Row(visible=False) as features_row:
-                pooling = gr.Radio([("token mean", "mean"), ("[CLS] state", "cls")], value=d.pooling, label="Features (SVM, freeze)",
-                                   info="what the SVM and the head read from the frozen model's last layer")
+                pooling = gr.Radio(
+                    [("token mean", "mean"), ("[CLS] state", "cls")],
+                    value=d["pooling"],
+                    label="Features (SVM, freeze)",
+                    info="what the SVM and the head read from the frozen model's last layer",
+                )
             with gr.Accordion("More settings", open=False):
-                patience = gr.Number(d.patience, label="Stop early after", precision=0, minimum=0,
-                                     info="evaluations in a row without a better checkpoint; 0 = train the whole budget")
+                patience = gr.Number(
+                    d["patience"],
+                    label="Stop early after",
+                    precision=0,
+                    minimum=0,
+                    info="evaluations in a row without a better checkpoint; 0 = train the whole budget",
+                )
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 all_btn = gr.Button("Train all five")
             submit_msg = gr.Markdown()
         with gr.Column(scale=3):
-            runs = gr.Dataframe(runs_frame([]), label="Runs (refresh every 2 s)", interactive=False, wrap=True, max_height=420,
-                                column_widths=list(RUN_WIDTHS.values()))
-            # The run on a line of its own: ids run to 40 characters and more, and three buttons beside them cut them short.
+            runs = gr.Dataframe(
+                runs_frame([]),
+                label="Runs (refresh every 2 s)",
+                interactive=False,
+                wrap=True,
+                max_height=420,
+                column_widths=list(RUN_WIDTHS.values()),
+            )
+            # The run on a line of its own: ids run to 40 characters and more, and buttons beside them cut them short.
             picked = gr.Dropdown([], label="Run", allow_custom_value=False)
             with gr.Row():
                 stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
@@ -78,39 +129,72 @@ def build(services: Services, timer: gr.Timer) -> dict:
             to_delete = gr.State(None)
             stop_msg = gr.Markdown()
             with gr.Accordion("Push the selected run to the Hugging Face Hub, or pull one back", open=False):
-                gr.Markdown("Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart.")
+                gr.Markdown(
+                    "Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart."
+                )
                 with gr.Row():
                     repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
                     token = gr.Textbox(label="Token (blank: $HF_TOKEN; write, to push)", type="password")
                 with gr.Row():
                     push_btn = gr.Button("Push the selected run")
-                    pull_btn = gr.Button("Pull the repository's run", visible=services.demo is None)  # the demo takes no runs in
+                    pull_btn = gr.Button(
+                        "Pull the repository's run", visible=services.demo is None
+                    )  # the demo takes no runs in
                 push_msg = gr.Markdown()
             with gr.Accordion("Download the selected run, or import one (zip)", open=False):
-                gr.Markdown("A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
-                            "its runs on restart) or to move it to another Sentiment Lab, where importing adds it as a finished run.")
+                gr.Markdown(
+                    "A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
+                    "its runs on restart) or to move it to another Sentiment Lab, where importing adds it as a "
+                    "finished run."
+                )
                 with gr.Row():
                     export_btn = gr.Button("Zip the selected run", scale=1)
                     export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
                 # The public demo takes no archives: hidden, so nobody uploads one only to be refused.
-                import_file = gr.File(label="Import a run archive (.zip)", file_types=[".zip"], height=120, visible=services.demo is None)
+                import_file = gr.File(
+                    label="Import a run archive (.zip)", file_types=[".zip"], height=120, visible=services.demo is None
+                )
                 import_msg = gr.Markdown()
             with gr.Accordion("Config and log of the selected run", open=False):
                 config_view = gr.Code(language="json", label="config.json")
                 reuse_btn = gr.Button("Copy its settings to the form", size="sm")
                 log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
-    # The form's inputs in FORM_FIELDS order, found by their names: a second hand-kept list in the
-    # same order would fill the wrong box (Copy settings, Train) the day one of them moved.
-    named = locals()
-    fields = [named[name] for name in FORM_FIELDS]
+    # The form's inputs by name, put in FORM_FIELDS order: a list kept in order by hand would fill the
+    # wrong box (Copy settings, Train) the day one of them moved.
+    inputs = dict(
+        method=method,
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        max_train_samples=max_train_samples,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        lora_targets=lora_targets,
+        lora_dora=lora_dora,
+        adapter_dim=adapter_dim,
+        adapter_dropout=adapter_dropout,
+        run_name=run_name,
+        patience=patience,
+        pooling=pooling,
+    )
+    fields = [inputs[name] for name in FORM_FIELDS]
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
 
     def on_method(m):
-        return (gr.Column(visible=m == "lora"), gr.Row(visible=m == "adapters"), gr.Row(visible=m in ("svm", "freeze")),
-                gr.Textbox(placeholder=lr_hint(m)))
+        return (
+            gr.Column(visible=m == "lora"),
+            gr.Row(visible=m == "adapters"),
+            gr.Row(visible=m in ("svm", "freeze")),
+            gr.Textbox(placeholder=lr_hint(m)),
+        )
 
     method.change(on_method, method, [lora_row, adapter_row, features_row, lr], api_visibility="private")
     dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
@@ -118,7 +202,11 @@ def build(services: Services, timer: gr.Timer) -> dict:
     @user_errors
     def do_train(request: gr.Request, up, *values):
         ids = services.submit(form(*values), up, visitor_key(request))
-        return f"Queued **{ids[0]}**." if len(ids) == 1 else f"Queued {len(ids)} runs, one per learning rate and seed: " + ", ".join(f"`{i}`" for i in ids)
+        return (
+            f"Queued **{ids[0]}**."
+            if len(ids) == 1
+            else f"Queued {len(ids)} runs, one per learning rate and seed: " + ", ".join(f"`{i}`" for i in ids)
+        )
 
     @user_errors
     def do_all(request: gr.Request, up, *values):
@@ -144,7 +232,9 @@ def build(services: Services, timer: gr.Timer) -> dict:
             return "", ""
         try:
             folder = services.jobs.folder(run_id)
-            return json.dumps(json.loads((folder / "config.json").read_text()), indent=1), services.jobs.logs(run_id, 40)
+            return json.dumps(json.loads((folder / "config.json").read_text()), indent=1), services.jobs.logs(
+                run_id, 40
+            )
         except Exception as e:  # a damaged folder shows its problem, not a traceback
             return "", f"cannot read run {run_id}: {e}"
 
@@ -162,12 +252,18 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return f"{run_id}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
 
     resume_btn.click(do_resume, picked, stop_msg, api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
+        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden"
+    )
 
     def ask_delete(run_id):
         if not run_id:
             raise gr.Error("choose a run first", print_exception=False)
-        return gr.Row(visible=True), f"Delete **{run_id}** with its checkpoint, curves and log? This cannot be undone.", run_id, ""
+        return (
+            gr.Row(visible=True),
+            f"Delete **{run_id}** with its checkpoint, curves and log? This cannot be undone.",
+            run_id,
+            "",
+        )
 
     def do_delete(request: gr.Request, run_id):
         hide = gr.Row(visible=False)
@@ -178,7 +274,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     delete_btn.click(ask_delete, picked, [confirm_row, confirm_text, to_delete, stop_msg], api_visibility="private")
     confirm_btn.click(do_delete, to_delete, [confirm_row, to_delete, stop_msg], api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
+        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden"
+    )
     never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
     keep_btn.click(*never_mind, api_visibility="private")
     picked.input(*never_mind, api_visibility="private")  # a question about another run than the one shown would mislead
@@ -217,7 +314,6 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     @user_errors
     def do_push(run_id, repo_id, tok):
-        from ..hub import push_run
 
         if not run_id:
             raise gr.Error("choose a run first")

@@ -2,6 +2,7 @@
 
 Run as: worker.py FOLDER STEPS STEP_SECONDS MODE   (MODE: polite | stubborn | crash)
 """
+
 import json
 import os
 import signal
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from sentiment_lab.jobs import JobManager  # noqa: E402
-from sentiment_lab.runs import write_status  # noqa: E402
+from sentiment_lab.runs.queue import JobManager  # noqa: E402
+from sentiment_lab.training.records import write_status  # noqa: E402
 
 
 def fake_launcher(run_id, folder, args):
@@ -28,7 +29,12 @@ def main(folder: Path, steps: int, step_s: float, mode: str) -> None:
             if stop:
                 break
             time.sleep(step_s)
-            f.write(json.dumps({"time": time.time(), "step": step, "epoch": step / steps, "loss": 1 / step, "total_steps": steps}) + "\n")
+            f.write(
+                json.dumps(
+                    {"time": time.time(), "step": step, "epoch": step / steps, "loss": 1 / step, "total_steps": steps}
+                )
+                + "\n"
+            )
             f.flush()
             if mode == "crash" and step == 2:
                 os._exit(3)

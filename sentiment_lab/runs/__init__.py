@@ -1,0 +1,1 @@
+"""Run folders and the queue: ids, launch, the worker, archives and the Hub."""

@@ -1,0 +1,1 @@
+"""Answers from finished runs: predictions, explanations, batch compare, error analysis."""

@@ -1,0 +1,269 @@
+"""Load finished runs and predict one review with all of them at once.
+
+SVM, freeze, LoRA and adapters all sit on the same frozen encoder: one copy in memory per
+backbone serves them all (shared_encoder.py), so five loaded methods cost little more than one
+model. Only full fine-tuning keeps its own weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+
+from sentiment_lab.runs.queue import JobManager
+from sentiment_lab.serving.fair_lock import FairLock
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
+from sentiment_lab.training.features import last_hidden, pool
+from sentiment_lab.training.records import read_results, read_status
+from sentiment_lab.training.runner import cpu_has_native_bf16
+
+MAX_REVIEW_CHARS = 5000
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def check_review(text) -> str:
+    """The review as the models will read it, or one clear error."""
+    if not isinstance(text, str):
+        raise ReviewError("the review must be text")
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise ReviewError("the review is empty: type a sentence to classify")
+    if len(text) > MAX_REVIEW_CHARS:
+        raise ReviewError(f"the review is {len(text):,} characters; at most {MAX_REVIEW_CHARS:,} are accepted")
+    return text
+
+
+def BF16():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+FP32 = contextlib.nullcontext
+CALIBRATION_REVIEW = "Not the best movie of the year, but the cast is charming enough to carry it."
+
+
+def _broken(run_id: str, error: Exception) -> dict:
+    return {
+        "run": run_id,
+        "error": f"run {run_id} could not be used: {type(error).__name__}: {str(error).splitlines()[0][:200]}",
+    }
+
+
+class Predictor:
+    """Caches loaded runs; thread-safe; each prediction reports its own latency."""
+
+    def __init__(self, jobs: JobManager):
+        self.jobs = jobs
+        self.lock = FairLock()  # per batch, first come first served: long jobs let short compares in between
+        self.encoders: dict[str, torch.nn.Module] = {}
+        self.tokenizers: dict[str, object] = {}
+        self.models: dict[str, tuple] = {}  # run -> (when it ended, (model, tokenizer, config, labels), test accuracy)
+        self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
+        self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
+
+    def latest_runs(self) -> dict[str, str | None]:
+        """The most recent finished run of each method, passing over runs that did not learn (they
+        answer one class whatever the review) unless a method has nothing else."""
+        latest: dict[str, tuple[bool, float, str]] = {}
+        for folder in self.jobs.folders():
+            st = read_status(folder)
+            if st.get("state") != "done" or not (folder / "artefacts").is_dir():
+                continue
+            if folder.name not in self.methods:
+                learned = not (read_results(folder) or {}).get("warning")
+                self.methods[folder.name] = (RunConfig.load(folder / "config.json").method, learned)
+            method, learned = self.methods[folder.name]
+            key = (learned, st.get("finished") or 0, folder.name)
+            if method not in latest or key > latest[method]:
+                latest[method] = key
+        return {m: latest[m][2] if m in latest else None for m in METHODS}
+
+    def test_accuracy(self, run_id: str) -> float | None:
+        """The run's accuracy on its test set (how far to trust its answers), read with its model."""
+        cached = self.models.get(run_id)
+        if cached is None:
+            return ((read_results(self.jobs.folder(run_id)) or {}).get("test") or {}).get("accuracy")
+        return cached[2]
+
+    def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
+        """Each method's latest finished run, or the one picked for it."""
+        runs = self.latest_runs()
+        for method, run_id in (picks or {}).items():
+            if method not in runs:
+                raise ConfigError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+            if run_id:
+                runs[method] = run_id
+        return runs
+
+    def forget(self, run_id: str) -> None:
+        """Drop a deleted run's loaded model (the shared encoder stays for the other runs)."""
+        with self.lock:
+            self.models.pop(run_id, None)
+            self.methods.pop(run_id, None)
+
+    def _precision(self, batch: int, run_id: str):
+        """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
+        (`python -m bench.compare` times both: 256 test sentences through all five, 128 reviews/s against
+        77 in fp32 on one host, 158 against 90 on a faster one);
+        for one review whichever this CPU runs faster, timed once per process on `run_id`'s model,
+        since hosts with the same bf16 flags differ there (all five in p50 38 ms with bf16 against
+        52 in fp32 on one, an earlier session's `bench.compare`; 49-55 against 37 on another)."""
+        if not cpu_has_native_bf16():
+            return FP32()
+        if batch > 1:
+            return BF16()
+        if self.one_review_in_bf16 is None:
+            timings = {"bf16": [], "fp32": []}
+            try:
+                for _ in range(2):  # interleaved rounds: a busy moment does not favour one precision
+                    for name, precision in (("bf16", BF16), ("fp32", FP32)):
+                        with precision():
+                            for _ in range(5):
+                                started = time.perf_counter()
+                                self._answer(run_id, [CALIBRATION_REVIEW], {})
+                                timings[name].append(time.perf_counter() - started)
+            except Exception:  # a broken run: predict_many reports it; measure on another next time
+                return BF16()
+            self.one_review_in_bf16 = min(timings["bf16"][1:]) < min(timings["fp32"][1:])
+        return BF16() if self.one_review_in_bf16 else FP32()
+
+    def _encoder(self, model_name: str):
+        if model_name not in self.encoders:
+            self.encoders[model_name] = load_encoder(model_name).eval().requires_grad_(False)
+        return self.encoders[model_name]
+
+    def _tokenizer(self, model_name: str):
+        if model_name not in self.tokenizers:
+            self.tokenizers[model_name] = load_tokenizer(model_name)
+        return self.tokenizers[model_name]
+
+    def load(self, run_id: str):
+        """(model, tokenizer, config, label names) of a finished run, loaded once per ending (a run
+        resumed elsewhere, by the jobs CLI say, ends again with other weights)."""
+        folder = self.jobs.folder(run_id)
+        ended = read_status(folder).get("finished")
+        if run_id in self.models and self.models[run_id][0] == ended:
+            return self.models[run_id][1]
+        cfg = RunConfig.load(folder / "config.json")
+        results = read_results(folder) or {}
+        labels = results.get("labels")
+        artefacts = folder / "artefacts"
+        if not labels or not artefacts.is_dir():
+            raise FileNotFoundError(f"run {run_id} has no saved model (artefacts or results.json missing)")
+        id2label = dict(enumerate(labels))
+        method = methods.get(cfg.method)
+        encoder = self._encoder(cfg.model) if method.SHARES_ENCODER else None
+        model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
+        entry = (model, self._tokenizer(cfg.model), cfg, labels)
+        self.models[run_id] = (ended, entry, (results.get("test") or {}).get("accuracy"))
+        return entry
+
+    def _loaded(self, run_id: str):
+        """A run's entry as this request's first turn loaded (and checked) it; loaded again if forgotten since."""
+        cached = self.models.get(run_id)
+        return cached[1] if cached is not None else self.load(run_id)
+
+    def _answer(self, run_id: str, texts: list[str], shared: dict) -> tuple[list[list[float]], list[str]]:
+        """One run's class probabilities for `texts` (padded as one batch), and its label names. `shared`
+        holds this batch's encoder states: SVM and freeze on one encoder read them from one pass, each pooling its own
+        way."""
+        model, tok, cfg, labels = self._loaded(run_id)
+        length = min(cfg.data.max_length, 512)
+        enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
+        method, features = methods.get(cfg.method), None
+        if method.INPUT == "features":
+            key = (id(model.encoder), id(tok), length)
+            if key not in shared:
+                shared[key] = last_hidden(model.encoder, enc["input_ids"], enc["attention_mask"])
+            features = pool(shared[key], enc["attention_mask"], model.pooling)
+        logits = method.logits(model, enc["input_ids"], enc["attention_mask"], features)
+        return logits.float().softmax(-1).tolist(), labels
+
+    @torch.inference_mode()
+    def predict_many(
+        self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32, one_precision: bool = False
+    ) -> dict[str, dict]:
+        """Every method's answers for checked `texts`: {method: {run, labels, probabilities (one list per
+        text, in order), ms answering, load_ms loading (0 once loaded)}} or {method: {run, error}}. One
+        broken run never silences the others.
+
+        Args:
+            one_precision: every batch in the precision chosen for all the texts together (a last batch
+                of one would otherwise get one review's): answers meant to be subtracted from each other.
+        """
+        answers = {}
+        for method in METHODS:
+            run_id = runs.get(method)
+            answers[method] = (
+                {"run": run_id, "probabilities": [None] * len(texts), "ms": 0.0}
+                if run_id
+                else {"run": None, "error": f"no finished {method} run yet: train one in the Train tab"}
+            )
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths together: little padding
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            shared: dict[tuple, tuple[torch.Tensor, ...]] = {}  # encoder states per (encoder, tokenizer, length)
+            # The lock per batch, so a long list does not hold up one-review compares; the models load in
+            # the first batch's turn, so a compare waits behind a long job for one of its batches, not two.
+            with self.lock:
+                if start == 0:
+                    self._load_all(answers)
+                first = next((a["run"] for a in answers.values() if "error" not in a), None)
+                if first is None:
+                    break
+                with self._precision(len(texts) if one_precision else len(idx), first):
+                    for method, answer in answers.items():
+                        if "error" in answer:
+                            continue
+                        run_id, started = answer["run"], time.perf_counter()
+                        try:
+                            probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
+                        except Exception as e:
+                            self.models.pop(run_id, None)
+                            answers[method] = _broken(run_id, e)
+                            continue
+                        for i, p in zip(idx, probs):
+                            answer["probabilities"][i] = p
+                        answer["ms"] += (time.perf_counter() - started) * 1000
+        return answers
+
+    def _load_all(self, answers: dict) -> None:
+        """Load each answering run (under the lock): "load_ms" is a first use's wait, "ms" answering."""
+        for method, answer in answers.items():
+            if "error" in answer:
+                continue
+            started = time.perf_counter()
+            try:
+                self.load(answer["run"])
+            except Exception as e:
+                answers[method] = _broken(answer["run"], e)
+                continue
+            answer["load_ms"] = (time.perf_counter() - started) * 1000
+
+    def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
+        """One row per method: label, its probability, every class probability, milliseconds answering
+        and loading (0 once loaded), or an error."""
+        rows = []
+        for method, answer in self.predict_many([check_review(text)], runs).items():
+            row = {"method": method, "run": answer["run"]}
+            if "error" in answer:
+                row["error"] = answer["error"]
+            else:
+                probs, labels = answer["probabilities"][0], answer["labels"]
+                best = max(range(len(probs)), key=probs.__getitem__)
+                row.update(
+                    label=labels[best],
+                    probability=probs[best],
+                    probabilities=dict(zip(labels, probs)),
+                    ms=answer["ms"],
+                    load_ms=answer["load_ms"],
+                    test_accuracy=self.test_accuracy(answer["run"]),
+                )
+            rows.append(row)
+        return rows

@@ -1,0 +1,1 @@
+"""The training engine: run config, data, models and methods, the loop; it knows nothing of queues or Gradio."""

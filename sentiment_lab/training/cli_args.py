@@ -1,0 +1,43 @@
+"""Command-line flags generated from RunConfig: field docstrings become --help text (as litgpt does)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+from dataclasses import MISSING
+
+from sentiment_lab.training.config import METHODS, RunConfig
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The string literal that follows each annotated field in the class body."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)
+    return docs
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per setting, by its flat name, grouped by section in --help; values stay strings here and
+    RunConfig.validated() types them."""
+    groups: dict[str | None, argparse._ArgumentGroup] = {}
+    for name, f, owner, section in RunConfig.flat_fields():
+        if section not in groups:
+            groups[section] = parser.add_argument_group(section or "run")
+        default = f.default if f.default is not MISSING else None
+        extra = {"choices": METHODS} if name == "method" else {}
+        doc = field_docs(owner).get(f.name, "")
+        groups[section].add_argument(f"--{name}", default=None, help=f"{doc} (default: {default})", **extra)
+
+
+def given_flags(args: argparse.Namespace) -> dict:
+    """The settings given as flags, by flat name."""
+    names = [name for name, *_ in RunConfig.flat_fields()]
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig.of(**given_flags(args)).validated()

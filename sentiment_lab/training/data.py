@@ -1,0 +1,303 @@
+"""Load a labelled text dataset (Hub id or local files), tokenise it once, batch it by length."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sentiment_lab import REPO
+from sentiment_lab.training.backbone import go_offline_if_unreachable
+
+DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
+SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
+EXTENSIONS = (".parquet", ".csv", ".jsonl", ".json")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be read or is unusable; the message names the problem."""
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: np.ndarray
+    input_ids: list[list[int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+
+@dataclass
+class Dataset:
+    splits: dict[str, Split]
+    label_names: list[str]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+
+def offline_copy_of(dataset_id: str) -> Path | None:
+    """Where a read-only local copy of a Hub dataset may sit next to the project (tests, benchmarks)."""
+    if dataset_id != DEFAULT_DATASET:
+        return None
+    candidate = REPO.parent / "shared" / "data" / "rotten_tomatoes"
+    return candidate if (candidate / "train.parquet").is_file() else None
+
+
+def load_dataset(name: str, text_column: str = "text", label_column: str = "label", seed: int = 42) -> Dataset:
+    """Read train / validation / test; carve validation (and test) from train when missing."""
+    name = name.strip()
+    path = Path(name).expanduser()
+    notes: list[str] = []
+    if path.exists():
+        frames, names = _read_local(path)
+        source = str(path)
+    else:
+        if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
+            raise DatasetError(f"dataset {name!r} is neither a local file or folder nor a Hub id")
+        try:
+            frames, names = _read_hub(name)
+            source = name
+        except DatasetError:
+            local = offline_copy_of(name)
+            if local is None:
+                raise
+            frames, names = _read_local(local)
+            source = str(local)
+            notes.append(f"the Hub is unreachable; using the local copy of {name} at {local}")
+    return _build(frames, names, text_column, label_column, seed, source, notes)
+
+
+def _split_name(stem: str) -> str | None:
+    stem = stem.lower()
+    for split, aliases in SPLIT_ALIASES.items():
+        if stem in aliases or any(stem.startswith(a + "-") or stem.startswith(a + "_") for a in aliases):
+            return split
+    return None
+
+
+def _read_local(path: Path):
+    if path.is_file():
+        return {"train": read_table(path)}, None
+    files = {}
+    for f in sorted(path.iterdir()):
+        split = _split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
+        if split and split not in files:
+            files[split] = f
+    if "train" not in files:
+        raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
+    frames = {split: read_table(f) for split, f in files.items()}
+    return frames, _label_names_from_parquet(files["train"])
+
+
+def read_table(path: Path):
+    import pandas as pd
+
+    size = path.stat().st_size
+    if size == 0:
+        raise DatasetError(f"{path.name} is empty")
+    if size > MAX_FILE_BYTES:
+        raise DatasetError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pd.read_csv(path, encoding="utf-8")
+        elif suffix in (".jsonl", ".json"):
+            try:
+                frame = pd.read_json(path, lines=True, encoding="utf-8")
+            except ValueError:
+                frame = pd.read_json(path, encoding="utf-8")
+        else:
+            raise DatasetError(f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV or JSON lines")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path.name} is not UTF-8 text") from None
+    except DatasetError:
+        raise
+    except Exception as e:  # pandas raises many types for a file that is not a table
+        raise DatasetError(f"{path.name} could not be read as a table: {str(e).splitlines()[0][:200]}") from None
+    if len(frame) == 0:
+        raise DatasetError(f"{path.name} has no rows")
+    return frame
+
+
+def _label_names_from_parquet(path: Path) -> list[str] | None:
+    """ClassLabel names that `datasets` stores in a parquet file's schema metadata."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    meta = (pq.read_schema(path).metadata or {}).get(b"huggingface")
+    if not meta:
+        return None
+    try:
+        features = json.loads(meta)["info"]["features"]
+        return next((f["names"] for f in features.values() if f.get("_type") == "ClassLabel"), None)
+    except (KeyError, ValueError, TypeError, StopIteration):
+        return None
+
+
+def _read_hub(name: str):
+    if not go_offline_if_unreachable():
+        pass  # offline: `datasets` may still find it in its cache
+    try:
+        import datasets
+
+        dd = datasets.load_dataset(name)
+    except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
+        raise DatasetError(
+            f"dataset {name!r} could not be loaded ({type(e).__name__}); offline choices: a local folder with "
+            "train/validation/test files (parquet, CSV or JSON lines) or a single file"
+        ) from None
+    frames = {}
+    names = None
+    for split, table in dd.items():
+        key = _split_name(split)
+        if key:
+            frames[key] = table.to_pandas()
+            for feat in table.features.values():
+                if getattr(feat, "names", None):
+                    names = list(feat.names)
+    if "train" not in frames:
+        raise DatasetError(f"dataset {name!r} has no train split")
+    return frames, names
+
+
+def _build(frames, names, text_column, label_column, seed, source, notes) -> Dataset:
+    for split, frame in frames.items():
+        for col in (text_column, label_column):
+            if col not in frame.columns:
+                raise DatasetError(
+                    f"the {split} split has no column {col!r}; columns are {', '.join(map(str, frame.columns))} "
+                    "(map yours with --text_column / --label_column)"
+                )
+    label_names = _label_vocabulary(frames["train"][label_column], names)
+    index = {v: i for i, v in enumerate(label_names)}
+    splits = {}
+    for split, frame in frames.items():
+        frame = frame[frame[text_column].notna() & frame[label_column].notna()]
+        texts = [str(t) for t in frame[text_column]]
+        raw = frame[label_column].tolist()
+        if names is not None and all(_is_int(v) for v in raw):
+            ids = [int(v) for v in raw]
+            bad = [v for v in ids if not 0 <= v < len(label_names)]
+        else:
+            ids = [index.get(label_key(v), -1) for v in raw]
+            bad = [v for v, i in zip(raw, ids) if i < 0]
+        if bad:
+            raise DatasetError(f"the {split} split has labels not seen in train: {sorted(set(map(str, bad)))[:5]}")
+        splits[split] = Split(texts, np.asarray(ids, dtype=np.int64))
+    if len(splits["train"]) < 2:
+        raise DatasetError("the train split needs at least two rows")
+    rng = np.random.default_rng(seed)
+    for carved in ("validation", "test"):
+        if carved not in splits:
+            splits["train"], splits[carved] = _carve(splits["train"], rng)
+            notes.append(f"no {carved} split: carved 10% of train (seed {seed})")
+    return Dataset(splits, label_names, source, notes)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
+
+
+def label_key(v):
+    return str(int(v)) if _is_int(v) else str(v).strip()
+
+
+def _label_vocabulary(column, names) -> list[str]:
+    values = column.dropna().tolist()
+    if names is not None:
+        return [str(n) for n in names]
+    if any(isinstance(v, float) and not (v.is_integer() and math.isfinite(v)) for v in values):
+        raise DatasetError("labels must be class ids (0, 1, ...) or names, found fractional numbers")
+    keys = sorted(
+        {label_key(v) for v in values},
+        key=lambda k: (not k.lstrip("-").isdigit(), int(k) if k.lstrip("-").isdigit() else 0, k),
+    )
+    if len(keys) < 2:
+        raise DatasetError(
+            f"the label column has only one class ({keys[0] if keys else 'none'}); at least two are needed"
+        )
+    if len(keys) > 100:
+        raise DatasetError(f"the label column has {len(keys)} distinct values; is it really a class label?")
+    return keys
+
+
+def _carve(split: Split, rng) -> tuple[Split, Split]:
+    order = rng.permutation(len(split))
+    n = max(1, len(split) // 10)
+    held, kept = order[:n], order[n:]
+    take = lambda idx: Split([split.texts[i] for i in idx], split.labels[idx])  # noqa: E731
+    return take(kept), take(held)
+
+
+def subsample(split: Split, limit: int | None, seed: int) -> Split:
+    """A seeded random subset, kept in the split's order."""
+    if limit is None or limit >= len(split):
+        return split
+    idx = np.sort(np.random.default_rng(seed).permutation(len(split))[:limit])
+    return Split(
+        [split.texts[i] for i in idx], split.labels[idx], [split.input_ids[i] for i in idx] if split.input_ids else []
+    )
+
+
+def tokenize(split: Split, tokenizer, max_length: int) -> None:
+    """Tokenise once, no padding: batches pad to their own longest sentence later."""
+    enc = tokenizer(split.texts, truncation=True, max_length=max_length, padding=False)
+    split.input_ids = enc["input_ids"]
+
+
+def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths: shuffle, sort within chunks of `group` batches, shuffle batches."""
+    rng = random.Random(seed * 1000003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * group
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: -lengths[i])
+        batches += [np.asarray(part[i : i + batch_size]) for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 256) -> list[np.ndarray]:
+    """Batches sorted by length under a padded-token budget, so short sentences go many at a time."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) + 1) * lengths[current[0]] > max_tokens or len(current) >= max_batch:
+            batches.append(np.asarray(current))
+            current = []
+        current.append(int(i))
+    if current:
+        batches.append(np.asarray(current))
+    return batches
+
+
+def collate(input_ids: list[list[int]], idx, pad_id: int):
+    """Pad the chosen sentences to their longest; return input_ids and attention_mask tensors."""
+    import torch
+
+    rows = [input_ids[i] for i in idx]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+        mask[j, : len(r)] = 1
+    return ids, mask

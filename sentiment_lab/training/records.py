@@ -1,0 +1,79 @@
+"""Read and write the files of one run folder: status, results, metrics (incrementally)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment_lab.storage import read_json, write_json_atomic
+
+STATES = ("queued", "running", "done", "failed", "stopped", "cancelled")
+FINAL = ("done", "failed", "stopped", "cancelled")
+
+
+def write_status(folder: Path, state: str, **extra) -> dict:
+    """Replace status.json, keeping earlier fields (pid, times) unless overwritten."""
+    assert state in STATES, state
+    status = read_json(folder / "status.json", {}) or {}
+    status.update(extra, state=state, updated=time.time())
+    if state == "running" and not status.get("started"):
+        status["started"] = time.time()
+    if state in FINAL and not status.get("finished"):  # a resumed run clears it (None) and ends again
+        status["finished"] = time.time()
+    write_json_atomic(folder / "status.json", status)
+    return status
+
+
+def read_status(folder: Path) -> dict:
+    return read_json(folder / "status.json", {}) or {}
+
+
+def read_results(folder: Path) -> dict | None:
+    return read_json(folder / "results.json")
+
+
+@dataclass
+class MetricsCursor:
+    """Reads only the bytes added to metrics.jsonl since the last call; skips a half-written last line.
+
+    A file replaced since the last call (a resumed run trims its rows into a new file) is read again
+    from its start, and `restarted` says so: rows read before are then no longer the run's."""
+
+    path: Path
+    offset: int = 0
+    inode: int | None = None
+    restarted: bool = False
+
+    def read_new(self) -> list[dict]:
+        self.restarted = False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return []
+        size = st.st_size
+        if size < self.offset or (self.inode is not None and st.st_ino != self.inode):
+            self.offset, self.restarted = 0, True
+        self.inode = st.st_ino
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        rows = []
+        for line in chunk[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a damaged line never hides the rest
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    return MetricsCursor(folder / "metrics.jsonl").read_new()

@@ -1,0 +1,433 @@
+"""One run from config to run folder: data, method, training loop, test evaluation, artefacts."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sentiment_lab.storage import atomic_dir, write_json_atomic
+from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import ModelLoadError, load_encoder, load_tokenizer
+from sentiment_lab.training.config import ConfigError, RunConfig
+from sentiment_lab.training.data import DatasetError, load_dataset, subsample, tokenize
+from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
+from sentiment_lab.training.features import check_feature_memory, encode
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
+from sentiment_lab.training.metrics import MetricsWriter
+from sentiment_lab.training.records import write_status
+from sentiment_lab.training.state import (
+    ResumeError,
+    drop_state,
+    load_state,
+    save_state,
+    snapshot_settings,
+    trim_metrics,
+)
+
+USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitecture)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_accelerator(cfg: RunConfig):
+    from accelerate import Accelerator
+
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {cfg.device}: no CUDA GPU is visible here; use --device auto or cpu")
+    if cfg.device not in ("auto", "cpu", "mps") and not cfg.device.startswith("cuda"):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {cfg.device!r}")
+    cpu = cfg.device == "cpu" or (
+        cfg.device == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    )
+    if cfg.device.startswith("cuda:") and "LOCAL_RANK" not in os.environ:
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
+    if not cpu and torch.cuda.is_available():
+        steady_attention()
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision(cfg, cpu))
+
+
+def steady_attention() -> None:
+    """Keep masked bf16 attention off cuDNN: torch 2.11 tries cuDNN first there, and cuDNN builds an
+    execution plan for every new (batch, length) shape — every few steps with batches padded to their
+    own longest sentence. On an H200 full fine-tuning steps at batch 16 took about 85 ms with it and
+    15 ms without (`python -m bench.gpu`); the memory-efficient kernel that takes its place needs no plan."""
+    torch.backends.cuda.enable_cudnn_sdp(False)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 / AMX: bf16 matmuls run natively (and faster) on this CPU."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
+    """bf16 autocast where the hardware has native bf16 (GPUs that support it, CPUs with AVX512-BF16 /
+    AMX: faster training steps on the bundled MiniLM, `python -m bench.limit` prints by how much); fp16 on
+    older GPUs."""
+    if cfg.bf16 == "off":
+        return "no"
+    if cpu:
+        return "bf16" if cfg.bf16 == "on" or cpu_has_native_bf16() else "no"
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
+
+
+def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str | None:
+    """A warning when the best validation accuracy is no better than always answering the commonest
+    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, docs/experiments.md)."""
+    if accuracy is None or len(labels) == 0:
+        return None
+    majority = np.bincount(np.asarray(labels)).max() / len(labels)
+    if accuracy > majority + 0.01:
+        return None
+    return (
+        f"warning: the model did not learn: best validation accuracy {accuracy:.3f} is no better than always "
+        f"answering the commonest class ({majority:.3f}); try a smaller learning rate than {lr:g}"
+    )
+
+
+def stop_message(step: int, total: int) -> str:
+    """What a stop left behind, for the run's status."""
+    if step == 0:
+        return "stopped by the user before the first training step: nothing to resume"
+    return (
+        f"stopped by the user at step {step} of {total}; its training state is saved there, "
+        f"and Resume goes on from step {step}"
+    )
+
+
+class Runner:
+    """Trains one run into `folder`; only the main process writes files."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        folder: Path,
+        should_stop=lambda: False,
+        report=None,
+        progress: bool = True,
+        resume: bool = False,
+    ):
+        """Args:
+        resume: go on from the run folder's saved training state (train_state.py) instead of from the start.
+        """
+        self.cfg, self.folder, self.should_stop = cfg, Path(folder), should_stop
+        self.extra_report = report
+        self.show_progress = progress
+        self.resume = resume
+        self.resumed = None  # the snapshot resumed from
+
+    def log(self, msg: str) -> None:
+        if self.main:
+            print(msg, flush=True)
+
+    def run(self) -> int:
+        self.main = int(os.environ.get("RANK", "0")) == 0
+        if self.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.cfg.save(self.folder / "config.json")
+            write_status(self.folder, "running", pid=os.getpid(), pgid=os.getpgid(0), error=None)
+        try:
+            if self.resume:
+                self._load_snapshot()
+        except ResumeError as e:
+            return self._fail(str(e))
+        # The run's clock: from here (data loading, features and evaluations included), plus the stretches
+        # before the saved state a resumed run goes on from.
+        began, before = time.perf_counter(), (self.resumed or {}).get("clock", 0.0)
+        self.clock = lambda: before + time.perf_counter() - began
+        self.metrics = (
+            MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook(), clock=self.clock)
+            if self.main
+            else (lambda row: None)
+        )
+        try:
+            results = self._train()
+        except USER_ERRORS as e:
+            return self._fail(str(e))
+        except Exception as e:  # the full trace goes to log.txt; status gets the short text
+            traceback.print_exc()
+            return self._fail(f"{type(e).__name__}: {e}")
+        finally:
+            if self.main:
+                self.metrics.close()
+        if results["stopped"]:
+            message = stop_message(results["steps"], results["total_steps"])
+            if self.main:
+                write_status(self.folder, "stopped", error=message)
+            self.log(f"stopped: {message}")
+            return 0
+        if self.main:
+            write_status(self.folder, "done", error=None)
+        test = results["test"]
+        self.log(
+            f"done: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
+            f"macro-F1 {test['f1']:.4f}, train {results['train_seconds']:.1f}s -> {self.folder}"
+        )
+        return 0
+
+    def _load_snapshot(self) -> None:
+        self.resumed = load_state(self.folder, self.cfg.settings())
+        if self.main:  # rows logged after the snapshot come again; the stopped run's test score is no longer this run's
+            trim_metrics(self.folder / "metrics.jsonl", self.resumed["step"], self.resumed["last_eval"])
+            (self.folder / "results.json").unlink(missing_ok=True)
+        self.log(f"resuming from step {self.resumed['step']} (the training state saved there)")
+
+    def _snapshot(self, state: dict, started: float) -> None:
+        before = (self.resumed or {}).get("run_seconds", 0.0)
+        try:
+            save_state(
+                self.folder,
+                {
+                    **state,
+                    **snapshot_settings(self.cfg.settings()),
+                    "run_seconds": before + time.perf_counter() - started,
+                    "clock": self.clock(),
+                },
+            )
+        except (OSError, RuntimeError) as e:  # a full disk, say: the state is a spare, the run goes on without it
+            self.log(
+                f"note: training state at step {state['step']} not saved ({e}); a resume starts from the last state "
+                "saved, if any"
+            )
+
+    def _fail(self, message: str) -> int:
+        self.log(f"error: {message}")
+        if self.main:
+            write_status(self.folder, "failed", error=message)
+        return 1
+
+    def _wandb_hook(self):
+        if not self.cfg.project:
+            return None
+        try:
+            import wandb
+
+            if not wandb.api.api_key:
+                raise RuntimeError("not logged in")
+            wandb.init(project=self.cfg.project, name=self.folder.name, config=self.cfg.to_dict())
+            return lambda row: wandb.log({k: v for k, v in row.items() if k not in ("time",)})
+        except Exception as e:  # W&B is optional: say so once, train on
+            print(f"note: W&B logging off for project {self.cfg.project!r} ({type(e).__name__}: {e})", flush=True)
+            return None
+
+    def _train(self) -> dict:
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
+        for note in ds.notes:
+            self.log(f"note: {note}")
+        tokenizer = load_tokenizer(cfg.model)
+        train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
+        val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)
+        test = subsample(ds.splits["test"], cfg.data.max_eval_samples, cfg.seed)
+        for split in (train, val, test):  # only what the run uses
+            tokenize(split, tokenizer, cfg.data.max_length)
+        self.log(
+            f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
+        )
+        accelerator = make_accelerator(cfg)
+        method = methods.get(cfg.method)
+        started = time.perf_counter()
+        # A method that fits in closed form (the SVM) needs no loop, no steps and nothing to resume.
+        train_run = self._train_closed_form if hasattr(method, "fit") else self._train_loop
+        out = train_run(method, tokenizer, ds, train, val, test, accelerator)
+        if out["stopped"]:  # no test score and no model: the run is not over, its training state is what it keeps
+            return out
+        out["train_seconds"] = out.get("train_seconds") or time.perf_counter() - started
+        out.update(
+            method=cfg.method,
+            model=cfg.model,
+            dataset=ds.source,
+            labels=ds.label_names,
+            samples_per_second=out["samples"] / max(out["train_seconds"], 1e-9),
+            total_seconds=time.perf_counter() - started,
+            device=str(accelerator.device),
+            mixed_precision=accelerator.mixed_precision,
+            processes=accelerator.num_processes,  # batch_size is the global batch, shared among them
+        )
+        if self.main:
+            write_json_atomic(self.folder / "results.json", out)
+        return out
+
+    def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
+        encoder = load_encoder(self.cfg.model)
+        check_feature_memory(sum(len(s) for s in splits), encoder.config.hidden_size)
+        encoder = encoder.to(accelerator.device)
+        autocast = accelerator.mixed_precision == "bf16"
+        feats = [
+            encode(encoder, s, tokenizer.pad_token_id, self.cfg.features.pooling, accelerator.device, autocast)
+            for s in splits
+        ]
+        return encoder, feats
+
+    def _train_closed_form(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+        started = time.perf_counter()
+        encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
+        model = method.fit(method.build(self.cfg, ds.id2label, tx.shape[1]), tx, train.labels, vx, val.labels, self.cfg)
+        seconds = time.perf_counter() - started
+        scores = {}
+        for name, x, split in (("validation", vx, val), ("test", sx, test)):
+            p = method.logits(model, None, None, torch.from_numpy(x)).float().softmax(-1).numpy()
+            pred = p.argmax(1)
+            if name == "test":
+                self._save_predictions(pred, split.labels)
+            loss = float(-np.log(p[np.arange(len(pred)), split.labels] + 1e-12).mean())
+            scores[name] = {
+                "accuracy": float((pred == split.labels).mean()),
+                "f1": macro_f1(split.labels, pred, len(ds.label_names)),
+                "loss": loss,
+            }
+        self.metrics(
+            {
+                "step": 1,
+                "epoch": 1.0,
+                "eval_loss": scores["validation"]["loss"],
+                "eval_accuracy": scores["validation"]["accuracy"],
+                "eval_f1": scores["validation"]["f1"],
+                **model.chosen,  # what the fit chose on validation (the SVM's C)
+            }
+        )
+        self._save(method, model, tokenizer, ds.id2label)
+        trainable = sum(p.numel() for p in method.trainable_parameters(model).values())
+        return {
+            "validation": scores["validation"],
+            "test": scores["test"],
+            "trainable_parameters": int(trainable),
+            "total_parameters": int(trainable + sum(p.numel() for p in encoder.parameters())),
+            "train_seconds": seconds,
+            "samples": len(train),
+            "steps": 1,
+            "stopped": False,
+        }
+
+    def _train_loop(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
+        cfg, num_labels = self.cfg, len(ds.label_names)
+        settings = dataclasses.replace(cfg.optimisation, lr=cfg.learning_rate)  # the method's default when unset
+        rank, world = accelerator.process_index, accelerator.num_processes
+        started = time.perf_counter()
+        if method.INPUT == "features":
+            encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
+            model = method.build(cfg, ds.id2label, tx.shape[1])
+            batches = [
+                FeatureBatches(x, s.labels, cfg.optimisation.batch_size, cfg.seed, rank, world)
+                for x, s in ((tx, train), (vx, val), (sx, test))
+            ]
+            encoder_params = sum(p.numel() for p in encoder.parameters())
+        else:
+            batches = [
+                TokenBatches(s, tokenizer.pad_token_id, cfg.optimisation.batch_size, cfg.seed, rank, world)
+                for s in (train, val, test)
+            ]
+            model = method.build(cfg, ds.id2label, None)
+            encoder_params = 0
+        trainable = sum(p.numel() for p in method.trainable_parameters(model).values())
+        total = sum(p.numel() for p in model.parameters())
+        self.log(
+            f"{cfg.method}: {trainable:,} trainable of {total + encoder_params:,} parameters; lr "
+            f"{cfg.learning_rate:g}; "
+            f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+        )
+        progress = None
+        if self.main and self.show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(
+                total=max(1, int(np.ceil(cfg.optimisation.epochs * len(batches[0])))),
+                desc=cfg.method,
+                unit="step",
+                file=sys.stderr,
+                mininterval=1.0,
+            )
+        snapshot = functools.partial(self._snapshot, started=started) if self.main else None
+        result = fit(
+            model,
+            batches[0],
+            batches[1],
+            settings,
+            accelerator,
+            num_labels,
+            self._report,
+            self.should_stop,
+            progress,
+            snapshot=snapshot,
+            resume=self.resumed,
+        )
+        if progress is not None:
+            progress.close()
+        if result.early_stop:
+            self.log(
+                f"early stop at step {result.early_stop}: {cfg.optimisation.patience} evaluation(s) in a row "
+                f"without a better checkpoint (kept: step {result.best.get('step')})"
+            )
+        if result.stopped:
+            return {
+                "stopped": True,
+                "steps": result.steps,
+                "total_steps": int(np.ceil(cfg.optimisation.epochs * len(batches[0]))),
+            }
+        warning = did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
+        if warning:
+            self.log(warning)
+        model = accelerator.unwrap_model(model)
+        test_m = evaluate(model, batches[2], accelerator, num_labels)
+        self._save_predictions(test_m["pred"], test.labels)
+        self.metrics(
+            {
+                "step": result.steps,
+                "epoch": round(result.steps / max(1, len(batches[0])), 4),
+                "test_loss": test_m["loss"],
+                "test_accuracy": test_m["accuracy"],
+                "test_f1": test_m["f1"],
+            }
+        )
+        if self.main and result.steps > 0:
+            self._save(method, model, tokenizer, ds.id2label)
+        if self.main:  # done: nothing left to resume, and a full model's state is hundreds of MB
+            drop_state(self.folder)
+        return {
+            "validation": {k: result.best.get(k) for k in ("accuracy", "f1", "loss")},
+            "best_step": result.best.get("step"),
+            "test": {k: test_m[k] for k in ("accuracy", "f1", "loss")},
+            "trainable_parameters": trainable,
+            "total_parameters": total + encoder_params,
+            "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started,
+            "samples": result.samples,
+            "steps": result.steps,
+            "stopped": False,
+            "early_stop": result.early_stop,
+            "lr": cfg.learning_rate,
+            "warning": warning,
+        }
+
+    def _save_predictions(self, pred, labels) -> None:
+        """Test-set predictions and labels in test order, for paired significance tests between runs."""
+        if self.main:
+            write_json_atomic(
+                self.folder / "test_predictions.json",
+                {"pred": [int(x) for x in pred], "label": [int(x) for x in labels]},
+            )
+
+    def _report(self, row: dict) -> None:
+        self.metrics(row)
+        if self.extra_report:
+            self.extra_report(row)
+
+    def _save(self, method, model, tokenizer, id2label) -> None:
+        """Artefacts go to a temporary folder renamed into place, so a half-saved model never looks complete."""
+        with atomic_dir(self.folder / "artefacts") as tmp:
+            method.save(model, tmp, self.cfg, tokenizer, id2label)

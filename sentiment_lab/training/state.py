@@ -1,0 +1,117 @@
+"""A run's training state on disk, so a stopped, killed or crashed run can go on where it was.
+
+The loop snapshots after every evaluation but the last (and at a stop): weights, optimizer and schedule,
+the kept checkpoint so far, the random state. Resuming from the snapshot of step
+N continues exactly as the uninterrupted run would have from step N (data order is a function of
+seed and epoch). The file is ours alone: it never travels in run archives or to the Hub, and it
+goes once the run ends done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from sentiment_lab.storage import write_bytes_atomic
+
+STATE_FILE = "train_state.pt"
+VERSION = 2  # 2: the textbook methods (no weight average, no head-first probe)
+
+
+class ResumeError(ValueError):
+    """A run that cannot go on from where it was, said why."""
+
+
+def state_path(folder: Path) -> Path:
+    return Path(folder) / STATE_FILE
+
+
+def has_state(folder: Path) -> bool:
+    return state_path(folder).is_file()
+
+
+def save_state(folder: Path, snapshot: dict) -> None:
+    """Write atomically: a process killed while writing leaves the previous snapshot whole."""
+    import torch  # here, not at the top: the job queue asks has_state() without loading torch
+
+    path = state_path(folder)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:  # closed even when the write fails, so a full disk gets its space back
+            torch.save({**snapshot, "version": VERSION}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(folder: Path, settings: dict) -> dict:
+    """The saved snapshot, checked against the run's settings (`RunConfig.settings()`).
+
+    weights_only: the file holds tensors and plain values only, and is read without unpickling code.
+    """
+    path = state_path(folder)
+    if not path.is_file():
+        raise ResumeError(
+            f"run {Path(folder).name} has no saved training state: it ended before its first "
+            "evaluation, or it finished; train it again instead"
+        )
+    import torch
+
+    try:
+        snapshot = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file
+        raise ResumeError(
+            f"the saved training state of run {Path(folder).name} cannot be read ({type(e).__name__}: {e})"
+        ) from None
+    if not isinstance(snapshot, dict) or snapshot.get("version") != VERSION:
+        raise ResumeError(
+            f"the saved training state of run {Path(folder).name} is from another version of Sentiment Lab"
+        )
+    saved, now = json.loads(snapshot.get("settings") or "{}"), json.loads(_comparable(settings))
+    # Only what this run's settings count today: a setting since found not to be this method's (the
+    # pooling of a full run, say) may sit in an older snapshot without making it another run's.
+    if {k: saved.get(k) for k in now} != now:
+        raise ResumeError(
+            f"run {Path(folder).name}'s settings changed since its training state was saved; train it again instead"
+        )
+    return snapshot
+
+
+def _comparable(settings: dict) -> str:
+    """Settings as one canonical string (a plain value torch.load reads back as it was written)."""
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def snapshot_settings(settings: dict) -> dict:
+    """The part of a snapshot that ties it to the run's settings."""
+    return {"settings": _comparable(settings)}
+
+
+def drop_state(folder: Path) -> None:
+    state_path(folder).unlink(missing_ok=True)
+
+
+def trim_metrics(path: Path, step: int, last_eval: int) -> None:
+    """Keep the metric rows a snapshot had seen: up to its `step`, evaluations up to its `last_eval` (a
+    stopped run's extra evaluation goes), no test rows; the resumed run logs the rest again.
+    Rewritten to a new file (new inode), so readers following it see it was replaced."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or "test_accuracy" in row:
+            continue
+        at = row.get("step") or 0
+        if at <= step and ("eval_accuracy" not in row or at <= last_eval):
+            kept.append(line)
+
+    write_bytes_atomic(path, "".join(f"{line}\n" for line in kept).encode("utf-8"))

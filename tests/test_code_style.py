@@ -1,0 +1,21 @@
+"""The repository's lint and format rules (ruff.toml) hold, so CI fails on a violation."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ruff(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_lint_passes():
+    out = ruff("check", "--output-format", "concise", ".")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_format_holds():
+    out = ruff("format", "--check", ".")
+    assert out.returncode == 0, out.stdout + out.stderr
