@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -68,24 +69,26 @@ def test_form_to_config_uses_defaults_for_blanks():
 @pytest.mark.parametrize(
     "field,value,message",
     [
-        ("lr", "-1", "lr must be in"),
-        ("epochs", 0, "epochs must be in"),
-        ("batch_size", 0, "batch_size must be in"),
-        ("batch_size", 100000, "batch_size must be in"),
-        ("max_length", 0, "max_length must be in"),
-        ("lora_r", 0, "lora_r must be in"),
-        ("adapter_dim", 0, "adapter_dim must be in"),
-        ("lr", "fast", "lr must be float"),
+        ("lr", "-1", "Learning rate must be in"),
+        ("epochs", 0, "Epochs must be in"),
+        ("batch_size", 0, "Batch size must be in"),
+        ("batch_size", 100000, "Batch size must be in"),
+        ("max_length", 0, "Max length must be in"),
+        ("lora_r", 0, "LoRA r must be in"),
+        ("adapter_dim", 0, "Adapter bottleneck size must be in"),
+        ("lr", "fast", "Learning rate must be a number"),
         ("run_name", "../../x", "run name may hold only"),
         ("run_name", "x" * 500, "at most"),
-        ("method", "magic", "method must be one of"),
+        ("method", "magic", "Method must be one of"),
         ("model", "   ", None),
-        ("lora_dropout", 1, "lora_dropout must be in"),
-        ("adapter_dropout", -1, "adapter_dropout must be in"),
-        ("lora_dora", "maybe", "lora_dora must be bool"),
-        ("lora_targets", "mlp", "lora_targets must be one of"),
-        ("pooling", "mean_concat", "pooling must be one of"),
-        ("patience", "-1", "patience must be in"),
+        ("lora_dropout", 1, "LoRA dropout must be in"),
+        ("adapter_dropout", -1, "Adapter dropout must be in"),
+        ("lora_dora", "maybe", "DoRA must be true or false"),
+        ("lora_targets", "mlp", "LoRA on must be one of"),
+        ("pooling", "mean_concat", "Features (SVM, freeze) must be one of"),
+        ("patience", "-1", "Stop early after must be in"),
+        ("epochs", None, "Epochs: enter a number"),  # what the browser sends for "abc" in a number box
+        ("lora_r", None, "LoRA r: enter a number"),
     ],
 )
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
@@ -93,7 +96,7 @@ def test_form_refuses_bad_values_naming_the_field(field, value, message):
     if message is None:  # a blank model falls back to the default rather than failing
         assert form_to_config(form).model == "minilm"
         return
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         form_to_config(form)
 
 
@@ -283,7 +286,7 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
         client.predict("../../etc", api_name="/stop_run")
     with pytest.raises(Exception, match="is done: only a stopped or failed run can be resumed"):
         client.predict(run_id, api_name="/resume_run")
-    with pytest.raises(Exception, match="lr must be in"):
+    with pytest.raises(Exception, match="Learning rate must be in"):
         client.predict({"method": "full", "lr": -1}, api_name="/start_training")
 
 
@@ -461,3 +464,25 @@ def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
 
     runs = [{"id": "a", "owner": "me"}, {"id": "b", "owner": "you"}, {"id": "c"}]
     assert [r["id"] for r in own_runs(runs, "me", demo=True)] == ["a"] and own_runs(runs, "me", demo=False) == runs
+
+
+def test_a_bad_dataset_or_column_is_refused_before_anything_is_queued(tmp_path, tiny_data):
+    from sentiment_lab.ui.services import Services
+
+    services = Services(tmp_path / "runs", max_running=0)
+    for form, message in (
+        ({"dataset": str(tmp_path / "nope.csv")}, "nope.csv"),
+        ({"dataset": str(tiny_data), "text_column": "review"}, "review"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            services.queue([form_to_config({"method": "svm", **form})])
+    assert services.jobs.list() == []  # nothing queued, nothing to fail later
+
+
+def test_a_failed_runs_notice_is_shortened_at_a_word():
+    from sentiment_lab.ui.notices import run_endings
+
+    reason = "dataset could not be loaded " + "because of a very long reason " * 20
+    messages, _ = run_endings({"r": "running"}, [{"id": "r", "state": "failed", "error": reason}])
+    text = messages[0][1]
+    assert text.endswith(" …") and len(text) < 420 and text.removesuffix(" …").split()[-1] in reason.split()

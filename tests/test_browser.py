@@ -277,3 +277,39 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
         assert picker.input_value() == other
     finally:
         app.close()
+
+
+def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser, tmp_path, tiny_data):
+    """A new user's first mistakes: a word in a number box, a dataset path that does not exist; both are
+    refused in the form, nothing is queued; a reload keeps what was typed."""
+    from playwright.sync_api import expect
+
+    from sentiment_lab.ui.app import CSS, build_app
+
+    app = build_app(tmp_path / "runs", max_running=0)
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_label("Run name (optional)").fill("kept-across-reloads")  # saved long before the reload
+        epochs = page.get_by_label("Epochs")
+        epochs.fill("")
+        epochs.press_sequentially("abc")  # a number box: the browser keeps no number
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text("Epochs: enter a number").first).to_be_visible(timeout=15_000)
+        epochs.fill("2")
+        page.get_by_label("Dataset").fill(str(tmp_path / "nope.csv"))
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text(re.compile(r"nope\.csv")).first).to_be_visible(timeout=15_000)
+        assert app.services.jobs.list() == []  # refused in the form: nothing queued to fail later
+        stored = "() => localStorage.getItem('sentiment-lab-train-form')"
+        before = page.evaluate(stored)
+        page.get_by_label("Dataset").fill(str(tiny_data))
+        wait_until(page, lambda: page.evaluate(stored) != before, 15, "the form saved in the browser's storage")
+        page.reload()
+        expect(page.get_by_label("Run name (optional)")).to_have_value("kept-across-reloads", timeout=15_000)
+        expect(page.get_by_label("Dataset")).to_have_value(str(tiny_data))
+        expect(page.get_by_label("Epochs")).to_have_value("2")
+    finally:
+        app.close()

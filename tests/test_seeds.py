@@ -55,7 +55,7 @@ def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
         ({"lr": "1e-4, fast"}, "learning rate must be numbers, several separated by commas"),
         ({"lr": "1e-3 1e-3"}, "learning rate 0.001 is listed twice"),
         ({"lr": "1e-4 2e-4 3e-4", "seed": "1 2 3 4"}, "3 learning rates × 4 seeds is 12 runs; at most 10"),
-        ({"lr": "1e-4, -1"}, "lr must be in"),
+        ({"lr": "1e-4, -1"}, "Learning rate must be in"),
         ({"method": "svm", "lr": "1e-4, 1e-3"}, "the SVM has no learning rate"),
     ],
 )

@@ -177,7 +177,7 @@ def test_csv_with_other_column_names_and_no_validation_split(tiny_models, tmp_pa
         (["--lora_r", "0"], "lora_r must be in"),
         (["--adapter_dim", "0"], "adapter_dim must be in"),
         (["--adapter_dropout", "1"], "adapter_dropout must be in"),
-        (["--batch_size", "many"], "batch_size must be int"),
+        (["--batch_size", "many"], "batch_size must be a whole number"),
         (["--run_name", "../../x"], "run name may hold only"),
         (["--exercise", "1", "--method", "lora"], "--exercise 1 is method svm"),
     ],

@@ -353,6 +353,9 @@ def _from_older(saved: dict[str, Any]) -> dict[str, Any]:
     return older
 
 
+WANTED = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}
+
+
 def _coerce(name: str, f: dataclasses.Field, value: Any) -> Any:
     """Turn strings from forms and CLIs into the field's type, refusing what does not fit."""
     kind = str(f.type)
@@ -385,7 +388,8 @@ def _coerce(name: str, f: dataclasses.Field, value: Any) -> Any:
                 raise ConfigError(f"{name} must not contain a NUL character")
             return value.strip()
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be {kind.split(' ')[0].replace('|', '').strip()}, got {value!r}") from None
+        wanted = WANTED.get(kind.split(" ")[0].replace("|", "").strip(), "valid")
+        raise ConfigError(f"{name} must be {wanted}, got {value!r}") from None
     return value
 
 

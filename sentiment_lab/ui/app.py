@@ -32,12 +32,14 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
         timer = gr.Timer(2)
         with gr.Tabs():
             with gr.Tab("Train"):
-                train_tab.build(services, timer)
+                train = train_tab.build(services, timer)
             with gr.Tab("Curves"):
                 curves_tab.build(services, timer)
             with gr.Tab("Compare"):
                 compare_tab.build(services)
         _api(services)
+        restore, saved, fields = train["restore"]
+        app.load(restore, saved, fields, api_visibility="private", show_progress="hidden")
     app.services = services
     return app
 

@@ -12,6 +12,42 @@ from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_cop
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show
+# The Train form's labels, by flat name: messages about a setting name the box the user sees.
+FIELD_LABELS = {
+    "method": "Method",
+    "model": "Model",
+    "dataset": "Dataset",
+    "epochs": "Epochs",
+    "batch_size": "Batch size",
+    "lr": "Learning rate",
+    "max_length": "Max length",
+    "seed": "Seed",
+    "max_train_samples": "Max train samples",
+    "lora_r": "LoRA r",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "lora_targets": "LoRA on",
+    "lora_dora": "DoRA",
+    "adapter_dim": "Adapter bottleneck size",
+    "adapter_dropout": "Adapter dropout",
+    "run_name": "Run name (optional)",
+    "patience": "Stop early after",
+    "pooling": "Features (SVM, freeze)",
+    "text_column": "Text column",
+    "label_column": "Label column",
+}
+# Number boxes: the browser sends an empty or non-numeric entry as nothing, which must not become a default.
+NUMBER_FIELDS = (
+    "epochs",
+    "batch_size",
+    "max_length",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "adapter_dim",
+    "adapter_dropout",
+    "patience",
+)
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
     "svm": "SVM on frozen features",
@@ -30,21 +66,30 @@ LR_INFO = "several (1e-4, 3e-4): one run each"
 
 
 def form_to_config(values: dict) -> RunConfig:
-    """Build and validate a RunConfig from form fields; blank optional fields mean the default."""
+    """Build and validate a RunConfig from form fields; a blank text box means the default, a number box
+    left empty (or holding what is not a number, which the browser sends as empty) is refused by name."""
     cleaned = {}
     for key, value in values.items():
         if isinstance(value, str):
             value = value.strip()
+        if value is None and key in NUMBER_FIELDS:
+            raise ConfigError(f"{FIELD_LABELS[key]}: enter a number")
         if value in ("", None):
             continue
         cleaned[key] = value
     try:
         check_run_name(cleaned.get("run_name"))
         return RunConfig.from_dict(cleaned)
-    except RunIdError as e:
+    except (RunIdError, TypeError) as e:
         raise ConfigError(str(e)) from None
-    except TypeError as e:
-        raise ConfigError(str(e)) from None
+    except ConfigError as e:
+        raise ConfigError(in_form_words(str(e))) from None
+
+
+def in_form_words(message: str) -> str:
+    """A config message as the form says it: the setting's label for its flat name ("Epochs must be ...")."""
+    name = message.split(" ", 1)[0].rstrip(":")
+    return FIELD_LABELS[name] + message[len(name) :] if name in FIELD_LABELS else message
 
 
 def parse_many(value, field: str, kind, example: str, plural: str) -> list | None:

@@ -3,6 +3,8 @@ so nobody has to watch the table for it. Pure: rows in, messages out; no Gradio.
 
 from __future__ import annotations
 
+import textwrap
+
 ENDED = {"done": "finished", "failed": "failed", "stopped": "stopped", "cancelled": "was cancelled"}
 
 
@@ -20,7 +22,7 @@ def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[tup
             if state == "done" and r.get("test_accuracy") is not None:
                 text += f": test accuracy {r['test_accuracy']:.4f}"
             elif state == "failed" and r.get("error"):
-                text += f": {str(r['error']).splitlines()[0][:160]}"
+                text += f": {textwrap.shorten(str(r['error']).splitlines()[0], 400, placeholder=' …')}"
             messages.append((state, text))
     return messages, now
 

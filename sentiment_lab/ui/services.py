@@ -18,6 +18,7 @@ from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import hub_reachable
 from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
+from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.training.records import read_status
 from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
@@ -39,6 +40,15 @@ def user_errors(fn):
     return wrapper
 
 
+def check_dataset(cfg: RunConfig) -> None:
+    """Read the run's data, columns included, before it is queued: a wrong path or column is said in the form
+    at once, not minutes later at the front of the queue."""
+    try:
+        load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
+    except DatasetError as e:
+        raise ConfigError(str(e).splitlines()[0]) from None
+
+
 class Services:
     """One per app: the job manager over the checkpoints folder and the prediction cache."""
 
@@ -56,6 +66,8 @@ class Services:
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
         for cfg in {(c.model, c.method): c for c in configs}.values():
             methods.check(cfg)
+        for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
+            check_dataset(cfg)
         return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
 
     def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:

@@ -10,7 +10,7 @@ from sentiment_lab.runs.hub import push_run
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
-from sentiment_lab.ui.forms import LR_INFO, METHOD_LABELS, form_values, lr_hint
+from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_values, lr_hint
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, user_errors
@@ -44,13 +44,17 @@ def build(services: Services, timer: gr.Timer) -> dict:
     gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
     with gr.Row():
         with gr.Column(scale=2):
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label="Method")
+            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label=FIELD_LABELS["method"])
             with gr.Row():
                 model = gr.Textbox(
-                    d["model"], label="Model", info="'minilm' (bundled, offline), a Hub id or a local folder"
+                    d["model"],
+                    label=FIELD_LABELS["model"],
+                    info="'minilm' (bundled, offline), a Hub id or a local folder",
                 )
                 dataset = gr.Textbox(
-                    DEFAULT_DATASET, label="Dataset", info="Hub id or local folder / file with text and label columns"
+                    DEFAULT_DATASET,
+                    label=FIELD_LABELS["dataset"],
+                    info="Hub id or local folder / file with text and label columns",
                 )
             dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
             upload = gr.File(
@@ -59,46 +63,48 @@ def build(services: Services, timer: gr.Timer) -> dict:
                 height=150,
             )
             with gr.Row():
-                epochs = gr.Number(d["epochs"], label="Epochs", minimum=0)
-                batch_size = gr.Number(d["batch_size"], label="Batch size", precision=0)
-                lr = gr.Textbox("", label="Learning rate", placeholder=lr_hint("lora"), info=LR_INFO)
-                max_length = gr.Number(d["max_length"], label="Max length", precision=0)
+                epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
+                batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
+                lr = gr.Textbox("", label=FIELD_LABELS["lr"], placeholder=lr_hint("lora"), info=LR_INFO)
+                max_length = gr.Number(d["max_length"], label=FIELD_LABELS["max_length"], precision=0)
             with gr.Row():
-                seed = gr.Textbox(str(d["seed"]), label="Seed", info="several (42, 43, 44): one run each")
-                max_train_samples = gr.Textbox("", label="Max train samples", placeholder="blank = all")
-                run_name = gr.Textbox("", label="Run name (optional)", placeholder="letters, digits, - _ .")
+                seed = gr.Textbox(str(d["seed"]), label=FIELD_LABELS["seed"], info="several (42, 43, 44): one run each")
+                max_train_samples = gr.Textbox("", label=FIELD_LABELS["max_train_samples"], placeholder="blank = all")
+                run_name = gr.Textbox("", label=FIELD_LABELS["run_name"], placeholder="letters, digits, - _ .")
             with gr.Column(visible=True) as lora_row:
                 with gr.Row():
-                    lora_r = gr.Number(d["lora_r"], label="LoRA r", precision=0)
-                    lora_alpha = gr.Number(d["lora_alpha"], label="LoRA alpha", precision=0)
-                    lora_dropout = gr.Number(d["lora_dropout"], label="LoRA dropout")
+                    lora_r = gr.Number(d["lora_r"], label=FIELD_LABELS["lora_r"], precision=0)
+                    lora_alpha = gr.Number(d["lora_alpha"], label=FIELD_LABELS["lora_alpha"], precision=0)
+                    lora_dropout = gr.Number(d["lora_dropout"], label=FIELD_LABELS["lora_dropout"])
                 with gr.Row():
                     lora_targets = gr.Radio(
                         [("attention projections", "attention"), ("every linear layer", "all")],
                         value=d["lora_targets"],
-                        label="LoRA on",
+                        label=FIELD_LABELS["lora_targets"],
                         info="the LoRA paper adapts the attention projections",
                     )
-                    lora_dora = gr.Checkbox(d["lora_dora"], label="DoRA", info="PEFT's weight-decomposed LoRA; slower")
+                    lora_dora = gr.Checkbox(
+                        d["lora_dora"], label=FIELD_LABELS["lora_dora"], info="PEFT's weight-decomposed LoRA; slower"
+                    )
             with gr.Row(visible=False) as adapter_row:
                 adapter_dim = gr.Number(
                     d["adapter_dim"],
-                    label="Adapter bottleneck size",
+                    label=FIELD_LABELS["adapter_dim"],
                     precision=0,
                     info="two adapters per layer, after attention and feed-forward (Houlsby)",
                 )
-                adapter_dropout = gr.Number(d["adapter_dropout"], label="Adapter dropout")
+                adapter_dropout = gr.Number(d["adapter_dropout"], label=FIELD_LABELS["adapter_dropout"])
             with gr.Row(visible=False) as features_row:
                 pooling = gr.Radio(
                     [("token mean", "mean"), ("[CLS] state", "cls")],
                     value=d["pooling"],
-                    label="Features (SVM, freeze)",
+                    label=FIELD_LABELS["pooling"],
                     info="what the SVM and the head read from the frozen model's last layer",
                 )
             with gr.Accordion("More settings", open=False):
                 patience = gr.Number(
                     d["patience"],
-                    label="Stop early after",
+                    label=FIELD_LABELS["patience"],
                     precision=0,
                     minimum=0,
                     info="evaluations in a row without a better checkpoint; 0 = train the whole budget",
@@ -187,6 +193,22 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     def form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
+
+    # The form keeps the user's last values across a reload, in this browser's storage only.
+    # Kept as JSON text: a dict returned by an event is read by Gradio as updates keyed by component.
+    saved_form = gr.BrowserState("", storage_key="sentiment-lab-train-form")
+
+    def remember(*values) -> str:
+        return json.dumps(form(*values))
+
+    gr.on([f.change for f in fields], remember, fields, saved_form, api_visibility="private", show_progress="hidden")
+
+    def restore(saved: str):
+        try:
+            values = json.loads(saved) if saved else {}
+        except ValueError:
+            values = {}
+        return [values[name] if isinstance(values, dict) and name in values else gr.update() for name in FORM_FIELDS]
 
     def on_method(m):
         return (
@@ -326,4 +348,4 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list, Curves and Compare."
 
     pull_btn.click(do_pull, [repo, token], push_msg, api_visibility="private")
-    return {"runs": runs, "picked": picked}
+    return {"runs": runs, "picked": picked, "restore": (restore, saved_form, fields)}
