@@ -15,8 +15,9 @@ import pandas as pd
 
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
-from sentiment_lab.serving.predict import Predictor, ReviewError
+from sentiment_lab.serving.predict import Predictor, ReviewError, p_positive
 from sentiment_lab.serving.review_batch import loading_note, read_reviews, tables
+from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.training.config import ConfigError
 
@@ -39,15 +40,18 @@ def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
                 r["method"],
                 r.get("label", "—"),
                 round(r["probability"], 3) if "probability" in r else None,
-                round(r["ms"], 1) if "ms" in r else None,
+                round(p_positive(r["probabilities"]), 3) if "probabilities" in r else None,
                 r.get("test_accuracy"),
+                round(r["ms"], 1) if "ms" in r else None,
                 r.get("error") or r["run"],
             ]
             for r in rows
         ],
-        columns=["method", "label", "probability", "ms", "test acc", "run"],
+        columns=["method", "label", "confidence in label", "P(positive)", "test acc", "ms", "run"],
     )
     print(frame.to_string(index=False))
+    for note in review_notes(review):
+        print(f"note: {note}")
     if loading_note(rows):
         print(loading_note(rows).strip())
     if words:

@@ -24,6 +24,15 @@ from sentiment_lab.training.runner import cpu_has_native_bf16
 MAX_REVIEW_CHARS = 5000
 
 
+POSITIVE = ("pos", "positive")
+
+
+def p_positive(probabilities: dict[str, float]) -> float:
+    """P(the positive class): the label named so, or the last label (1 in a 0 / 1 dataset)."""
+    key = next((k for k in probabilities if str(k).lower() in POSITIVE), list(probabilities)[-1])
+    return probabilities[key]
+
+
 class ReviewError(ValueError):
     pass
 

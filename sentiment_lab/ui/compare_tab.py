@@ -5,7 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from sentiment_lab.serving.predict import p_positive
 from sentiment_lab.serving.review_batch import MAX_REVIEWS, loading_note
+from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.word_influence import MAX_WORDS
 from sentiment_lab.training.config import METHODS
 from sentiment_lab.ui.downloads import fresh
@@ -22,7 +24,16 @@ EXAMPLES = [
 ]
 LATEST = "latest finished run"
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
-COMPARE_WIDTHS = {"method": "21%", "label": "10%", "probability": "19%", "ms": "8%", "test acc": "11%", "run": "31%"}
+COMPARE_WIDTHS = {
+    "method": "17%",
+    "label": "15%",
+    "confidence in label": "12%",
+    "P(positive)": "11%",
+    "test acc": "9%",
+    "ms": "7%",
+    "run": "29%",
+}
+NEAR_CHANCE = 0.6  # a run scoring under this on its test set answers little better than a coin on two classes
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -31,22 +42,45 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     lines = []
     for r in rows:
         if "error" in r:
-            lines.append(
-                [METHOD_LABELS[r["method"]], "—", None, None, None, r["error"]]
-            )  # the error names the run if there is one
+            # the error names the run if there is one
+            lines.append([METHOD_LABELS[r["method"]], "—", None, None, None, None, r["error"]])
         else:
             accuracy = r.get("test_accuracy")
             lines.append(
                 [
                     METHOD_LABELS[r["method"]],
-                    r["label"],
+                    r["label"] + (" ⚠ near chance" if near_chance(r) else ""),
                     round(r["probability"], 3),
-                    round(r["ms"], 1),
+                    round(p_positive(r["probabilities"]), 3),
                     round(accuracy, 4) if accuracy is not None else None,
+                    round(r["ms"], 1),
                     r["run"],
                 ]
             )
     return pd.DataFrame(lines, columns=list(COMPARE_WIDTHS))
+
+
+def near_chance(row: dict) -> bool:
+    return row.get("test_accuracy") is not None and row["test_accuracy"] < NEAR_CHANCE
+
+
+def summary_note(rows: list[dict], text: str) -> str:
+    """How many answered, which are near chance, and what to know about the review itself."""
+    answered = [r for r in rows if "error" not in r]
+    total = sum(r["ms"] for r in answered)
+    note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms." + loading_note(rows)
+    missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
+    if missing:
+        note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
+    for r in answered:
+        if near_chance(r):
+            note += (
+                f"\n\n⚠ The {METHOD_LABELS[r['method']]} run scores {r['test_accuracy']:.2f} on its test set, close "
+                "to chance: read its answer as noise, or pick another run below."
+            )
+    for extra in review_notes(text):
+        note += f"\n\n⚠ {extra}"
+    return note
 
 
 def build(services: Services) -> dict:
@@ -74,15 +108,7 @@ def build(services: Services) -> dict:
     @user_errors
     def run(text, *picks):
         rows = services.compare(text, chosen(picks))
-        answered = [r for r in rows if "error" not in r]
-        total = sum(r["ms"] for r in answered)
-        missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
-        note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms." + loading_note(rows)
-        if missing:
-            note += (
-                " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
-            )
-        return note, rows_frame(rows), positive_bar(rows)
+        return summary_note(rows, text), rows_frame(rows), positive_bar(rows)
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
     review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")

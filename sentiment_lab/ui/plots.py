@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sentiment_lab.serving.predict import p_positive
 from sentiment_lab.training.loop import checkpoint_rank
 
 PANELS = (("loss", "train loss"), ("eval_loss", "eval loss"), ("eval_accuracy", "eval accuracy"))
@@ -120,15 +121,11 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
     return fig
 
 
-def positive_bar(rows: list[dict], positive: str = "pos") -> go.Figure:
-    """P(positive class) per method; methods without an answer are left out."""
+def positive_bar(rows: list[dict]) -> go.Figure:
+    """P(positive class) per method, the same number as the table's; methods without an answer are left out."""
     answered = [r for r in rows if "probabilities" in r]
     names = [r["method"] for r in answered]
-    values = []
-    for r in answered:
-        probs = r["probabilities"]
-        key = positive if positive in probs else list(probs)[-1]
-        values.append(probs[key])
+    values = [p_positive(r["probabilities"]) for r in answered]
     fig = go.Figure(
         go.Bar(
             x=names,

@@ -1,0 +1,47 @@
+"""Compare reads at a glance: the table's and the chart's numbers agree, a near-chance run is flagged, and a
+review unlike the training data says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentiment_lab.serving.review_notes import review_notes
+from sentiment_lab.ui.compare_tab import rows_frame, summary_note
+from sentiment_lab.ui.plots import positive_bar
+
+ROWS = [
+    {"method": "svm", "run": "a", "label": "neg", "probability": 0.834, "probabilities": {"neg": 0.834, "pos": 0.166},
+     "ms": 3.0, "test_accuracy": 0.77},
+    {"method": "lora", "run": "b", "label": "pos", "probability": 0.61, "probabilities": {"neg": 0.39, "pos": 0.61},
+     "ms": 9.0, "test_accuracy": 0.58},
+    {"method": "full", "run": None, "error": "no finished full run yet: train one in the Train tab"},
+]  # fmt: skip
+
+
+def test_the_table_keeps_confidence_and_p_positive_apart_and_agrees_with_the_chart():
+    frame = rows_frame(ROWS)
+    svm = frame.iloc[0]
+    assert (svm["label"], svm["confidence in label"], svm["P(positive)"]) == ("neg", 0.834, 0.166)
+    assert list(positive_bar(ROWS).data[0].y) == list(frame["P(positive)"].dropna())
+
+
+def test_a_run_near_chance_is_flagged_in_the_table_and_the_note():
+    frame = rows_frame(ROWS)
+    assert frame.iloc[1]["label"] == "pos ⚠ near chance" and "⚠" not in frame.iloc[0]["label"]
+    note = summary_note(ROWS, "a fine film")
+    assert "LoRA run scores 0.58 on its test set, close to chance" in note and "SVM run scores" not in note
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("A gorgeous, funny and deeply moving film.", []),
+        ("Ein wunderschöner, lustiger und zutiefst bewegender Streifen.", ["does not look English"]),
+        ("美しくて面白い映画でした", ["does not look English"]),
+        ("the film drags " * 50, ["150 words"]),
+    ],
+)
+def test_a_review_unlike_the_training_data_is_named(text, expected):
+    notes = review_notes(text)
+    assert len(notes) == len(expected) and all(e in n for e, n in zip(expected, notes))
+    assert all(f"⚠ {n}" in summary_note(ROWS, text) for n in notes)
