@@ -205,3 +205,11 @@ def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, mon
         2e-3,
     )  # the rate it was queued with, not today's
     assert RunConfig.of(method="lora").learning_rate == 9e-3
+
+
+def test_the_run_list_reads_a_runs_dataset_from_its_sections(tmp_path):
+    jm = JobManager(tmp_path / "runs", max_running=0)
+    jm.submit(RunConfig.of(method="lora", dataset="some/data"))
+    assert jm.list()[0]["dataset"] == "some/data"
+    own = RunConfig.of(method="lora").validated().own()  # what the app's config view shows
+    assert {"data", "optimisation", "lora"} <= set(own) and not {"adapters", "svm", "features"} & set(own)

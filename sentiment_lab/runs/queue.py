@@ -325,7 +325,7 @@ class JobManager:
             "state": st.get("state") or "failed",
             "method": cfg.get("method"),
             "model": cfg.get("model"),
-            "dataset": cfg.get("dataset"),
+            "dataset": (cfg.get("data") or {}).get("dataset", cfg.get("dataset")),  # format 3 in sections, older flat
             "submitted": st.get("submitted") or st.get("started"),
             "queued": queued_at(st),
             "started": st.get("started"),

@@ -260,6 +260,10 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **dataclasses.asdict(self), "resolved_lr": self.learning_rate}
 
+    def own(self) -> dict[str, Any]:
+        """config.json without the sections this run's method does not read (what the app shows of a run)."""
+        return {k: v for k, v in self.to_dict().items() if k not in SECTIONS or self.method in SECTIONS[k].READ_BY}
+
     def settings(self) -> dict[str, Any]:
         """What this run trains with, by flat name: the run's own fields but its name, and the sections its
         method reads, with the learning rate by value (given or default)."""

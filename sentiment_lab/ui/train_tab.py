@@ -253,10 +253,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
         if not run_id:
             return "", ""
         try:
-            folder = services.jobs.folder(run_id)
-            return json.dumps(json.loads((folder / "config.json").read_text()), indent=1), services.jobs.logs(
-                run_id, 40
-            )
+            cfg = RunConfig.load(services.jobs.folder(run_id) / "config.json")
+            return json.dumps(cfg.own(), indent=1), services.jobs.logs(run_id, 40)
         except Exception as e:  # a damaged folder shows its problem, not a traceback
             return "", f"cannot read run {run_id}: {e}"
 
