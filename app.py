@@ -7,6 +7,7 @@ import os
 
 from sentiment_lab.ui.access import demo_limits, parse_auth
 from sentiment_lab.ui.app import CSS, build_app
+from sentiment_lab.ui.demo_start import start_demo
 
 
 def main() -> None:
@@ -29,7 +30,12 @@ def main() -> None:
         auth = parse_auth(args.auth)
     except ValueError as e:
         parser.error(str(e))
-    app = build_app(max_running=args.max_runs, demo=demo_limits(args.demo))
+    demo = demo_limits(args.demo)
+    app = build_app(max_running=args.max_runs, demo=demo)
+    if demo:
+        started = start_demo(app.services)
+        if started:
+            print(f"demo: {len(started)} runs to start from: {', '.join(started)}", flush=True)
     # Compare answers are quick; training happens in other processes, so a few workers suffice.
     app.queue(default_concurrency_limit=4, max_size=64)
     print(f"Sentiment Lab on http://{args.host}:{args.port}", flush=True)

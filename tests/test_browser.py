@@ -84,6 +84,10 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
             for r in app.services.jobs.list()
         }
         assert poolings["svm"] == poolings["freeze"] == "cls", poolings
+        # Each run goes by a short name (method, model, counter), not its 35-character id, in the list.
+        for method in ("SVM", "Full", "LoRA", "Freeze", "Adapters"):
+            expect(page.get_by_text(f"{method} bert #1", exact=True).first).to_be_visible()
+        assert not page.get_by_text(re.compile(r"^(svm|full|lora|freeze|adapters)-bert-\d{8}")).count()
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
         assert_last_column_in_view(page, "best val acc")
@@ -91,6 +95,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_role("tab", name="Curves").click()
         expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
         assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3
+        expect(
+            page.locator(".js-plotly-plot .legendtext", has_text=re.compile(r"^\w+ bert #1$")).first
+        ).to_be_attached()
         expect(page.get_by_text("test acc", exact=True).first).to_be_visible(timeout=20_000)
         assert_last_column_in_view(page, "samples/s")
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
@@ -98,8 +105,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         # The test-set view: two finished runs side by side on their 16 test sentences.
         picked = page.get_by_label("Finished runs (up to 8)")
         expect(picked).to_be_attached(timeout=10_000)
+        names = app.services.names()
         for run_id in sorted(r["id"] for r in app.services.jobs.list() if r["method"] in ("full", "svm")):
-            option = page.get_by_role("option", name=run_id, exact=True)
+            option = page.get_by_role("option", name=names[run_id], exact=True)  # runs go by their short names
 
             def listed(option=option) -> bool:  # the list's refresh tick fills it; reopen until the run is there
                 picked.click()
@@ -224,6 +232,9 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         expect(page.get_by_text("stopped · resumable").first).to_be_attached(
             timeout=10_000
         )  # the run list says so (a cell the table may have scrolled away)
+        # The action bar offers what applies to the picked run: a stopped run resumes, it cannot be stopped.
+        expect(page.get_by_role("button", name="Stop / Cancel")).to_be_disabled(timeout=10_000)
+        expect(page.get_by_role("button", name="Resume")).to_be_enabled()
         page.get_by_role("button", name="Resume").click()
         expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(
             timeout=10_000

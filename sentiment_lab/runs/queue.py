@@ -325,6 +325,7 @@ class JobManager:
             "state": st.get("state") or "failed",
             "method": cfg.get("method"),
             "model": cfg.get("model"),
+            "run_name": cfg.get("run_name"),
             "dataset": (cfg.get("data") or {}).get("dataset", cfg.get("dataset")),  # format 3 in sections, older flat
             "submitted": st.get("submitted") or st.get("started"),
             "queued": queued_at(st),

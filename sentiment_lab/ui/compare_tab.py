@@ -13,6 +13,7 @@ from sentiment_lab.training.config import METHODS
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import METHOD_LABELS
 from sentiment_lab.ui.influence_html import influence_html
+from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.plots import positive_bar
 from sentiment_lab.ui.services import Services, user_errors
 
@@ -36,7 +37,7 @@ COMPARE_WIDTHS = {
 NEAR_CHANCE = 0.6  # a run scoring under this on its test set answers little better than a coin on two classes
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
+def rows_frame(rows: list[dict], names: dict[str, str] | None = None) -> pd.DataFrame:
     """One line per method. A method without an answer says why in its run cell: a column of its own for
     that sat past the table's right edge, where nobody saw it."""
     lines = []
@@ -54,7 +55,7 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
                     round(p_positive(r["probabilities"]), 3),
                     round(accuracy, 4) if accuracy is not None else None,
                     round(r["ms"], 1),
-                    r["run"],
+                    (names or {}).get(r["run"], r["run"]),
                 ]
             )
     return pd.DataFrame(lines, columns=list(COMPARE_WIDTHS))
@@ -108,7 +109,7 @@ def build(services: Services) -> dict:
     @user_errors
     def run(text, *picks):
         rows = services.compare(text, chosen(picks))
-        return summary_note(rows, text), rows_frame(rows), positive_bar(rows)
+        return summary_note(rows, text), rows_frame(rows, services.names()), positive_bar(rows)
 
     go.click(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
     review.submit(run, [review, *pickers.values()], [summary, table, bars], api_visibility="private")
@@ -163,10 +164,12 @@ def build(services: Services) -> dict:
     )
 
     def choices():
+        rows = services.jobs.list()
+        names = display_names(rows)
         by_method = {m: [LATEST] for m in METHODS}
-        for r in services.jobs.list():
+        for r in rows:
             if r["state"] == "done" and r.get("method") in by_method:
-                by_method[r["method"]].append(r["id"])
+                by_method[r["method"]].append((names[r["id"]], r["id"]))
         return [gr.Dropdown(choices=by_method[m]) for m in METHODS]
 
     refresh.click(choices, None, list(pickers.values()), api_visibility="private")

@@ -8,6 +8,7 @@ from sentiment_lab.storage import write_bytes_atomic
 from sentiment_lab.training.records import MetricsCursor
 from sentiment_lab.ui import errors_panel
 from sentiment_lab.ui.downloads import folder
+from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.plots import curves_figure
 from sentiment_lab.ui.services import Services
@@ -56,17 +57,20 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     def update(run_ids, x, smooth, state):
         series = read_series(services, run_ids, state)
-        return curves_figure(series, x, smooth), state
+        rows = services.jobs.list()
+        runs = {r["id"]: r.get("method") for r in rows}
+        return curves_figure(series, x, smooth, display_names(rows), {i: runs.get(i) for i in series}), state
 
     def refresh_choices(current):
-        ids = [r["id"] for r in services.jobs.list()]
-        return refreshed(ids, current, ids[:3])
+        rows = services.jobs.list()
+        ids = [r["id"] for r in rows]
+        return refreshed(ids, current, ids[:3], display_names(rows))
 
     def refresh_table(view="run"):
         if view == "setting":
             frame, widths = settings_frame(services.results_with_configs()), SETTING_WIDTHS
         else:
-            frame, widths = results_frame(services.results()), RESULT_WIDTHS
+            frame, widths = results_frame(services.results(), services.names()), RESULT_WIDTHS
         # One file per view, rewritten every 5 s by every open page with the same rows: atomically, so a
         # download never reads one half-written (a file per refresh would pile up 720 an hour per page).
         path = folder() / f"results-by-{view}.csv"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from sentiment_lab.serving.error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
@@ -35,6 +37,20 @@ def sentence_widths(runs: int) -> list[str]:
     return ["5%", f"{100 - 5 - 8 - each * runs:.0f}%", "8%"] + [f"{each:.1f}%"] * runs
 
 
+def named(result, names: dict[str, str]):
+    """The analysis with each run id in its tables and note replaced by the run's display name."""
+
+    def swap(text: str) -> str:
+        for run_id in sorted(names, key=len, reverse=True):  # a long id before an id it contains
+            text = text.replace(run_id, names[run_id])
+        return text
+
+    runs = result.runs.assign(run=result.runs["run"].map(lambda r: names.get(r, r)))
+    pairs = result.pairs.assign(runs=result.pairs["runs"].map(swap)) if len(result.pairs) else result.pairs
+    sentences = result.sentences.rename(columns=names)
+    return dataclasses.replace(result, runs=runs, pairs=pairs, sentences=sentences, note=swap(result.note))
+
+
 def build(services: Services) -> dict:
     gr.Markdown(
         "### Where runs go wrong on the test set\nPick finished runs scored on the same test sentences: "
@@ -55,7 +71,7 @@ def build(services: Services) -> dict:
 
     @user_errors
     def run(run_ids, view):
-        result = services.test_errors(run_ids, view)
+        result = named(services.test_errors(run_ids, view), services.names())
         csv = fresh("test-errors", ".csv")
         result.sentences.to_csv(csv, index=False)
         shown = result.sentences.head(MAX_SHOWN)
@@ -86,6 +102,6 @@ def build(services: Services) -> dict:
     )
 
     def refresh_choices(current):
-        return refreshed(services.tested_runs(), current, [])
+        return refreshed(services.tested_runs(), current, [], services.names())
 
     return {"picked": picked, "refresh_choices": refresh_choices, "run": run}

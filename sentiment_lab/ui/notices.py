@@ -18,7 +18,7 @@ def run_endings(seen: dict[str, str] | None, rows: list[dict]) -> tuple[list[tup
     for r in rows:
         state, before = now[r["id"]], seen.get(r["id"])
         if state in ENDED and before is not None and before not in ENDED:
-            text = f"{r['id']} {ENDED[state]}"
+            text = f"{r.get('name') or r['id']} {ENDED[state]}"
             if state == "done" and r.get("test_accuracy") is not None:
                 text += f": test accuracy {r['test_accuracy']:.4f}"
             elif state == "failed" and r.get("error"):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import gradio as gr
 
 
-def refreshed(ids: list[str], current, default):
-    """The update for a picker now offering `ids`. `current` and `default`: a run id (or None), or
-    lists of them for a multiselect picker."""
+def refreshed(ids: list[str], current, default, names: dict[str, str] | None = None):
+    """The update for a picker now offering `ids`, each shown by its name in `names`. `current` and
+    `default`: a run id (or None), or lists of them for a multiselect picker."""
     many = isinstance(default, list)
     shown = list(current or []) if many else [current] if current else []
+    choices = [((names or {}).get(i, i), i) for i in ids]
     if all(i in ids for i in shown) and (shown or not default):
-        return gr.Dropdown(choices=ids)  # nothing gone and nothing to fill in: the user's pick stands
+        return gr.Dropdown(choices=choices)  # nothing gone and nothing to fill in: the user's pick stands
     value = ([i for i in shown if i in ids] or default) if many else default
-    return gr.Dropdown(choices=ids, value=value)
+    return gr.Dropdown(choices=choices, value=value)

@@ -7,6 +7,9 @@ from plotly.subplots import make_subplots
 
 from sentiment_lab.serving.predict import p_positive
 from sentiment_lab.training.loop import checkpoint_rank
+from sentiment_lab.ui.names import method_styles
+
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B")
 
 PANELS = (("loss", "train loss"), ("eval_loss", "eval loss"), ("eval_accuracy", "eval accuracy"))
 
@@ -45,24 +48,21 @@ def with_seconds(rows: list[dict]) -> list[dict]:
 X_TITLES = {"step": "step", "epoch": "epoch", "seconds": "seconds since the run began"}
 
 
-def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: float = 0.0) -> go.Figure:
-    """Train loss, eval loss and eval accuracy, one colour per run across the three panels; x is the
-    step, the epoch, or the seconds since each run began (which method gets there first)."""
+def curves_figure(
+    series: dict[str, list[dict]],
+    x: str = "step",
+    smoothing: float = 0.0,
+    names: dict[str, str] | None = None,
+    methods: dict[str, str | None] | None = None,
+) -> go.Figure:
+    """Train loss, eval loss and eval accuracy; each run in its method's colour (a dash per run within the
+    method, given `methods`), named by `names`; x is the step, the epoch, or the seconds since each run began
+    (which method gets there first)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in PANELS], horizontal_spacing=0.07)
-    palette = [
-        "#4C78A8",
-        "#F58518",
-        "#54A24B",
-        "#E45756",
-        "#72B7B2",
-        "#B279A2",
-        "#FF9DA6",
-        "#9D755D",
-        "#BAB0AC",
-        "#EECA3B",
-    ]
+    styles = method_styles(methods) if methods else {}
     for i, (run_id, rows) in enumerate(series.items()):
-        colour = palette[i % len(palette)]
+        style = styles.get(run_id) or {"color": PALETTE[i % len(PALETTE)]}
+        name = (names or {}).get(run_id, run_id)
         rows = with_seconds(rows) if x == "seconds" else rows
         for col, (key, title) in enumerate(PANELS, start=1):
             points = [(r.get(x), r[key]) for r in rows if r.get(key) is not None and r.get(x) is not None]
@@ -75,14 +75,14 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
                     x=list(xs),
                     y=ys,
                     mode="lines+markers" if key != "loss" or len(xs) < 20 else "lines",
-                    name=run_id,
+                    name=name,
                     legendgroup=run_id,
                     showlegend=not any(
                         t.legendgroup == run_id for t in fig.data
                     ),  # once, where the run first shows (an SVM has no train loss)
-                    line={"color": colour},
+                    line=style,
                     marker={"size": 5},
-                    hovertemplate=f"{run_id}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
+                    hovertemplate=f"{name}<br>{x} %{{x}}<br>{title} %{{y:.4f}}<extra></extra>",
                 ),
                 row=1,
                 col=col,
@@ -95,11 +95,16 @@ def curves_figure(series: dict[str, list[dict]], x: str = "step", smoothing: flo
                         x=[kept[x]],
                         y=[kept[key]],
                         mode="markers",
-                        name=run_id,
+                        name=name,
                         legendgroup=run_id,
                         showlegend=False,
-                        marker={"symbol": "star", "size": 13, "color": colour, "line": {"width": 1, "color": "#333"}},
-                        hovertemplate=f"{run_id}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}"
+                        marker={
+                            "symbol": "star",
+                            "size": 13,
+                            "color": style["color"],
+                            "line": {"width": 1, "color": "#333"},
+                        },
+                        hovertemplate=f"{name}: kept checkpoint (best so far)<br>{x} %{{x}}<br>{key} %{{y:.4f}}"
                         "<extra></extra>",
                     ),
                     row=1,

@@ -23,6 +23,7 @@ from sentiment_lab.training.records import read_status
 from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import dataset_note, form_to_configs, store_upload
+from sentiment_lab.ui.names import display_names
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
@@ -69,6 +70,19 @@ class Services:
         for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
             check_dataset(cfg)
         return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
+
+    def queue_as_demo(self, form: dict) -> list[str]:
+        """Queue the app's own run (the demo's start), outside the visitors' limits."""
+        configs = form_to_configs(form)
+        configs = [self.demo.check(cfg, busy=0) if self.demo else cfg for cfg in configs]
+        return [self.jobs.submit(cfg) for cfg in configs]
+
+    def names(self) -> dict[str, str]:
+        """{run id: display name} of every run."""
+        return display_names(self.jobs.list())
+
+    def name_of(self, run_id: str | None) -> str:
+        return self.names().get(run_id, run_id or "")
 
     def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:
         """In the public demo a visitor acts only on the runs they started."""
@@ -175,7 +189,28 @@ class Services:
         return analyse(runs, same_test_set(runs), show)
 
     def compare(self, review: str, picks: dict[str, str | None] | None = None) -> list[dict]:
-        return self.predictor.predict(review, self.predictor.answering_runs(picks))
+        rows = self.predictor.predict(review, self.predictor.answering_runs(picks))
+        if any("error" in r and not r.get("run") for r in rows):
+            training = self._training_by_method()
+            for r in rows:
+                if "error" in r and not r.get("run") and r["method"] in training:
+                    r["error"] = training[r["method"]]
+        return rows
+
+    def _training_by_method(self) -> dict[str, str]:
+        """For a method with no finished run: what its newest queued or running run is doing."""
+        out = {}
+        for r in self.jobs.list():  # newest first
+            method = r.get("method")
+            if method in out or r["state"] not in ("queued", "running"):
+                continue
+            if r["state"] == "queued":
+                out[method] = "queued to train: it answers here once trained"
+            else:
+                total = r.get("total_steps")
+                progress = f" (step {r.get('step') or 0} of {total})" if total else ""
+                out[method] = f"training now{progress}: it answers here once done"
+        return out
 
     def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
         """Each method's pull of every word of the review (word_influence.influence)."""

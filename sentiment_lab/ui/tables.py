@@ -57,7 +57,7 @@ def _duration(seconds) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
+def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str] | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation
     accuracy."""
     now = now or time.time()
@@ -86,14 +86,15 @@ def runs_frame(rows: list[dict], now: float | None = None) -> pd.DataFrame:
         if r["id"] in place:
             state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
         spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")
-        lines.append([r["id"], state, progress, spent, f"{best:.4f}" if best else ""])
+        lines.append([(names or {}).get(r["id"], r["id"]), state, progress, spent, f"{best:.4f}" if best else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
 
 
-def results_frame(results: list[tuple[str, dict]]) -> pd.DataFrame:
+def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None = None) -> pd.DataFrame:
     """The reference lab's two tables in one, from finished runs' results.json."""
     lines = []
     for run_id, res in results:
+        run_id = (names or {}).get(run_id, run_id)
         test = res.get("test") or {}
         trainable, total = res.get("trainable_parameters") or 0, res.get("total_parameters") or 0
         lines.append(

@@ -11,6 +11,7 @@ from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_values, lr_hint
+from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, user_errors
@@ -224,37 +225,65 @@ def build(services: Services, timer: gr.Timer) -> dict:
     @user_errors
     def do_train(request: gr.Request, up, *values):
         ids = services.submit(form(*values), up, visitor_key(request))
+        names = services.names()
         return (
-            f"Queued **{ids[0]}**."
+            f"Queued **{names.get(ids[0], ids[0])}**."
             if len(ids) == 1
-            else f"Queued {len(ids)} runs, one per learning rate and seed: " + ", ".join(f"`{i}`" for i in ids)
+            else f"Queued {len(ids)} runs, one per learning rate and seed: "
+            + ", ".join(f"`{names.get(i, i)}`" for i in ids)
         )
 
     @user_errors
     def do_all(request: gr.Request, up, *values):
         ids = services.submit_all(form(*values), up, visitor_key(request))
-        return f"Queued {len(ids)} runs: " + ", ".join(f"`{i}`" for i in ids)
+        names = services.names()
+        return f"Queued {len(ids)} runs: " + ", ".join(f"`{names.get(i, i)}`" for i in ids)
 
     train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
     all_btn.click(do_all, [upload, *fields], submit_msg, api_visibility="private")
 
     def refresh(request: gr.Request, current, seen=None):
         rows = services.jobs.list()
-        ids = [r["id"] for r in rows]
+        ids, names = [r["id"] for r in rows], display_names(rows)
+        rows = [{**r, "name": names[r["id"]]} for r in rows]
         messages, seen = run_endings(seen, own_runs(rows, visitor_key(request), services.demo is not None))
         for state, message in messages:  # a toast per run that ended since this page last looked
             (gr.Warning if state == "failed" else gr.Info)(message)
-        return runs_frame(rows), refreshed(ids, current, ids[0] if ids else None), seen
+        # With nothing picked, the run training now (what Stop is most likely meant for), else the newest.
+        default = next((r["id"] for r in rows if r["state"] == "running"), ids[0] if ids else None)
+        shown = current if current in ids else default
+        row = next((r for r in rows if r["id"] == shown), None)
+        return runs_frame(rows, names=names), refreshed(ids, current, default, names), seen, *action_states(row)
+
+    def action_states(row: dict | None) -> list:
+        """Stop, Resume and Delete enabled only where they apply to the picked run's state."""
+        state = (row or {}).get("state")
+        return [
+            gr.Button(interactive=state in ("queued", "running")),
+            gr.Button(interactive=state in ("stopped", "failed") and bool(row.get("resumable"))),
+            gr.Button(interactive=state in ("done", "failed", "stopped", "cancelled")),
+        ]
+
+    def picked_actions(run_id):
+        return action_states(next((r for r in services.jobs.list() if r["id"] == run_id), None))
 
     states = gr.State(None)  # per page: the run states it last saw
-    timer.tick(refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden")
+    actions = [stop_btn, resume_btn, delete_btn]
+    timer.tick(
+        refresh,
+        [picked, states],
+        [runs, picked, states, *actions],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    picked.change(picked_actions, picked, actions, api_visibility="private", show_progress="hidden")
 
     def show(run_id):
         if not run_id:
             return "", ""
         try:
             cfg = RunConfig.load(services.jobs.folder(run_id) / "config.json")
-            return json.dumps(cfg.own(), indent=1), services.jobs.logs(run_id, 40)
+            return json.dumps({"run_id": run_id, **cfg.own()}, indent=1), services.jobs.logs(run_id, 40)
         except Exception as e:  # a damaged folder shows its problem, not a traceback
             return "", f"cannot read run {run_id}: {e}"
 
@@ -263,16 +292,16 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     @user_errors
     def do_stop(request: gr.Request, run_id):
-        return f"{run_id}: {services.stop(run_id, visitor_key(request))}"
+        return f"{services.name_of(run_id)}: {services.stop(run_id, visitor_key(request))}"
 
     stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
 
     @user_errors
     def do_resume(request: gr.Request, run_id):
-        return f"{run_id}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
+        return f"{services.name_of(run_id)}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
 
     resume_btn.click(do_resume, picked, stop_msg, api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden"
+        refresh, [picked, states], [runs, picked, states, *actions], api_visibility="private", show_progress="hidden"
     )
 
     def ask_delete(run_id):
@@ -288,13 +317,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
     def do_delete(request: gr.Request, run_id):
         hide = gr.Row(visible=False)
         try:
-            return hide, None, f"{run_id}: {services.delete(run_id, visitor_key(request))}"
+            name = services.name_of(run_id)  # before the run is gone
+            return hide, None, f"{name}: {services.delete(run_id, visitor_key(request))}"
         except USER_ERRORS as e:  # shown beside the buttons; the row closes either way
             return hide, None, f"**Not deleted:** {e}"
 
     delete_btn.click(ask_delete, picked, [confirm_row, confirm_text, to_delete, stop_msg], api_visibility="private")
     confirm_btn.click(do_delete, to_delete, [confirm_row, to_delete, stop_msg], api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states], api_visibility="private", show_progress="hidden"
+        refresh, [picked, states], [runs, picked, states, *actions], api_visibility="private", show_progress="hidden"
     )
     never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
     keep_btn.click(*never_mind, api_visibility="private")

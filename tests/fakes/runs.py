@@ -12,7 +12,7 @@ def finished_run(
 ):
     folder = root / name
     (folder / "artefacts").mkdir(parents=True)
-    RunConfig.of(method=method, **config).save(folder / "config.json")
+    RunConfig.of(method=method, **{"run_name": name, **config}).save(folder / "config.json")  # shown by its name
     write_json_atomic(folder / "results.json", {"labels": ["neg", "pos"], "warning": warning})
     write_status(folder, "done", finished=finished, owner=owner)
     return folder
