@@ -136,9 +136,10 @@ def main(argv=None) -> int:
     cfg, out, managed, resume = parse_args(argv)
     stop = StopFlag(out)
     stop.install()
-    from sentiment_lab.training.runner import Runner  # torch and transformers load after the arguments are checked
+    from sentiment_lab.training.runner import Runner, end_processes  # torch loads after the arguments are checked
 
     code = Runner(cfg, out, should_stop=stop, resume=resume).run()
+    end_processes()
     if managed and int(os.environ.get("RANK", "0")) == 0:
         JobManager(out.parent).advance()
     return code

@@ -110,6 +110,13 @@ def stop_message(step: int, total: int) -> str:
     )
 
 
+def end_processes() -> None:
+    """Leave the process group of a multi-process run cleanly: a gloo group left to the interpreter's exit
+    can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 class Runner:
     """Trains one run into `folder`; only the main process writes files."""
 
