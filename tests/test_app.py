@@ -362,6 +362,7 @@ def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
                 "method": "full",
                 "label": "pos",
                 "probability": 0.9123,
+                "probabilities": {"neg": 0.0877, "pos": 0.9123},
                 "ms": 10.04,
                 "run": "full-a",
                 "test_accuracy": 0.83412,
@@ -373,14 +374,15 @@ def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
     assert list(frame.columns) == [
         "method",
         "label",
-        "probability",
-        "ms",
+        "confidence in label",
+        "P(positive)",
         "test acc",
+        "ms",
         "run",
     ]  # nothing past the visible columns
     assert frame["test acc"].tolist()[0] == 0.8341
     assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
-    assert frame["probability"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
+    assert frame["confidence in label"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
 
 
 def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
