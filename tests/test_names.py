@@ -31,3 +31,16 @@ def test_a_method_keeps_its_colour_in_the_curves_and_its_runs_differ_by_dash():
                         methods={"a": "lora", "c": "lora"})  # fmt: skip
     shown = {t.name: t.line.color for t in fig.data if t.showlegend}
     assert shown == {"LoRA minilm #1": METHOD_COLOURS["lora"], "LoRA minilm #2": METHOD_COLOURS["lora"]}
+
+
+def test_the_curves_open_on_the_newest_finished_run_of_each_method():
+    from sentiment_lab.ui.curves_tab import opening_runs
+
+    rows = [  # newest first
+        {"id": "lora-2", "method": "lora", "state": "running"},
+        {"id": "svm-2", "method": "svm", "state": "done"},
+        {"id": "lora-1", "method": "lora", "state": "done"},
+        {"id": "svm-1", "method": "svm", "state": "done"},
+    ]
+    assert opening_runs(rows) == ["svm-2", "lora-1"]
+    assert opening_runs([{"id": "a", "state": "queued"}]) == ["a"]

@@ -34,12 +34,15 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
             with gr.Tab("Train"):
                 train = train_tab.build(services, timer)
             with gr.Tab("Curves"):
-                curves_tab.build(services, timer)
+                curves = curves_tab.build(services, timer)
             with gr.Tab("Compare"):
                 compare_tab.build(services)
         _api(services)
         restore, saved, fields = train["restore"]
         app.load(restore, saved, fields, api_visibility="private", show_progress="hidden")
+        # The curves and results are there when the tab opens, not after the first 5-second tick.
+        app.load(curves["refresh_choices"], curves["chosen"], curves["chosen"], api_visibility="private")
+        app.load(curves["refresh_table"], None, [curves["table"], curves["download"]], api_visibility="private")
     app.services = services
     return app
 

@@ -34,6 +34,16 @@ def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
     return series
 
 
+def opening_runs(rows: list[dict]) -> list[str]:
+    """What the tab opens on: the newest finished run of each method (a *Train all five* once it is done),
+    else the three newest runs."""
+    newest: dict[str, str] = {}
+    for r in rows:  # newest first
+        if r.get("state") == "done" and r.get("method") not in newest:
+            newest[r.get("method")] = r["id"]
+    return list(newest.values()) or [r["id"] for r in rows[:3]]
+
+
 def build(services: Services, timer: gr.Timer) -> dict:
     cache = gr.State({})
     with gr.Row():
@@ -64,7 +74,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
     def refresh_choices(current):
         rows = services.jobs.list()
         ids = [r["id"] for r in rows]
-        return refreshed(ids, current, ids[:3], display_names(rows))
+        return refreshed(ids, current, opening_runs(rows), display_names(rows))
 
     def refresh_table(view="run"):
         if view == "setting":

@@ -28,12 +28,13 @@ RESULT_WIDTHS = {
     "samples/s": "10%",
 }
 RUN_WIDTHS = {
-    "run": "30%",
-    "state": "17%",
-    "progress": "19%",
-    "time": "18%",
-    "best val acc": "16%",
-}  # method and model are in the id
+    "run": "27%",
+    "state": "16%",
+    "progress": "17%",
+    "time": "16%",
+    "best val acc": "12%",
+    "test acc": "12%",
+}  # method and model are in the name
 RESULT_COLUMNS, RUN_COLUMNS = list(RESULT_WIDTHS), list(RUN_WIDTHS)
 SETTING_WIDTHS = {
     "method": "9%",
@@ -86,7 +87,9 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
         if r["id"] in place:
             state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
         spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")
-        lines.append([(names or {}).get(r["id"], r["id"]), state, progress, spent, f"{best:.4f}" if best else ""])
+        test = r.get("test_accuracy")
+        name = (names or {}).get(r["id"], r["id"])
+        lines.append([name, state, progress, spent, f"{best:.4f}" if best else "", f"{test:.4f}" if test else ""])
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
 
 
