@@ -3,7 +3,7 @@
 The Compare tab's models answer under one lock, taken per batch, so a long job (a 120-word review's
 word pulls, a file of reviews) lets a one-review compare in between its batches. Python's own Lock
 does not: the long job releases it and takes it back before the waiting thread wakes, so the
-compare waited for the whole job (2.4 s of a 2.5 s job here) instead of one batch.
+compare waited for the whole job instead of one batch.
 """
 
 from __future__ import annotations

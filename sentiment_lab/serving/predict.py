@@ -117,12 +117,9 @@ class Predictor:
             self.methods.pop(run_id, None)
 
     def _precision(self, batch: int, run_id: str):
-        """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews
-        (`python -m bench.compare` times both: 256 test sentences through all five, 128 reviews/s against
-        77 in fp32 on one host, 158 against 90 on a faster one);
-        for one review whichever this CPU runs faster, timed once per process on `run_id`'s model,
-        since hosts with the same bf16 flags differ there (all five in p50 38 ms with bf16 against
-        52 in fp32 on one, an earlier session's `bench.compare`; 49-55 against 37 on another)."""
+        """The autocast for a batch: fp32 where the CPU lacks native bf16; bf16 for several reviews, where it
+        is faster; for one review whichever this CPU runs faster, timed once per process on `run_id`'s model,
+        since hosts with the same bf16 flags differ there (`python -m bench.compare` measures both)."""
         if not cpu_has_native_bf16():
             return FP32()
         if batch > 1:

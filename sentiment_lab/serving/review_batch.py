@@ -11,9 +11,8 @@ from sentiment_lab.serving.predict import ReviewError, check_review
 from sentiment_lab.training.config import METHODS
 from sentiment_lab.training.data import DatasetError, label_key, read_table
 
-MAX_REVIEWS = (
-    1000  # about 40 s on this 2-core machine for all five; a longer list belongs in a training run's test split
-)
+# A list all five answer within a web request on a small CPU; a longer one belongs in a run's test split.
+MAX_REVIEWS = 1000
 TEXT_COLUMNS = ("text", "review", "sentence")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # as the Train tab's uploads
 

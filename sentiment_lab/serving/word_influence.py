@@ -38,7 +38,7 @@ def influence(predictor, review: str, runs: dict[str, str | None]) -> dict[str, 
         raise ReviewError(f"the review has {len(words):,} words; word influence is computed for up to {MAX_WORDS}")
     texts = [review] + without_each(words)
     # Batches of 32 (the lock is taken per batch, so a one-review compare waits for one batch, not all
-    # 121 sentences: about 3 s here), every one in the same precision: the pulls are differences of answers.
+    # the sentences), every one in the same precision: the pulls are differences of answers.
     answers = predictor.predict_many(texts, runs, batch_size=32, one_precision=True)
     out = {}
     for method, answer in answers.items():

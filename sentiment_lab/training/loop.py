@@ -229,7 +229,7 @@ def fit(
     """
     groups = param_groups(model, settings.weight_decay)
     clipped = [p for g in groups for p in g["params"]]
-    # The fused kernel: 1.19x samples/s for full fine-tuning on this CPU (`python -m bench.levers`).
+    # The fused kernel where there is one: faster steps (`python -m bench.levers` measures it).
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, **({"fused": True} if fused else {"foreach": True}))
     steps_per_epoch = len(train)
@@ -367,7 +367,7 @@ def fit(
                 do_eval(step, step / steps_per_epoch)
                 last_eval = step
                 if step >= total_steps:
-                    break  # done: nothing is left to resume, so no state is written (455 MB for a full MiniLM)
+                    break  # done: nothing is left to resume, so no state is written (hundreds of MB for a full model)
                 if settings.patience and since_best >= settings.patience:
                     result.early_stop = (
                         step  # the kept checkpoint is patience evaluations old: more steps only cost time

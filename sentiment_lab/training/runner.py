@@ -62,8 +62,8 @@ def make_accelerator(cfg: RunConfig):
 def steady_attention() -> None:
     """Keep masked bf16 attention off cuDNN: torch 2.11 tries cuDNN first there, and cuDNN builds an
     execution plan for every new (batch, length) shape — every few steps with batches padded to their
-    own longest sentence. On an H200 full fine-tuning steps at batch 16 took about 85 ms with it and
-    15 ms without (`python -m bench.gpu`); the memory-efficient kernel that takes its place needs no plan."""
+    own longest sentence, which made steps several times slower (`python -m bench.gpu`); the
+    memory-efficient kernel that takes its place needs no plan."""
     torch.backends.cuda.enable_cudnn_sdp(False)
 
 

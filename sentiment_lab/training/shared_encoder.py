@@ -2,7 +2,7 @@
 
 LoRA and adapter runs change only a few weights; every other tensor equals the pre-trained
 encoder's. Loading each run with `from_pretrained` would map the model file again (a file-backed
-copy per run, ~90 MB resident each for MiniLM). Here the classifier is built on the meta device
+copy per run, the whole model resident each). Here the classifier is built on the meta device
 from the encoder's config, its encoder tensors *are* the shared encoder's, and only the run's own
 weights are read, so five loaded methods cost little more than one model.
 """
