@@ -248,17 +248,19 @@ def _write_readme(rows, headers, tests, over_seeds, seeds, epochs, quick, argv) 
         "|" + "---|" * len(headers),
     ]
     md += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    md += ["", "Paired McNemar tests (first seed): " + "; ".join(f"{t[0]} p={t[3]}" for t in tests) + "."]
+    md += ["", "Paired McNemar tests on the first seed's test answers:", "", "| pair | p |", "|---|---|"]
+    md += [f"| {t[0]} | {t[3]} |" for t in tests]
     if over_seeds:
         md += [
             "",
-            "Paired over seeds (first method's test accuracy minus the second's, t-test on the per-seed values; "
-            "in brackets a bootstrap 95% interval of the gap over test sentences, each method's answers averaged "
-            "over its seeds; "
-            "then the same gap in the kept checkpoints' validation accuracy): "
-            + "; ".join(f"{t[0]} {t[1]} p={t[2]} {t[3]}, val {t[4]}" for t in over_seeds)
-            + ".",
+            "Paired over seeds: the first method's test accuracy minus the second's, with a t-test on the "
+            "per-seed values, a bootstrap 95% interval of the gap over test sentences (each method's answers "
+            "averaged over its seeds), and the same gap in the kept checkpoints' validation accuracy:",
+            "",
+            "| pair | test gap | p | 95% interval over sentences | validation gap |",
+            "|---|---|---|---|---|",
         ]
+        md += [f"| {t[0]} | {t[1]} | {t[2]} | {t[3]} | {t[4]} |" for t in over_seeds]
     readme = ROOT / "README.md"
     text = readme.read_text()
     start, end = text.index(START) + len(START), text.index(END)
