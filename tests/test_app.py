@@ -471,7 +471,8 @@ def test_queued_runs_show_their_place_and_ended_runs_say_so_once():
 def test_a_bad_dataset_or_column_is_refused_before_anything_is_queued(tmp_path, tiny_data):
     from sentiment_lab.ui.services import Services
 
-    services = Services(tmp_path / "runs", max_running=0)
+    services = Services(tmp_path / "runs")
+    services.jobs.advance = lambda: []  # were anything queued, it would not train
     for form, message in (
         ({"dataset": str(tmp_path / "nope.csv")}, "nope.csv"),
         ({"dataset": str(tiny_data), "text_column": "review"}, "review"),

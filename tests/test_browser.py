@@ -297,7 +297,8 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
 
     from sentiment_lab.ui.app import CSS, build_app
 
-    app = build_app(tmp_path / "runs", max_running=0)
+    app = build_app(tmp_path / "runs")
+    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
     try:

@@ -8,8 +8,14 @@ from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.services import Services
 
 
+def quiet(services: Services) -> Services:
+    """The queue starts nothing: these tests look at what is queued, and no training outlives them."""
+    services.jobs.advance = lambda: []
+    return services
+
+
 def test_an_empty_demo_queues_all_five_within_its_limits_once(tmp_path):
-    services = Services(tmp_path / "runs", max_running=0, demo=DemoLimits())
+    services = quiet(Services(tmp_path / "runs", demo=DemoLimits()))
     started = demo_start.start_demo(services)
     rows = {r["id"]: r for r in services.jobs.list()}
     assert sorted(rows[i]["method"] for i in started) == sorted(["svm", "full", "lora", "freeze", "adapters"])
@@ -32,6 +38,6 @@ def test_a_demo_with_hub_repositories_pulls_them_instead(tmp_path, monkeypatch):
     pulled = []
     monkeypatch.setenv(demo_start.ENV_REPOS, "me/svm-run, me/lora-run")
     monkeypatch.setattr(demo_start, "pull_run", lambda jobs, repo, token: pulled.append(repo) or repo.split("/")[1])
-    services = Services(tmp_path / "runs", max_running=0, demo=DemoLimits())
+    services = quiet(Services(tmp_path / "runs", demo=DemoLimits()))
     assert demo_start.start_demo(services) == ["svm-run", "lora-run"] and pulled == ["me/svm-run", "me/lora-run"]
     assert services.jobs.list() == []  # nothing queued to train

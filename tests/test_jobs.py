@@ -208,7 +208,8 @@ def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, mon
 
 
 def test_the_run_list_reads_a_runs_dataset_from_its_sections(tmp_path):
-    jm = JobManager(tmp_path / "runs", max_running=0)
+    jm = JobManager(tmp_path / "runs")
+    jm.advance = lambda: []  # queued only: nothing trains
     jm.submit(RunConfig.of(method="lora", dataset="some/data"))
     assert jm.list()[0]["dataset"] == "some/data"
     own = RunConfig.of(method="lora").validated().own()  # what the app's config view shows
