@@ -90,10 +90,11 @@ class JobManager:
         """Create a queued run folder for `cfg` and start it if a slot is free; return its id.
 
         Args:
+            cfg: a validated config: the form, the API and the command line validate what they take in, and
+                the worker reads it back through RunConfig.load, which validates a file from disk.
             owner: an opaque visitor key (demo mode counts runs per visitor with it).
         """
-        cfg = cfg.validated()
-        check_run_name(cfg.run_name)
+        check_run_name(cfg.run_name)  # the folder it names stays inside the runs folder, whoever calls
         run_id = new_run_id(cfg.method, cfg.model, cfg.run_name)
         folder = run_dir(run_id, self.root)
         folder.mkdir()
