@@ -184,27 +184,34 @@ def test_cli_submit_list_stop_logs(tmp_path, tiny_models, tiny_data):
     assert bad.returncode == 2 and "invalid run id" in bad.stderr
 
 
-def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, monkeypatch):
-    """A default changed while a run waits in the queue does not reach it: the worker reads the saved config."""
+def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, monkeypatch, tiny_models, tiny_data):
+    """A default changed while a run waits in the queue does not reach it: the worker reads the saved config,
+    trains with it, and its records say the value it was queued with."""
     import sentiment_lab.training.config as config
     from sentiment_lab.runs.queue import JobManager
-    from sentiment_lab.runs.worker import parse_args
+    from sentiment_lab.runs.worker import main, parse_args
     from sentiment_lab.training.config import RunConfig
 
     started = []
     jobs = JobManager(
         tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"]
     )
-    run_id = jobs.submit(RunConfig.of(method="lora", epochs=2))
+    submitted = RunConfig.of(method="lora", epochs=1, model=str(tiny_models["bert"]), dataset=str(tiny_data))
+    run_id = jobs.submit(submitted.validated())
     monkeypatch.setitem(config.DEFAULT_LR, "lora", 9e-3)  # the default changes while the run waits
-    args = started[0]
-    cfg = parse_args([*args, "--output_dir", str(tmp_path / run_id)]).cfg
-    assert (cfg.method, cfg.optimisation.epochs, cfg.learning_rate) == (
-        "lora",
-        2,
-        2e-3,
-    )  # the rate it was queued with, not today's
     assert RunConfig.of(method="lora").learning_rate == 9e-3
+    args = [*started[0], "--output_dir", str(tmp_path / run_id)]
+    cfg = parse_args(args).cfg
+    assert (cfg.method, cfg.optimisation.epochs, cfg.learning_rate) == ("lora", 1, 2e-3)  # as queued, not today's
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert main(args) == 0  # the worker trains it, here in this process
+    finally:
+        for sig, handler in handlers.items():  # the worker's stop handlers are not pytest's
+            signal.signal(sig, handler)
+    results = json.loads((tmp_path / run_id / "results.json").read_text())
+    saved = json.loads((tmp_path / run_id / "config.json").read_text())
+    assert results["lr"] == saved["resolved_lr"] == 2e-3
 
 
 def test_the_run_list_reads_a_runs_dataset_from_its_sections(tmp_path):
