@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -40,159 +41,207 @@ FORM_FIELDS = (
 )
 
 
-def build(services: Services, timer: gr.Timer) -> dict:
+def _form_column(services: Services) -> SimpleNamespace:
+    """The Train form: method, data, budget, the method's own settings, and the two Train buttons."""
     d = RunConfig().flat()  # the defaults, by the form fields' names
-    gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
+    method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label=FIELD_LABELS["method"])
     with gr.Row():
-        with gr.Column(scale=2):
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="lora", label=FIELD_LABELS["method"])
-            with gr.Row():
-                model = gr.Textbox(
-                    d["model"],
-                    label=FIELD_LABELS["model"],
-                    info="'minilm' (bundled, offline), a Hub id or a local folder",
-                )
-                dataset = gr.Textbox(
-                    DEFAULT_DATASET,
-                    label=FIELD_LABELS["dataset"],
-                    info="Hub id or local folder / file with text and label columns",
-                )
-            dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
-            upload = gr.File(
-                label="…or upload a CSV / JSON lines / parquet file (50 MB max)",
-                file_types=[".csv", ".jsonl", ".json", ".parquet"],
-                height=150,
+        model = gr.Textbox(
+            d["model"],
+            label=FIELD_LABELS["model"],
+            info="'minilm' (bundled, offline), a Hub id or a local folder",
+        )
+        dataset = gr.Textbox(
+            DEFAULT_DATASET,
+            label=FIELD_LABELS["dataset"],
+            info="Hub id or local folder / file with text and label columns",
+        )
+    dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
+    upload = gr.File(
+        label="…or upload a CSV / JSON lines / parquet file (50 MB max)",
+        file_types=[".csv", ".jsonl", ".json", ".parquet"],
+        height=150,
+    )
+    with gr.Row():
+        epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
+        batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
+        lr = gr.Textbox("", label=FIELD_LABELS["lr"], placeholder=lr_hint("lora"), info=LR_INFO)
+        max_length = gr.Number(d["max_length"], label=FIELD_LABELS["max_length"], precision=0)
+    with gr.Row():
+        seed = gr.Textbox(str(d["seed"]), label=FIELD_LABELS["seed"], info="several (42, 43, 44): one run each")
+        max_train_samples = gr.Textbox("", label=FIELD_LABELS["max_train_samples"], placeholder="blank = all")
+        run_name = gr.Textbox("", label=FIELD_LABELS["run_name"], placeholder="letters, digits, - _ .")
+    with gr.Column(visible=True) as lora_row:
+        with gr.Row():
+            lora_r = gr.Number(d["lora_r"], label=FIELD_LABELS["lora_r"], precision=0)
+            lora_alpha = gr.Number(d["lora_alpha"], label=FIELD_LABELS["lora_alpha"], precision=0)
+            lora_dropout = gr.Number(d["lora_dropout"], label=FIELD_LABELS["lora_dropout"])
+        with gr.Row():
+            lora_targets = gr.Radio(
+                [("attention projections", "attention"), ("every linear layer", "all")],
+                value=d["lora_targets"],
+                label=FIELD_LABELS["lora_targets"],
+                info="the LoRA paper adapts the attention projections",
             )
-            with gr.Row():
-                epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
-                batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
-                lr = gr.Textbox("", label=FIELD_LABELS["lr"], placeholder=lr_hint("lora"), info=LR_INFO)
-                max_length = gr.Number(d["max_length"], label=FIELD_LABELS["max_length"], precision=0)
-            with gr.Row():
-                seed = gr.Textbox(str(d["seed"]), label=FIELD_LABELS["seed"], info="several (42, 43, 44): one run each")
-                max_train_samples = gr.Textbox("", label=FIELD_LABELS["max_train_samples"], placeholder="blank = all")
-                run_name = gr.Textbox("", label=FIELD_LABELS["run_name"], placeholder="letters, digits, - _ .")
-            with gr.Column(visible=True) as lora_row:
-                with gr.Row():
-                    lora_r = gr.Number(d["lora_r"], label=FIELD_LABELS["lora_r"], precision=0)
-                    lora_alpha = gr.Number(d["lora_alpha"], label=FIELD_LABELS["lora_alpha"], precision=0)
-                    lora_dropout = gr.Number(d["lora_dropout"], label=FIELD_LABELS["lora_dropout"])
-                with gr.Row():
-                    lora_targets = gr.Radio(
-                        [("attention projections", "attention"), ("every linear layer", "all")],
-                        value=d["lora_targets"],
-                        label=FIELD_LABELS["lora_targets"],
-                        info="the LoRA paper adapts the attention projections",
-                    )
-                    lora_dora = gr.Checkbox(
-                        d["lora_dora"], label=FIELD_LABELS["lora_dora"], info="PEFT's weight-decomposed LoRA; slower"
-                    )
-            with gr.Row(visible=False) as adapter_row:
-                adapter_dim = gr.Number(
-                    d["adapter_dim"],
-                    label=FIELD_LABELS["adapter_dim"],
-                    precision=0,
-                    info="two adapters per layer, after attention and feed-forward (Houlsby)",
-                )
-                adapter_dropout = gr.Number(d["adapter_dropout"], label=FIELD_LABELS["adapter_dropout"])
-            with gr.Row(visible=False) as features_row:
-                pooling = gr.Radio(
-                    [("token mean", "mean"), ("[CLS] state", "cls")],
-                    value=d["pooling"],
-                    label=FIELD_LABELS["pooling"],
-                    info="what the SVM and the head read from the frozen model's last layer",
-                )
-            with gr.Accordion("More settings", open=False):
-                patience = gr.Number(
-                    d["patience"],
-                    label=FIELD_LABELS["patience"],
-                    precision=0,
-                    minimum=0,
-                    info="evaluations in a row without a better checkpoint; 0 = train the whole budget",
-                )
-            with gr.Row():
-                train_btn = gr.Button("Train", variant="primary")
-                all_btn = gr.Button("Train all five")
-            submit_msg = gr.Markdown()
-        with gr.Column(scale=3):
-            runs = gr.Dataframe(
-                runs_frame([]),
-                label="Runs (refresh every 2 s)",
-                interactive=False,
-                wrap=True,
-                max_height=420,
-                column_widths=list(RUN_WIDTHS.values()),
+            lora_dora = gr.Checkbox(
+                d["lora_dora"], label=FIELD_LABELS["lora_dora"], info="PEFT's weight-decomposed LoRA; slower"
             )
-            # The run on a line of its own: ids run to 40 characters and more, and buttons beside them cut them short.
-            picked = gr.Dropdown([], label="Run", allow_custom_value=False)
-            with gr.Row():
-                stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
-                resume_btn = gr.Button("Resume", scale=1)
-                delete_btn = gr.Button("Delete", scale=1)
-            with gr.Row(visible=False) as confirm_row:  # deleting cannot be undone: ask once, naming the run
-                confirm_text = gr.Markdown()
-                confirm_btn = gr.Button("Delete it", variant="stop", scale=0)
-                keep_btn = gr.Button("Keep it", scale=0)
-            to_delete = gr.State(None)
-            stop_msg = gr.Markdown()
-            with gr.Accordion("Push the selected run to the Hugging Face Hub, or pull one back", open=False):
-                gr.Markdown(
-                    "Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart."
-                )
-                with gr.Row():
-                    repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
-                    token = gr.Textbox(label="Token (blank: $HF_TOKEN; write, to push)", type="password")
-                with gr.Row():
-                    push_btn = gr.Button("Push the selected run")
-                    pull_btn = gr.Button(
-                        "Pull the repository's run", visible=services.demo is None
-                    )  # the demo takes no runs in
-                push_msg = gr.Markdown()
-            with gr.Accordion("Download the selected run, or import one (zip)", open=False):
-                gr.Markdown(
-                    "A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
-                    "its runs on restart) or to move it to another Sentiment Lab, where importing adds it as a "
-                    "finished run."
-                )
-                with gr.Row():
-                    export_btn = gr.Button("Zip the selected run", scale=1)
-                    export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
-                # The public demo takes no archives: hidden, so nobody uploads one only to be refused.
-                import_file = gr.File(
-                    label="Import a run archive (.zip)", file_types=[".zip"], height=120, visible=services.demo is None
-                )
-                import_msg = gr.Markdown()
-            with gr.Accordion("Config and log of the selected run", open=False):
-                config_view = gr.Code(language="json", label="config.json")
-                reuse_btn = gr.Button("Copy its settings to the form", size="sm")
-                log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
-
-    # The form's inputs by name, put in FORM_FIELDS order: a list kept in order by hand would fill the
-    # wrong box (Copy settings, Train) the day one of them moved.
-    inputs = dict(
+    with gr.Row(visible=False) as adapter_row:
+        adapter_dim = gr.Number(
+            d["adapter_dim"],
+            label=FIELD_LABELS["adapter_dim"],
+            precision=0,
+            info="two adapters per layer, after attention and feed-forward (Houlsby)",
+        )
+        adapter_dropout = gr.Number(d["adapter_dropout"], label=FIELD_LABELS["adapter_dropout"])
+    with gr.Row(visible=False) as features_row:
+        pooling = gr.Radio(
+            [("token mean", "mean"), ("[CLS] state", "cls")],
+            value=d["pooling"],
+            label=FIELD_LABELS["pooling"],
+            info="what the SVM and the head read from the frozen model's last layer",
+        )
+    with gr.Accordion("More settings", open=False):
+        patience = gr.Number(
+            d["patience"],
+            label=FIELD_LABELS["patience"],
+            precision=0,
+            minimum=0,
+            info="evaluations in a row without a better checkpoint; 0 = train the whole budget",
+        )
+    with gr.Row():
+        train_btn = gr.Button("Train", variant="primary")
+        all_btn = gr.Button("Train all five")
+    submit_msg = gr.Markdown()
+    return SimpleNamespace(
         method=method,
         model=model,
         dataset=dataset,
+        dataset_info=dataset_info,
+        upload=upload,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         max_length=max_length,
         seed=seed,
         max_train_samples=max_train_samples,
+        run_name=run_name,
+        lora_row=lora_row,
         lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         lora_targets=lora_targets,
         lora_dora=lora_dora,
+        adapter_row=adapter_row,
         adapter_dim=adapter_dim,
         adapter_dropout=adapter_dropout,
-        run_name=run_name,
-        patience=patience,
+        features_row=features_row,
         pooling=pooling,
+        patience=patience,
+        train_btn=train_btn,
+        all_btn=all_btn,
+        submit_msg=submit_msg,
     )
-    fields = [inputs[name] for name in FORM_FIELDS]
 
-    def form(*values) -> dict:
+
+def _runs_column(services: Services) -> SimpleNamespace:
+    """The run list, the picked run's actions, and its config, log, archive and Hub panels."""
+    runs = gr.Dataframe(
+        runs_frame([]),
+        label="Runs (refresh every 2 s)",
+        interactive=False,
+        wrap=True,
+        max_height=420,
+        column_widths=list(RUN_WIDTHS.values()),
+    )
+    # The run on a line of its own: ids run to 40 characters and more, and buttons beside them cut them short.
+    picked = gr.Dropdown([], label="Run", allow_custom_value=False)
+    with gr.Row():
+        stop_btn = gr.Button("Stop / Cancel", variant="stop", scale=1)
+        resume_btn = gr.Button("Resume", scale=1)
+        delete_btn = gr.Button("Delete", scale=1)
+    with gr.Row(visible=False) as confirm_row:  # deleting cannot be undone: ask once, naming the run
+        confirm_text = gr.Markdown()
+        confirm_btn = gr.Button("Delete it", variant="stop", scale=0)
+        keep_btn = gr.Button("Keep it", scale=0)
+    to_delete = gr.State(None)
+    stop_msg = gr.Markdown()
+    with gr.Accordion("Push the selected run to the Hugging Face Hub, or pull one back", open=False):
+        gr.Markdown("Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart.")
+        with gr.Row():
+            repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
+            token = gr.Textbox(label="Token (blank: $HF_TOKEN; write, to push)", type="password")
+        with gr.Row():
+            push_btn = gr.Button("Push the selected run")
+            pull_btn = gr.Button(
+                "Pull the repository's run", visible=services.demo is None
+            )  # the demo takes no runs in
+        push_msg = gr.Markdown()
+    with gr.Accordion("Download the selected run, or import one (zip)", open=False):
+        gr.Markdown(
+            "A finished run as one zip (config, curves, results, weights): to keep it (a Space forgets "
+            "its runs on restart) or to move it to another Sentiment Lab, where importing adds it as a "
+            "finished run."
+        )
+        with gr.Row():
+            export_btn = gr.Button("Zip the selected run", scale=1)
+            export_file = gr.File(label="Run archive", interactive=False, height=90, scale=2)
+        # The public demo takes no archives: hidden, so nobody uploads one only to be refused.
+        import_file = gr.File(
+            label="Import a run archive (.zip)", file_types=[".zip"], height=120, visible=services.demo is None
+        )
+        import_msg = gr.Markdown()
+    with gr.Accordion("Config and log of the selected run", open=False):
+        config_view = gr.Code(language="json", label="config.json")
+        reuse_btn = gr.Button("Copy its settings to the form", size="sm")
+        log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
+
+    return SimpleNamespace(
+        runs=runs,
+        picked=picked,
+        stop_btn=stop_btn,
+        resume_btn=resume_btn,
+        delete_btn=delete_btn,
+        confirm_row=confirm_row,
+        confirm_text=confirm_text,
+        confirm_btn=confirm_btn,
+        keep_btn=keep_btn,
+        to_delete=to_delete,
+        stop_msg=stop_msg,
+        repo=repo,
+        token=token,
+        push_btn=push_btn,
+        pull_btn=pull_btn,
+        push_msg=push_msg,
+        export_btn=export_btn,
+        export_file=export_file,
+        import_file=import_file,
+        import_msg=import_msg,
+        config_view=config_view,
+        reuse_btn=reuse_btn,
+        log_view=log_view,
+    )
+
+
+def build(services: Services, timer: gr.Timer) -> dict:
+    gr.Markdown("Train any method in the background. Runs queue and survive reloads and restarts.")
+    with gr.Row():
+        with gr.Column(scale=2):
+            form = _form_column(services)
+        with gr.Column(scale=3):
+            panel = _runs_column(services)
+    inputs = {name: getattr(form, name) for name in FORM_FIELDS}
+    fields = [inputs[name] for name in FORM_FIELDS]
+    restore = _wire_form(services, form, fields)
+    _wire_runs(services, form, panel, fields, timer)
+    return {"runs": panel.runs, "picked": panel.picked, "restore": restore}
+
+
+def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
+    """The form's events: remembering it in the browser, the method's own settings, Train and Train all five.
+    Returns the (function, input, outputs) that restore the form when the page loads."""
+
+    def as_form(*values) -> dict:
         return dict(zip(FORM_FIELDS, values))
 
     # The form keeps the user's last values across a reload, in this browser's storage only.
@@ -200,7 +249,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
     saved_form = gr.BrowserState("", storage_key="sentiment-lab-train-form")
 
     def remember(*values) -> str:
-        return json.dumps(form(*values))
+        return json.dumps(as_form(*values))
 
     gr.on([f.change for f in fields], remember, fields, saved_form, api_visibility="private", show_progress="hidden")
 
@@ -219,12 +268,14 @@ def build(services: Services, timer: gr.Timer) -> dict:
             gr.Textbox(placeholder=lr_hint(m)),
         )
 
-    method.change(on_method, method, [lora_row, adapter_row, features_row, lr], api_visibility="private")
-    dataset.change(lambda ds: services.note_for(ds), dataset, dataset_info, api_visibility="private")
+    form.method.change(
+        on_method, form.method, [form.lora_row, form.adapter_row, form.features_row, form.lr], api_visibility="private"
+    )
+    form.dataset.change(lambda ds: services.note_for(ds), form.dataset, form.dataset_info, api_visibility="private")
 
     @user_errors
     def do_train(request: gr.Request, up, *values):
-        ids = services.submit(form(*values), up, visitor_key(request))
+        ids = services.submit(as_form(*values), up, visitor_key(request))
         names = services.names()
         return (
             f"Queued **{names.get(ids[0], ids[0])}**."
@@ -235,12 +286,17 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     @user_errors
     def do_all(request: gr.Request, up, *values):
-        ids = services.submit_all(form(*values), up, visitor_key(request))
+        ids = services.submit_all(as_form(*values), up, visitor_key(request))
         names = services.names()
         return f"Queued {len(ids)} runs: " + ", ".join(f"`{names.get(i, i)}`" for i in ids)
 
-    train_btn.click(do_train, [upload, *fields], submit_msg, api_visibility="private")
-    all_btn.click(do_all, [upload, *fields], submit_msg, api_visibility="private")
+    form.train_btn.click(do_train, [form.upload, *fields], form.submit_msg, api_visibility="private")
+    form.all_btn.click(do_all, [form.upload, *fields], form.submit_msg, api_visibility="private")
+    return restore, saved_form, fields
+
+
+def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace, fields: list, timer) -> None:
+    """The run list's refresh and the picked run's actions, config, log, archive and Hub panels."""
 
     def refresh(request: gr.Request, current, seen=None):
         rows = services.jobs.list()
@@ -268,15 +324,15 @@ def build(services: Services, timer: gr.Timer) -> dict:
         return action_states(next((r for r in services.jobs.list() if r["id"] == run_id), None))
 
     states = gr.State(None)  # per page: the run states it last saw
-    actions = [stop_btn, resume_btn, delete_btn]
+    actions = [panel.stop_btn, panel.resume_btn, panel.delete_btn]
     timer.tick(
         refresh,
-        [picked, states],
-        [runs, picked, states, *actions],
+        [panel.picked, states],
+        [panel.runs, panel.picked, states, *actions],
         api_visibility="private",
         show_progress="hidden",
     )
-    picked.change(picked_actions, picked, actions, api_visibility="private", show_progress="hidden")
+    panel.picked.change(picked_actions, panel.picked, actions, api_visibility="private", show_progress="hidden")
 
     def show(run_id):
         if not run_id:
@@ -287,21 +343,27 @@ def build(services: Services, timer: gr.Timer) -> dict:
         except Exception as e:  # a damaged folder shows its problem, not a traceback
             return "", f"cannot read run {run_id}: {e}"
 
-    picked.change(show, picked, [config_view, log_view], api_visibility="private", show_progress="hidden")
-    timer.tick(lambda r: show(r)[1], picked, log_view, api_visibility="private", show_progress="hidden")
+    panel.picked.change(
+        show, panel.picked, [panel.config_view, panel.log_view], api_visibility="private", show_progress="hidden"
+    )
+    timer.tick(lambda r: show(r)[1], panel.picked, panel.log_view, api_visibility="private", show_progress="hidden")
 
     @user_errors
     def do_stop(request: gr.Request, run_id):
         return f"{services.name_of(run_id)}: {services.stop(run_id, visitor_key(request))}"
 
-    stop_btn.click(do_stop, picked, stop_msg, api_visibility="private")
+    panel.stop_btn.click(do_stop, panel.picked, panel.stop_msg, api_visibility="private")
 
     @user_errors
     def do_resume(request: gr.Request, run_id):
         return f"{services.name_of(run_id)}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
 
-    resume_btn.click(do_resume, picked, stop_msg, api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states, *actions], api_visibility="private", show_progress="hidden"
+    panel.resume_btn.click(do_resume, panel.picked, panel.stop_msg, api_visibility="private").then(
+        refresh,
+        [panel.picked, states],
+        [panel.runs, panel.picked, states, *actions],
+        api_visibility="private",
+        show_progress="hidden",
     )
 
     def ask_delete(run_id):
@@ -322,13 +384,26 @@ def build(services: Services, timer: gr.Timer) -> dict:
         except USER_ERRORS as e:  # shown beside the buttons; the row closes either way
             return hide, None, f"**Not deleted:** {e}"
 
-    delete_btn.click(ask_delete, picked, [confirm_row, confirm_text, to_delete, stop_msg], api_visibility="private")
-    confirm_btn.click(do_delete, to_delete, [confirm_row, to_delete, stop_msg], api_visibility="private").then(
-        refresh, [picked, states], [runs, picked, states, *actions], api_visibility="private", show_progress="hidden"
+    panel.delete_btn.click(
+        ask_delete,
+        panel.picked,
+        [panel.confirm_row, panel.confirm_text, panel.to_delete, panel.stop_msg],
+        api_visibility="private",
     )
-    never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [confirm_row, to_delete, stop_msg])
-    keep_btn.click(*never_mind, api_visibility="private")
-    picked.input(*never_mind, api_visibility="private")  # a question about another run than the one shown would mislead
+    panel.confirm_btn.click(
+        do_delete, panel.to_delete, [panel.confirm_row, panel.to_delete, panel.stop_msg], api_visibility="private"
+    ).then(
+        refresh,
+        [panel.picked, states],
+        [panel.runs, panel.picked, states, *actions],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    never_mind = (lambda: (gr.Row(visible=False), None, ""), None, [panel.confirm_row, panel.to_delete, panel.stop_msg])
+    panel.keep_btn.click(*never_mind, api_visibility="private")
+    panel.picked.input(
+        *never_mind, api_visibility="private"
+    )  # a question about another run than the one shown would mislead
 
     def reuse(run_id):
         """Fill the form from a run's config.json, to train it again with a change (a seed, a rate)."""
@@ -344,7 +419,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
             note += " Not in the form, so not copied: " + ", ".join(f"`{x}`" for x in left_out) + "."
         return *values, note
 
-    reuse_btn.click(reuse, picked, [*fields, submit_msg], api_visibility="private")
+    panel.reuse_btn.click(reuse, panel.picked, [*fields, form.submit_msg], api_visibility="private")
 
     @user_errors
     def do_export(run_id):
@@ -354,13 +429,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
     def do_import(path):
         return f"Imported as **{services.import_archive(path)}**: it is in the run list, Curves and Compare."
 
-    export_btn.click(do_export, picked, export_file, api_visibility="private")
+    panel.export_btn.click(do_export, panel.picked, panel.export_file, api_visibility="private")
     # Public endpoints (/export_run, /import_run), so gradio_client moves the files both ways. Export reads
     # a plain run id: the Run dropdown refuses any value outside the choices its page was last sent.
     with gr.Row(visible=False):
         api_run, api_export = gr.Textbox(), gr.Button()
-    api_export.click(do_export, api_run, export_file, api_name="export_run")
-    import_file.upload(do_import, import_file, import_msg, api_name="import_run")
+    api_export.click(do_export, api_run, panel.export_file, api_name="export_run")
+    panel.import_file.upload(do_import, panel.import_file, panel.import_msg, api_name="import_run")
 
     @user_errors
     def do_push(run_id, repo_id, tok):
@@ -369,11 +444,10 @@ def build(services: Services, timer: gr.Timer) -> dict:
             raise gr.Error("choose a run first")
         return f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
 
-    push_btn.click(do_push, [picked, repo, token], push_msg, api_visibility="private")
+    panel.push_btn.click(do_push, [panel.picked, panel.repo, panel.token], panel.push_msg, api_visibility="private")
 
     @user_errors
     def do_pull(repo_id, tok):
         return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list, Curves and Compare."
 
-    pull_btn.click(do_pull, [repo, token], push_msg, api_visibility="private")
-    return {"runs": runs, "picked": picked, "restore": (restore, saved_form, fields)}
+    panel.pull_btn.click(do_pull, [panel.repo, panel.token], panel.push_msg, api_visibility="private")
