@@ -196,7 +196,9 @@ def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, mon
     jobs = JobManager(
         tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"]
     )
-    submitted = RunConfig.of(method="lora", epochs=1, model=str(tiny_models["bert"]), dataset=str(tiny_data))
+    # fp32: this process's accelerator state may already be set up by other tests, and cannot change precision
+    tiny = {"model": str(tiny_models["bert"]), "dataset": str(tiny_data), "bf16": "off"}
+    submitted = RunConfig.of(method="lora", epochs=1, **tiny)
     run_id = jobs.submit(submitted.validated())
     monkeypatch.setitem(config.DEFAULT_LR, "lora", 9e-3)  # the default changes while the run waits
     assert RunConfig.of(method="lora").learning_rate == 9e-3
