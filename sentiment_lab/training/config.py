@@ -245,12 +245,14 @@ class RunConfig:
         }
         return cls(**run, **parts)
 
+    def _values(self):
+        """(flat name, section or None, value) of every setting."""
+        for name, f, _, section in self.flat_fields():
+            yield name, section, getattr(self if section is None else getattr(self, section), f.name)
+
     def flat(self) -> dict[str, Any]:
         """Every setting by its flat name."""
-        return {
-            name: getattr(self if section is None else getattr(self, section), f.name)
-            for name, f, _, section in self.flat_fields()
-        }
+        return {name: value for name, _, value in self._values()}
 
     @property
     def learning_rate(self) -> float | None:
@@ -268,11 +270,7 @@ class RunConfig:
         """What this run trains with, by flat name: the run's own fields but its name, and the sections its
         method reads, with the learning rate by value (given or default)."""
         read = {None} | {s for s, cls in SECTIONS.items() if self.method in cls.READ_BY}
-        out = {
-            name: getattr(self if section is None else getattr(self, section), f.name)
-            for name, f, _, section in self.flat_fields()
-            if section in read and name not in ("run_name", "lr")
-        }
+        out = {name: v for name, section, v in self._values() if section in read and name not in ("run_name", "lr")}
         if "optimisation" in read:
             out["resolved_lr"] = self.learning_rate
         return out

@@ -8,7 +8,6 @@ from sentiment_lab.storage import write_bytes_atomic
 from sentiment_lab.training.records import MetricsCursor
 from sentiment_lab.ui import errors_panel
 from sentiment_lab.ui.downloads import folder
-from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.plots import curves_figure
 from sentiment_lab.ui.services import Services
@@ -67,14 +66,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
 
     def update(run_ids, x, smooth, state):
         series = read_series(services, run_ids, state)
-        rows = services.jobs.list()
-        runs = {r["id"]: r.get("method") for r in rows}
-        return curves_figure(series, x, smooth, display_names(rows), {i: runs.get(i) for i in series}), state
+        names, methods = services.labels()
+        return curves_figure(series, x, smooth, names, {i: methods.get(i) for i in series}), state
 
     def refresh_choices(current):
         rows = services.jobs.list()
         ids = [r["id"] for r in rows]
-        return refreshed(ids, current, opening_runs(rows), display_names(rows))
+        return refreshed(ids, current, opening_runs(rows), services.names())
 
     def refresh_table(view="run"):
         if view == "setting":

@@ -57,6 +57,7 @@ class Services:
         self.jobs = JobManager(root, max_running=max_running)
         self.predictor = Predictor(self.jobs)
         self.demo = demo
+        self._labels = None  # (run folders, names, methods), see labels()
 
     def queue(self, configs: list, visitor: str | None = None) -> list[str]:
         """Check every config (the demo limits, then its model) before queueing any of them."""
@@ -77,16 +78,24 @@ class Services:
         configs = [self.demo.check(cfg, busy=0) if self.demo else cfg for cfg in configs]
         return [self.jobs.submit(cfg) for cfg in configs]
 
+    def labels(self) -> tuple[dict[str, str], dict[str, str | None]]:
+        """({run id: display name}, {run id: method}) of every run. Neither changes once a run is submitted,
+        so they are read again only when the set of run folders changes, not on every timer tick."""
+        key = tuple(sorted(f.name for f in self.jobs.folders()))
+        if self._labels is None or self._labels[0] != key:
+            rows = self.jobs.list()
+            self._labels = (key, display_names(rows), {r["id"]: r.get("method") for r in rows})
+        return self._labels[1], self._labels[2]
+
     def names(self) -> dict[str, str]:
         """{run id: display name} of every run."""
-        return display_names(self.jobs.list())
+        return self.labels()[0]
 
     def name_of(self, run_id: str | None) -> str:
         return self.names().get(run_id, run_id or "")
 
     def _check_owner(self, run_id: str, visitor: str | None, action: str) -> None:
         """In the public demo a visitor acts only on the runs they started."""
-
         if self.demo and read_status(self.jobs.folder(run_id)).get("owner") != visitor:
             raise JobError(f"demo mode: only whoever started run {run_id} can {action} it")
 
@@ -114,7 +123,6 @@ class Services:
 
     def export(self, run_id: str | None) -> str:
         """A zip of a finished run in this machine's temp folder (older exports there are cleared)."""
-
         if not run_id:
             raise JobError("choose a run first")
         return str(export_run(self.jobs, run_id, fresh("run", "")))  # a folder of its own: the zip keeps the run's name
@@ -169,7 +177,6 @@ class Services:
 
     def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
         """Finished runs' results with the config each ran with (a run whose config cannot be read is left out)."""
-
         out = []
         for run_id, res in self.results():
             try:
@@ -184,7 +191,6 @@ class Services:
 
     def test_errors(self, run_ids: list[str] | None, show: str = "disagree"):
         """Where the picked runs go wrong on their shared test set (an error_analysis.Analysis)."""
-
         runs = [read_answers(run_id, self.jobs.folder(run_id)) for run_id in run_ids or []]
         return analyse(runs, same_test_set(runs), show)
 
@@ -214,11 +220,9 @@ class Services:
 
     def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
         """Each method's pull of every word of the review (word_influence.influence)."""
-
         return influence(self.predictor, review, self.predictor.answering_runs(picks))
 
     def compare_many(self, path: str | None, typed: str | None, picks: dict[str, str | None] | None = None):
         """(one line per method, one line per review, a sentence on where they disagree) for many reviews."""
-
         texts, gold = read_reviews(path, typed)
         return tables(texts, gold, self.predictor.predict_many(texts, self.predictor.answering_runs(picks)))

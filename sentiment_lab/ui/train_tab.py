@@ -230,8 +230,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
             form = _form_column(services)
         with gr.Column(scale=3):
             panel = _runs_column(services)
-    inputs = {name: getattr(form, name) for name in FORM_FIELDS}
-    fields = [inputs[name] for name in FORM_FIELDS]
+    fields = [getattr(form, name) for name in FORM_FIELDS]  # by name: the order is FORM_FIELDS', not the layout's
     restore = _wire_form(services, form, fields)
     _wire_runs(services, form, panel, fields, timer)
     return {"runs": panel.runs, "picked": panel.picked, "restore": restore}
