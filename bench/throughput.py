@@ -18,11 +18,12 @@ import torch
 
 from bench.common import DATA, table, write_json
 from sentiment_lab.training import methods
-from sentiment_lab.training.backbone import load_classifier, load_tokenizer
+from sentiment_lab.training.backbone import load_classifier, load_encoder, load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.features import encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit
-from sentiment_lab.training.runner import Runner, make_accelerator
+from sentiment_lab.training.runner import make_accelerator
 
 METHODS = ("full", "lora", "adapters", "freeze")
 
@@ -89,8 +90,10 @@ def ours_samples_per_s(method: str, cfg: RunConfig, ds, tok, steps: int, batch: 
     start = time.perf_counter()
     if method == "freeze":
         seen = subsample(train, steps * batch, 0)  # the sentences these steps see, encoded once
-        runner = Runner(cfg, "/tmp/unused", progress=False)
-        encoder, (feats,) = runner._features(tok, (seen,), acc)
+        # Loaded before the clock starts, as the Trainer's model is.
+        encoder = load_encoder(cfg.model).to(acc.device)
+        start = time.perf_counter()
+        feats = encode(encoder, seen, tok.pad_token_id, cfg.features.pooling, acc.device, acc.mixed_precision == "bf16")
         model = methods.freeze.Head(feats.shape[1], 2)
         batches, vb = FeatureBatches(feats, seen.labels, batch, 0), FeatureBatches(feats[:16], seen.labels[:16], 16, 0)
         settings.epochs = 1

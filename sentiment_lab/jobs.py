@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sentiment_lab.runs.archive import export_run, import_run
+from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
 
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
             methods.check(cfg)
+            check_processes(cfg.processes)
             print(manager.submit(cfg))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -63,7 +63,7 @@ def test_form_to_config_uses_defaults_for_blanks():
         advanced.features.pooling,
         advanced.optimisation.patience,
         advanced.data.max_train_samples,
-    ) == (True, "all", 32, "cls", 2, None)
+    ) == (True, "all", 64, "mean", 2, None)  # LoRA reads neither the adapter width nor the pooling: defaults
 
 
 @pytest.mark.parametrize(
@@ -92,12 +92,23 @@ def test_form_to_config_uses_defaults_for_blanks():
     ],
 )
 def test_form_refuses_bad_values_naming_the_field(field, value, message):
-    form = {"method": "full", "model": "minilm", field: value}
+    # the method that reads the field (the form hides, and ignores, the others' settings)
+    method = {"lora_": "lora", "adapter_": "adapters", "pooling": "svm"}
+    form = {"method": next((m for p, m in method.items() if field.startswith(p)), "full"), "model": "minilm"}
+    form[field] = value
     if message is None:  # a blank model falls back to the default rather than failing
         assert form_to_config(form).model == "minilm"
         return
     with pytest.raises(ConfigError, match=re.escape(message)):
         form_to_config(form)
+
+
+def test_the_form_ignores_what_the_method_does_not_read():
+    """The SVM's form hides Epochs and the other methods' settings: whatever they hold does not refuse it."""
+    cfg = form_to_config({"method": "svm", "epochs": None, "batch_size": None, "lora_r": 0, "pooling": "cls"})
+    assert cfg.optimisation.epochs == 3 and cfg.lora.r == 8 and cfg.features.pooling == "cls"
+    with pytest.raises(ConfigError, match="Epochs: enter a number"):
+        form_to_config({"method": "freeze", "epochs": None})
 
 
 def test_uploads_are_checked_and_renamed(tmp_path):
@@ -408,9 +419,9 @@ def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     form = dict(zip(FORM_FIELDS, values))
     assert form["lr"] == "0.0003" and form["max_train_samples"] == "500" and form["run_name"] == ""
     again = form_to_config(form)
-    assert form["pooling"] == "cls"
-    assert {**again.flat(), "warmup_ratio": 0.1, "svm_c": 0.1, "run_name": "mine"} == saved.flat()
-    assert left_out == ["warmup_ratio=0.1", "svm_c=0.1"]  # said beside the form, not silently dropped
+    # What LoRA reads comes back whole (the SVM's C and the pooling are not LoRA's, so the form leaves them)
+    assert {**again.settings(), "warmup_ratio": 0.1} == saved.settings()
+    assert left_out == ["warmup_ratio=0.1"]  # said beside the form, not silently dropped
     default_values, nothing = form_values(RunConfig().validated(), FORM_FIELDS)
     assert dict(zip(FORM_FIELDS, default_values))["lr"] == "" and nothing == []
 

@@ -175,8 +175,9 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
     from fakes.worker import fake_launcher
     from playwright.sync_api import expect
 
+    from sentiment_lab.storage import write_json_atomic
     from sentiment_lab.training.records import read_status, write_status
-    from sentiment_lab.training.state import STATE_FILE
+    from sentiment_lab.training.state import STATE_FILE, STEP_FILE
     from sentiment_lab.ui.app import CSS, build_app
 
     root = tmp_path / "runs"
@@ -187,6 +188,9 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
     stopped = finished_run(root, "stopped-adapters", "adapters", 50.0)
     write_status(stopped, "stopped", args=["1", "0", "polite"])  # a fake worker's arguments: one quick step, then done
     (stopped / STATE_FILE).write_bytes(b"saved state")  # the queue only asks that there is one
+    # It logged step 40 of 50, but its state was saved at step 25: the run list says where Resume goes on from.
+    write_json_atomic(stopped / STEP_FILE, {"step": 25})
+    (stopped / "metrics.jsonl").write_text('{"step": 40, "epoch": 0.8, "loss": 0.5, "total_steps": 50}\n')
     app = build_app(root)
     app.services.jobs.launcher = fake_launcher
     port = free_port()
@@ -236,13 +240,12 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         expect(page.get_by_text("stopped · resumable").first).to_be_attached(
             timeout=10_000
         )  # the run list says so (a cell the table may have scrolled away)
+        expect(page.get_by_text("25/50 saved").first).to_be_attached()
         # The action bar offers what applies to the picked run: a stopped run resumes, it cannot be stopped.
         expect(page.get_by_role("button", name="Stop / Cancel")).to_be_disabled(timeout=10_000)
         expect(page.get_by_role("button", name="Resume")).to_be_enabled()
         page.get_by_role("button", name="Resume").click()
-        expect(page.get_by_text("stopped-adapters: queued to resume from its last evaluation")).to_be_visible(
-            timeout=10_000
-        )
+        expect(page.get_by_text("stopped-adapters: queued to resume from step 25")).to_be_visible(timeout=10_000)
         deadline = time.monotonic() + 30
         while read_status(stopped).get("state") != "done" and time.monotonic() < deadline:
             time.sleep(0.2)

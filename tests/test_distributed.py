@@ -147,3 +147,39 @@ def test_two_processes_stop_together_and_resume(tiny_models, tiny_data, tmp_path
     assert done.returncode == 0 and read_status(folder)["state"] == "done", done.stdout[-3000:]
     result = json.loads((folder / "results.json").read_text())
     assert result["steps"] == 40 * 11 and step < result["steps"]
+
+
+def test_the_runs_own_process_count_starts_that_many_over_any_default(tmp_path, monkeypatch):
+    from sentiment_lab.training.config import RunConfig
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv(ENV_NUM_PROCESSES, raising=False)
+    monkeypatch.delenv("SENTIMENT_LAB_ACCELERATE_CONFIG", raising=False)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    RunConfig.of().save(folder / "config.json")
+    cmd = launch_command("run", folder, [])
+    assert cmd[cmd.index("--num_processes") + 1] == "1" and "--cpu" in cmd  # no GPU, nothing asked: one
+    monkeypatch.setenv(ENV_NUM_PROCESSES, "2")
+    cmd = launch_command("run", folder, [])
+    assert cmd[cmd.index("--num_processes") + 1] == "2" and "--multi_gpu" in cmd and "--cpu" not in cmd
+    RunConfig.of(processes=3).save(folder / "config.json")
+    cmd = launch_command("run", folder, [])
+    assert cmd[cmd.index("--num_processes") + 1] == "3" and "--multi_gpu" in cmd  # the run's own count wins
+    own = tmp_path / "accelerate.yaml"
+    cmd = launch_command("run", folder, [], config_file=str(own))
+    assert cmd[cmd.index("--config_file") + 1] == str(own) and cmd[cmd.index("--num_processes") + 1] == "3"
+    assert "--multi_gpu" not in cmd and "--mixed_precision" not in cmd  # the user's config, but for the count
+
+
+def test_the_form_refuses_more_processes_than_the_machine_has(monkeypatch):
+    from sentiment_lab.training.config import ConfigError
+    from sentiment_lab.ui.forms import form_to_config
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert form_to_config({"method": "full", "processes": 2}).processes == 2
+    with pytest.raises(ConfigError, match=r"^Processes must be at most 2 here \(this machine has 2 CPU core"):
+        form_to_config({"method": "full", "processes": 3})
+    with pytest.raises(ConfigError, match="Processes: enter a number"):
+        form_to_config({"method": "full", "processes": None})

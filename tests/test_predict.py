@@ -159,3 +159,18 @@ def test_svm_and_freeze_pooling_differently_share_one_encoder_pass(tiny_models, 
         }
     for method in ("svm", "freeze"):
         assert np.allclose(got[method]["probabilities"], alone[method].numpy(), atol=1e-5), method
+
+
+def test_an_imported_run_answers_only_when_picked_or_alone(tmp_path):
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.serving.predict import Predictor
+    from sentiment_lab.training.records import write_status
+
+    finished_run(tmp_path, "svm-here", "svm", 100.0)
+    write_status(finished_run(tmp_path, "svm-imported", "svm", 200.0), "done", imported_from="small.zip")
+    write_status(finished_run(tmp_path, "lora-pulled", "lora", 200.0), "done", imported_from="hf.co/me/lora")
+    predictor = Predictor(JobManager(tmp_path))
+    latest = predictor.latest_runs()
+    assert latest["svm"] == "svm-here"  # a newer import does not take its place unasked
+    assert latest["lora"] == "lora-pulled"  # the method's only run (a demo that pulls its runs)
+    assert predictor.answering_runs({"svm": "svm-imported"})["svm"] == "svm-imported"

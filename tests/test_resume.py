@@ -153,7 +153,7 @@ def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
     (jm.root / first / STATE_FILE).write_bytes(b"x")  # the fake worker saves none; the queue only looks for it
     blocker = submit(jm, steps=200, step_s=0.05)
     waiting = submit(jm, steps=2, step_s=0.01)
-    assert jm.resume(first) == "queued to resume"
+    assert jm.resume(first) == "queued to resume from its last saved state"  # one saved before steps were noted
     st = read_status(jm.root / first)
     assert st["state"] == "queued" and st["args"][-1] == "--resume" and st["finished"] is None and st["error"] is None
     assert st["spent_before"] > 0 and st["started"] is None
@@ -250,3 +250,15 @@ def test_a_state_that_cannot_be_written_does_not_fail_the_run(tiny_models, tiny_
     folder = tmp_path / "run"
     assert Runner(config(tiny_models["bert"], tiny_data, "adapters"), folder, progress=False).run() == 0
     assert read_status(folder)["state"] == "done" and "training state at step 4 not saved" in capsys.readouterr().out
+
+
+def test_the_run_list_shows_the_step_resume_goes_on_from(tmp_path):
+    from sentiment_lab.training.state import drop_state, save_state, saved_step
+    from sentiment_lab.ui.tables import runs_frame
+
+    save_state(tmp_path, {"step": 25, "model": {}})
+    assert saved_step(tmp_path) == 25
+    row = {"id": "r", "state": "stopped", "step": 40, "total_steps": 50, "epoch": 0.8, "resumable": True}
+    assert runs_frame([{**row, "resume_step": 25}])["progress"].tolist() == ["25/50 saved"]  # not the last logged 40
+    drop_state(tmp_path)
+    assert saved_step(tmp_path) is None and not list(tmp_path.iterdir())

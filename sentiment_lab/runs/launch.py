@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
+
+from sentiment_lab.training.config import ConfigError
 
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
@@ -27,21 +30,45 @@ def visible_gpus() -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
+def most_processes() -> int:
+    """The most processes a run may ask for here: one per GPU, or one per CPU core without GPUs."""
+    return visible_gpus() or os.cpu_count() or 1
+
+
+def check_processes(asked: int) -> None:
+    """Refuse a process count this machine cannot give, before the run is queued."""
+    limit = most_processes()
+    if asked > limit:
+        gpus = visible_gpus()
+        have = f"{gpus} GPU(s)" if gpus else f"{limit} CPU core(s) and no GPU"
+        raise ConfigError(f"processes must be at most {limit} here (this machine has {have}), got {asked}")
+
+
+def asked_processes(folder: Path) -> int:
+    """The run's own `processes` setting from its config.json (0: not set)."""
+    try:
+        return int(json.loads((folder / "config.json").read_text()).get("processes") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
 def launch_command(run_id: str, folder: Path, train_args: list[str], config_file: str | None = None) -> list[str]:
     """`python -m accelerate.commands.launch ... -m sentiment_lab.train --run_id ID --output_dir DIR ARGS`.
 
-    One process per visible GPU, or SENTIMENT_LAB_NUM_PROCESSES of them, on GPUs and CPUs alike: several
-    processes take accelerate's multi-process launcher (`--cpu` would force its single-process one;
-    without GPUs the processes talk over gloo). A user's own accelerate config (multi-node, DeepSpeed,
-    FSDP) replaces our defaults whole. Mixed precision is chosen inside the worker.
+    The run's own `processes` setting, else SENTIMENT_LAB_NUM_PROCESSES, else one process per visible GPU
+    (one on a CPU), on GPUs and CPUs alike: several processes take accelerate's multi-process launcher
+    (`--cpu` would force its single-process one; without GPUs the processes talk over gloo). A user's own
+    accelerate config (multi-node, DeepSpeed, FSDP) replaces our defaults whole, but for a run's own
+    process count. Mixed precision is chosen inside the worker.
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     config_file = config_file or os.environ.get(ENV_ACCELERATE_CONFIG)
+    asked = asked_processes(folder)
     if config_file:
-        cmd += ["--config_file", config_file]
+        cmd += ["--config_file", config_file] + (["--num_processes", str(asked)] if asked else [])
     else:
         gpus = visible_gpus()
-        processes = int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
+        processes = asked or int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
         cmd += [
             "--num_machines",
             "1",

@@ -24,7 +24,7 @@ from sentiment_lab.runs.launch import launch_command
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
-from sentiment_lab.training.state import has_state
+from sentiment_lab.training.state import has_state, saved_step
 
 ENV_MAX_RUNS = "SENTIMENT_LAB_MAX_RUNS"
 STOP_GRACE_S = 8.0
@@ -259,8 +259,9 @@ class JobManager:
                 pgid=None,
                 spent_before=before,
             )
+        step = saved_step(folder)
         self.advance()
-        return "queued to resume"
+        return "queued to resume" + (f" from step {step}" if step is not None else " from its last saved state")
 
     # ---- delete -------------------------------------------------------------------------
     def delete(self, run_id: str) -> str:
@@ -339,6 +340,7 @@ class JobManager:
         }
         if row["state"] in ("stopped", "failed"):
             row["resumable"] = has_state(folder)
+            row["resume_step"] = saved_step(folder)
         results = self.final_result(run_id, folder, st) if row["state"] in FINAL else None
         if results:
             row["test_accuracy"] = results.get("test", {}).get("accuracy")

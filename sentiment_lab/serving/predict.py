@@ -77,9 +77,10 @@ class Predictor:
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
 
     def latest_runs(self) -> dict[str, str | None]:
-        """The most recent finished run of each method, passing over runs that did not learn (they
-        answer one class whatever the review) unless a method has nothing else."""
-        latest: dict[str, tuple[bool, float, str]] = {}
+        """The most recent finished run of each method trained here, passing over runs that did not learn (they
+        answer one class whatever the review) and imported or pulled runs (they answer only when picked) unless
+        a method has nothing else."""
+        latest: dict[str, tuple[bool, bool, float, str]] = {}
         for folder in self.jobs.folders():
             st = read_status(folder)
             if st.get("state") != "done" or not (folder / "artefacts").is_dir():
@@ -88,10 +89,10 @@ class Predictor:
                 learned = not (read_results(folder) or {}).get("warning")
                 self.methods[folder.name] = (RunConfig.load(folder / "config.json").method, learned)
             method, learned = self.methods[folder.name]
-            key = (learned, st.get("finished") or 0, folder.name)
+            key = (learned, not st.get("imported_from"), st.get("finished") or 0, folder.name)
             if method not in latest or key > latest[method]:
                 latest[method] = key
-        return {m: latest[m][2] if m in latest else None for m in METHODS}
+        return {m: latest[m][-1] if m in latest else None for m in METHODS}
 
     def test_accuracy(self, run_id: str) -> float | None:
         """The run's accuracy on its test set (how far to trust its answers), read with its model."""

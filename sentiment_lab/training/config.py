@@ -24,6 +24,7 @@ DEFAULT_LR = {"full": 5e-5, "lora": 2e-3, "adapters": 1e-3, "freeze": 5e-4}
 MAX_BATCH_SIZE = 4096
 MAX_LENGTH_LIMIT = 8192
 MAX_EPOCHS = 1000
+MAX_PROCESSES = 64
 # config.json's format: 2 since the methods are the textbook ones (docs/experiments.md, "Textbook defaults"), 3 in
 # sections; an older file is read through _from_older.
 FORMAT = 3
@@ -213,6 +214,8 @@ class RunConfig:
     """auto | cpu | cuda | cuda:N | mps"""
     bf16: str = "auto"
     """auto | on | off: bfloat16 autocast where the hardware has it"""
+    processes: int = 0
+    """Processes to train in, data-parallel (batch_size stays the global batch); 0: one per visible GPU, or one"""
     run_name: str | None = None
     project: str | None = None
     """W&B project; used only when wandb is installed and logged in"""
@@ -319,6 +322,7 @@ class RunConfig:
         if not str(self.model).strip():
             raise ConfigError("model must not be empty")
         _check_range("seed", self.seed, 0, 2**32 - 1)
+        _check_range("processes", self.processes, 0, MAX_PROCESSES)
         for section in SECTIONS:
             getattr(self, section).check()
         return self

@@ -14,9 +14,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from sentiment_lab.storage import write_bytes_atomic
+from sentiment_lab.storage import read_json, write_bytes_atomic, write_json_atomic
 
 STATE_FILE = "train_state.pt"
+STEP_FILE = "train_state.json"  # the saved state's step, for the run list (which never loads torch)
 VERSION = 2  # 2: the textbook methods (no weight average, no head-first probe)
 
 
@@ -46,6 +47,15 @@ def save_state(folder: Path, snapshot: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    write_json_atomic(Path(folder) / STEP_FILE, {"step": snapshot["step"]})
+
+
+def saved_step(folder: Path) -> int | None:
+    """The step a resume goes on from, or None without a saved state (or one saved before the step was noted)."""
+    if not has_state(folder):
+        return None
+    step = (read_json(Path(folder) / STEP_FILE, {}) or {}).get("step")
+    return step if isinstance(step, int) else None
 
 
 def load_state(folder: Path, settings: dict) -> dict:
@@ -93,6 +103,7 @@ def snapshot_settings(settings: dict) -> dict:
 
 def drop_state(folder: Path) -> None:
     state_path(folder).unlink(missing_ok=True)
+    (Path(folder) / STEP_FILE).unlink(missing_ok=True)
 
 
 def trim_metrics(path: Path, step: int, last_eval: int) -> None:

@@ -23,7 +23,7 @@ EXAMPLES = [
     "Not the best movie of the year, but the cast is charming enough to carry it.",
     "It's not bad, exactly; it's just not anything at all.",
 ]
-LATEST = "latest finished run"
+LATEST = "newest trained here (default)"  # imported runs answer when picked, or when a method has nothing else
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
 COMPARE_WIDTHS = {
     "method": "17%",

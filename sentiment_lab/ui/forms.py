@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
 from sentiment_lab.training.config import DEFAULT_LR, ConfigError, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
@@ -32,6 +33,7 @@ FIELD_LABELS = {
     "adapter_dropout": "Adapter dropout",
     "run_name": "Run name (optional)",
     "patience": "Stop early after",
+    "processes": "Processes",
     "pooling": "Features (SVM, freeze)",
     "text_column": "Text column",
     "label_column": "Label column",
@@ -47,6 +49,7 @@ NUMBER_FIELDS = (
     "adapter_dim",
     "adapter_dropout",
     "patience",
+    "processes",
 )
 MAX_RUNS = 10  # from one form: ten 3-epoch MiniLM runs already take most of an hour on 2 cores
 METHOD_LABELS = {
@@ -69,7 +72,10 @@ def form_to_config(values: dict) -> RunConfig:
     """Build and validate a RunConfig from form fields; a blank text box means the default, a number box
     left empty (or holding what is not a number, which the browser sends as empty) is refused by name."""
     cleaned = {}
+    unread = unread_by(values.get("method"))
     for key, value in values.items():
+        if key in unread:
+            continue  # hidden in the form for this method: whatever it holds does not matter
         if isinstance(value, str):
             value = value.strip()
         if value is None and key in NUMBER_FIELDS:
@@ -79,11 +85,22 @@ def form_to_config(values: dict) -> RunConfig:
         cleaned[key] = value
     try:
         check_run_name(cleaned.get("run_name"))
-        return RunConfig.from_dict(cleaned)
+        cfg = RunConfig.from_dict(cleaned)
+        check_processes(cfg.processes)
+        return cfg
     except (RunIdError, TypeError) as e:
         raise ConfigError(str(e)) from None
     except ConfigError as e:
         raise ConfigError(in_form_words(str(e))) from None
+
+
+def unread_by(method) -> set[str]:
+    """The flat names of settings `method` does not read (its form hides them)."""
+    return {
+        name
+        for name, _, cls, section in RunConfig.flat_fields()
+        if section is not None and method in METHOD_LABELS and method not in cls.READ_BY
+    }
 
 
 def in_form_words(message: str) -> str:
@@ -173,8 +190,8 @@ def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]
         elif name in TEXT_FIELDS:
             value = f"{value:g}" if isinstance(value, float) else str(value)
         values.append(value)
-    shown = set(names)
-    left_out = [f"{k}={v}" for k, v in cfg.flat().items() if k not in shown and v != default.flat()[k]]
+    shown, unread = set(names), unread_by(cfg.method)
+    left_out = [f"{k}={v}" for k, v in cfg.flat().items() if k not in shown | unread and v != default.flat()[k]]
     return values, left_out
 
 

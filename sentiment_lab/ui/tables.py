@@ -84,6 +84,8 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
             state += " · early"  # ended before its budget: no better checkpoint for `patience` evaluations
         if r.get("resumable"):
             state += " · resumable"
+            if r.get("resume_step") is not None and total:  # where Resume goes on from, not the last logged step
+                progress = f"{r['resume_step']}/{total} saved"
         if r["id"] in place:
             state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
         spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")

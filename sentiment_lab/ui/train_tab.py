@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from sentiment_lab.runs.hub import push_run
+from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
@@ -18,6 +19,11 @@ from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, user_errors
 from sentiment_lab.ui.tables import RUN_WIDTHS, runs_frame
 
+# An imported run never replaces, unasked, the run that answers for its method.
+ANSWERS_WHEN_PICKED = (
+    "Compare answers with it once it is picked under *Which run answers for each method* (or when its method "
+    "has no run trained here)."
+)
 FORM_FIELDS = (
     "method",
     "model",
@@ -38,6 +44,7 @@ FORM_FIELDS = (
     "run_name",
     "patience",
     "pooling",
+    "processes",
 )
 
 
@@ -109,6 +116,14 @@ def _form_column(services: Services) -> SimpleNamespace:
             minimum=0,
             info="evaluations in a row without a better checkpoint; 0 = train the whole budget",
         )
+        processes = gr.Number(
+            d["processes"],
+            label=FIELD_LABELS["processes"],
+            precision=0,
+            minimum=0,
+            info=f"data-parallel, Batch size shared among them; 0 = one per GPU, or one (this machine: up to "
+            f"{most_processes()})",
+        )
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary")
         all_btn = gr.Button("Train all five")
@@ -138,6 +153,7 @@ def _form_column(services: Services) -> SimpleNamespace:
         features_row=features_row,
         pooling=pooling,
         patience=patience,
+        processes=processes,
         train_btn=train_btn,
         all_btn=all_btn,
         submit_msg=submit_msg,
@@ -260,15 +276,23 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
         return [values[name] if isinstance(values, dict) and name in values else gr.update() for name in FORM_FIELDS]
 
     def on_method(m):
+        """Only the settings the method reads: the SVM fits in one go (no epochs, batches, rate or patience)."""
+        loop = m != "svm"
         return (
             gr.Column(visible=m == "lora"),
             gr.Row(visible=m == "adapters"),
             gr.Row(visible=m in ("svm", "freeze")),
-            gr.Textbox(placeholder=lr_hint(m)),
+            gr.Textbox(placeholder=lr_hint(m), visible=loop),
+            gr.Number(visible=loop),
+            gr.Number(visible=loop),
+            gr.Number(visible=loop),
         )
 
     form.method.change(
-        on_method, form.method, [form.lora_row, form.adapter_row, form.features_row, form.lr], api_visibility="private"
+        on_method,
+        form.method,
+        [form.lora_row, form.adapter_row, form.features_row, form.lr, form.epochs, form.batch_size, form.patience],
+        api_visibility="private",
     )
     form.dataset.change(lambda ds: services.note_for(ds), form.dataset, form.dataset_info, api_visibility="private")
 
@@ -355,7 +379,7 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
 
     @user_errors
     def do_resume(request: gr.Request, run_id):
-        return f"{services.name_of(run_id)}: {services.resume(run_id, visitor_key(request))} from its last evaluation"
+        return f"{services.name_of(run_id)}: {services.resume(run_id, visitor_key(request))}"
 
     panel.resume_btn.click(do_resume, panel.picked, panel.stop_msg, api_visibility="private").then(
         refresh,
@@ -426,7 +450,9 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
 
     @user_errors
     def do_import(path):
-        return f"Imported as **{services.import_archive(path)}**: it is in the run list, Curves and Compare."
+        return (
+            f"Imported as **{services.import_archive(path)}**: it is in the run list and Curves; {ANSWERS_WHEN_PICKED}"
+        )
 
     panel.export_btn.click(do_export, panel.picked, panel.export_file, api_visibility="private")
     # Public endpoints (/export_run, /import_run), so gradio_client moves the files both ways. Export reads
@@ -447,6 +473,6 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
 
     @user_errors
     def do_pull(repo_id, tok):
-        return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list, Curves and Compare."
+        return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list and Curves; {ANSWERS_WHEN_PICKED}"
 
     panel.pull_btn.click(do_pull, [panel.repo, panel.token], panel.push_msg, api_visibility="private")
