@@ -14,7 +14,7 @@ from conftest import ROOT
 from sentiment_lab.training.config import ConfigError
 from sentiment_lab.ui.forms import form_to_config, store_upload
 from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
-from sentiment_lab.ui.tables import results_frame, runs_frame
+from sentiment_lab.ui.tables import on_screen, results_frame, runs_frame
 
 
 def test_build_app_without_launching(tmp_path):
@@ -205,6 +205,7 @@ def test_tables_from_rows():
         ]
     )
     assert list(frame["run"]) == ["r2", "r1"] and frame.loc[1, "% of total"] == 1.0
+    assert on_screen(frame)["trainable"].tolist() == ["1,000", "10"] and frame["trainable"].tolist() == [1000, 10]
     runs = runs_frame(
         [
             {

@@ -61,7 +61,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_label("Model").fill(str(tiny_models["bert"]))
         page.get_by_label("Dataset").fill(str(tiny_data))
@@ -93,6 +93,8 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
             expect(page.get_by_text(f"{method} bert #1", exact=True).first).to_be_visible()
         assert not page.get_by_text(re.compile(r"^(svm|full|lora|freeze|adapters)-bert-\d{8}")).count()
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(SHOTS / "train-1440x900.png"))  # what a new user sees first, above the fold
         # Every column of the run list is in view, not behind a horizontal scroll (the last one once was).
         assert_last_column_in_view(page, "test acc")
 
@@ -105,6 +107,8 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         expect(page.locator("th:visible", has_text="test acc").first).to_be_visible(timeout=20_000)
         assert_last_column_in_view(page, "samples/s")
         page.screenshot(path=str(SHOTS / "curves.png"), full_page=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(SHOTS / "curves-1440x900.png"))
 
         # The test-set view: two finished runs side by side on their 16 test sentences.
         picked = page.get_by_label("Finished runs (up to 8)")
@@ -138,6 +142,8 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text(re.compile(r"5 of 5 methods answered"))).to_be_visible(timeout=60_000)
         page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(SHOTS / "compare-1440x900.png"))
         assert_last_column_in_view(page, "run")
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
         assert not dialogs, dialogs  # the review's script tag never ran
@@ -330,5 +336,60 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
         expect(page.get_by_label("Run name (optional)")).to_have_value("kept-across-reloads", timeout=15_000)
         expect(page.get_by_label("Dataset")).to_have_value(str(tiny_data))
         expect(page.get_by_label("Epochs")).to_have_value("2")
+    finally:
+        app.close()
+
+
+def in_view(page, locator) -> bool:
+    """The element lies wholly inside the window as it is scrolled now."""
+    box, size = locator.bounding_box(), page.viewport_size
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= size["height"]
+
+
+def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(browser, tmp_path, tiny_data):
+    """At 1366x768 the Train buttons and their answer stay in view wherever the form is scrolled, a refusal is
+    one message there (no toast, no red outputs), and the SVM's form shows no epochs; at 390 px the Compare
+    table keeps whole words in its columns."""
+    from playwright.sync_api import expect
+
+    from sentiment_lab.ui.app import CSS, build_app
+
+    app = build_app(tmp_path / "runs")
+    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"http://127.0.0.1:{port}/")
+        train = page.get_by_role("button", name="Train", exact=True)
+        expect(train).to_be_visible(timeout=20_000)
+        assert in_view(page, train), "Train is below the fold"
+        page.get_by_text("More settings").click()
+        page.get_by_label("Processes").scroll_into_view_if_needed()  # the bottom of the form
+        assert in_view(page, train), "Train scrolled out of view"
+        page.get_by_label("Dataset").fill(str(tmp_path / "nope.csv"))
+        train.click()
+        refusal = page.get_by_text(re.compile(r"Not queued:.*nope\.csv"))
+        expect(refusal).to_be_visible(timeout=15_000)
+        assert in_view(page, refusal), "the answer to Train is out of view"
+        assert page.locator(".toast-body").count() == 0, "a refusal is said once, beside its button"
+        page.get_by_label("Dataset").fill(str(tiny_data))
+        train.click()
+        queued = page.get_by_text(re.compile(r"^Queued "))
+        expect(queued).to_be_visible(timeout=15_000)
+        assert in_view(page, queued) and not refusal.count()  # the stale refusal is gone
+        page.get_by_label("SVM on frozen features").check()
+        expect(page.get_by_label("Epochs")).to_be_hidden()  # the SVM fits in one go
+        expect(page.get_by_label("Learning rate")).to_be_hidden()
+        page.screenshot(path=str(SHOTS / "train-1366x768.png"))
+
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"http://127.0.0.1:{port}/")
+        phone.get_by_role("tab", name="Compare").click()
+        header = phone.locator("th:visible", has_text="method").first
+        expect(header).to_be_attached(timeout=20_000)
+        assert header.bounding_box()["width"] >= 80, "the Compare table breaks its words letter by letter"
+        phone.screenshot(path=str(SHOTS / "compare-390.png"), full_page=True)
     finally:
         app.close()

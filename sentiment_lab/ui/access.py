@@ -6,7 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from sentiment_lab.training.config import ConfigError, RunConfig
+from sentiment_lab.training.config import ConfigError, Optimisation, RunConfig
 
 ENV_AUTH = "SENTIMENT_LAB_AUTH"
 ENV_DEMO = "SENTIMENT_LAB_DEMO"
@@ -48,9 +48,10 @@ class DemoLimits:
             )
         if busy > self.max_active:
             raise ConfigError(f"demo mode: at most {self.max_active} runs queued or running in all; try again later")
-        if cfg.optimisation.epochs > self.max_epochs:
+        trains = cfg.method in Optimisation.READ_BY  # the SVM fits in one go: it has no epochs or batches
+        if trains and cfg.optimisation.epochs > self.max_epochs:
             raise ConfigError(f"demo mode: epochs must be at most {self.max_epochs:g}")
-        if cfg.optimisation.batch_size > self.max_batch_size:
+        if trains and cfg.optimisation.batch_size > self.max_batch_size:
             raise ConfigError(f"demo mode: batch_size must be at most {self.max_batch_size}")
         if self.bundled_model_only and cfg.model.lower() != "minilm":
             raise ConfigError("demo mode: only the bundled model 'minilm' can be trained")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 import pandas as pd
 
@@ -15,7 +17,7 @@ from sentiment_lab.ui.forms import METHOD_LABELS
 from sentiment_lab.ui.influence_html import influence_html
 from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.plots import positive_bar
-from sentiment_lab.ui.services import Services, user_errors
+from sentiment_lab.ui.services import USER_ERRORS, Services, said_here
 
 EXAMPLES = [
     "A gorgeous, funny and deeply moving film that earns every one of its tears.",
@@ -106,7 +108,7 @@ def build(services: Services) -> dict:
     def chosen(picks) -> dict[str, str | None]:
         return {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}
 
-    @user_errors
+    @said_here("No answer", rows_frame([]), None)
     def run(text, *picks):
         rows = services.compare(text, chosen(picks))
         return summary_note(rows, text), rows_frame(rows, services.names()), positive_bar(rows)
@@ -122,9 +124,12 @@ def build(services: Services) -> dict:
         explain_go = gr.Button("Show each word's pull")
         explained = gr.HTML()
 
-    @user_errors
     def show_pulls(text, *picks):
-        return influence_html(services.explain(text, chosen(picks)))
+        """The words' pulls, or the reason there are none in their place (never the last review's pulls)."""
+        try:
+            return influence_html(services.explain(text, chosen(picks)))
+        except USER_ERRORS as e:
+            return f"<p><b>Not explained:</b> {html.escape(str(e))}</p>"
 
     explain_go.click(show_pulls, [review, *pickers.values()], explained, api_visibility="private")
 
@@ -149,7 +154,7 @@ def build(services: Services) -> dict:
         )
         many_download = gr.DownloadButton("Download each review's answers (CSV)", value=None)
 
-    @user_errors
+    @said_here("Not compared", None, None, gr.DownloadButton(value=None))
     def run_many(typed, upload, *picks):
         summary, per_review, note = services.compare_many(upload, typed, chosen(picks))
         csv = fresh("reviews", ".csv")

@@ -11,7 +11,7 @@ from sentiment_lab.ui.downloads import folder
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.plots import curves_figure
 from sentiment_lab.ui.services import Services
-from sentiment_lab.ui.tables import RESULT_WIDTHS, SETTING_WIDTHS, results_frame, settings_frame
+from sentiment_lab.ui.tables import RESULT_WIDTHS, SETTING_WIDTHS, on_screen, results_frame, settings_frame
 
 
 def read_series(services: Services, run_ids: list[str], cache: dict) -> dict:
@@ -83,7 +83,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
         # download never reads one half-written (a file per refresh would pile up 720 an hour per page).
         path = folder() / f"results-by-{view}.csv"
         write_bytes_atomic(path, frame.to_csv(index=False).encode())
-        return gr.Dataframe(frame, column_widths=list(widths.values())), gr.DownloadButton(
+        return gr.Dataframe(on_screen(frame), column_widths=list(widths.values())), gr.DownloadButton(
             value=str(path) if len(frame) else None
         )
 

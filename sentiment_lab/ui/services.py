@@ -41,6 +41,24 @@ def user_errors(fn):
     return wrapper
 
 
+def said_here(what: str, *cleared):
+    """A user error, said in the handler's first output (the message beside its button) as `**what:** reason`,
+    with its other outputs set to `cleared`: one message in one place, no toast, nothing stale left on screen."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except USER_ERRORS as e:
+                message = f"**{what}:** {e}"
+                return (message, *cleared) if cleared else message
+
+        return wrapper
+
+    return decorate
+
+
 def check_dataset(cfg: RunConfig) -> None:
     """Read the run's data, columns included, before it is queued: a wrong path or column is said in the form
     at once, not minutes later at the front of the queue."""

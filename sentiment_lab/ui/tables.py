@@ -120,6 +120,14 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
     return frame.sort_values("test acc", ascending=False, ignore_index=True)
 
 
+def on_screen(frame: pd.DataFrame) -> pd.DataFrame:
+    """A results table as the page shows it: parameter counts grouped by thousands (22,713,986); the CSV keeps
+    plain numbers."""
+    if "trainable" not in frame:
+        return frame
+    return frame.assign(trainable=frame["trainable"].map(lambda n: f"{n:,}" if isinstance(n, (int, float)) else n))
+
+
 def _value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 

@@ -9,6 +9,7 @@ import gradio as gr
 
 from sentiment_lab.runs.hub import push_run
 from sentiment_lab.runs.launch import most_processes
+from sentiment_lab.runs.queue import JobError
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
@@ -16,7 +17,7 @@ from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_va
 from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
-from sentiment_lab.ui.services import USER_ERRORS, Services, user_errors
+from sentiment_lab.ui.services import USER_ERRORS, Services, said_here, user_errors
 from sentiment_lab.ui.tables import RUN_WIDTHS, runs_frame
 
 # An imported run never replaces, unasked, the run that answers for its method.
@@ -64,19 +65,14 @@ def _form_column(services: Services) -> SimpleNamespace:
             info="Hub id or local folder / file with text and label columns",
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
-    upload = gr.File(
-        label="…or upload a CSV / JSON lines / parquet file (50 MB max)",
-        file_types=[".csv", ".jsonl", ".json", ".parquet"],
-        height=150,
-    )
+    with gr.Accordion("…or upload your own data (CSV / JSON lines / parquet, 50 MB max)", open=False):
+        upload = gr.File(label="Data file", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=120)
     with gr.Row():
         epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
         batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
         lr = gr.Textbox("", label=FIELD_LABELS["lr"], placeholder=lr_hint("lora"), info=LR_INFO)
-        max_length = gr.Number(d["max_length"], label=FIELD_LABELS["max_length"], precision=0)
     with gr.Row():
         seed = gr.Textbox(str(d["seed"]), label=FIELD_LABELS["seed"], info="several (42, 43, 44): one run each")
-        max_train_samples = gr.Textbox("", label=FIELD_LABELS["max_train_samples"], placeholder="blank = all")
         run_name = gr.Textbox("", label=FIELD_LABELS["run_name"], placeholder="letters, digits, - _ .")
     with gr.Column(visible=True) as lora_row:
         with gr.Row():
@@ -109,6 +105,9 @@ def _form_column(services: Services) -> SimpleNamespace:
             info="what the SVM and the head read from the frozen model's last layer",
         )
     with gr.Accordion("More settings", open=False):
+        with gr.Row():
+            max_length = gr.Number(d["max_length"], label=FIELD_LABELS["max_length"], precision=0)
+            max_train_samples = gr.Textbox("", label=FIELD_LABELS["max_train_samples"], placeholder="blank = all")
         patience = gr.Number(
             d["patience"],
             label=FIELD_LABELS["patience"],
@@ -124,10 +123,12 @@ def _form_column(services: Services) -> SimpleNamespace:
             info=f"data-parallel, Batch size shared among them; 0 = one per GPU, or one (this machine: up to "
             f"{most_processes()})",
         )
-    with gr.Row():
-        train_btn = gr.Button("Train", variant="primary")
-        all_btn = gr.Button("Train all five")
-    submit_msg = gr.Markdown()
+    # Kept in view at the bottom of the screen while the form scrolls: the buttons and what they answered.
+    with gr.Column(elem_id="train-actions"):
+        with gr.Row():
+            train_btn = gr.Button("Train", variant="primary")
+            all_btn = gr.Button("Train all five")
+        submit_msg = gr.Markdown()
     return SimpleNamespace(
         method=method,
         model=model,
@@ -296,7 +297,7 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
     )
     form.dataset.change(lambda ds: services.note_for(ds), form.dataset, form.dataset_info, api_visibility="private")
 
-    @user_errors
+    @said_here("Not queued")
     def do_train(request: gr.Request, up, *values):
         ids = services.submit(as_form(*values), up, visitor_key(request))
         names = services.names()
@@ -307,7 +308,7 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
             + ", ".join(f"`{names.get(i, i)}`" for i in ids)
         )
 
-    @user_errors
+    @said_here("Not queued")
     def do_all(request: gr.Request, up, *values):
         ids = services.submit_all(as_form(*values), up, visitor_key(request))
         names = services.names()
@@ -371,13 +372,13 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
     )
     timer.tick(lambda r: show(r)[1], panel.picked, panel.log_view, api_visibility="private", show_progress="hidden")
 
-    @user_errors
+    @said_here("Not stopped")
     def do_stop(request: gr.Request, run_id):
         return f"{services.name_of(run_id)}: {services.stop(run_id, visitor_key(request))}"
 
     panel.stop_btn.click(do_stop, panel.picked, panel.stop_msg, api_visibility="private")
 
-    @user_errors
+    @said_here("Not resumed")
     def do_resume(request: gr.Request, run_id):
         return f"{services.name_of(run_id)}: {services.resume(run_id, visitor_key(request))}"
 
@@ -462,16 +463,15 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
     api_export.click(do_export, api_run, panel.export_file, api_name="export_run")
     panel.import_file.upload(do_import, panel.import_file, panel.import_msg, api_name="import_run")
 
-    @user_errors
+    @said_here("Not pushed")
     def do_push(run_id, repo_id, tok):
-
         if not run_id:
-            raise gr.Error("choose a run first")
+            raise JobError("choose a run first")
         return f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
 
     panel.push_btn.click(do_push, [panel.picked, panel.repo, panel.token], panel.push_msg, api_visibility="private")
 
-    @user_errors
+    @said_here("Not pulled")
     def do_pull(repo_id, tok):
         return f"Pulled as **{services.pull(repo_id, tok)}**: it is in the run list and Curves; {ANSWERS_WHEN_PICKED}"
 
