@@ -29,7 +29,7 @@ def test_a_run_near_chance_is_flagged_in_the_table_and_the_note():
     frame = rows_frame(ROWS)
     assert frame.iloc[1]["label"] == "pos ⚠ near chance" and "⚠" not in frame.iloc[0]["label"]
     note = summary_note(ROWS, "a fine film")
-    assert "LoRA run scores 0.58 on its test set, close to chance" in note and "SVM run scores" not in note
+    assert "Close to chance on its test set" in note and "LoRA (0.58)" in note and "SVM" not in note
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ CSS = """
 /* clip, not hidden: a hidden overflow would make the page's frame the scroller and stop #train-actions sticking */
 .gradio-container {max-width: 1400px !important; overflow: clip !important}
 footer {display: none !important}
-#train-actions {position: sticky; bottom: 0; z-index: 5; background: var(--background-fill-primary);
+#train-actions {position: sticky; bottom: 0; z-index: 100; background: var(--body-background-fill);
   padding: 6px 0; box-shadow: 0 -8px 8px -8px rgba(0, 0, 0, 0.25)}
 /* a phone: tables keep readable columns and scroll sideways, rather than breaking words letter by letter */
 @media (max-width: 700px) {table {min-width: 620px !important}}

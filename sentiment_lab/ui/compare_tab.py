@@ -75,12 +75,12 @@ def summary_note(rows: list[dict], text: str) -> str:
     missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
     if missing:
         note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
-    for r in answered:
-        if near_chance(r):
-            note += (
-                f"\n\n⚠ The {METHOD_LABELS[r['method']]} run scores {r['test_accuracy']:.2f} on its test set, close "
-                "to chance: read its answer as noise, or pick another run below."
-            )
+    weak = [f"{METHOD_LABELS[r['method']]} ({r['test_accuracy']:.2f})" for r in answered if near_chance(r)]
+    if weak:  # one line for all of them: several lines would push the answers below the fold
+        note += (
+            f"\n\n⚠ Close to chance on its test set, so read its answer as noise or pick another run above: "
+            f"{', '.join(weak)}."
+        )
     for extra in review_notes(text):
         note += f"\n\n⚠ {extra}"
     return note
