@@ -375,6 +375,11 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
         assert in_view(page, refusal), "the answer to Train is out of view"
         assert page.locator(".toast-body").count() == 0, "a refusal is said once, beside its button"
         page.get_by_label("Dataset").fill(str(tiny_data))
+        page.get_by_label("Model").fill("no-such-org/no-such-model")
+        train.click()
+        expect(page.get_by_text(re.compile(r"Not queued:.*no-such-org/no-such-model"))).to_be_visible(timeout=15_000)
+        assert app.services.jobs.list() == []  # refused at Train, not minutes later at the front of the queue
+        page.get_by_label("Model").fill("minilm")
         train.click()
         queued = page.get_by_text(re.compile(r"^Queued "))
         expect(queued).to_be_visible(timeout=15_000)
