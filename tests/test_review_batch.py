@@ -86,6 +86,7 @@ def test_tables_count_disagreements_first_and_score_given_labels():
     assert note == "3 methods answered 3 reviews; they disagree on 1 of them."
     assert rows.columns.tolist() == ["review", "agree", "svm", "full", "adapters", "given label"]
     assert rows.iloc[0].tolist() == ["meh", "no", "pos", "neg", "pos", "neg"]  # the disagreement first
+    assert rows["given label"].tolist() == ["neg", "pos", "neg"]  # the class id 0 read as its name, as the answers
     acc = dict(zip(summary["method"], summary["accuracy on the given labels"]))
     assert acc["svm"] == 0.6667 and acc["full"] == 1.0 and pd.isna(acc["lora"])
     assert dict(zip(summary["method"], summary["run"]))["freeze"] == "run freeze-1 could not be used: OSError"

@@ -47,6 +47,8 @@ def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
     ]  # blank: the measured default
     frame = settings_frame([(f"r{i}", result(0.8 + i / 100), c) for i, c in enumerate(configs)])
     assert frame["settings"].tolist() == ["lr=0.0003", "lr=0.0001"] and frame["seeds"].tolist() == ["1, 2", "1, 2"]
+    again = settings_frame([(f"r{i}", result(0.8), c) for i, c in enumerate([configs[0], configs[0], configs[1]])])
+    assert again["seeds"].tolist() == ["1 (×2), 2"]  # a setting trained twice on one seed, not "1, 1, 2"
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,9 @@ def tables(texts: list[str], gold: list | None, answers: dict[str, dict]) -> tup
             if not known:
                 unmatched.append(f"{method} ({', '.join(labels)})")
         summary.append([method, answer["run"], accuracy, round(answer["ms"] / len(texts), 1)])
-    if gold is not None:
-        per_review["given label"] = [str(v) for v in gold]
+    if gold is not None:  # by class name where it names one, so it reads beside the answers (pos, not 1)
+        names = next((answers[m]["labels"] for m in METHODS if "error" not in answers[m]), [])
+        per_review["given label"] = [names[i] if (i := gold_index(v, names)) is not None else str(v) for v in gold]
     summary = pd.DataFrame(summary, columns=["method", "run", "accuracy on the given labels", "ms per review"])
     if gold is None:
         summary = summary.drop(columns="accuracy on the given labels")

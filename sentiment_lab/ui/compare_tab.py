@@ -148,18 +148,20 @@ def build(services: Services) -> dict:
             )
         many_go = gr.Button("Compare all")
         many_note = gr.Markdown()
-        many_summary = gr.Dataframe(interactive=False, wrap=True, label="Each method")
+        # Hidden until there are answers: an empty table would show placeholder headers ("1 2 3").
+        many_summary = gr.Dataframe(interactive=False, wrap=True, label="Each method", visible=False)
         many_rows = gr.Dataframe(
-            interactive=False, wrap=True, max_height=400, label="Each review (disagreements first)"
+            interactive=False, wrap=True, max_height=400, label="Each review (disagreements first)", visible=False
         )
         many_download = gr.DownloadButton("Download each review's answers (CSV)", value=None)
 
-    @said_here("Not compared", None, None, gr.DownloadButton(value=None))
+    @said_here("Not compared", gr.Dataframe(visible=False), gr.Dataframe(visible=False), gr.DownloadButton(value=None))
     def run_many(typed, upload, *picks):
         summary, per_review, note = services.compare_many(upload, typed, chosen(picks))
         csv = fresh("reviews", ".csv")
         per_review.to_csv(csv, index=False)
-        return note, summary, per_review, gr.DownloadButton(value=str(csv))
+        shown = (gr.Dataframe(frame, visible=True) for frame in (summary, per_review))
+        return note, *shown, gr.DownloadButton(value=str(csv))
 
     many_go.click(
         run_many,

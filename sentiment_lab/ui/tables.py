@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import PurePath
 
 import numpy as np
@@ -149,6 +150,12 @@ def _mean(members: list, key: str) -> float:
     return round(float(np.mean([res["test"].get(key) or 0 for res, _ in members])), 4)
 
 
+def seed_list(seeds: list[int]) -> str:
+    """'42 (×2), 43': each seed once, with how many runs it has when a setting was trained again."""
+    counts = Counter(seeds)
+    return ", ".join(f"{s} (×{n})" if n > 1 else str(s) for s, n in sorted(counts.items()))
+
+
 def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
     """One line per setting: its finished runs' seeds, test accuracy as mean ± std over them (a
     comparison of methods one seed apart is mostly training noise), and their mean F1, loss and time."""
@@ -168,7 +175,7 @@ def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
                 cfg.model,
                 PurePath(cfg.data.dataset).name or cfg.data.dataset,
                 _settings(cfg),
-                ", ".join(str(c.seed) for _, c in sorted(members, key=lambda m: m[1].seed)),
+                seed_list([c.seed for _, c in members]),
                 f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread
                 _mean(members, "f1"),
                 _mean(members, "loss"),
