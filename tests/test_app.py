@@ -289,8 +289,8 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     from gradio_client import handle_file
 
     archive = client.predict(run_id, api_name="/export_run")
-    note = client.predict(handle_file(archive), api_name="/import_run")
-    assert f"Imported as **{run_id}-imported-" in note
+    new_id = client.predict(handle_file(archive), api_name="/import_run")
+    assert new_id.startswith(f"{run_id}-imported-")  # the id itself, for a program to use
     assert sum(r["id"].startswith(run_id) and r["state"] == "done" for r in client.predict(api_name="/list_runs")) == 2
     with pytest.raises(Exception, match="review is empty"):
         client.predict("   ", api_name="/compare")

@@ -146,7 +146,7 @@ class Services:
         return str(export_run(self.jobs, run_id, fresh("run", "")))  # a folder of its own: the zip keeps the run's name
 
     def import_archive(self, path: str | None) -> str:
-
+        """A run archive (zip) becomes a finished run; returns its id."""
         if not path:
             raise JobError("choose a run archive (.zip) first")
         if self.demo:

@@ -458,10 +458,13 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
     panel.export_btn.click(do_export, panel.picked, panel.export_file, api_visibility="private")
     # Public endpoints (/export_run, /import_run), so gradio_client moves the files both ways. Export reads
     # a plain run id: the Run dropdown refuses any value outside the choices its page was last sent.
+    # Import answers a program with the new run's id, and the page with a sentence.
     with gr.Row(visible=False):
         api_run, api_export = gr.Textbox(), gr.Button()
+        api_archive, api_import, api_new_run = gr.File(), gr.Button(), gr.Textbox()
     api_export.click(do_export, api_run, panel.export_file, api_name="export_run")
-    panel.import_file.upload(do_import, panel.import_file, panel.import_msg, api_name="import_run")
+    api_import.click(user_errors(services.import_archive), api_archive, api_new_run, api_name="import_run")
+    panel.import_file.upload(do_import, panel.import_file, panel.import_msg, api_visibility="private")
 
     @said_here("Not pushed")
     def do_push(run_id, repo_id, tok):
