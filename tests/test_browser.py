@@ -349,7 +349,7 @@ def in_view(page, locator) -> bool:
 def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(browser, tmp_path, tiny_data):
     """At 1366x768 the Train buttons and their answer stay in view wherever the form is scrolled, a refusal is
     one message there (no toast, no red outputs), and the SVM's form shows no epochs; at 390 px the Compare
-    table keeps whole words in its columns."""
+    table keeps whole words in its columns and the curves keep their width (scrolled sideways)."""
     from playwright.sync_api import expect
 
     from sentiment_lab.ui.app import CSS, build_app
@@ -396,5 +396,9 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
         expect(header).to_be_attached(timeout=20_000)
         assert header.bounding_box()["width"] >= 80, "the Compare table breaks its words letter by letter"
         phone.screenshot(path=str(SHOTS / "compare-390.png"), full_page=True)
+        phone.get_by_role("tab", name="Curves").click()
+        plot = phone.locator("#curves-plot > div").first
+        expect(plot).to_be_visible(timeout=20_000)
+        assert plot.bounding_box()["width"] >= 900, "three curves squeezed into a phone's width"
     finally:
         app.close()

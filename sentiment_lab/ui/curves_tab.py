@@ -49,7 +49,7 @@ def build(services: Services, timer: gr.Timer) -> dict:
         chosen = gr.Dropdown([], multiselect=True, label="Runs to overlay", scale=4)
         x_axis = gr.Radio(["step", "epoch", ("time", "seconds")], value="step", label="x-axis", scale=1)
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing (train loss)", scale=1)
-    plot = gr.Plot(curves_figure({}), label="Curves")
+    plot = gr.Plot(curves_figure({}), label="Curves", elem_id="curves-plot")
     with gr.Row():
         gr.Markdown("### Results of finished runs")
         per = gr.Radio(
