@@ -34,6 +34,15 @@ def wait_until(page, condition, timeout_s: float, what: str) -> None:
         page.wait_for_timeout(100)
 
 
+def serve(app) -> str:
+    """Launch the built app on a free local port, with the app's CSS, as `app.py` does; return its address."""
+    from sentiment_lab.ui.app import CSS
+
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    return f"http://127.0.0.1:{port}/"
+
+
 @pytest.fixture
 def browser():
     try:
@@ -54,15 +63,14 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
     from playwright.sync_api import expect
 
     from sentiment_lab.training.config import RunConfig
-    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.app import build_app
 
     app = build_app(tmp_path / "runs")
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    url = serve(app)
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         page.get_by_label("Model").fill(str(tiny_models["bert"]))
         page.get_by_label("Dataset").fill(str(tiny_data))
         page.get_by_label("Epochs").fill("2")
@@ -184,7 +192,7 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
     from sentiment_lab.storage import write_json_atomic
     from sentiment_lab.training.records import read_status, write_status
     from sentiment_lab.training.state import STATE_FILE, STEP_FILE
-    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.app import build_app
 
     root = tmp_path / "runs"
     root.mkdir()
@@ -199,11 +207,10 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
     (stopped / "metrics.jsonl").write_text('{"step": 40, "epoch": 0.8, "loss": 0.5, "total_steps": 50}\n')
     app = build_app(root)
     app.services.jobs.launcher = fake_launcher
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    url = serve(app)
     try:
         page = browser.new_page(viewport={"width": 1024, "height": 900})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         expect(page.get_by_label("Run", exact=True)).to_have_value("full-old", timeout=20_000)  # the first listed
         page.get_by_text("Config and log of the selected run").click()
         page.get_by_role("button", name="Copy its settings to the form").click()
@@ -267,7 +274,7 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
     from fakes.runs import finished_run
     from playwright.sync_api import expect
 
-    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.app import build_app
 
     root = tmp_path / "runs"
     finished_run(root, "first-run", "full", 200.0)
@@ -283,11 +290,10 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
         return listing(*args, **kwargs)
 
     jobs.list = slow_list
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    url = serve(app)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         picker = page.get_by_label("Run", exact=True)
         expect(picker).to_have_value(re.compile("first-run|second-run"), timeout=20_000)
         other = "second-run" if picker.input_value() == "first-run" else "first-run"
@@ -308,15 +314,14 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
     refused in the form, nothing is queued; a reload keeps what was typed."""
     from playwright.sync_api import expect
 
-    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.app import build_app
 
     app = build_app(tmp_path / "runs")
     app.services.jobs.advance = lambda: []  # were anything queued, it would not train
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    url = serve(app)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         page.get_by_label("Run name (optional)").fill("kept-across-reloads")  # saved long before the reload
         epochs = page.get_by_label("Epochs")
         epochs.fill("")
@@ -352,16 +357,15 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
     table keeps whole words in its columns and the curves keep their width (scrolled sideways)."""
     from playwright.sync_api import expect
 
-    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.app import build_app
 
     app = build_app(tmp_path / "runs")
     app.services.jobs.advance = lambda: []  # were anything queued, it would not train
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    url = serve(app)
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         page = browser.new_page(viewport={"width": 1366, "height": 768})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         train = page.get_by_role("button", name="Train", exact=True)
         expect(train).to_be_visible(timeout=20_000)
         assert in_view(page, train), "Train is below the fold"
@@ -390,7 +394,7 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
         page.screenshot(path=str(SHOTS / "train-1366x768.png"))
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
-        phone.goto(f"http://127.0.0.1:{port}/")
+        phone.goto(url)
         phone.get_by_role("tab", name="Compare").click()
         header = phone.locator("th:visible", has_text="method").first
         expect(header).to_be_attached(timeout=20_000)

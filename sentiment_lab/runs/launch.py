@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,6 +20,12 @@ def visible_gpus() -> int:
     mask = os.environ.get("CUDA_VISIBLE_DEVICES")
     if mask is not None:
         return len([d for d in mask.split(",") if d.strip() and d.strip() != "-1"])
+    return installed_gpus()
+
+
+@functools.cache
+def installed_gpus() -> int:
+    """The machine's GPUs as nvidia-smi lists them, asked once: every Train press checks the process count."""
     if not shutil.which("nvidia-smi"):
         return 0
     import subprocess
