@@ -501,3 +501,17 @@ def test_a_failed_runs_notice_is_shortened_at_a_word():
     messages, _ = run_endings({"r": "running"}, [{"id": "r", "state": "failed", "error": reason}])
     text = messages[0][1]
     assert text.endswith(" …") and len(text) < 420 and text.removesuffix(" …").split()[-1] in reason.split()
+
+
+def test_a_refusal_is_said_beside_its_button_and_clears_the_other_outputs():
+    from sentiment_lab.ui.services import said_here
+
+    made = []
+
+    @said_here("Not queued", lambda: made.append(1) or "cleared", None)
+    def refuse(x):
+        raise ConfigError(f"Epochs must be in (0, 1000], got {x}")
+
+    assert not made  # what clears is made when a refusal happens, not when the page is built
+    assert refuse(-1) == ("**Not queued:** Epochs must be in (0, 1000], got -1", "cleared", None) and made == [1]
+    assert said_here("Not stopped")(lambda: "stopping")() == "stopping"

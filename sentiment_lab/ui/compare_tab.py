@@ -155,7 +155,10 @@ def build(services: Services) -> dict:
         )
         many_download = gr.DownloadButton("Download each review's answers (CSV)", value=None)
 
-    @said_here("Not compared", gr.Dataframe(visible=False), gr.Dataframe(visible=False), gr.DownloadButton(value=None))
+    def hidden():
+        return gr.Dataframe(visible=False)
+
+    @said_here("Not compared", hidden, hidden, lambda: gr.DownloadButton(value=None))
     def run_many(typed, upload, *picks):
         summary, per_review, note = services.compare_many(upload, typed, chosen(picks))
         csv = fresh("reviews", ".csv")

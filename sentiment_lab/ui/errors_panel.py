@@ -9,7 +9,7 @@ import gradio as gr
 from sentiment_lab.serving.error_analysis import MAX_RUNS, MAX_SHOWN, SHOW
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.pickers import refreshed
-from sentiment_lab.ui.services import Services, user_errors
+from sentiment_lab.ui.services import Services, said_here
 
 # Shares of each table's width: sized by content, the review column pushed the runs' answers, the
 # point of the table, behind a horizontal scroll.
@@ -69,7 +69,10 @@ def build(services: Services) -> dict:
     sentences = gr.Dataframe(interactive=False, wrap=True, max_height=480, label="Sentences (✗ = wrong)", visible=False)
     download = gr.DownloadButton("Download these sentences (CSV)", value=None, visible=False)
 
-    @user_errors
+    def hidden():
+        return gr.Dataframe(visible=False)
+
+    @said_here("Not shown", hidden, hidden, hidden, lambda: gr.DownloadButton(value=None, visible=False))
     def run(run_ids, view):
         result = named(services.test_errors(run_ids, view), services.names())
         csv = fresh("test-errors", ".csv")

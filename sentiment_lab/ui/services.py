@@ -43,7 +43,8 @@ def user_errors(fn):
 
 def said_here(what: str, *cleared):
     """A user error, said in the handler's first output (the message beside its button) as `**what:** reason`,
-    with its other outputs set to `cleared`: one message in one place, no toast, nothing stale left on screen."""
+    with its other outputs set to `cleared`: one message in one place, no toast, nothing stale left on screen.
+    A callable in `cleared` is called then: a component made while the page is built would join its layout."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -52,7 +53,7 @@ def said_here(what: str, *cleared):
                 return fn(*args, **kwargs)
             except USER_ERRORS as e:
                 message = f"**{what}:** {e}"
-                return (message, *cleared) if cleared else message
+                return (message, *(c() if callable(c) else c for c in cleared)) if cleared else message
 
         return wrapper
 
