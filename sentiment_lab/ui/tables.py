@@ -126,7 +126,7 @@ def on_screen(frame: pd.DataFrame) -> pd.DataFrame:
     plain numbers."""
     if "trainable" not in frame:
         return frame
-    return frame.assign(trainable=frame["trainable"].map(lambda n: f"{n:,}" if isinstance(n, (int, float)) else n))
+    return frame.assign(trainable=frame["trainable"].map("{:,}".format))
 
 
 def _value(v) -> str:
