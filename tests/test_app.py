@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT
 
 from sentiment_lab.training.config import ConfigError
-from sentiment_lab.ui.forms import form_to_config, store_upload
+from sentiment_lab.ui.forms import every_method_configs, form_to_config, store_upload
 from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
-from sentiment_lab.ui.tables import on_screen, results_frame, runs_frame
+from sentiment_lab.ui.tables import matching_runs, on_screen, results_frame, runs_frame, runs_label
 
 
 def test_build_app_without_launching(tmp_path):
@@ -109,6 +109,31 @@ def test_the_form_ignores_what_the_method_does_not_read():
     assert cfg.optimisation.epochs == 3 and cfg.lora.r == 8 and cfg.features.pooling == "cls"
     with pytest.raises(ConfigError, match="Epochs: enter a number"):
         form_to_config({"method": "freeze", "epochs": None})
+
+
+def test_train_all_five_names_a_setting_the_shown_form_hides():
+    """With the SVM shown, Epochs is hidden, yet the other four read it: a word left there names the box and
+    how to see it, instead of an 'Epochs' refusal the user cannot find on the page."""
+    form = {"method": "svm", "epochs": None, "seed": "1, 2"}
+    with pytest.raises(ConfigError, match=r"^Epochs: enter a number\. The SVM on frozen features form hides Epochs"):
+        every_method_configs(form)
+    configs = every_method_configs({**form, "epochs": 2, "lr": "1e-3"})
+    assert [c.method for c in configs[::2]] == ["svm", "full", "lora", "freeze", "adapters"]
+    assert {c.optimisation.lr for c in configs[2:]} != {1e-3}  # each method its own learning rate
+    with pytest.raises(ConfigError, match=r"^Epochs: enter a number$"):
+        every_method_configs({"method": "full", "epochs": None})  # shown: the plain message
+
+
+def test_the_run_filter_keeps_runs_holding_every_word():
+    rows = [
+        {"id": "a-1", "name": "LoRA minilm #1", "state": "failed", "method": "lora", "model": "minilm"},
+        {"id": "b-2", "name": "LoRA minilm #2", "state": "done", "method": "lora", "model": "minilm"},
+        {"id": "c-3", "name": "SVM bert #1", "state": "failed", "method": "svm", "model": "/tmp/bert"},
+    ]
+    assert [r["id"] for r in matching_runs(rows, "LORA Failed")] == ["a-1"]
+    assert [r["id"] for r in matching_runs(rows, "bert")] == ["c-3"]
+    assert matching_runs(rows, "  ") == rows and matching_runs(rows, None) == rows
+    assert runs_label(1, 3).endswith("1 of 3 match the filter") and "of" not in runs_label(3, 3)
 
 
 def test_uploads_are_checked_and_renamed(tmp_path):

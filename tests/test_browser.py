@@ -305,6 +305,9 @@ def test_a_run_picked_while_the_list_refreshes_stays_picked(browser, tmp_path):
         wait_until(page, lambda: len(refreshes) >= picked_at + 2, 20, "two run-list refreshes after the pick")
         page.wait_for_timeout(300)  # the browser applies the last answer
         assert picker.input_value() == other
+        page.get_by_label("Filter runs").fill("lora")
+        expect(page.get_by_text("1 of 2 match the filter")).to_be_visible(timeout=10_000)
+        assert picker.input_value() == other  # the filter narrows the list, not the pick
     finally:
         app.close()
 
@@ -353,8 +356,9 @@ def in_view(page, locator) -> bool:
 
 def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(browser, tmp_path, tiny_data):
     """At 1366x768 the Train buttons and their answer stay in view wherever the form is scrolled, a refusal is
-    one message there (no toast, no red outputs), and the SVM's form shows no epochs; at 390 px the Compare
-    table keeps whole words in its columns and the curves keep their width (scrolled sideways)."""
+    one message there (no toast, no red outputs), and the SVM's form shows no epochs; at 390 px the model and
+    dataset boxes take the whole width, the Compare table keeps whole words in its columns and the curves keep
+    their width (scrolled sideways)."""
     from playwright.sync_api import expect
 
     from sentiment_lab.ui.app import build_app
@@ -395,6 +399,9 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(url)
+        for box in ("Model", "Dataset"):  # a Hub id or a path on one line, not half the width in three
+            expect(phone.get_by_label(box)).to_be_visible(timeout=20_000)
+            assert phone.get_by_label(box).bounding_box()["width"] >= 280, f"{box} is squeezed at 390 px"
         phone.get_by_role("tab", name="Compare").click()
         header = phone.locator("th:visible", has_text="method").first
         expect(header).to_be_attached(timeout=20_000)

@@ -18,7 +18,10 @@ footer {display: none !important}
 #train-actions {position: sticky; bottom: 0; z-index: 100; background: var(--body-background-fill);
   padding: 6px 0; box-shadow: 0 -8px 8px -8px rgba(0, 0, 0, 0.25)}
 /* a phone: tables keep readable columns and scroll sideways, rather than breaking words letter by letter */
-@media (max-width: 700px) {table {min-width: 620px !important}
+/* and a model id or a dataset path gets the whole width, not half of it in three broken lines */
+@media (max-width: 700px) {table {min-width: 760px !important}
+  th * {word-break: normal !important; overflow-wrap: normal !important}
+  .wide-on-phone {min-width: 100% !important}
   #curves-plot {overflow-x: auto !important} #curves-plot > div {min-width: 900px}}
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
-from sentiment_lab.training.config import DEFAULT_LR, ConfigError, RunConfig
+from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -160,6 +160,26 @@ def form_to_configs(values: dict) -> list[RunConfig]:
         )
         for lr, seed in runs
     ]
+
+
+def every_method_configs(values: dict) -> list[RunConfig]:
+    """Train all five: one config per method (and per seed listed) from one form, each method at its own
+    learning rate. A setting the shown method's form hides, yet another method reads, is named as hidden."""
+    values = {k: v for k, v in values.items() if k != "lr"}
+    shown, hidden = values.get("method"), unread_by(values.get("method"))
+    configs = []
+    for method in METHODS:
+        try:
+            configs += form_to_configs({**values, "method": method})
+        except ConfigError as e:
+            named = next((k for k in hidden & FIELD_LABELS.keys() if str(e).startswith(FIELD_LABELS[k])), None)
+            if named is None:
+                raise
+            raise ConfigError(
+                f"{e}. The {METHOD_LABELS[shown]} form hides {FIELD_LABELS[named]}, which "
+                f"{METHOD_LABELS[method]} reads: pick {METHOD_LABELS[method]} to see it"
+            ) from None
+    return configs
 
 
 def short_rate(lr: float) -> str:

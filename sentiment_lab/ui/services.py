@@ -17,12 +17,12 @@ from sentiment_lab.serving.review_batch import read_reviews, tables
 from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import hub_reachable
-from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
+from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.training.records import read_status
 from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
-from sentiment_lab.ui.forms import dataset_note, form_to_configs, store_upload
+from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs, store_upload
 from sentiment_lab.ui.names import display_names
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
@@ -176,9 +176,7 @@ class Services:
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
         """One run of each method with the same data and budget (for each seed listed)."""
-        form = self._with_upload(form, upload)
-        form.pop("lr", None)  # each method takes its own measured learning rate
-        return self.queue([cfg for m in METHODS for cfg in form_to_configs({**form, "method": m})], visitor)
+        return self.queue(every_method_configs(self._with_upload(form, upload)), visitor)
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(dataset.strip(), self.hub_online)

@@ -59,6 +59,20 @@ def _duration(seconds) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def matching_runs(rows: list[dict], query: str | None) -> list[dict]:
+    """The rows whose name, state, method, model, dataset or id hold every word of `query` (any case):
+    "lora failed" keeps the failed LoRA runs. A blank query keeps them all."""
+    words = (query or "").lower().split()
+    fields = ("name", "state", "method", "model", "dataset", "id")
+    return [r for r in rows if all(w in " ".join(str(r.get(f) or "") for f in fields).lower() for w in words)]
+
+
+def runs_label(shown: int, total: int) -> str:
+    """The run list's label: how many runs a filter shows, when it hides some."""
+    head = "Runs (refresh every 2 s)"
+    return head if shown == total else f"{head}: {shown} of {total} match the filter"
+
+
 def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str] | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation
     accuracy."""

@@ -18,7 +18,7 @@ from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, said_here, user_errors
-from sentiment_lab.ui.tables import RUN_WIDTHS, runs_frame
+from sentiment_lab.ui.tables import RUN_WIDTHS, matching_runs, runs_frame, runs_label
 
 # An imported run never replaces, unasked, the run that answers for its method.
 ANSWERS_WHEN_PICKED = (
@@ -58,11 +58,13 @@ def _form_column(services: Services) -> SimpleNamespace:
             d["model"],
             label=FIELD_LABELS["model"],
             info="'minilm' (bundled, offline), a Hub id or a local folder",
+            elem_classes="wide-on-phone",
         )
         dataset = gr.Textbox(
             DEFAULT_DATASET,
             label=FIELD_LABELS["dataset"],
             info="Hub id or local folder / file with text and label columns",
+            elem_classes="wide-on-phone",
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
     with gr.Accordion("…or upload your own data (CSV / JSON lines / parquet, 50 MB max)", open=False):
@@ -163,9 +165,14 @@ def _form_column(services: Services) -> SimpleNamespace:
 
 def _runs_column(services: Services) -> SimpleNamespace:
     """The run list, the picked run's actions, and its config, log, archive and Hub panels."""
+    run_filter = gr.Textbox(
+        label="Filter runs",
+        placeholder="words a run's name, state, method, model or dataset holds: lora failed",
+        max_lines=1,
+    )
     runs = gr.Dataframe(
         runs_frame([]),
-        label="Runs (refresh every 2 s)",
+        label=runs_label(0, 0),
         interactive=False,
         wrap=True,
         max_height=420,
@@ -214,6 +221,7 @@ def _runs_column(services: Services) -> SimpleNamespace:
         log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
 
     return SimpleNamespace(
+        run_filter=run_filter,
         runs=runs,
         picked=picked,
         stop_btn=stop_btn,
@@ -322,7 +330,7 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
 def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace, fields: list, timer) -> None:
     """The run list's refresh and the picked run's actions, config, log, archive and Hub panels."""
 
-    def refresh(request: gr.Request, current, seen=None):
+    def refresh(request: gr.Request, current, seen=None, query=None):
         rows = services.jobs.list()
         ids, names = [r["id"] for r in rows], display_names(rows)
         rows = [{**r, "name": names[r["id"]]} for r in rows]
@@ -333,7 +341,9 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
         default = next((r["id"] for r in rows if r["state"] == "running"), ids[0] if ids else None)
         shown = current if current in ids else default
         row = next((r for r in rows if r["id"] == shown), None)
-        return runs_frame(rows, names=names), refreshed(ids, current, default, names), seen, *action_states(row)
+        shown_rows = matching_runs(rows, query)  # the picker keeps every run: the picked one stays picked
+        table = gr.Dataframe(runs_frame(shown_rows, names=names), label=runs_label(len(shown_rows), len(rows)))
+        return table, refreshed(ids, current, default, names), seen, *action_states(row)
 
     def action_states(row: dict | None) -> list:
         """Stop, Resume and Delete enabled only where they apply to the picked run's state."""
@@ -348,10 +358,18 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
         return action_states(next((r for r in services.jobs.list() if r["id"] == run_id), None))
 
     states = gr.State(None)  # per page: the run states it last saw
+    refresh_inputs = [panel.picked, states, panel.run_filter]
     actions = [panel.stop_btn, panel.resume_btn, panel.delete_btn]
     timer.tick(
         refresh,
-        [panel.picked, states],
+        refresh_inputs,
+        [panel.runs, panel.picked, states, *actions],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    panel.run_filter.change(
+        refresh,
+        refresh_inputs,
         [panel.runs, panel.picked, states, *actions],
         api_visibility="private",
         show_progress="hidden",
@@ -384,7 +402,7 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
 
     panel.resume_btn.click(do_resume, panel.picked, panel.stop_msg, api_visibility="private").then(
         refresh,
-        [panel.picked, states],
+        refresh_inputs,
         [panel.runs, panel.picked, states, *actions],
         api_visibility="private",
         show_progress="hidden",
@@ -418,7 +436,7 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
         do_delete, panel.to_delete, [panel.confirm_row, panel.to_delete, panel.stop_msg], api_visibility="private"
     ).then(
         refresh,
-        [panel.picked, states],
+        refresh_inputs,
         [panel.runs, panel.picked, states, *actions],
         api_visibility="private",
         show_progress="hidden",
