@@ -64,6 +64,7 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
 
     from sentiment_lab.training.config import RunConfig
     from sentiment_lab.ui.app import build_app
+    from sentiment_lab.ui.compare_tab import near_chance
 
     app = build_app(tmp_path / "runs")
     url = serve(app)
@@ -155,6 +156,19 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert_last_column_in_view(page, "run")
         assert page.get_by_label("Review").input_value().startswith("<script>")  # shown as text, never run
         assert not dialogs, dialogs  # the review's script tag never ran
+        # The confidence in each answer's label and P(positive) are two labelled columns, not one "probability".
+        for header in ("confidence in label", "P(positive)"):
+            expect(page.locator("th:visible", has_text=header).first).to_be_visible()
+        weak = page.get_by_text(re.compile("Close to chance on its test set"))
+        rows = app.services.compare("<script>alert(1)</script> a good movie")
+        if any(near_chance(r) for r in rows):  # tiny models on 64 sentences: some may learn nothing
+            expect(weak).to_be_visible()
+        else:
+            expect(weak).to_have_count(0)
+        page.get_by_label("Review").fill("Ein schrecklich langweiliger Streifen, leider viel zu lang")
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.get_by_text(re.compile("This review does not look English"))).to_be_visible(timeout=60_000)
+        page.get_by_label("Review").fill("<script>alert(1)</script> a good movie")
 
         page.get_by_text("Which words decided it").click()
         page.get_by_role("button", name="Show each word's pull").click()
@@ -242,7 +256,10 @@ def test_browser_copies_a_runs_settings_deletes_only_after_asking_zips_a_run_bot
         page.locator(".block", has_text="Import a run archive (.zip)").locator("input[type=file]").set_input_files(
             str(archive)
         )
-        expect(page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+"))).to_be_visible(timeout=20_000)
+        # ... and says it answers in Compare only once picked: an import never silently replaces a run trained here
+        expect(
+            page.get_by_text(re.compile(r"Imported as lora-new-imported-\w+.*answers with it once it is picked"))
+        ).to_be_visible(timeout=20_000)
         assert len(list(root.glob("lora-new-imported-*"))) == 1
 
         # A stopped run goes on through the Resume button: queued, started by the queue, done.
