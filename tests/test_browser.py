@@ -390,6 +390,7 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
         train = page.get_by_role("button", name="Train", exact=True)
         expect(train).to_be_visible(timeout=20_000)
         assert in_view(page, train), "Train is below the fold"
+        expect(page.locator("footer").get_by_role("button", name="Use via API")).to_be_attached()  # found from the page
         page.get_by_text("More settings").click()
         page.get_by_label("Processes").scroll_into_view_if_needed()  # the bottom of the form
         assert in_view(page, train), "Train scrolled out of view"

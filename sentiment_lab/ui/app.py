@@ -14,7 +14,6 @@ from sentiment_lab.ui.services import Services, user_errors
 CSS = """
 /* clip, not hidden: a hidden overflow would make the page's frame the scroller and stop #train-actions sticking */
 .gradio-container {max-width: 1400px !important; overflow: clip !important}
-footer {display: none !important}
 #train-actions {position: sticky; bottom: 0; z-index: 100; background: var(--body-background-fill);
   padding: 6px 0; box-shadow: 0 -8px 8px -8px rgba(0, 0, 0, 0.25)}
 /* a phone: tables keep readable columns and scroll sideways, rather than breaking words letter by letter */
@@ -34,7 +33,8 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
     with gr.Blocks(title="Sentiment Lab", delete_cache=(1800, 7200)) as app:
         gr.Markdown(
             "# Sentiment Lab\nFine-tune sentiment classifiers and compare SVM, full fine-tuning, LoRA, "
-            "freeze and adapters on movie reviews."
+            "freeze and adapters on movie reviews. Programs can do the same through the API (*Use via API*, "
+            "at the bottom of the page)."
         )
         if demo:
             gr.Markdown(f"**{demo.describe()}**")
