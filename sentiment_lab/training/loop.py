@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_lab.training.config import Optimisation
+from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
 from sentiment_lab.training.param_groups import param_groups
 
@@ -242,6 +243,8 @@ def fit(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
+    if accelerator.device.type == "cpu":
+        use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
