@@ -4,10 +4,10 @@ The training step (length-grouped batches, bf16 autocast where the CPU has it) w
 foreach implementation, against the same step with the fused AdamW (kept: train_loop uses it) and
 with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
 length; not kept), and the fused step with the math attention kernel that train_loop asks for on a
-CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower).
-Same process, same batches,
-one after the other; samples/s over the steps after a warm-up (compilation is reported apart,
-it is paid once per run and per new shape).
+CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower),
+and that step with dropout masks drawn from random integers (kept on a CPU: training/cpu_dropout.py).
+Same process, same batches, one after the other; samples/s over the steps after a warm-up
+(compilation is reported apart, it is paid once per run and per new shape).
 """
 
 from __future__ import annotations
@@ -23,11 +23,18 @@ from bench.throughput import fresh_accelerator_state
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import load_dataset, tokenize
 from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
 from sentiment_lab.training.runner import make_accelerator
 
-VARIANTS = ("foreach AdamW", "fused AdamW", "torch.compile", "fused AdamW + math attention")
+VARIANTS = (
+    "foreach AdamW",
+    "fused AdamW",
+    "torch.compile",
+    "fused AdamW + math attention",
+    "fused AdamW + math attention + integer-mask dropout",
+)
 
 
 def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
@@ -40,6 +47,8 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     fused = variant.startswith("fused AdamW")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
     model, optimizer = acc.prepare(model, optimizer)
+    if variant.endswith("integer-mask dropout"):
+        use_integer_masks(model)
     if variant == "torch.compile":
         model = torch.compile(model, dynamic=True)
     batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
@@ -50,7 +59,7 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         inputs, y = next(batches)
         kernel = (
             training_attention(acc.device, acc.mixed_precision == "bf16")
-            if variant.endswith("math attention")
+            if "math attention" in variant
             else contextlib.nullcontext()
         )
         with acc.autocast(), kernel:
