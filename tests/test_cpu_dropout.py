@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from accelerate import Accelerator
+from test_methods import prepared
 from torch import nn
 
+from sentiment_lab.training import methods
+from sentiment_lab.training.config import Optimisation, RunConfig
 from sentiment_lab.training.cpu_dropout import IntegerMaskDropout, use_integer_masks
+from sentiment_lab.training.loop import TokenBatches, fit
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -56,13 +61,6 @@ def test_a_models_dropouts_are_swapped_in_place_and_its_state_dict_is_unchanged(
 
 
 def test_training_on_the_cpu_uses_it_for_every_dropout_module(tiny_models, tiny_data):
-    from accelerate import Accelerator
-    from test_methods import prepared
-
-    from sentiment_lab.training import methods
-    from sentiment_lab.training.config import Optimisation, RunConfig
-    from sentiment_lab.training.loop import TokenBatches, fit
-
     ds, tok = prepared(tiny_models["bert"], tiny_data)
     cfg = RunConfig.of(method="lora", model=str(tiny_models["bert"])).validated()
     model = methods.build(cfg, {0: "neg", 1: "pos"})

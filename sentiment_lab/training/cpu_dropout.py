@@ -1,6 +1,6 @@
 """Dropout on a CPU with masks cut from 64-bit random words: torch's `bernoulli_` there draws a random number
-per element, which made it a large part of a LoRA step (README, "On this CPU"); masks drawn two elements
-to a random word cost about half. Same p, same inverted scaling, same generator (so seeds and resume
+per element, a large part of a LoRA step (README, "On this CPU"); these masks take two elements from each
+random word, so half the draws. Same p, same inverted scaling, same generator (so seeds and resume
 behave as before); only which elements a given seed drops differs."""
 
 from __future__ import annotations
