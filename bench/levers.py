@@ -5,7 +5,8 @@ foreach implementation, against the same step with the fused AdamW (kept: train_
 with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
 length; not kept), and the fused step with the math attention kernel that train_loop asks for on a
 CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower),
-and that step with dropout masks drawn from random integers (kept on a CPU: training/cpu_dropout.py).
+and that step with dropout masks drawn from random integers (kept on a CPU: training/cpu_dropout.py),
+and that step with the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py).
 Same process, same batches, one after the other; samples/s over the steps after a warm-up
 (compilation is reported apart, it is paid once per run and per new shape).
 """
@@ -25,6 +26,7 @@ from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import load_dataset, tokenize
+from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
 from sentiment_lab.training.runner import make_accelerator
 
@@ -34,6 +36,7 @@ VARIANTS = (
     "torch.compile",
     "fused AdamW + math attention",
     "fused AdamW + math attention + integer-mask dropout",
+    "fused AdamW + math attention + integer-mask dropout + kept embedding gradient",
 )
 
 
@@ -47,8 +50,9 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     fused = variant.startswith("fused AdamW")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
     model, optimizer = acc.prepare(model, optimizer)
-    if variant.endswith("integer-mask dropout"):
+    if "integer-mask dropout" in variant:
         use_integer_masks(model)
+    kept = keep_embedding_grad(model) if variant.endswith("kept embedding gradient") else None
     if variant == "torch.compile":
         model = torch.compile(model, dynamic=True)
     batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
@@ -67,6 +71,8 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         acc.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if kept is not None:
+            kept.clear(inputs)
     return steps * 16 / (time.perf_counter() - started), warm_s
 
 

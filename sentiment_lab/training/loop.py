@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
+from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -245,6 +246,8 @@ def fit(
     model, optimizer = accelerator.prepare(model, optimizer)
     if accelerator.device.type == "cpu":
         use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
+    # One process on a CPU: the token table's gradient in a kept buffer (DDP expects its own dense buffers).
+    kept = keep_embedding_grad(model) if accelerator.device.type == "cpu" and accelerator.num_processes == 1 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
@@ -343,6 +346,8 @@ def fit(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if kept is not None:
+                kept.clear(inputs)
             step += 1
             result.samples += len(y) * accelerator.num_processes  # the global batch, to within one sentence
             # Summed on the device and read only when logged: a read every step would make the CPU wait
@@ -381,6 +386,8 @@ def fit(
             break
     if last_eval != step and step > 0:  # stopped between evaluations: resumed, it goes on from this very step
         take_snapshot()
+    if kept is not None:
+        kept.close()
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
