@@ -133,7 +133,9 @@ def test_lora_loads_with_peft(tiny_models, tiny_data, tmp_path):
     # PEFT alone gives the run's own test answers, sentence by sentence.
     tok = AutoTokenizer.from_pretrained(folder / "artefacts")
     test = load_dataset(str(tiny_data)).splits["test"]
-    with torch.inference_mode():
+    # In the precision the run evaluated in (bf16 on a CPU that has it), so near-ties fall the same way.
+    bf16 = json.loads((folder / "results.json").read_text())["mixed_precision"] == "bf16"
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         pred = model(**tok(test.texts, padding=True, truncation=True, max_length=512, return_tensors="pt")).logits
     saved = json.loads((folder / "test_predictions.json").read_text())
     assert pred.argmax(-1).tolist() == saved["pred"] and test.labels.tolist() == saved["label"]
