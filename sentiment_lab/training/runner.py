@@ -112,8 +112,11 @@ def stop_message(step: int, total: int) -> str:
 
 def end_processes() -> None:
     """Leave the process group of a multi-process run cleanly: a gloo group left to the interpreter's exit
-    can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed."""
+    can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed. The
+    ranks first wait for each other: one that tore its group down while the main process was still saving
+    the model could abort the same way."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
