@@ -6,7 +6,9 @@ with the model under `torch.compile` (dynamic shapes: batches grouped by length 
 length; not kept), and the fused step with the math attention kernel that train_loop asks for on a
 CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower),
 and that step with dropout masks drawn from random integers (kept on a CPU: training/cpu_dropout.py),
-and that step with the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py).
+and that step with the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py),
+and that step with the attention probabilities' dropout drawn as integer masks (kept on a CPU:
+training/cpu_attention.py).
 Same process, same batches, one after the other; samples/s over the steps after a warm-up
 (compilation is reported apart, it is paid once per run and per new shape).
 """
@@ -24,6 +26,7 @@ from bench.throughput import fresh_accelerator_state
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.cpu_attention import use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import load_dataset, tokenize
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
@@ -37,6 +40,7 @@ VARIANTS = (
     "fused AdamW + math attention",
     "fused AdamW + math attention + integer-mask dropout",
     "fused AdamW + math attention + integer-mask dropout + kept embedding gradient",
+    "fused AdamW + math attention + integer-mask dropout + kept embedding gradient + integer-mask attention dropout",
 )
 
 
@@ -52,7 +56,9 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     model, optimizer = acc.prepare(model, optimizer)
     if "integer-mask dropout" in variant:
         use_integer_masks(model)
-    kept = keep_embedding_grad(model) if variant.endswith("kept embedding gradient") else None
+    kept = keep_embedding_grad(model) if "kept embedding gradient" in variant else None
+    if "integer-mask attention dropout" in variant:
+        use_integer_mask_attention(model)
     if variant == "torch.compile":
         model = torch.compile(model, dynamic=True)
     batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_lab.training.config import Optimisation
+from sentiment_lab.training.cpu_attention import restore_attention, use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
@@ -246,6 +247,8 @@ def fit(
     model, optimizer = accelerator.prepare(model, optimizer)
     if accelerator.device.type == "cpu":
         use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
+    # Likewise the attention probabilities' dropout, for the steps only.
+    switched = use_integer_mask_attention(model) if accelerator.device.type == "cpu" else []
     # One process on a CPU: the token table's gradient in a kept buffer (DDP expects its own dense buffers).
     kept = keep_embedding_grad(model) if accelerator.device.type == "cpu" and accelerator.num_processes == 1 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
@@ -388,6 +391,7 @@ def fit(
         take_snapshot()
     if kept is not None:
         kept.close()
+    restore_attention(switched)
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)

@@ -1,0 +1,63 @@
+"""Attention for training on a CPU with its probabilities' dropout drawn as integer masks (cpu_dropout.py):
+SDPA's math kernel, which training on a CPU takes, draws that dropout with bernoulli_, one random number per
+head, query and key. This is the same math as that kernel (fp32, the scale split between queries and keys,
+dropout after the softmax); every other call (evaluation, no dropout, causal or grouped heads) goes to
+transformers' SDPA function unchanged. It is registered with transformers' attention interfaces under NAME,
+with SDPA's masks, and a model uses it only while `fit` trains it."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+from sentiment_lab.training.cpu_dropout import integer_mask_dropout
+
+NAME = "sdpa_integer_mask_dropout"
+
+
+def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
+    """transformers' attention-function signature: (batch, heads, length, dim) in, (batch, length, heads, dim) out."""
+    plain = (
+        not module.training
+        or dropout == 0
+        or query.device.type != "cpu"
+        or key.shape[1] != query.shape[1]
+        or kwargs.get("is_causal", getattr(module, "is_causal", False))
+        or kwargs.get("s_aux") is not None
+    )
+    if plain:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    root_scale = (query.shape[-1] ** -0.5 if scaling is None else scaling) ** 0.5
+    with torch.autocast("cpu", enabled=False):
+        scores = (query.float() * root_scale) @ (key.float() * root_scale).transpose(-2, -1)
+        if attention_mask is not None:
+            scores = (
+                scores.masked_fill(~attention_mask, float("-inf"))
+                if attention_mask.dtype == torch.bool
+                else scores + attention_mask
+            )
+        probs = integer_mask_dropout(scores.softmax(-1), dropout)
+        out = (probs @ value.float()).to(value.dtype)
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(NAME, attention)
+ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
+
+
+def use_integer_mask_attention(model) -> list:
+    """Switch `model`'s SDPA attention to NAME; returns the configs switched, for `restore_attention`."""
+    switched = []
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "_attn_implementation", None) == "sdpa" and all(c is not config for c in switched):
+            config._attn_implementation = NAME
+            switched.append(config)
+    return switched
+
+
+def restore_attention(configs: list) -> None:
+    for config in configs:
+        config._attn_implementation = "sdpa"
