@@ -1,16 +1,21 @@
-"""Optimizer and compiler levers: `python -m bench.levers [--steps N] [--quick]`.
+"""Step levers: `python -m bench.levers [--methods full,lora] [--variants a,b,a,b] [--quick]`.
 
-The training step (length-grouped batches, bf16 autocast where the CPU has it) with AdamW's
-foreach implementation, against the same step with the fused AdamW (kept: train_loop uses it) and
-with the model under `torch.compile` (dynamic shapes: batches grouped by length still vary in
-length; not kept), and the fused step with the math attention kernel that train_loop asks for on a
-CPU in bf16 (kept: `training_attention`; without attention dropout the fused CPU kernel is slower),
-and that step with dropout masks drawn from random integers (kept on a CPU: training/cpu_dropout.py),
-and that step with the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py),
-and that step with the attention probabilities' dropout drawn as integer masks (kept on a CPU:
-training/cpu_attention.py).
-Same process, same batches, one after the other; samples/s over the steps after a warm-up
-(compilation is reported apart, it is paid once per run and per new shape).
+The training step (length-grouped batches, bf16 autocast where the CPU has it) under each variant, each
+adding one lever to the one before it (but `compile`, which puts the `foreach` step under torch.compile):
+
+  foreach         AdamW's foreach implementation (the baseline)
+  fused           the fused AdamW (kept: `fit` uses it)
+  compile         the model under torch.compile, dynamic shapes (not kept)
+  math-attention  fused + the math attention kernel on a CPU in bf16 (kept: `training_attention`)
+  int-dropout     + dropout masks cut from random integers (kept on a CPU: training/cpu_dropout.py)
+  kept-grad       + the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py)
+  int-attention   + the attention probabilities' dropout as integer masks (kept on a CPU:
+                  training/cpu_attention.py)
+
+Same process, same batches, one after the other (name a variant twice to alternate, e.g.
+`--variants int-dropout,int-attention,int-dropout,int-attention`: this machine drifts between runs);
+samples/s over the steps after a warm-up (compilation is reported apart, it is paid once per run and
+per new shape).
 """
 
 from __future__ import annotations
@@ -33,15 +38,13 @@ from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
 from sentiment_lab.training.runner import make_accelerator
 
-VARIANTS = (
-    "foreach AdamW",
-    "fused AdamW",
-    "torch.compile",
-    "fused AdamW + math attention",
-    "fused AdamW + math attention + integer-mask dropout",
-    "fused AdamW + math attention + integer-mask dropout + kept embedding gradient",
-    "fused AdamW + math attention + integer-mask dropout + kept embedding gradient + integer-mask attention dropout",
-)
+LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention")
+VARIANTS = ("foreach", "compile") + LADDER
+
+
+def levers(variant: str) -> set[str]:
+    """The levers a variant turns on: those up to it on the ladder."""
+    return set(LADDER[: LADDER.index(variant) + 1]) if variant in LADDER else {variant}
 
 
 def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
@@ -51,15 +54,16 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
     acc = make_accelerator(cfg)
     model = methods.build(cfg, ds.id2label).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    fused = variant.startswith("fused AdamW")
+    on = levers(variant)
+    fused = "fused" in on
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
     model, optimizer = acc.prepare(model, optimizer)
-    if "integer-mask dropout" in variant:
+    if "int-dropout" in on:
         use_integer_masks(model)
-    kept = keep_embedding_grad(model) if "kept embedding gradient" in variant else None
-    if "integer-mask attention dropout" in variant:
+    kept = keep_embedding_grad(model) if "kept-grad" in on else None
+    if "int-attention" in on:
         use_integer_mask_attention(model)
-    if variant == "torch.compile":
+    if "compile" in on:
         model = torch.compile(model, dynamic=True)
     batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
     started = time.perf_counter()
@@ -69,7 +73,7 @@ def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int
         inputs, y = next(batches)
         kernel = (
             training_attention(acc.device, acc.mixed_precision == "bf16")
-            if "math attention" in variant
+            if "math-attention" in on
             else contextlib.nullcontext()
         )
         with acc.autocast(), kernel:
@@ -91,7 +95,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help="which of: " + ", ".join(VARIANTS) + " (the first is the baseline)",
+        help="which of: " + ", ".join(VARIANTS) + " (the first named is the baseline)",
     )
     args = parser.parse_args(argv)
     steps, warmup, chosen = (20, 10, ["full"]) if args.quick else (args.steps, args.warmup, args.methods.split(","))
@@ -108,7 +112,9 @@ def main(argv=None) -> None:
         for variant in variants:
             rate, warm_s = samples_per_s(method, variant, cfg, ds, tok, steps, warmup)
             base = base or rate
-            out.setdefault(method, {})[variant] = {"samples_per_s": rate, "warmup_s": warm_s, "ratio": rate / base}
+            out.setdefault(method, []).append(
+                {"variant": variant, "samples_per_s": rate, "warmup_s": warm_s, "ratio": rate / base}
+            )
             rows.append([method, variant, f"{rate:.1f}", f"{rate / base:.2f}x", f"{warm_s:.1f}"])
             print(
                 f"{method} / {variant}: {rate:.1f} samples/s ({rate / base:.2f}x), first {warmup} steps {warm_s:.1f} s",
@@ -118,7 +124,7 @@ def main(argv=None) -> None:
     write_json("levers", {"steps": steps, "warmup": warmup, "methods": out})
     print(
         "headline: "
-        + "; ".join(f"{m}: " + ", ".join(f"{name} {r['ratio']:.2f}x" for name, r in v.items()) for m, v in out.items())
+        + "; ".join(f"{m}: " + ", ".join(f"{r['variant']} {r['ratio']:.2f}x" for r in v) for m, v in out.items())
     )
 
 
