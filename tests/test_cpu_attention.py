@@ -58,7 +58,7 @@ def test_it_drops_the_softmax_probabilities_with_the_attentions_p(monkeypatch):
     monkeypatch.setattr(cpu_attention, "integer_mask_dropout", recording)
     q, k, v, mask = qkv_and_mask(torch.float32)
     out, _ = cpu_attention.attention(Attention().train(), q, k, v, mask, dropout=0.25)
-    (probs, p), = seen
+    ((probs, p),) = seen
     assert p == 0.25 and probs.shape == (3, 4, 11, 11)
     torch.testing.assert_close(probs.sum(-1), torch.ones(3, 4, 11))
     assert torch.all(probs[1, ..., 7:] == 0)  # hidden keys get nothing

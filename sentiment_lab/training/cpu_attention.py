@@ -28,7 +28,9 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
         or kwargs.get("s_aux") is not None
     )
     if plain:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     root_scale = (query.shape[-1] ** -0.5 if scaling is None else scaling) ** 0.5
     with torch.autocast("cpu", enabled=False):
         scores = (query.float() * root_scale) @ (key.float() * root_scale).transpose(-2, -1)
