@@ -12,10 +12,10 @@ adding one lever to the one before it (but `compile`, which puts the `foreach` s
   int-attention   + the attention probabilities' dropout as integer masks (kept on a CPU:
                   training/cpu_attention.py)
 
-Same process, same batches, one after the other (name a variant twice to alternate, e.g.
-`--variants int-dropout,int-attention,int-dropout,int-attention`: this machine drifts between runs);
-samples/s over the steps after a warm-up (compilation is reported apart, it is paid once per run and
-per new shape).
+Same process, same batches, one after the other (a variant may be named twice, to alternate), or with
+`--interleave` every variant taking each batch in turn: this machine's speed drifts by 10 to 20% between
+runs, which interleaving spreads over all variants alike. Samples/s over the steps after a warm-up
+(compilation is reported apart, it is paid once per run and per new shape).
 """
 
 from __future__ import annotations
@@ -47,43 +47,67 @@ def levers(variant: str) -> set[str]:
     return set(LADDER[: LADDER.index(variant) + 1]) if variant in LADDER else {variant}
 
 
-def samples_per_s(method: str, variant: str, cfg: RunConfig, ds, tok, steps: int, warmup: int) -> tuple[float, float]:
-    """(samples/s over `steps` after `warmup` steps, seconds the warm-up took)."""
-    torch.manual_seed(0)
-    fresh_accelerator_state()
-    acc = make_accelerator(cfg)
-    model = methods.build(cfg, ds.id2label).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    on = levers(variant)
-    fused = "fused" in on
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, **({"fused": True} if fused else {"foreach": True}))
-    model, optimizer = acc.prepare(model, optimizer)
-    if "int-dropout" in on:
-        use_integer_masks(model)
-    kept = keep_embedding_grad(model) if "kept-grad" in on else None
-    if "int-attention" in on:
-        use_integer_mask_attention(model)
-    if "compile" in on:
-        model = torch.compile(model, dynamic=True)
-    batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
-    started = time.perf_counter()
-    for i in range(warmup + steps):
-        if i == warmup:
-            warm_s, started = time.perf_counter() - started, time.perf_counter()
-        inputs, y = next(batches)
+class Stepper:
+    """One variant's model and optimizer, taking training steps on the batches it is given."""
+
+    def __init__(self, method: str, variant: str, cfg: RunConfig, ds):
+        torch.manual_seed(0)
+        fresh_accelerator_state()
+        self.acc = acc = make_accelerator(cfg)
+        model = methods.build(cfg, ds.id2label).train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.on = on = levers(variant)
+        kind = {"fused": True} if "fused" in on else {"foreach": True}
+        self.model, self.optimizer = acc.prepare(model, torch.optim.AdamW(params, lr=cfg.learning_rate, **kind))
+        if "int-dropout" in on:
+            use_integer_masks(self.model)
+        self.kept = keep_embedding_grad(self.model) if "kept-grad" in on else None
+        if "int-attention" in on:
+            use_integer_mask_attention(self.model)
+        if "compile" in on:
+            self.model = torch.compile(self.model, dynamic=True)
+
+    def step(self, inputs: dict, y: torch.Tensor) -> float:
+        """Seconds one training step on (inputs, y) took."""
+        started = time.perf_counter()
         kernel = (
-            training_attention(acc.device, acc.mixed_precision == "bf16")
-            if "math-attention" in on
+            training_attention(self.acc.device, self.acc.mixed_precision == "bf16")
+            if "math-attention" in self.on
             else contextlib.nullcontext()
         )
-        with acc.autocast(), kernel:
-            loss = torch.nn.functional.cross_entropy(logits_of(model, inputs).float(), y)
-        acc.backward(loss)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if kept is not None:
-            kept.clear(inputs)
-    return steps * 16 / (time.perf_counter() - started), warm_s
+        with self.acc.autocast(), kernel:
+            loss = torch.nn.functional.cross_entropy(logits_of(self.model, inputs).float(), y)
+        self.acc.backward(loss)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.kept is not None:
+            self.kept.clear(inputs)
+        return time.perf_counter() - started
+
+
+def one_after_another(method, variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
+    """(samples/s over `steps` after `warmup` steps, seconds the warm-up took) of each variant, run in turn."""
+    rates = []
+    for variant in variants:
+        stepper = Stepper(method, variant, cfg, ds)
+        batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
+        times = [stepper.step(*next(batches)) for _ in range(warmup + steps)]
+        rates.append((steps * 16 / sum(times[warmup:]), sum(times[:warmup])))
+    return rates
+
+
+def interleaved(method, variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
+    """The same, with every variant taking each batch in turn (the order rotating each step), so that the
+    machine's drift falls on all of them alike."""
+    steppers = [Stepper(method, variant, cfg, ds) for variant in variants]
+    batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
+    times = [[0.0, 0.0] for _ in variants]
+    for i in range(warmup + steps):
+        inputs, y = next(batches)
+        for k in range(len(steppers)):
+            j = (i + k) % len(steppers)
+            times[j][i >= warmup] += steppers[j].step(inputs, y)
+    return [(steps * 16 / timed, warm) for warm, timed in times]
 
 
 def main(argv=None) -> None:
@@ -92,6 +116,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=20, help="steps before timing (compiles the common shapes)")
     parser.add_argument("--methods", default="full,lora")
     parser.add_argument("--quick", action="store_true", help="full only, 20 steps after 10")
+    parser.add_argument(
+        "--interleave", action="store_true", help="the variants take each batch in turn, rather than one after another"
+    )
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
@@ -108,10 +135,10 @@ def main(argv=None) -> None:
     rows, out = [], {}
     for method in chosen:
         cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
-        base = None
-        for variant in variants:
-            rate, warm_s = samples_per_s(method, variant, cfg, ds, tok, steps, warmup)
-            base = base or rate
+        run = interleaved if args.interleave else one_after_another
+        rates = run(method, variants, cfg, ds, tok, steps, warmup)
+        base = rates[0][0]
+        for variant, (rate, warm_s) in zip(variants, rates):
             out.setdefault(method, []).append(
                 {"variant": variant, "samples_per_s": rate, "warmup_s": warm_s, "ratio": rate / base}
             )
@@ -121,7 +148,7 @@ def main(argv=None) -> None:
                 flush=True,
             )
     print(table(rows, ["method", "variant", "samples/s", f"vs {variants[0]}", f"first {warmup} steps s"]))
-    write_json("levers", {"steps": steps, "warmup": warmup, "methods": out})
+    write_json("levers", {"steps": steps, "warmup": warmup, "interleaved": args.interleave, "methods": out})
     print(
         "headline: "
         + "; ".join(f"{m}: " + ", ".join(f"{r['variant']} {r['ratio']:.2f}x" for r in v) for m, v in out.items())
