@@ -1,4 +1,5 @@
-"""The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's tests of a gap."""
+"""The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's tests of a gap,
+bench.levers' ladder and interleaving."""
 
 from __future__ import annotations
 
@@ -92,3 +93,36 @@ def test_pack_names_the_splits_a_data_folder_lacks(tmp_path, tiny_data):
     (tmp_path / "d" / "train.parquet").write_bytes((tiny_data / "train.parquet").read_bytes())
     with pytest.raises(SystemExit, match="lacks the split\\(s\\) validation, test"):
         pack_data(tmp_path / "d", tmp_path / "out")
+
+
+def test_levers_climb_a_ladder_and_interleaving_gives_every_variant_every_batch(monkeypatch):
+    import bench.levers as levers
+
+    assert levers.levers("int-attention") == {"fused", "math-attention", "int-dropout", "kept-grad", "int-attention"}
+    assert levers.levers("math-attention") == {"fused", "math-attention"}
+    assert levers.levers("compile") == {"compile"} and levers.levers("foreach") == {"foreach"}
+
+    seen = []
+
+    class Fake:
+        def __init__(self, method, variant, cfg, ds):
+            self.variant = variant
+
+        def step(self, inputs, y):
+            seen.append((self.variant, inputs))
+            return {"a": 0.1, "b": 0.2}[self.variant]
+
+    class Batches:
+        def __init__(self, *args):
+            pass
+
+        def epoch(self, epoch):
+            return iter([(i, None) for i in range(5)])
+
+    monkeypatch.setattr(levers, "Stepper", Fake)
+    monkeypatch.setattr(levers, "TokenBatches", Batches)
+    ds = type("DS", (), {"splits": {"train": None}})()
+    rates = levers.interleaved("lora", ["a", "b"], None, ds, type("T", (), {"pad_token_id": 0}), steps=3, warmup=2)
+    assert sorted(seen) == sorted((v, i) for v in "ab" for i in range(5))
+    assert [v for v, _ in seen[:4]] == ["a", "b", "b", "a"]  # the order turns each step
+    assert rates[0][0] == pytest.approx(3 * 16 / 0.3) and rates[1] == pytest.approx((3 * 16 / 0.6, 0.4))
