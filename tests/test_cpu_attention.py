@@ -71,12 +71,14 @@ def test_evaluation_no_dropout_causal_or_grouped_heads_go_to_transformers_sdpa(m
     q, k, v, mask = qkv_and_mask(torch.float32)
     causal = Attention().train()
     causal.is_causal = True
+    unflagged = nn.Module().train()  # no is_causal: SDPA's function takes it as causal, so it goes there
     grouped = Attention().train()
     grouped.num_key_value_groups = 2
     cases = [
         (Attention().eval(), (q, k, v, mask), 0.1),
         (Attention().train(), (q, k, v, mask), 0.0),
         (causal, (q, k, v, None), 0.1),
+        (unflagged, (q, k, v, None), 0.1),
         (grouped, (*qkv_and_mask(torch.float32, kv_heads=2)[:3], None), 0.1),
     ]
     for module, tensors, dropout in cases:
@@ -94,7 +96,10 @@ def test_fit_trains_with_it_on_the_cpu_and_hands_back_sdpa(tiny_model, tiny_data
         calls.append((module.training, kwargs.get("dropout")))
         return cpu_attention.attention(module, query, *args, **kwargs)
 
+    drawn = []
+    real = cpu_attention.integer_mask_dropout
     monkeypatch.setitem(AttentionInterface._global_mapping, cpu_attention.NAME, counting)
+    monkeypatch.setattr(cpu_attention, "integer_mask_dropout", lambda x, p: drawn.append(x.ndim) or real(x, p))
     ds, tok = prepared(tiny_model, tiny_data)
     cfg = RunConfig.of(method="lora", model=str(tiny_model)).validated()
     model = methods.build(cfg, {0: "neg", 1: "pos"})
@@ -103,5 +108,6 @@ def test_fit_trains_with_it_on_the_cpu_and_hands_back_sdpa(tiny_model, tiny_data
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     fit(model, train, train, Optimisation(epochs=1, lr=1e-3), Accelerator(cpu=True), 2, report=lambda r: None)
     assert any(training and dropout > 0 for training, dropout in calls)  # the steps
+    assert drawn and set(drawn) == {4}  # their attention probabilities took integer masks
     assert any(not training for training, _ in calls)  # the evaluation, through it and on to SDPA
     assert {c._attn_implementation for c in configs.values()} == {"sdpa"}

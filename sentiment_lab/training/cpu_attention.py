@@ -19,12 +19,15 @@ NAME = "sdpa_integer_mask_dropout"
 
 def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """transformers' attention-function signature: (batch, heads, length, dim) in, (batch, length, heads, dim) out."""
+    # Causal as SDPA's function reads it: the keyword, else the module's flag, else causal.
+    causal = kwargs.get("is_causal")
+    causal = getattr(module, "is_causal", True) if causal is None else causal
     plain = (
         not module.training
         or dropout == 0
         or query.device.type != "cpu"
         or key.shape[1] != query.shape[1]
-        or kwargs.get("is_causal", getattr(module, "is_causal", False))
+        or causal
         or kwargs.get("s_aux") is not None
     )
     if plain:
@@ -54,7 +57,7 @@ def use_integer_mask_attention(model) -> list:
     switched = []
     for module in model.modules():
         config = getattr(module, "config", None)
-        if getattr(config, "_attn_implementation", None) == "sdpa" and all(c is not config for c in switched):
+        if getattr(config, "_attn_implementation", None) == "sdpa":  # a shared config is switched once
             config._attn_implementation = NAME
             switched.append(config)
     return switched
