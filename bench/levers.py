@@ -1,4 +1,4 @@
-"""Step levers: `python -m bench.levers [--methods full,lora] [--variants a,b,a,b] [--quick]`.
+"""Step levers: `python -m bench.levers [--methods full,lora] [--variants a,b,a,b] [--interleave] [--quick]`.
 
 The training step (length-grouped batches, bf16 autocast where the CPU has it) under each variant, each
 adding one lever to the one before it (but `compile`, which puts the `foreach` step under torch.compile):
@@ -50,7 +50,7 @@ def levers(variant: str) -> set[str]:
 class Stepper:
     """One variant's model and optimizer, taking training steps on the batches it is given."""
 
-    def __init__(self, method: str, variant: str, cfg: RunConfig, ds):
+    def __init__(self, variant: str, cfg: RunConfig, ds):
         torch.manual_seed(0)
         fresh_accelerator_state()
         self.acc = acc = make_accelerator(cfg)
@@ -85,21 +85,21 @@ class Stepper:
         return time.perf_counter() - started
 
 
-def one_after_another(method, variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
+def one_after_another(variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
     """(samples/s over `steps` after `warmup` steps, seconds the warm-up took) of each variant, run in turn."""
     rates = []
     for variant in variants:
-        stepper = Stepper(method, variant, cfg, ds)
+        stepper = Stepper(variant, cfg, ds)
         batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
         times = [stepper.step(*next(batches)) for _ in range(warmup + steps)]
         rates.append((steps * 16 / sum(times[warmup:]), sum(times[:warmup])))
     return rates
 
 
-def interleaved(method, variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
+def interleaved(variants, cfg, ds, tok, steps, warmup) -> list[tuple[float, float]]:
     """The same, with every variant taking each batch in turn (the order rotating each step), so that the
     machine's drift falls on all of them alike."""
-    steppers = [Stepper(method, variant, cfg, ds) for variant in variants]
+    steppers = [Stepper(variant, cfg, ds) for variant in variants]
     batches = TokenBatches(ds.splits["train"], tok.pad_token_id, 16, 0).epoch(0)
     times = [[0.0, 0.0] for _ in variants]
     for i in range(warmup + steps):
@@ -136,7 +136,7 @@ def main(argv=None) -> None:
     for method in chosen:
         cfg = RunConfig.of(method=method, dataset=str(DATA)).validated()
         run = interleaved if args.interleave else one_after_another
-        rates = run(method, variants, cfg, ds, tok, steps, warmup)
+        rates = run(variants, cfg, ds, tok, steps, warmup)
         base = rates[0][0]
         for variant, (rate, warm_s) in zip(variants, rates):
             out.setdefault(method, []).append(

@@ -105,7 +105,7 @@ def test_levers_climb_a_ladder_and_interleaving_gives_every_variant_every_batch(
     seen = []
 
     class Fake:
-        def __init__(self, method, variant, cfg, ds):
+        def __init__(self, variant, cfg, ds):
             self.variant = variant
 
         def step(self, inputs, y):
@@ -122,7 +122,7 @@ def test_levers_climb_a_ladder_and_interleaving_gives_every_variant_every_batch(
     monkeypatch.setattr(levers, "Stepper", Fake)
     monkeypatch.setattr(levers, "TokenBatches", Batches)
     ds = type("DS", (), {"splits": {"train": None}})()
-    rates = levers.interleaved("lora", ["a", "b"], None, ds, type("T", (), {"pad_token_id": 0}), steps=3, warmup=2)
+    rates = levers.interleaved(["a", "b"], None, ds, type("T", (), {"pad_token_id": 0}), steps=3, warmup=2)
     assert sorted(seen) == sorted((v, i) for v in "ab" for i in range(5))
     assert [v for v, _ in seen[:4]] == ["a", "b", "b", "a"]  # the order turns each step
     assert rates[0][0] == pytest.approx(3 * 16 / 0.3) and rates[1] == pytest.approx((3 * 16 / 0.6, 0.4))
