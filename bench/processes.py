@@ -34,8 +34,12 @@ def run(jm: JobManager, root: Path, method: str, samples: int, processes: int) -
         processes=processes,
     )
     run_id = jm.submit(cfg)
-    ended = lambda: read_status(root / run_id).get("state") in ("done", "failed", "stopped")  # noqa: E731
-    wait_for(lambda: jm.advance() is not None and ended(), timeout=3600, every=1)
+
+    def ended() -> bool:
+        jm.advance()  # marks a dead worker's run failed
+        return read_status(root / run_id).get("state") in ("done", "failed", "stopped")
+
+    wait_for(ended, timeout=3600, every=1)
     status = read_status(root / run_id)
     return {"state": status.get("state"), "error": status.get("error"), **(read_results(root / run_id) or {})}
 

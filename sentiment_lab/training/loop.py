@@ -245,10 +245,10 @@ def fit(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
+    switched = []
     if accelerator.device.type == "cpu":
         use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
-    # Likewise the attention probabilities' dropout, for the steps only.
-    switched = use_integer_mask_attention(model) if accelerator.device.type == "cpu" else []
+        switched = use_integer_mask_attention(model)  # likewise the attention's dropout, for the steps only
     # One process on a CPU: the token table's gradient in a kept buffer (DDP expects its own dense buffers).
     kept = keep_embedding_grad(model) if accelerator.device.type == "cpu" and accelerator.num_processes == 1 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
