@@ -126,3 +126,14 @@ def test_levers_climb_a_ladder_and_interleaving_gives_every_variant_every_batch(
     assert sorted(seen) == sorted((v, i) for v in "ab" for i in range(5))
     assert [v for v, _ in seen[:4]] == ["a", "b", "b", "a"]  # the order turns each step
     assert rates[0][0] == pytest.approx(3 * 16 / 0.3) and rates[1] == pytest.approx((3 * 16 / 0.6, 0.4))
+
+
+def test_throughput_repeats_take_the_median_of_each_pairs_ratio():
+    from bench.throughput import summary
+
+    # The machine slowed down between pairs: both sides of the second pair slowed alike.
+    out = summary([(40.0, 120.0), (20.0, 64.0), (38.0, 110.0)])
+    assert out["ratios"] == pytest.approx([3.0, 3.2, 110 / 38])
+    assert out["ratio"] == pytest.approx(3.0)  # not median(ours) / median(trainer) = 110 / 38
+    assert (out["trainer"], out["ours"]) == (38.0, 110.0)
+    assert summary([(10.0, 25.0)])["ratio"] == 2.5
