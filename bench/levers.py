@@ -11,6 +11,8 @@ adding one lever to the one before it (but `compile`, which puts the `foreach` s
   kept-grad       + the token table's gradient in a kept buffer (kept on a CPU: training/embedding_grad.py)
   int-attention   + the attention probabilities' dropout as integer masks (kept on a CPU:
                   training/cpu_attention.py)
+  cast-once       + frozen linear layers' weights cast to bf16 once, not every step (kept on a CPU:
+                  training/frozen_casts.py)
 
 Same process, same batches, one after the other (a variant may be named twice, to alternate), or with
 `--interleave` every variant taking each batch in turn: this machine's speed drifts by 10 to 20% between
@@ -35,10 +37,11 @@ from sentiment_lab.training.cpu_attention import use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import load_dataset, tokenize
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
+from sentiment_lab.training.frozen_casts import cast_frozen_linears_once
 from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
 from sentiment_lab.training.runner import make_accelerator
 
-LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention")
+LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention", "cast-once")
 VARIANTS = ("foreach", "compile") + LADDER
 
 
@@ -64,6 +67,8 @@ class Stepper:
         self.kept = keep_embedding_grad(self.model) if "kept-grad" in on else None
         if "int-attention" in on:
             use_integer_mask_attention(self.model)
+        if "cast-once" in on:
+            cast_frozen_linears_once(self.model)
         if "compile" in on:
             self.model = torch.compile(self.model, dynamic=True)
 

@@ -20,6 +20,7 @@ from sentiment_lab.training.cpu_attention import restore_attention, use_integer_
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
+from sentiment_lab.training.frozen_casts import cast_frozen_linears_once, uncast
 from sentiment_lab.training.param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -245,10 +246,11 @@ def fit(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
-    switched = []
+    switched, cast_once = [], []
     if accelerator.device.type == "cpu":
         use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
         switched = use_integer_mask_attention(model)  # likewise the attention's dropout, for the steps only
+        cast_once = cast_frozen_linears_once(model)  # frozen weights copied to bf16 once, not every step
     # One process on a CPU: the token table's gradient in a kept buffer (DDP expects its own dense buffers).
     kept = keep_embedding_grad(model) if accelerator.device.type == "cpu" and accelerator.num_processes == 1 else None
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
@@ -392,6 +394,7 @@ def fit(
     if kept is not None:
         kept.close()
     restore_attention(switched)
+    uncast(cast_once)
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
