@@ -35,10 +35,11 @@ from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.cpu_attention import use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
+from sentiment_lab.training.cpu_levers import training_attention
 from sentiment_lab.training.data import load_dataset, tokenize
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.frozen_casts import cast_frozen_linears_once
-from sentiment_lab.training.loop import TokenBatches, logits_of, training_attention
+from sentiment_lab.training.loop import TokenBatches, logits_of
 from sentiment_lab.training.runner import make_accelerator
 
 LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention", "cast-once")

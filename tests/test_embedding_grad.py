@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from test_methods import prepared
 
-from sentiment_lab.training import loop, methods
+from sentiment_lab.training import cpu_levers, methods
 from sentiment_lab.training.config import Optimisation, RunConfig
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.loop import TokenBatches, fit, logits_of
@@ -64,7 +64,7 @@ def test_fit_on_a_cpu_uses_it_for_full_fine_tuning_only_and_gives_the_module_bac
     keys = list(model.state_dict())
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     made = []
-    monkeypatch.setattr(loop, "keep_embedding_grad", lambda m: made.append(keep_embedding_grad(m)) or made[-1])
+    monkeypatch.setattr(cpu_levers, "keep_embedding_grad", lambda m: made.append(keep_embedding_grad(m)) or made[-1])
     fit(model, train, train, Optimisation(epochs=1, lr=1e-3), Accelerator(cpu=True), 2, report=lambda r: None)
     assert len(made) == 1 and made[0] is not None
     emb = model.get_input_embeddings()

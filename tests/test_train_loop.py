@@ -12,7 +12,7 @@ def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
     bf16 training than the math kernel: training_attention asks for the math kernel there only."""
     import torch.nn.attention as attention
 
-    from sentiment_lab.training.loop import training_attention
+    from sentiment_lab.training.cpu_levers import training_attention
 
     asked = []
     monkeypatch.setattr(attention, "sdpa_kernel", lambda backend: asked.append(backend) or contextlib.nullcontext())

@@ -3,7 +3,6 @@ it reports dicts to a callback and asks a callable whether to stop."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -16,11 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_lab.training.config import Optimisation
-from sentiment_lab.training.cpu_attention import restore_attention, use_integer_mask_attention
-from sentiment_lab.training.cpu_dropout import use_integer_masks
+from sentiment_lab.training.cpu_levers import CpuLevers
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
-from sentiment_lab.training.embedding_grad import keep_embedding_grad
-from sentiment_lab.training.frozen_casts import cast_frozen_linears_once, uncast
 from sentiment_lab.training.param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -182,18 +178,6 @@ def checkpoint_rank(accuracy: float, loss: float) -> tuple[float, float]:
     return accuracy, -loss
 
 
-def training_attention(device: torch.device, bf16: bool):
-    """On a CPU in bf16, training steps take the plain math attention kernel: with attention dropout off
-    PyTorch otherwise picks its fused CPU kernel, much slower for bf16 training (bench.levers, "math
-    attention"); with dropout on it takes the math kernel anyway. In fp32, on GPUs and for evaluation
-    the default kernels stay."""
-    if device.type != "cpu" or not bf16:
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel(SDPBackend.MATH)
-
-
 def mean_over_processes(value, accelerator):
     """A logged number averaged over the processes, each of which saw its share of the batches."""
     if accelerator.num_processes == 1:
@@ -246,13 +230,7 @@ def fit(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
-    switched, cast_once = [], []
-    if accelerator.device.type == "cpu":
-        use_integer_masks(model)  # bernoulli_ masks are slow there; CUDA's fused dropout is not
-        switched = use_integer_mask_attention(model)  # likewise the attention's dropout, for the steps only
-        cast_once = cast_frozen_linears_once(model)  # frozen weights copied to bf16 once, not every step
-    # One process on a CPU: the token table's gradient in a kept buffer (DDP expects its own dense buffers).
-    kept = keep_embedding_grad(model) if accelerator.device.type == "cpu" and accelerator.num_processes == 1 else None
+    levers = CpuLevers(model, accelerator)
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
@@ -343,7 +321,7 @@ def fit(
                 break
             inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
             y = y.to(accelerator.device)
-            with accelerator.autocast(), training_attention(accelerator.device, accelerator.mixed_precision == "bf16"):
+            with accelerator.autocast(), levers.step_context():
                 loss = F.cross_entropy(logits_of(model, inputs).float(), y)
             accelerator.backward(loss)
             if settings.max_grad_norm > 0:
@@ -351,8 +329,7 @@ def fit(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            if kept is not None:
-                kept.clear(inputs)
+            levers.after_step(inputs)
             step += 1
             result.samples += len(y) * accelerator.num_processes  # the global batch, to within one sentence
             # Summed on the device and read only when logged: a read every step would make the CPU wait
@@ -391,10 +368,7 @@ def fit(
             break
     if last_eval != step and step > 0:  # stopped between evaluations: resumed, it goes on from this very step
         take_snapshot()
-    if kept is not None:
-        kept.close()
-    restore_attention(switched)
-    uncast(cast_once)
+    levers.close()
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
