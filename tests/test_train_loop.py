@@ -25,3 +25,37 @@ def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
     with training_attention(torch.device("cuda"), bf16=True):
         pass
     assert asked == [attention.SDPBackend.MATH]  # GPUs keep their fused kernels
+
+
+def test_cpu_levers_switch_on_for_a_cpu_only_and_the_kept_gradient_for_one_process_only(tiny_models):
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.cpu_dropout import IntegerMaskDropout
+    from sentiment_lab.training.cpu_levers import CpuLevers
+    from sentiment_lab.training.frozen_casts import CastOnceLinear
+    from sentiment_lab.training.methods import build
+
+    def accelerator(device: str, processes: int = 1):
+        return SimpleNamespace(device=torch.device(device), mixed_precision="bf16", num_processes=processes)
+
+    def model(method: str):
+        return build(RunConfig.of(method=method, model=str(tiny_models["bert"])).validated(), {0: "a", 1: "b"})
+
+    def kinds(m) -> set:
+        return {type(x) for x in m.modules()}
+
+    gpu = model("lora")
+    levers = CpuLevers(gpu, accelerator("cuda"))
+    assert IntegerMaskDropout not in kinds(gpu) and CastOnceLinear not in kinds(gpu) and levers.kept is None
+    assert isinstance(levers.step_context(), contextlib.nullcontext)
+    lora = model("lora")
+    levers = CpuLevers(lora, accelerator("cpu"))
+    assert {IntegerMaskDropout, CastOnceLinear} <= kinds(lora) and levers.kept is None  # its token table is frozen
+    assert lora.config._attn_implementation != "sdpa"
+    levers.close()
+    assert CastOnceLinear not in kinds(lora) and nn.Linear in kinds(lora) and lora.config._attn_implementation == "sdpa"
+    assert CpuLevers(model("full"), accelerator("cpu")).kept is not None
+    assert CpuLevers(model("full"), accelerator("cpu", processes=2)).kept is None  # DDP keeps its own buffers
