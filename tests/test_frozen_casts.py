@@ -68,7 +68,20 @@ def test_only_frozen_layers_change_and_without_autocast_nothing_is_kept():
     assert out.dtype == torch.bfloat16 and model[1].__dict__["_cast_once"][0].dtype == torch.bfloat16
 
 
-def test_fit_casts_the_frozen_layers_while_it_trains_and_gives_plain_layers_back(tiny_models, tiny_data):
+@pytest.fixture
+def bf16_accelerator():
+    """A bf16 CPU accelerator in a state of its own: accelerate keeps one precision a process, and other tests'
+    accelerators are fp32."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield Accelerator(cpu=True, mixed_precision="bf16")
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_fit_casts_the_frozen_layers_while_it_trains_and_gives_plain_layers_back(
+    tiny_models, tiny_data, bf16_accelerator
+):
     ds, tok = prepared(tiny_models["distilbert"], tiny_data)
     cfg = RunConfig.of(method="lora", model=str(tiny_models["distilbert"])).validated()
     model = methods.build(cfg, {0: "neg", 1: "pos"})
@@ -79,6 +92,6 @@ def test_fit_casts_the_frozen_layers_while_it_trains_and_gives_plain_layers_back
 
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     opt = Optimisation(epochs=1, lr=1e-3, log_every=2)
-    fit(model, train, train, opt, Accelerator(cpu=True, mixed_precision="bf16"), 2, report=report)
+    fit(model, train, train, opt, bf16_accelerator, 2, report=report)
     assert seen and min(seen) >= 4 * cfg_layers(model)  # every frozen projection computed from its kept copy
     assert not any(isinstance(m, CastOnceLinear) for m in model.modules())
