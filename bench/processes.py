@@ -44,6 +44,11 @@ def run(jm: JobManager, root: Path, method: str, samples: int, processes: int) -
     return {"state": status.get("state"), "error": status.get("error"), **(read_results(root / run_id) or {})}
 
 
+def accuracy(result: dict) -> str:
+    """A run's test accuracy, or "-" where it did not finish (a 0 would read as a result)."""
+    return "-" if result["test_accuracy"] is None else f"{result['test_accuracy']:.3f}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1600, help="training sentences")
@@ -62,12 +67,11 @@ def main(argv=None) -> None:
             } | {"test_accuracy": (r.get("test") or {}).get("accuracy")}
             if r["state"] != "done":
                 print(f"{method} in {processes} process(es): {r['state']}: {r.get('error')}", flush=True)
-            acc = out[method][processes]["test_accuracy"]
             rows.append(
                 [
                     method,
                     r.get("processes", processes),
-                    "-" if acc is None else f"{acc:.4f}",
+                    accuracy(out[method][processes]),
                     r.get("steps", "-"),
                     r.get("samples", "-"),
                     f"{r['train_seconds']:.1f}" if r.get("train_seconds") is not None else "-",
@@ -78,7 +82,7 @@ def main(argv=None) -> None:
     write_json("processes", {"samples": samples, "methods": out})
     print(
         "headline: "
-        + ", ".join(f"{m} {v[1]['test_accuracy'] or 0:.3f} / {v[2]['test_accuracy'] or 0:.3f}" for m, v in out.items())
+        + ", ".join(f"{m} {accuracy(v[1])} / {accuracy(v[2])}" for m, v in out.items())
         + " (test accuracy, one / two processes)"
     )
 

@@ -8,8 +8,10 @@ from accelerate import Accelerator
 from test_methods import prepared
 from torch import nn
 
+from bench.throughput import fresh_accelerator_state
 from sentiment_lab.training import methods
 from sentiment_lab.training.config import Optimisation, RunConfig
+from sentiment_lab.training.encoder_parts import layout
 from sentiment_lab.training.frozen_casts import CastOnceLinear, cast_frozen_linears_once, uncast
 from sentiment_lab.training.loop import TokenBatches, fit
 
@@ -37,7 +39,7 @@ def test_outputs_and_gradients_equal_autocasts_own_casts_bit_for_bit(method, tin
     plain = logits_and_grads(model, inputs, y)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     layers = cast_frozen_linears_once(model)
-    assert len(layers) >= 4 * cfg_layers(model) and all(type(m) is CastOnceLinear for m in layers)
+    assert len(layers) >= 4 * layout(model).count and all(type(m) is CastOnceLinear for m in layers)
     once = logits_and_grads(model, inputs, y)
     again = logits_and_grads(model, inputs, y)  # from the kept copies
     assert torch.equal(plain[0], once[0]) and torch.equal(plain[0], again[0])
@@ -48,10 +50,6 @@ def test_outputs_and_gradients_equal_autocasts_own_casts_bit_for_bit(method, tin
     assert all(torch.equal(after[k], v) and after[k].dtype == v.dtype for k, v in state.items())
     uncast(layers)
     assert all(type(m) is nn.Linear and "_cast_once" not in m.__dict__ for m in layers)
-
-
-def cfg_layers(model) -> int:
-    return model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else model.config.n_layers
 
 
 def test_only_frozen_layers_change_and_without_autocast_nothing_is_kept():
@@ -72,11 +70,9 @@ def test_only_frozen_layers_change_and_without_autocast_nothing_is_kept():
 def bf16_accelerator():
     """A bf16 CPU accelerator in a state of its own: accelerate keeps one precision a process, and other tests'
     accelerators are fp32."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
+    fresh_accelerator_state()
     yield Accelerator(cpu=True, mixed_precision="bf16")
-    AcceleratorState._reset_state(reset_partial_state=True)
+    fresh_accelerator_state()
 
 
 def test_fit_casts_the_frozen_layers_while_it_trains_and_gives_plain_layers_back(
@@ -93,5 +89,5 @@ def test_fit_casts_the_frozen_layers_while_it_trains_and_gives_plain_layers_back
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     opt = Optimisation(epochs=1, lr=1e-3, log_every=2)
     fit(model, train, train, opt, bf16_accelerator, 2, report=report)
-    assert seen and min(seen) >= 4 * cfg_layers(model)  # every frozen projection computed from its kept copy
+    assert seen and min(seen) >= 4 * layout(model).count  # every frozen projection computed from its kept copy
     assert not any(isinstance(m, CastOnceLinear) for m in model.modules())

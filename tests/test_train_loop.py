@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import torch
+from torch import nn
+
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.cpu_dropout import IntegerMaskDropout
+from sentiment_lab.training.cpu_levers import CpuLevers, training_attention
+from sentiment_lab.training.frozen_casts import CastOnceLinear
+from sentiment_lab.training.methods import build
 
 
 def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
-    """Adapters train without attention dropout, where PyTorch's fused CPU kernel is 1.7x slower in
-    bf16 training than the math kernel: training_attention asks for the math kernel there only."""
+    """Adapters train without attention dropout, where PyTorch's fused CPU kernel is much slower in
+    bf16 training than the math kernel (bench.levers, "math-attention"): training_attention asks for the math
+    kernel there only."""
     import torch.nn.attention as attention
-
-    from sentiment_lab.training.cpu_levers import training_attention
 
     asked = []
     monkeypatch.setattr(attention, "sdpa_kernel", lambda backend: asked.append(backend) or contextlib.nullcontext())
@@ -28,16 +35,6 @@ def test_cpu_bf16_training_takes_the_math_attention_kernel(monkeypatch):
 
 
 def test_cpu_levers_switch_on_for_a_cpu_only_and_the_kept_gradient_for_one_process_only(tiny_models):
-    from types import SimpleNamespace
-
-    from torch import nn
-
-    from sentiment_lab.training.config import RunConfig
-    from sentiment_lab.training.cpu_dropout import IntegerMaskDropout
-    from sentiment_lab.training.cpu_levers import CpuLevers
-    from sentiment_lab.training.frozen_casts import CastOnceLinear
-    from sentiment_lab.training.methods import build
-
     def accelerator(device: str, processes: int = 1):
         return SimpleNamespace(device=torch.device(device), mixed_precision="bf16", num_processes=processes)
 
