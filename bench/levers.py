@@ -13,6 +13,8 @@ adding one lever to the one before it (but `compile`, which puts the `foreach` s
                   training/cpu_attention.py)
   cast-once       + frozen linear layers' weights cast to bf16 once, not every step (kept on a CPU:
                   training/frozen_casts.py)
+  first-token     + the last layer past its attention for the first token only (kept on every device:
+                  training/first_token.py)
 
 Same process, same batches, one after the other (a variant may be named twice, to alternate), or with
 `--interleave` every variant taking each batch in turn: this machine's speed drifts by 10 to 20% between
@@ -38,11 +40,12 @@ from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.cpu_levers import training_attention
 from sentiment_lab.training.data import load_dataset, tokenize
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
+from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.frozen_casts import cast_frozen_linears_once
 from sentiment_lab.training.loop import TokenBatches, logits_of
 from sentiment_lab.training.runner import make_accelerator
 
-LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention", "cast-once")
+LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention", "cast-once", "first-token")
 VARIANTS = ("foreach", "compile") + LADDER
 
 
@@ -70,6 +73,9 @@ class Stepper:
             use_integer_mask_attention(self.model)
         if "cast-once" in on:
             cast_frozen_linears_once(self.model)
+        self.cut = contextlib.ExitStack()  # held for the Stepper's life
+        if "first-token" in on:
+            self.cut.enter_context(first_token_only(self.model))
         if "compile" in on:
             self.model = torch.compile(self.model, dynamic=True)
 

@@ -100,6 +100,7 @@ def test_levers_climb_a_ladder_and_interleaving_gives_every_variant_every_batch(
 
     assert levers.levers("int-attention") == {"fused", "math-attention", "int-dropout", "kept-grad", "int-attention"}
     assert levers.levers("cast-once") == levers.levers("int-attention") | {"cast-once"}
+    assert levers.levers("first-token") == levers.levers("cast-once") | {"first-token"}
     assert levers.levers("math-attention") == {"fused", "math-attention"}
     assert levers.levers("compile") == {"compile"} and levers.levers("foreach") == {"foreach"}
 

@@ -3,6 +3,7 @@ it reports dicts to a callback and asks a callable whether to stop."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.cpu_levers import CpuLevers
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
+from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -136,17 +138,18 @@ def evaluate(model, batches, accelerator, num_labels: int) -> dict:
     was_training = model.training
     model.eval()
     total, losses, preds, probs, labels = 0, 0.0, [], [], []
-    for inputs, y in batches.eval():
-        inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
-        with accelerator.autocast():
-            logits = logits_of(model, inputs).float()
-        y = y.to(logits.device)
-        losses += F.cross_entropy(logits, y, reduction="sum").item()
-        total += len(y)
-        p = logits.softmax(-1)
-        probs.append(p.cpu())
-        preds.append(p.argmax(-1).cpu())
-        labels.append(y.cpu())
+    with first_token_only(accelerator.unwrap_model(model)):
+        for inputs, y in batches.eval():
+            inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
+            with accelerator.autocast():
+                logits = logits_of(model, inputs).float()
+            y = y.to(logits.device)
+            losses += F.cross_entropy(logits, y, reduction="sum").item()
+            total += len(y)
+            p = logits.softmax(-1)
+            probs.append(p.cpu())
+            preds.append(p.argmax(-1).cpu())
+            labels.append(y.cpu())
     model.train(was_training)
     y_true, y_pred, prob = torch.cat(labels).numpy(), torch.cat(preds).numpy(), torch.cat(probs).numpy()
     metrics = {
@@ -231,6 +234,8 @@ def fit(
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
     levers = CpuLevers(model, accelerator)
+    cut = contextlib.ExitStack()  # the last layer past its attention for the first token only (first_token.py)
+    cut.enter_context(first_token_only(accelerator.unwrap_model(model)))
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
@@ -369,6 +374,7 @@ def fit(
     if last_eval != step and step > 0:  # stopped between evaluations: resumed, it goes on from this very step
         take_snapshot()
     levers.close()
+    cut.close()
     result.steps = step
     result.train_seconds = seconds_before + time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
