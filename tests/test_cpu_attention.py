@@ -66,6 +66,20 @@ def test_it_drops_the_softmax_probabilities_with_the_attentions_p(monkeypatch):
     assert not torch.allclose(out, plain)  # something was dropped
 
 
+@pytest.mark.parametrize("training, dropout", [(True, 0.1), (True, 0.0), (False, 0.0)])
+def test_a_query_broadcast_from_one_row_is_computed_for_that_row_and_broadcast(training, dropout, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cpu_attention, "integer_mask_dropout", lambda x, p: seen.append(x.shape) or x)
+    q, k, v, mask = qkv_and_mask(torch.float32)
+    one = q[:, :, :1].detach().expand(q.shape)  # what first_token.py's query hooks hand the attention
+    module = Attention().train(training)
+    ours, _ = cpu_attention.attention(module, one, k, v, mask, dropout=dropout)
+    whole, _ = cpu_attention.attention(module, one.contiguous(), k, v, mask, dropout=dropout)
+    assert ours.shape == whole.shape == (3, 11, 4, 8)
+    torch.testing.assert_close(ours, whole)
+    assert seen == ([(3, 4, 1, 11), (3, 4, 11, 11)] if training and dropout else [])  # one row's probabilities
+
+
 def test_evaluation_no_dropout_causal_or_grouped_heads_go_to_transformers_sdpa(monkeypatch):
     monkeypatch.setattr(cpu_attention, "integer_mask_dropout", lambda x, p: pytest.fail("integer masks drawn"))
     q, k, v, mask = qkv_and_mask(torch.float32)

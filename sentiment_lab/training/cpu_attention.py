@@ -19,6 +19,11 @@ NAME = "sdpa_integer_mask_dropout"
 
 def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """transformers' attention-function signature: (batch, heads, length, dim) in, (batch, length, heads, dim) out."""
+    if query.shape[2] > 1 and query.stride(2) == 0:  # one query broadcast to every row (first_token.py)
+        if attention_mask is not None and attention_mask.shape[2] > 1:
+            attention_mask = attention_mask[:, :, :1]
+        out, weights = attention(module, query[:, :, :1], key, value, attention_mask, dropout, scaling, **kwargs)
+        return out.expand(out.shape[0], query.shape[2], *out.shape[2:]), weights
     # Causal as SDPA's function reads it: the keyword, else the module's flag, else causal.
     causal = kwargs.get("is_causal")
     causal = getattr(module, "is_causal", True) if causal is None else causal

@@ -1,11 +1,12 @@
 """The last encoder layer's per-token work for the first token only, in a classifier whose head reads nothing
 else ([CLS], <s>): the same logits and gradients for less work (README, "The last layer's first token").
 
-Attention still reads every token. What follows it in the last layer (the attention output projection, the
-residual, LayerNorm, the feed-forward block) works token by token, and every token but the first would be
-thrown away by the head; so the inputs of that part are cut to the first token. Each family names the seam
-where the cut goes, a module of its last layer whose 3-d inputs are cut; a family not named here, or a
-model that is not such a classifier, is left as it is. The model's weights and state dict do not change.
+The keys and values of the last layer still come from every token. Its queries are computed for the first
+token only and broadcast to every position (an attention function may then compute one row: cpu_attention.py
+does), and what follows the attention (the output projection, the residual, LayerNorm, the feed-forward block)
+works token by token, so its inputs are cut to the first token; every other token would be thrown away by the
+head. Each family names its seams, modules of its last layer; a family not named here, or a model that is not
+such a classifier, is left as it is. The model's weights and state dict do not change.
 """
 
 from __future__ import annotations
@@ -17,18 +18,20 @@ from torch import nn
 
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture, layout
 
-# BERT's kin: the attention output block, given the attention's output and the residual. DistilBERT and
-# MPNet: the output projection, then the LayerNorm (their residual is added outside any module: broadcast
-# from the first token to all, then cut again).
+# Per family: the query projection (none for DeBERTa, whose relative attention reads each query row's own
+# position), then where the cut goes after the attention. BERT's kin: the attention output block, given the
+# attention's output and the residual. DistilBERT and MPNet: the output projection, then the LayerNorm (their
+# residual is added outside any module: broadcast from the first token, then cut again).
+BERT = ("attention.self.query", ("attention.output",))
 SEAMS = {
-    "bert": ("attention.output",),
-    "roberta": ("attention.output",),
-    "xlm-roberta": ("attention.output",),
-    "camembert": ("attention.output",),
-    "electra": ("attention.output",),
-    "deberta-v2": ("attention.output",),
-    "distilbert": ("attention.out_lin", "sa_layer_norm"),
-    "mpnet": ("attention.attn.o", "attention.LayerNorm"),
+    "bert": BERT,
+    "roberta": BERT,
+    "xlm-roberta": BERT,
+    "camembert": BERT,
+    "electra": BERT,
+    "deberta-v2": (None, ("attention.output",)),
+    "distilbert": ("attention.q_lin", ("attention.out_lin", "sa_layer_norm")),
+    "mpnet": ("attention.attn.q", ("attention.attn.o", "attention.LayerNorm")),
 }
 
 _cut: set[int] = set()  # ids of the models cut now, so that nested uses (evaluate inside fit) cut once
@@ -38,11 +41,26 @@ def _first_token(module: nn.Module, args: tuple) -> tuple:
     return tuple(a[:, :1] if torch.is_tensor(a) and a.dim() == 3 else a for a in args)
 
 
+class _Query:
+    """Hooks of the query projection: its input cut to the first token, its output broadcast back."""
+
+    def __init__(self):
+        self.length = 0
+
+    def before(self, module: nn.Module, args: tuple) -> tuple:
+        self.length = args[0].shape[1]
+        return _first_token(module, args)
+
+    def after(self, module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+        return out.expand(out.shape[0], self.length, *out.shape[2:])
+
+
 def seams(model: nn.Module) -> list[nn.Module]:
-    """The modules of `model`'s last layer where the cut goes; [] where it does not apply."""
+    """The modules of `model`'s last layer where the cut goes, the query projection (or None) first; [] where it
+    does not apply."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT's wrapper
-    names = SEAMS.get(getattr(getattr(inner, "config", None), "model_type", None))
-    if not names or not type(inner).__name__.endswith("ForSequenceClassification"):
+    family = SEAMS.get(getattr(getattr(inner, "config", None), "model_type", None))
+    if not family or not type(inner).__name__.endswith("ForSequenceClassification"):
         return []
     try:
         parts = layout(inner)
@@ -51,18 +69,22 @@ def seams(model: nn.Module) -> list[nn.Module]:
     if parts.count < 2:  # DeBERTa's convolution after the first layer reads that layer's every token
         return []
     last = inner.get_submodule(f"{parts.layers}.{parts.count - 1}")
+    query, after = family
     try:
-        return [last.get_submodule(name) for name in names]
+        return [query and last.get_submodule(query)] + [last.get_submodule(name) for name in after]
     except AttributeError:
         return []
 
 
 @contextlib.contextmanager
 def first_token_only(model: nn.Module):
-    """Within the block, `model`'s last layer computes past its attention for the first token only; yields
-    whether it does."""
+    """Within the block, `model`'s last layer computes its queries and what follows its attention for the first
+    token only; yields whether it does."""
     found = [] if id(model) in _cut else seams(model)
-    handles = [module.register_forward_pre_hook(_first_token) for module in found]
+    handles = [module.register_forward_pre_hook(_first_token) for module in found[1:]]
+    if found and found[0] is not None:
+        query = _Query()
+        handles += [found[0].register_forward_pre_hook(query.before), found[0].register_forward_hook(query.after)]
     if handles:
         _cut.add(id(model))
     try:
