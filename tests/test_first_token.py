@@ -7,7 +7,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from conftest import FAMILIES, build_tiny
-from test_methods import prepared
+from test_methods import built_with_a_say, prepared
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from sentiment_lab.training import methods
@@ -97,12 +97,7 @@ def test_a_bare_encoder_keeps_every_token(family_models):
 @pytest.mark.parametrize("method", ["full", "lora", "adapters"])
 def test_each_methods_model_is_cut_and_its_logits_are_unchanged(method, tiny_model):
     cfg = RunConfig.of(method=method, model=str(tiny_model)).validated()
-    torch.manual_seed(0)
-    model = methods.build(cfg, {0: "neg", 1: "pos"}).eval()
-    with torch.no_grad():  # LoRA's B and the adapters' up start at zero: give the trained weights a say
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
+    model = built_with_a_say(cfg).eval()
     inputs = padded_batch()
     whole = model(**inputs).logits
     with first_token_only(model) as cut, first_token_only(model) as nested:

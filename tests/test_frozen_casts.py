@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from accelerate import Accelerator
-from test_methods import prepared
+from test_methods import built_with_a_say, prepared
 from torch import nn
 
 from bench.throughput import fresh_accelerator_state
@@ -29,12 +29,7 @@ def logits_and_grads(model, inputs: dict, y: torch.Tensor):
 def test_outputs_and_gradients_equal_autocasts_own_casts_bit_for_bit(method, tiny_model, tiny_data):
     ds, tok = prepared(tiny_model, tiny_data)
     cfg = RunConfig.of(method=method, model=str(tiny_model)).validated()
-    torch.manual_seed(0)
-    model = methods.build(cfg, {0: "neg", 1: "pos"}).train()
-    with torch.no_grad():  # LoRA's B and the adapters' up start at zero: give the trained weights a say
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
+    model = built_with_a_say(cfg).train()
     inputs, y = next(iter(TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0).epoch(0)))
     plain = logits_and_grads(model, inputs, y)
     state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -25,6 +25,18 @@ def prepared(model_dir, data_dir):
     return ds, tok
 
 
+def built_with_a_say(cfg):
+    """The method's model, seeded, with its trained weights moved off their start: LoRA's B and the adapters'
+    up start at zero, which would hide them from a comparison of outputs."""
+    torch.manual_seed(0)
+    model = methods.build(cfg, ID2LABEL)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
 def build(method, cfg, ds, tok):
     """The model a method trains, and its batches (features for freeze)."""
     m = methods.get(method)
