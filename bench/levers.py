@@ -13,8 +13,8 @@ adding one lever to the one before it (but `compile`, which puts the `foreach` s
                   training/cpu_attention.py)
   cast-once       + frozen linear layers' weights cast to bf16 once, not every step (kept on a CPU:
                   training/frozen_casts.py)
-  first-token     + the last layer past its attention for the first token only (kept on every device:
-                  training/first_token.py)
+  first-token     + the last layer's queries and what follows its attention for the first token only
+                  (kept on every device: training/first_token.py)
 
 Same process, same batches, one after the other (a variant may be named twice, to alternate), or with
 `--interleave` every variant taking each batch in turn: this machine's speed drifts by 10 to 20% between

@@ -1,5 +1,5 @@
 """The last encoder layer's per-token work for the first token only, in a classifier whose head reads nothing
-else ([CLS], <s>): the same logits and gradients for less work (README, "The last layer's first token").
+else ([CLS], <s>): the same logits and gradients for less work (README, "On this CPU", measures it).
 
 The keys and values of the last layer still come from every token. Its queries are computed for the first
 token only and broadcast to every position (an attention function may then compute one row: cpu_attention.py
@@ -12,6 +12,7 @@ such a classifier, is left as it is. The model's weights and state dict do not c
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ SEAMS = {
     "mpnet": ("attention.attn.q", ("attention.attn.o", "attention.LayerNorm")),
 }
 
-_cut: set[int] = set()  # ids of the models cut now, so that nested uses (evaluate inside fit) cut once
+_cut: weakref.WeakSet = weakref.WeakSet()  # the models cut now, so that nested uses (evaluate inside fit) cut once
 
 
 def _first_token(module: nn.Module, args: tuple) -> tuple:
@@ -71,7 +72,7 @@ def seams(model: nn.Module) -> list[nn.Module]:
     last = inner.get_submodule(f"{parts.layers}.{parts.count - 1}")
     query, after = family
     try:
-        return [query and last.get_submodule(query)] + [last.get_submodule(name) for name in after]
+        return [last.get_submodule(query) if query else None] + [last.get_submodule(name) for name in after]
     except AttributeError:
         return []
 
@@ -80,17 +81,17 @@ def seams(model: nn.Module) -> list[nn.Module]:
 def first_token_only(model: nn.Module):
     """Within the block, `model`'s last layer computes its queries and what follows its attention for the first
     token only; yields whether it does."""
-    found = [] if id(model) in _cut else seams(model)
+    found = [] if model in _cut else seams(model)
     handles = [module.register_forward_pre_hook(_first_token) for module in found[1:]]
     if found and found[0] is not None:
         query = _Query()
         handles += [found[0].register_forward_pre_hook(query.before), found[0].register_forward_hook(query.after)]
     if handles:
-        _cut.add(id(model))
+        _cut.add(model)
     try:
-        yield bool(handles) or id(model) in _cut
+        yield bool(handles) or model in _cut
     finally:
         for handle in handles:
             handle.remove()
         if handles:
-            _cut.discard(id(model))
+            _cut.discard(model)

@@ -234,7 +234,7 @@ def fit(
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
     levers = CpuLevers(model, accelerator)
-    cut = contextlib.ExitStack()  # the last layer past its attention for the first token only (first_token.py)
+    cut = contextlib.ExitStack()  # the last layer's per-token work for the first token only (first_token.py)
     cut.enter_context(first_token_only(accelerator.unwrap_model(model)))
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
