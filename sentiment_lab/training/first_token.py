@@ -89,7 +89,7 @@ def first_token_only(model: nn.Module):
     if handles:
         _cut.add(model)
     try:
-        yield bool(handles) or model in _cut
+        yield model in _cut
     finally:
         for handle in handles:
             handle.remove()
