@@ -14,7 +14,7 @@ adding one lever to the one before it (but `compile`, which puts the `foreach` s
   cast-once       + frozen linear layers' weights cast to bf16 once, not every step (kept on a CPU:
                   training/frozen_casts.py)
   first-token     + the last layer's queries and what follows its attention for the first token only
-                  (kept on every device: training/first_token.py)
+                  (kept: training/first_token.py; on a GPU without the query cut)
 
 Same process, same batches, one after the other (a variant may be named twice, to alternate), or with
 `--interleave` every variant taking each batch in turn: this machine's speed drifts by 10 to 20% between
@@ -75,7 +75,7 @@ class Stepper:
             cast_frozen_linears_once(self.model)
         self.cut = contextlib.ExitStack()  # held for the Stepper's life
         if "first-token" in on:
-            self.cut.enter_context(first_token_only(self.model))
+            self.cut.enter_context(first_token_only(self.model, queries=acc.device.type == "cpu"))
         if "compile" in on:
             self.model = torch.compile(self.model, dynamic=True)
 

@@ -49,26 +49,28 @@ def last_ffn_rows(model) -> list[int]:
 
 
 def query_rows(model) -> list[int]:
-    """How many tokens the last layer's query projection sees, once its own hooks (registered before) have run."""
+    """How many tokens the last layer's query projection sees, after every pre-hook, whenever registered."""
     rows = []
     query = seams(model)[0]
     if query is not None:
-        query.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[1]))
+        query.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[1]))
     return rows
 
 
+@pytest.mark.parametrize("queries", [True, False])
 @pytest.mark.parametrize("family", list(SEAMS))
-def test_logits_and_gradients_equal_the_whole_last_layers(family, family_models):
+def test_logits_and_gradients_equal_the_whole_last_layers(family, queries, family_models):
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(family_models[family], num_labels=2).eval()
     inputs = padded_batch()
     rows = last_ffn_rows(model)
     whole = logits_and_grads(model, inputs)
-    with first_token_only(model) as cut:
+    with first_token_only(model, queries=queries) as cut:
         queried = query_rows(model)
         first = logits_and_grads(model, inputs)
     assert cut and rows == [9, 1]  # the cut layer's feed-forward block saw the first token alone
-    assert queried == ([] if family == "deberta-v2" else [1])  # and so did its query projection
+    # and so did its query projection, when asked to
+    assert queried == ([] if family == "deberta-v2" else [1] if queries else [9])
     # The same sums; a matrix product over fewer rows may take another kernel, so to rounding, not bit for bit.
     torch.testing.assert_close(first[0], whole[0], rtol=1e-5, atol=1e-5)
     assert set(whole[1]) == set(first[1])
@@ -114,14 +116,15 @@ def test_fit_and_evaluate_cut_while_they_run_and_leave_the_model_whole(tiny_mode
     ds, tok = prepared(tiny_models["bert"], tiny_data)
     cfg = RunConfig.of(method="lora", model=str(tiny_models["bert"])).validated()
     model = methods.build(cfg, {0: "neg", 1: "pos"})
-    rows = last_ffn_rows(model)
+    rows, queried = last_ffn_rows(model), query_rows(model)
     train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
     accelerator = Accelerator(cpu=True)
     fit(model, train, train, Optimisation(epochs=1, lr=1e-3), accelerator, 2, report=lambda r: None)
     assert rows and set(rows) == {1}  # every training step and evaluation inside fit
+    assert queried and set(queried) == {1}  # the queries too, on a CPU
     assert all(not m._forward_pre_hooks for m in seams(model))
     rows.clear()
     evaluate(model, train, accelerator, 2)
     assert rows and set(rows) == {1}
     model(**padded_batch())
-    assert rows[-1] == 9
+    assert rows[-1] == 9 and queried[-1] == 9

@@ -7,6 +7,9 @@ does), and what follows the attention (the output projection, the residual, Laye
 works token by token, so its inputs are cut to the first token; every other token would be thrown away by the
 head. Each family names its seams, modules of its last layer; a family not named here, or a model that is not
 such a classifier, is left as it is. The model's weights and state dict do not change.
+
+The broadcast query is a tensor of stride 0 along the tokens; `fit` and `evaluate` cut the queries on a CPU
+only, where torch's attention kernels are tested with it, and elsewhere cut what follows the attention alone.
 """
 
 from __future__ import annotations
@@ -78,12 +81,12 @@ def seams(model: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def first_token_only(model: nn.Module):
-    """Within the block, `model`'s last layer computes its queries and what follows its attention for the first
-    token only; yields whether it does."""
+def first_token_only(model: nn.Module, queries: bool = True):
+    """Within the block, `model`'s last layer computes what follows its attention (and, with `queries`, its
+    queries) for the first token only; yields whether it does."""
     found = [] if model in _cut else seams(model)
     handles = [module.register_forward_pre_hook(_first_token) for module in found[1:]]
-    if found and found[0] is not None:
+    if found and found[0] is not None and queries:
         query = _Query()
         handles += [found[0].register_forward_pre_hook(query.before), found[0].register_forward_hook(query.after)]
     if handles:
