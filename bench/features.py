@@ -22,12 +22,14 @@ from sentiment_lab.training.features import encode, sentence_features
 from sentiment_lab.training.runner import cpu_has_native_bf16
 
 
-def plain(encoder, split, pad_id: int, pooling: str) -> np.ndarray:
+def plain(encoder, split, pad_id: int, pooling: str, device: torch.device | None = None) -> np.ndarray:
+    """The reference's way: batches of 64 in file order, fp32, no_grad."""
+    device = device or next(encoder.parameters()).device
     out = []
     with torch.no_grad():
         for start in range(0, len(split), 64):
             ids, mask = collate(split.input_ids, range(start, min(start + 64, len(split))), pad_id)
-            out.append(sentence_features(encoder, ids, mask, pooling).numpy())
+            out.append(sentence_features(encoder, ids.to(device), mask.to(device), pooling).cpu().numpy())
     return np.concatenate(out)
 
 

@@ -11,6 +11,9 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
     runner.steady_attention turns off: the price of one cuDNN plan per new batch shape;
   - each of our steps' model FLOPs (bench.limit's count, from the real padded batches) against the
     GPU's measured bf16 matmul rate.
+Adapters and freeze the same way (freeze: our features computed once, then the head's steps; its FLOPs are
+not counted). SVM has no training steps: its row is the feature extraction over the training sentences, the
+reference's way (fp32, batches of 64 in file order) against ours (bf16, length-sorted under a token budget).
 The model is written to a temporary folder and loaded through the project's own loading code.
 """
 
@@ -19,17 +22,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+import time
 from unittest import mock
 
+import numpy as np
 import torch
 
 from bench.common import DATA, table, write_json
+from bench.features import plain
 from bench.limit import matmul_rate, step_flops
 from bench.throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
 from sentiment_lab.training import runner
-from sentiment_lab.training.backbone import load_tokenizer
-from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import load_dataset, tokenize, train_batches
+from sentiment_lab.training.features import encode
 
 BACKWARD = {"full": 2.0, "lora": 1.0, "adapters": 1.0}  # see bench.limit
 
@@ -69,12 +76,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="60 steps")
-    parser.add_argument("--methods", default="full,lora")
+    parser.add_argument("--methods", default=",".join(METHODS), help="default: all five")
     parser.add_argument("--batches", default="16,128", help="batch sizes for our loop; the Trainer runs batch 16")
     parser.add_argument("--tokenizer", default="minilm", help="a tokenizer with DistilBERT's vocabulary")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of this script")
     args = parser.parse_args(argv)
+    if unknown := set(args.methods.split(",")) - set(METHODS):
+        parser.error(f"unknown method(s): {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench.gpu: no CUDA GPU is visible here; nothing measured (--device cpu for a dry run)")
     steps = 60 if args.quick else args.steps
@@ -93,7 +102,9 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
     lengths, config = ds.splits["train"].lengths(), model_config(model)
     batch_sizes = [int(b) for b in args.batches.split(",")]
     rows, out = [], {"device": name, "bf16_matmul_flops": peak, "steps": steps, "methods": {}}
-    for i, method in enumerate(args.methods.split(",")):
+    chosen = args.methods.split(",")
+    stepped = [m for m in chosen if m != "svm"]
+    for i, method in enumerate(stepped):
         cfg = RunConfig.of(method=method, model=model, dataset=args.data, device=args.device).validated()
         if i == 0:  # CUDA context, cuBLAS handles and kernels load once, outside every timing
             fresh_accelerator_state()
@@ -116,7 +127,7 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
             reset_memory_stats(args.device)
             with torch_attention_order() if cudnn else contextlib.nullcontext():
                 ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
-            rate = flops_per_s(config, lengths, batch, steps, method, ours)
+            rate = flops_per_s(config, lengths, batch, steps, method, ours) if method in BACKWARD else float("nan")
             mem = max_memory_gib(args.device)
             result[key] = {
                 "samples_per_s": ours,
@@ -135,41 +146,86 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
                     f"{ours:.0f}",
                     f"{ours / ref:.1f}x",
                     f"{1000 * batch / ours:.1f}",
-                    f"{rate / 1e12:.1f}",
-                    f"{100 * rate / peak:.1f}%",
+                    f"{rate / 1e12:.1f}" if rate == rate else "–",  # NaN: freeze's FLOPs are not counted
+                    f"{100 * rate / peak:.1f}%" if rate == rate else "–",
                     f"{mem:.1f}",
                 ]
             )
             print(
-                f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x), "
-                f"{100 * rate / peak:.1f}% of bf16 matmul",
+                f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x)"
+                + (f", {100 * rate / peak:.1f}% of bf16 matmul" if rate == rate else ""),
                 flush=True,
             )
         out["methods"][method] = result
-    print(
-        table(
-            rows,
-            [
-                "method",
-                "loop",
-                "batch",
-                "Trainer fp32 b16 samples/s",
-                "ours bf16 samples/s",
-                "ratio",
-                "ms/step",
-                "TFLOP/s",
-                "of bf16 matmul",
-                "GiB",
-            ],
-        )
-    )
+    if rows:
+        print(table_of(rows))
+    if "svm" in chosen:
+        out["methods"]["svm"] = svm_features(args, model, tok, ds)
     write_json("gpu", out)
     first = {
-        m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"] for m, r in out["methods"].items()
+        m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"]
+        for m, r in out["methods"].items()
+        if m != "svm"
     }
+    if "svm" in out["methods"]:
+        first["svm features"] = out["methods"]["svm"]["ratio"]
     print(
         f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
         + ", ".join(f"{m} {v:.1f}x" for m, v in first.items())
+    )
+
+
+def svm_features(args, model: str, tok, ds) -> dict:
+    """Sentences/s of the SVM's feature extraction over the training split: the reference's way, then ours."""
+    cfg = RunConfig.of(method="svm", model=model, dataset=args.data, device=args.device).validated()
+    device = torch.device(args.device)
+    encoder = load_encoder(model).to(device).eval()
+    split, pooling = ds.splits["train"], cfg.features.pooling
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    encode(encoder, split, tok.pad_token_id, pooling, device, bf16)  # kernels load outside the timing
+    timed = {}
+    for key, extract in (
+        ("plain_fp32_b64", lambda: plain(encoder, split, tok.pad_token_id, pooling, device)),
+        ("ours", lambda: encode(encoder, split, tok.pad_token_id, pooling, device, bf16)),
+    ):
+        synchronize(device)
+        start = time.perf_counter()
+        features = extract()
+        synchronize(device)
+        timed[key] = (len(split) / (time.perf_counter() - start), features)
+    (base, a), (ours, b) = timed["plain_fp32_b64"], timed["ours"]
+    cosine = float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+    print(
+        table(
+            [["svm", "features, reference: fp32, b64, file order", f"{base:.0f}", "1.0x"]]
+            + [["svm", f"features, ours: bf16={bf16}, length-sorted", f"{ours:.0f}", f"{ours / base:.1f}x"]],
+            ["method", "extraction", "sentences/s", "ratio"],
+        )
+    )
+    print(f"svm: mean cosine similarity of the two feature sets {cosine:.4f}", flush=True)
+    return {"plain_sentences_per_s": base, "ours_sentences_per_s": ours, "ratio": ours / base, "cosine": cosine}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def table_of(rows: list) -> str:
+    return table(
+        rows,
+        [
+            "method",
+            "loop",
+            "batch",
+            "Trainer fp32 b16 samples/s",
+            "ours bf16 samples/s",
+            "ratio",
+            "ms/step",
+            "TFLOP/s",
+            "of bf16 matmul",
+            "GiB",
+        ],
     )
 
 

@@ -1,16 +1,19 @@
 """The benchmarks' pure parts: bench.sweep's variant list and baselines, bench.accuracy's tests of a gap,
-bench.levers' ladder and interleaving."""
+bench.levers' ladder and interleaving, bench.gpu's dry run on a CPU."""
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
 import pytest
+from test_methods import prepared
 
 from bench.accuracy import paired_over_seeds
 from bench.sweep import parse_variants, summarise
 from sentiment_lab.serving.significance import paired_gap_interval
+from sentiment_lab.training.config import METHODS
 
 
 def test_variants_read_as_name_method_flags_and_bad_ones_are_named():
@@ -139,3 +142,32 @@ def test_throughput_repeats_take_the_median_of_each_pairs_ratio():
     assert out["ratio"] == pytest.approx(3.0)  # not median(ours) / median(trainer) = 110 / 38
     assert (out["trainer"], out["ours"]) == (38.0, 110.0)
     assert summary([(10.0, 25.0)])["ratio"] == 2.5
+
+
+def test_gpu_bench_dry_run_measures_all_five_methods(tiny_models, tiny_data, monkeypatch):
+    """`bench.gpu --device cpu` runs the whole script a GPU session would run, every method, on a tiny model."""
+    from bench import gpu
+
+    ds, tok = prepared(tiny_models["bert"], tiny_data)
+    written = {}
+    monkeypatch.setattr(gpu, "write_json", lambda name, payload: written.update({name: payload}))
+    args = argparse.Namespace(methods=",".join(METHODS), batches="4,8", data=str(tiny_data), device="cpu")
+    gpu.measure(args, 2, "cpu", 1e12, tok, ds, str(tiny_models["bert"]))
+    measured = written["gpu"]["methods"]
+    assert list(measured) == [m for m in METHODS if m != "svm"] + ["svm"]
+    for method in ("full", "lora", "adapters", "freeze"):
+        assert measured[method]["trainer_fp32_b16"] > 0
+        rows = [measured[method][f"ours_bf16_b{b}"] for b in (4, 8)]
+        assert all(r["samples_per_s"] > 0 for r in rows)
+        assert all(math.isnan(r["flops_per_s"]) == (method == "freeze") for r in rows)  # freeze's are not counted
+    svm = measured["svm"]
+    assert svm["plain_sentences_per_s"] > 0 and svm["ours_sentences_per_s"] > 0
+    assert svm["cosine"] > 0.999  # both fp32 on a CPU: the same features
+
+
+def test_gpu_bench_names_an_unknown_method(capsys):
+    from bench import gpu
+
+    with pytest.raises(SystemExit):
+        gpu.main(["--methods", "full,lorra", "--device", "cpu"])
+    assert "unknown method(s): lorra" in capsys.readouterr().err
