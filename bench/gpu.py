@@ -14,6 +14,8 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
 Adapters and freeze the same way (freeze: our features computed once, then the head's steps; its FLOPs are
 not counted). SVM has no training steps: its row is the feature extraction over the training sentences, the
 reference's way (fp32, batches of 64 in file order) against ours (bf16, length-sorted under a token budget).
+Last, `bench.query_cut` on that model: the last layer's query cut (first_token.py, on a CPU only so far)
+against the whole layer on each of the GPU's attention kernels.
 The model is written to a temporary folder and loaded through the project's own loading code.
 """
 
@@ -28,6 +30,7 @@ from unittest import mock
 import numpy as np
 import torch
 
+from bench import query_cut
 from bench.common import DATA, table, write_json
 from bench.features import plain
 from bench.limit import matmul_rate, step_flops
@@ -161,6 +164,8 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         print(table_of(rows))
     if "svm" in chosen:
         out["methods"]["svm"] = svm_features(args, model, tok, ds)
+    out["query_cut"] = query_cut.check(model, ds, tok, torch.device(args.device))
+    query_cut.report(out["query_cut"])
     write_json("gpu", out)
     first = {
         m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"]

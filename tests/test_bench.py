@@ -163,6 +163,8 @@ def test_gpu_bench_dry_run_measures_all_five_methods(tiny_models, tiny_data, mon
     svm = measured["svm"]
     assert svm["plain_sentences_per_s"] > 0 and svm["ours_sentences_per_s"] > 0
     assert svm["cosine"] > 0.999  # both fp32 on a CPU: the same features
+    [cut] = written["gpu"]["query_cut"]  # a CPU has one kernel to check: the math one
+    assert cut["kernel"] == "MATH" and cut["logits_gap"] < 1e-5 and cut["grad_gap"] < 1e-4
 
 
 def test_gpu_bench_names_an_unknown_method(capsys):
