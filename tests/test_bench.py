@@ -12,6 +12,7 @@ from test_methods import prepared
 
 from bench.accuracy import paired_over_seeds
 from bench.sweep import parse_variants, summarise
+from bench.throughput import fresh_accelerator_state
 from sentiment_lab.serving.significance import paired_gap_interval
 from sentiment_lab.training.config import METHODS
 
@@ -152,7 +153,10 @@ def test_gpu_bench_dry_run_measures_all_five_methods(tiny_models, tiny_data, mon
     written = {}
     monkeypatch.setattr(gpu, "write_json", lambda name, payload: written.update({name: payload}))
     args = argparse.Namespace(methods=",".join(METHODS), batches="4,8", data=str(tiny_data), device="cpu")
-    gpu.measure(args, 2, "cpu", 1e12, tok, ds, str(tiny_models["bert"]))
+    try:
+        gpu.measure(args, 2, "cpu", 1e12, tok, ds, str(tiny_models["bert"]))
+    finally:  # the Trainer and our loop set accelerate's process-wide state; later tests set their own
+        fresh_accelerator_state()
     measured = written["gpu"]["methods"]
     assert list(measured) == [m for m in METHODS if m != "svm"] + ["svm"]
     for method in ("full", "lora", "adapters", "freeze"):
