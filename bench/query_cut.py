@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.common import DATA, table, write_json
 from sentiment_lab.training.backbone import load_classifier, load_tokenizer
@@ -20,8 +21,6 @@ from sentiment_lab.training.first_token import first_token_only, seams
 
 
 def kernels(device: torch.device) -> list:
-    from torch.nn.attention import SDPBackend
-
     if device.type != "cuda":
         return [SDPBackend.MATH]
     return [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH, SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]
@@ -46,8 +45,6 @@ def largest_gap(whole, cut) -> tuple[float, float]:
 def check(model_name: str, ds, tok, device: torch.device, sentences: int = 16) -> list[dict]:
     """Per kernel: the gaps between the cut model and the whole one, or the error the kernel raised; [] for a
     model without a query cut."""
-    from torch.nn.attention import sdpa_kernel
-
     torch.manual_seed(0)  # the head's random start
     model = load_classifier(model_name, ds.id2label).to(device).eval()  # eval: no dropout, the same masks
     if not seams(model) or seams(model)[0] is None:
