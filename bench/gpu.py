@@ -130,7 +130,8 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
             reset_memory_stats(args.device)
             with torch_attention_order() if cudnn else contextlib.nullcontext():
                 ours = ours_samples_per_s(method, cfg, ds, tok, steps, batch)
-            rate = flops_per_s(config, lengths, batch, steps, method, ours) if method in BACKWARD else float("nan")
+            counted = method in BACKWARD  # freeze's FLOPs are not counted
+            rate = flops_per_s(config, lengths, batch, steps, method, ours) if counted else float("nan")
             mem = max_memory_gib(args.device)
             result[key] = {
                 "samples_per_s": ours,
@@ -149,14 +150,14 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
                     f"{ours:.0f}",
                     f"{ours / ref:.1f}x",
                     f"{1000 * batch / ours:.1f}",
-                    f"{rate / 1e12:.1f}" if rate == rate else "–",  # NaN: freeze's FLOPs are not counted
-                    f"{100 * rate / peak:.1f}%" if rate == rate else "–",
+                    f"{rate / 1e12:.1f}" if counted else "–",
+                    f"{100 * rate / peak:.1f}%" if counted else "–",
                     f"{mem:.1f}",
                 ]
             )
             print(
                 f"{method} {label} batch {batch}: trainer {ref:.0f} samples/s, ours {ours:.0f} ({ours / ref:.1f}x)"
-                + (f", {100 * rate / peak:.1f}% of bf16 matmul" if rate == rate else ""),
+                + (f", {100 * rate / peak:.1f}% of bf16 matmul" if counted else ""),
                 flush=True,
             )
         out["methods"][method] = result

@@ -75,7 +75,7 @@ class Stepper:
             cast_frozen_linears_once(self.model)
         self.cut = contextlib.ExitStack()  # held for the Stepper's life
         if "first-token" in on:
-            self.cut.enter_context(first_token_only(self.model, queries=acc.device.type == "cpu"))
+            self.cut.enter_context(first_token_only(self.model))
         if "compile" in on:
             self.model = torch.compile(self.model, dynamic=True)
 

@@ -47,7 +47,8 @@ def check(model_name: str, ds, tok, device: torch.device, sentences: int = 16) -
     model without a query cut."""
     torch.manual_seed(0)  # the head's random start
     model = load_classifier(model_name, ds.id2label).to(device).eval()  # eval: no dropout, the same masks
-    if not seams(model) or seams(model)[0] is None:
+    found = seams(model)
+    if not found or found[0] is None:
         return []
     split = ds.splits["train"]
     ids, mask = collate(split.input_ids, range(sentences), tok.pad_token_id)

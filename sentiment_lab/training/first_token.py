@@ -8,8 +8,8 @@ works token by token, so its inputs are cut to the first token; every other toke
 head. Each family names its seams, modules of its last layer; a family not named here, or a model that is not
 such a classifier, is left as it is. The model's weights and state dict do not change.
 
-The broadcast query is a tensor of stride 0 along the tokens; `fit` and `evaluate` cut the queries on a CPU
-only, where torch's attention kernels are tested with it, and elsewhere cut what follows the attention alone.
+The broadcast query is a tensor of stride 0 along the tokens; by default the queries are cut only for a model
+on a CPU, where torch's attention kernels are tested with it, and elsewhere only what follows the attention.
 """
 
 from __future__ import annotations
@@ -81,10 +81,12 @@ def seams(model: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def first_token_only(model: nn.Module, queries: bool = True):
+def first_token_only(model: nn.Module, queries: bool | None = None):
     """Within the block, `model`'s last layer computes what follows its attention (and, with `queries`, its
-    queries) for the first token only; yields whether it does."""
+    queries; None: where the model is on a CPU) for the first token only; yields whether it does."""
     found = [] if model in _cut else seams(model)
+    if queries is None:
+        queries = bool(found) and next(model.parameters()).device.type == "cpu"
     handles = [module.register_forward_pre_hook(_first_token) for module in found[1:]]
     if found and found[0] is not None and queries:
         query = _Query()

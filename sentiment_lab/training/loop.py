@@ -138,7 +138,7 @@ def evaluate(model, batches, accelerator, num_labels: int) -> dict:
     was_training = model.training
     model.eval()
     total, losses, preds, probs, labels = 0, 0.0, [], [], []
-    with first_token_only(accelerator.unwrap_model(model), queries=accelerator.device.type == "cpu"):
+    with first_token_only(accelerator.unwrap_model(model)):
         for inputs, y in batches.eval():
             inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
             with accelerator.autocast():
@@ -235,7 +235,7 @@ def fit(
     model, optimizer = accelerator.prepare(model, optimizer)
     levers = CpuLevers(model, accelerator)
     cut = contextlib.ExitStack()  # the last layer's per-token work for the first token only (first_token.py)
-    cut.enter_context(first_token_only(accelerator.unwrap_model(model), queries=accelerator.device.type == "cpu"))
+    cut.enter_context(first_token_only(accelerator.unwrap_model(model)))
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
     result = FitResult()
     best_key, best_state, since_best = None, None, 0
