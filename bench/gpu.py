@@ -14,6 +14,8 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
 Adapters and freeze the same way (freeze: our features computed once, then the head's steps; its FLOPs are
 not counted). SVM has no training steps: its row is the feature extraction over the training sentences, the
 reference's way (fp32, batches of 64 in file order) against ours (bf16, length-sorted under a token budget).
+With `--compile METHODS` (default: full), those methods once more in steady state (bench.compiled): our loop
+as it is, then with its training forward under torch.compile (CUDA graphs) over batches padded to length buckets.
 Last, `bench.query_cut` on that model: the last layer's query cut (first_token.py, on a CPU only so far)
 against the whole layer on each of the GPU's attention kernels.
 The model is written to a temporary folder and loaded through the project's own loading code.
@@ -30,7 +32,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from bench import query_cut
+from bench import compiled, query_cut
 from bench.common import DATA, table, write_json
 from bench.features import plain
 from bench.limit import matmul_rate, step_flops
@@ -83,10 +85,18 @@ def main(argv=None) -> None:
     parser.add_argument("--batches", default="16,128", help="batch sizes for our loop; the Trainer runs batch 16")
     parser.add_argument("--tokenizer", default="minilm", help="a tokenizer with DistilBERT's vocabulary")
     parser.add_argument("--data", default=str(DATA))
+    parser.add_argument(
+        "--compile", default="full", help="methods also measured compiled, over length buckets ('' for none)"
+    )
+    parser.add_argument("--bucket", type=int, default=32, help="compiled batches are padded to a multiple of this")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile's backend (aot_eager: a dry run)")
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of this script")
     args = parser.parse_args(argv)
     if unknown := set(args.methods.split(",")) - set(METHODS):
         parser.error(f"unknown method(s): {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+    if unknown := set(filter(None, args.compile.split(","))) - set(compiled.METHODS):
+        choices = ", ".join(compiled.METHODS)
+        parser.error(f"--compile: {', '.join(sorted(unknown))} cannot be compiled; choose from {choices}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench.gpu: no CUDA GPU is visible here; nothing measured (--device cpu for a dry run)")
     steps = 60 if args.quick else args.steps
@@ -160,6 +170,11 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
                 + (f", {100 * rate / peak:.1f}% of bf16 matmul" if counted else ""),
                 flush=True,
             )
+        if method in args.compile.split(","):
+            measured = compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak, ref)
+            for key, label, figures, cells in measured:
+                result[key] = figures
+                rows.append([method, label, batch_sizes[0], f"{ref:.0f}"] + cells)
         out["methods"][method] = result
     if rows:
         print(table_of(rows))
@@ -179,6 +194,42 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
         + ", ".join(f"{m} {v:.1f}x" for m, v in first.items())
     )
+
+
+def compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak: float, ref: float):
+    """Our loop at the first batch size in steady state, as it is and compiled over length buckets:
+    (key, label, figures, table cells) of each."""
+    batch = int(args.batches.split(",")[0])
+    share = compiled.padding_share(ds, tok, batch, args.bucket, steps)
+    for key, label, bucket, backend in (
+        (f"ours_bf16_b{batch}_steady", "ours, steady", 0, None),
+        (f"ours_bf16_b{batch}_compiled", f"ours, compiled, bucket {args.bucket}", args.bucket, args.compile_backend),
+    ):
+        torch.manual_seed(0)
+        fresh_accelerator_state()
+        reset_memory_stats(args.device)
+        ours, warm_s = compiled.steady_samples_per_s(method, cfg, ds, tok, steps, batch, bucket, backend)
+        rate = flops_per_s(config, lengths, batch, steps, method, ours)  # the real tokens' FLOPs, not the padding's
+        mem = max_memory_gib(args.device)
+        print(
+            f"{method} {label} batch {batch}: ours {ours:.0f} samples/s ({ours / ref:.1f}x the Trainer), "
+            f"warm steps {warm_s:.1f} s" + (f", padding {100 * share:.0f}% of the tokens" if bucket else ""),
+            flush=True,
+        )
+        cells = [f"{ours:.0f}", f"{ours / ref:.1f}x", f"{1000 * batch / ours:.1f}", f"{rate / 1e12:.1f}"]
+        cells += [f"{100 * rate / peak:.1f}%", f"{mem:.1f}"]
+        yield (
+            key,
+            label,
+            {
+                "samples_per_s": ours,
+                "warm_s": warm_s,
+                "padding_share": share if bucket else 0.0,
+                "flops_per_s": rate,
+                "max_memory_gib": mem,
+            },
+            cells,
+        )
 
 
 def svm_features(args, model: str, tok, ds) -> dict:

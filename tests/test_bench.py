@@ -152,7 +152,15 @@ def test_gpu_bench_dry_run_measures_all_five_methods(tiny_models, tiny_data, mon
     ds, tok = prepared(tiny_models["bert"], tiny_data)
     written = {}
     monkeypatch.setattr(gpu, "write_json", lambda name, payload: written.update({name: payload}))
-    args = argparse.Namespace(methods=",".join(METHODS), batches="4,8", data=str(tiny_data), device="cpu")
+    args = argparse.Namespace(
+        methods=",".join(METHODS),
+        batches="4,8",
+        data=str(tiny_data),
+        device="cpu",
+        compile="full,adapters",
+        bucket=8,
+        compile_backend="aot_eager",  # dynamo and autograd's tracing without inductor's compile time
+    )
     try:
         gpu.measure(args, 2, "cpu", 1e12, tok, ds, str(tiny_models["bert"]))
     finally:  # the Trainer and our loop set accelerate's process-wide state; later tests set their own
@@ -164,6 +172,11 @@ def test_gpu_bench_dry_run_measures_all_five_methods(tiny_models, tiny_data, mon
         rows = [measured[method][f"ours_bf16_b{b}"] for b in (4, 8)]
         assert all(r["samples_per_s"] > 0 for r in rows)
         assert all(math.isnan(r["flops_per_s"]) == (method == "freeze") for r in rows)  # freeze's are not counted
+    for method in ("full", "adapters"):  # steady, then compiled over length buckets
+        steady, over_buckets = measured[method]["ours_bf16_b4_steady"], measured[method]["ours_bf16_b4_compiled"]
+        assert steady["samples_per_s"] > 0 and over_buckets["samples_per_s"] > 0 and over_buckets["warm_s"] > 0
+        assert steady["padding_share"] == 0 and 0 < over_buckets["padding_share"] < 1
+    assert "ours_bf16_b4_compiled" not in measured["lora"]
     svm = measured["svm"]
     assert svm["plain_sentences_per_s"] > 0 and svm["ours_sentences_per_s"] > 0
     assert svm["cosine"] > 0.999  # both fp32 on a CPU: the same features
@@ -177,3 +190,35 @@ def test_gpu_bench_names_an_unknown_method(capsys):
     with pytest.raises(SystemExit):
         gpu.main(["--methods", "full,lorra", "--device", "cpu"])
     assert "unknown method(s): lorra" in capsys.readouterr().err
+
+
+def test_bucket_batches_pad_to_the_bucket_and_warm_up_on_each_shape_the_timed_steps_meet(tiny_model, tiny_data):
+    from bench.compiled import EVERY, BucketBatches
+
+    ds, tok = prepared(tiny_model, tiny_data)
+    split = ds.splits["train"]
+    batches = BucketBatches(split, tok.pad_token_id, 4, bucket=4, timed=6)
+    timed = batches._batches(0)[:6]
+    shapes = {(len(idx), batches.width(idx)) for idx in timed}
+    assert all(w % 4 == 0 and w >= split.lengths()[idx].max() for idx in timed for w in [batches.width(idx)])
+    # Each shape the timed steps meet is warmed up at least three times, in a multiple of EVERY steps.
+    warm = [(len(idx), batches.width(idx)) for idx in batches.warm]
+    assert set(warm) == shapes and min(warm.count(s) for s in shapes) >= 3 and len(warm) % EVERY == 0
+    first = list(batches.epoch(0))
+    assert len(first) == len(batches.warm) + len(batches)
+    inputs, y = first[len(batches.warm)]  # the first timed batch: padded with the pad id and a zero mask
+    idx = timed[0]
+    assert inputs["input_ids"].shape == (len(idx), batches.width(idx)) and y.tolist() == list(split.labels[idx])
+    n = inputs["attention_mask"].sum(1)
+    assert n.tolist() == list(split.lengths()[idx])
+    assert all((row[k:] == tok.pad_token_id).all() for row, k in zip(inputs["input_ids"], n.tolist()))
+    assert len(list(batches.epoch(1))) == len(batches)  # later epochs have no warm-up
+    assert BucketBatches(split, tok.pad_token_id, 4, bucket=0, timed=6).width(idx) == split.lengths()[idx].max()
+
+
+def test_gpu_bench_refuses_a_method_it_cannot_compile(capsys):
+    from bench import gpu
+
+    with pytest.raises(SystemExit):
+        gpu.main(["--compile", "full,svm", "--device", "cpu"])
+    assert "--compile: svm cannot be compiled; choose from full, lora, adapters" in capsys.readouterr().err
