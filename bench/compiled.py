@@ -101,12 +101,17 @@ class NoCpuLevers:
         pass
 
 
+def timed_steps(steps: int) -> int:
+    """`steps` rounded up to a whole number of clock reads."""
+    return EVERY * max(1, math.ceil(steps / EVERY))
+
+
 def steady_samples_per_s(
     method: str, cfg, ds, tok, steps: int, batch: int, bucket: int, backend: str | None
 ) -> tuple[float, float]:
     """(samples/s over `steps` timed steps, seconds of the warm steps before them) of our loop at `batch`:
     uncompiled when `backend` is None, else its training forward compiled with it."""
-    steps = EVERY * max(1, math.ceil(steps / EVERY))
+    steps = timed_steps(steps)
     train = BucketBatches(ds.splits["train"], tok.pad_token_id, batch, bucket, steps)
     val = TokenBatches(subsample(ds.splits["validation"], 16, 0), tok.pad_token_id, 16, 0)
     acc = make_accelerator(cfg)

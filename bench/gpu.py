@@ -188,6 +188,11 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         for m, r in out["methods"].items()
         if m != "svm"
     }
+    first |= {
+        f"{m} compiled": r[f"ours_bf16_b{batch_sizes[0]}_compiled"]["samples_per_s"] / r["trainer_fp32_b16"]
+        for m, r in out["methods"].items()
+        if f"ours_bf16_b{batch_sizes[0]}_compiled" in r
+    }
     if "svm" in out["methods"]:
         first["svm features"] = out["methods"]["svm"]["ratio"]
     print(
@@ -199,7 +204,7 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
 def compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak: float, ref: float):
     """Our loop at the first batch size in steady state, as it is and compiled over length buckets:
     (key, label, figures, table cells) of each."""
-    batch = int(args.batches.split(",")[0])
+    batch, steps = int(args.batches.split(",")[0]), compiled.timed_steps(steps)
     share = compiled.padding_share(ds, tok, batch, args.bucket, steps)
     for key, label, bucket, backend in (
         (f"ours_bf16_b{batch}_steady", "ours, steady", 0, None),
