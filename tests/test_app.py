@@ -103,6 +103,12 @@ def test_form_refuses_bad_values_naming_the_field(field, value, message):
         form_to_config(form)
 
 
+@pytest.mark.parametrize("values", ["lora", ["method", "lora"], 3, None])
+def test_settings_that_are_not_an_object_are_refused_by_what_they_are(values):
+    with pytest.raises(ConfigError, match=f"must be a JSON object.*; got {type(values).__name__}$"):
+        form_to_config(values)
+
+
 def test_the_form_ignores_what_the_method_does_not_read():
     """The SVM's form hides Epochs and the other methods' settings: whatever they hold does not refuse it."""
     cfg = form_to_config({"method": "svm", "epochs": None, "batch_size": None, "lora_r": 0, "pooling": "cls"})
@@ -304,6 +310,7 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
     )  # bf16 batch vs one review
     # The test-set view rebuilds the run's test sentences and lines them up with the answers it saved.
     errors = client.predict([run_id], "any", api_name="/test_errors")
+    assert client.predict(run_id, "any", api_name="/test_errors") == errors  # one id needs no list
     (run,) = errors["runs"]
     test_texts = set(pd.read_parquet(tiny_data / "test.parquet")["text"])
     assert run["wrong"] == len(errors["sentences"]) == round(16 * (1 - run["test acc"]))
@@ -325,6 +332,14 @@ def test_gradio_client_trains_reads_metrics_and_compares(live_app, tiny_models, 
         client.predict(run_id, api_name="/resume_run")
     with pytest.raises(Exception, match="Learning rate must be in"):
         client.predict({"method": "full", "lr": -1}, api_name="/start_training")
+    # What a program may send that the form never does: each refused by what is wrong with it.
+    with pytest.raises(Exception, match="must be a JSON object of setting names and values.*; got str"):
+        client.predict("full", api_name="/start_training")
+    with pytest.raises(Exception, match=r"Method must be text, got \['full'\]"):
+        client.predict({"method": ["full"]}, api_name="/start_training")
+    with pytest.raises(Exception, match="since must be how many rows were already read .*, got 'abc'"):
+        client.predict(run_id, "abc", api_name="/run_metrics")
+    assert client.predict(run_id, len(rows) - 1, api_name="/run_metrics") == rows[-1:]
 
 
 def test_app_serves_no_file_outside_its_folders(live_app, tmp_path):

@@ -86,7 +86,13 @@ def _api(services: Services) -> None:
     @user_errors
     def run_metrics(run_id: str, since: int = 0) -> list[dict]:
         """Metric rows of a run after the first `since` rows."""
-        return services.jobs.metrics(run_id, int(since))
+        try:
+            rows_read = int(since)
+        except (TypeError, ValueError):
+            rows_read = -1
+        if rows_read < 0:
+            raise ValueError(f"since must be how many rows were already read (0 or more), got {since!r}")
+        return services.jobs.metrics(run_id, rows_read)
 
     @user_errors
     def compare(review: str) -> list[dict]:
@@ -112,7 +118,7 @@ def _api(services: Services) -> None:
     def test_errors(run_ids: list[str], show: str = "disagree") -> dict:
         """Where finished runs go wrong on their shared test set: each run, every two runs' paired test, the
         sentences."""
-        result = services.test_errors(run_ids, show)
+        result = services.test_errors([run_ids] if isinstance(run_ids, str) else run_ids, show)  # one id, or a list
         return {
             "note": result.note,
             "runs": result.runs.to_dict("records"),

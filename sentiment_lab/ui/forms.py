@@ -71,8 +71,14 @@ LR_INFO = "several (1e-4, 3e-4): one run each"
 def form_to_config(values: dict) -> RunConfig:
     """Build and validate a RunConfig from form fields; a blank text box means the default, a number box
     left empty (or holding what is not a number, which the browser sends as empty) is refused by name."""
+    if not isinstance(values, dict):  # the API's caller may send any JSON
+        raise ConfigError(
+            f"the train settings must be a JSON object of setting names and values, e.g. "
+            f'{{"method": "lora", "epochs": 1}}; got {type(values).__name__}'
+        )
     cleaned = {}
-    unread = unread_by(values.get("method"))
+    method = values.get("method")
+    unread = unread_by(method) if isinstance(method, str) else set()  # any other value is refused by name below
     for key, value in values.items():
         if key in unread:
             continue  # hidden in the form for this method: whatever it holds does not matter
