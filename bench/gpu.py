@@ -14,10 +14,10 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
 Adapters and freeze the same way (freeze: our features computed once, then the head's steps; its FLOPs are
 not counted). SVM has no training steps: its row is the feature extraction over the training sentences, the
 reference's way (fp32, batches of 64 in file order) against ours (bf16, length-sorted under a token budget).
-With `--compile METHODS` (default: full), those methods once more in steady state (bench.compiled): our loop
-as it is, then with its training forward under torch.compile (CUDA graphs) over batches padded to length buckets.
-Last, `bench.query_cut` on that model: the last layer's query cut (first_token.py, on a CPU only so far)
-against the whole layer on each of the GPU's attention kernels.
+Then `bench.query_cut` on that model: the last layer's query cut (first_token.py, on a CPU only so far)
+against the whole layer on each of the GPU's attention kernels. Last, with `--compile METHODS` (default: full),
+those methods once more in steady state (bench.compiled): our loop as it is, then with its training forward
+under torch.compile (CUDA graphs) over batches padded to length buckets; a compiler's failure is reported.
 The model is written to a temporary folder and loaded through the project's own loading code.
 """
 
@@ -170,11 +170,6 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
                 + (f", {100 * rate / peak:.1f}% of bf16 matmul" if counted else ""),
                 flush=True,
             )
-        if method in args.compile.split(","):
-            measured = compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak, ref)
-            for key, label, figures, cells in measured:
-                result[key] = figures
-                rows.append([method, label, batch_sizes[0], f"{ref:.0f}"] + cells)
         out["methods"][method] = result
     if rows:
         print(table_of(rows))
@@ -182,6 +177,9 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         out["methods"]["svm"] = svm_features(args, model, tok, ds)
     out["query_cut"] = query_cut.check(model, ds, tok, torch.device(args.device))
     query_cut.report(out["query_cut"])
+    write_json("gpu", out)
+    # Last, as the longest and least tried: what comes before is measured and written whatever happens here.
+    compiled_section(args, steps, stepped, model, ds, tok, config, lengths, peak, out)
     write_json("gpu", out)
     first = {
         m: r[f"ours_bf16_b{batch_sizes[0]}"]["samples_per_s"] / r["trainer_fp32_b16"]
@@ -199,6 +197,27 @@ def measure(args, steps: int, name: str, peak: float, tok, ds, model: str) -> No
         f"headline: {name}, batch {batch_sizes[0]} bf16 vs the reference's fp32 Trainer: "
         + ", ".join(f"{m} {v:.1f}x" for m, v in first.items())
     )
+
+
+def compiled_section(args, steps, stepped, model: str, ds, tok, config, lengths, peak: float, out: dict) -> None:
+    """The compiled rows of each method `--compile` names, into `out` and a table; a method whose compiled run
+    fails gets its error recorded instead."""
+    rows, batch = [], int(args.batches.split(",")[0])
+    for method in [m for m in stepped if m in args.compile.split(",")]:
+        cfg = RunConfig.of(method=method, model=model, dataset=args.data, device=args.device).validated()
+        result = out["methods"][method]
+        ref = result["trainer_fp32_b16"]
+        try:
+            for key, label, figures, cells in compiled_rows(
+                args, steps, method, cfg, ds, tok, config, lengths, peak, ref
+            ):
+                result[key] = figures
+                rows.append([method, label, batch, f"{ref:.0f}"] + cells)
+        except Exception as e:  # a compiler's failure is a finding to report, not a reason to lose the rest
+            result["compile_error"] = f"{type(e).__name__}: {e}"
+            print(f"{method} compiled: {type(e).__name__}: {e}", flush=True)
+    if rows:
+        print(table_of(rows))
 
 
 def compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak: float, ref: float):

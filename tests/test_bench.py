@@ -222,3 +222,21 @@ def test_gpu_bench_refuses_a_method_it_cannot_compile(capsys):
     with pytest.raises(SystemExit):
         gpu.main(["--compile", "full,svm", "--device", "cpu"])
     assert "--compile: svm cannot be compiled; choose from full, lora, adapters" in capsys.readouterr().err
+
+
+def test_gpu_bench_records_a_compiler_failure_and_keeps_the_rest(monkeypatch, capsys):
+    from bench import gpu
+
+    def failing(*args):
+        yield "ours_bf16_b16_steady", "ours, steady", {"samples_per_s": 1.0}, ["1"] * 6
+        raise RuntimeError("inductor: no C compiler")
+
+    monkeypatch.setattr(gpu, "compiled_rows", failing)
+    monkeypatch.setattr(gpu.RunConfig, "validated", lambda self: self)
+    args = argparse.Namespace(compile="full", batches="16,128", data="d", device="cpu")
+    out = {"methods": {"full": {"trainer_fp32_b16": 10.0}, "lora": {"trainer_fp32_b16": 5.0}}}
+    gpu.compiled_section(args, 60, ["full", "lora"], "m", None, None, None, None, 1.0, out)
+    assert out["methods"]["full"]["compile_error"] == "RuntimeError: inductor: no C compiler"
+    assert out["methods"]["full"]["ours_bf16_b16_steady"] == {"samples_per_s": 1.0}  # measured before the failure
+    assert out["methods"]["lora"] == {"trainer_fp32_b16": 5.0}  # not named by --compile
+    assert "full compiled: RuntimeError: inductor: no C compiler" in capsys.readouterr().out
