@@ -26,6 +26,7 @@ from sentiment_lab.training.runner import make_accelerator
 
 METHODS = ("full", "lora", "adapters")  # the methods that train through the encoder
 EVERY = 10  # steps between two reads of the clock (each read waits for the device)
+plain_logits = loop.logits_of
 
 
 class BucketBatches(TokenBatches):
@@ -80,9 +81,6 @@ def training_forward(backend: str, device: torch.device):
         return plain_logits(compiled[id(model)], inputs)
 
     return logits_of
-
-
-plain_logits = loop.logits_of
 
 
 class NoCpuLevers:
