@@ -163,6 +163,7 @@ def test_the_runs_own_process_count_starts_that_many_over_any_default(tmp_path, 
     monkeypatch.setenv(ENV_NUM_PROCESSES, "2")
     cmd = launch_command("run", folder, [])
     assert cmd[cmd.index("--num_processes") + 1] == "2" and "--multi_gpu" in cmd and "--cpu" not in cmd
+    assert cmd[cmd.index("--main_process_port") + 1] == "0"  # each run a free port: two may start at once
     RunConfig.of(processes=3).save(folder / "config.json")
     cmd = launch_command("run", folder, [])
     assert cmd[cmd.index("--num_processes") + 1] == "3" and "--multi_gpu" in cmd  # the run's own count wins

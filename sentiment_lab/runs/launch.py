@@ -87,7 +87,9 @@ def launch_command(run_id: str, folder: Path, train_args: list[str], config_file
             str(processes),
         ]
         if processes > 1:
-            cmd += ["--multi_gpu"]
+            # A free port of its own (0: accelerate picks one), so that runs started together never race for
+            # torch.distributed's default one.
+            cmd += ["--multi_gpu", "--main_process_port", "0"]
         elif not gpus:
             cmd += ["--cpu"]
     return cmd + ["-m", "sentiment_lab.train", "--run_id", run_id, "--output_dir", str(folder), *train_args]
