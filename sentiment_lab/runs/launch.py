@@ -15,12 +15,17 @@ ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
 
 
-def visible_gpus() -> int:
-    """GPUs this process may use, without importing torch (the app's event thread stays light)."""
+def gpu_ids() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them, without importing torch (the app's
+    event thread stays light)."""
     mask = os.environ.get("CUDA_VISIBLE_DEVICES")
     if mask is not None:
-        return len([d for d in mask.split(",") if d.strip() and d.strip() != "-1"])
-    return installed_gpus()
+        return [d.strip() for d in mask.split(",") if d.strip() and d.strip() != "-1"]
+    return [str(i) for i in range(installed_gpus())]
+
+
+def visible_gpus() -> int:
+    return len(gpu_ids())
 
 
 @functools.cache
@@ -59,23 +64,48 @@ def asked_processes(folder: Path) -> int:
         return 0
 
 
-def launch_command(run_id: str, folder: Path, train_args: list[str], config_file: str | None = None) -> list[str]:
+def own_config_file() -> str | None:
+    """The user's own accelerate config, which replaces our launch defaults."""
+    return os.environ.get(ENV_ACCELERATE_CONFIG)
+
+
+def processes_for(folder: Path, gpus: int) -> int:
+    """How many processes a run starts with `gpus` GPUs to itself: its own `processes` setting, else
+    SENTIMENT_LAB_NUM_PROCESSES, else one per GPU (one on a CPU)."""
+    return asked_processes(folder) or int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
+
+
+def gpu_split(folder: Path, gpus: list[str], free: list[str], slots: int) -> list[str] | None:
+    """The GPUs a run about to start takes for itself when several runs train at once on several GPUs: its
+    process count's worth of the free ones (by default an equal share, len(gpus) // slots), or None while
+    too few are free. [] where runs do not split the GPUs: one run at a time, fewer GPUs than runs (they
+    share them all), or the user's own accelerate config."""
+    if slots <= 1 or len(gpus) < slots or own_config_file():
+        return []
+    want = processes_for(folder, len(gpus) // slots)
+    return free[:want] if want <= len(free) else None
+
+
+def launch_command(
+    run_id: str, folder: Path, train_args: list[str], config_file: str | None = None, gpus: list[str] | None = None
+) -> list[str]:
     """`python -m accelerate.commands.launch ... -m sentiment_lab.train --run_id ID --output_dir DIR ARGS`.
 
     The run's own `processes` setting, else SENTIMENT_LAB_NUM_PROCESSES, else one process per visible GPU
     (one on a CPU), on GPUs and CPUs alike: several processes take accelerate's multi-process launcher
     (`--cpu` would force its single-process one; without GPUs the processes talk over gloo). A user's own
     accelerate config (multi-node, DeepSpeed, FSDP) replaces our defaults whole, but for a run's own
-    process count. Mixed precision is chosen inside the worker.
+    process count. Mixed precision is chosen inside the worker. `gpus`: the GPUs the run has to itself (the
+    queue then hides the others from it), if not every visible one.
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
-    config_file = config_file or os.environ.get(ENV_ACCELERATE_CONFIG)
+    config_file = config_file or own_config_file()
     asked = asked_processes(folder)
     if config_file:
         cmd += ["--config_file", config_file] + (["--num_processes", str(asked)] if asked else [])
     else:
-        gpus = visible_gpus()
-        processes = asked or int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
+        count = len(gpus) if gpus else visible_gpus()
+        processes = processes_for(folder, count)
         cmd += [
             "--num_machines",
             "1",
@@ -90,6 +120,6 @@ def launch_command(run_id: str, folder: Path, train_args: list[str], config_file
             # A free port of its own (0: accelerate picks one), so that runs started together never race for
             # torch.distributed's default one.
             cmd += ["--multi_gpu", "--main_process_port", "0"]
-        elif not gpus:
+        elif not count:
             cmd += ["--cpu"]
     return cmd + ["-m", "sentiment_lab.train", "--run_id", run_id, "--output_dir", str(folder), *train_args]

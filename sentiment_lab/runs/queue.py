@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_lab import REPO
-from sentiment_lab.runs.launch import launch_command
+from sentiment_lab.runs.launch import gpu_ids, gpu_split, launch_command
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
@@ -116,32 +116,40 @@ class JobManager:
         started = []
         with self._locked():
             statuses = {f.name: read_status(f) for f in self.folders()}
-            running = 0
+            running, taken = 0, set()  # the GPUs running runs have to themselves
             for run_id, st in statuses.items():
                 if st.get("state") == "running":
                     if group_alive(st.get("pgid")):
                         running += 1
+                        taken |= set(st.get("gpus") or [])
                     else:
                         self._mark_lost(run_id, st)
             queued = sorted((queued_at(st), rid) for rid, st in statuses.items() if st.get("state") == "queued")
+            gpus = gpu_ids()
             for _, run_id in queued:
                 if running >= self.max_running:
                     break
-                self._start(run_id, statuses[run_id])
+                own = gpu_split(run_dir(run_id, self.root), gpus, [g for g in gpus if g not in taken], self.max_running)
+                if own is None:
+                    break  # oldest first: it waits for GPUs to come free, and the runs after it with it
+                taken |= set(own)
+                self._start(run_id, statuses[run_id], own)
                 running += 1
                 started.append(run_id)
         return started
 
-    def _start(self, run_id: str, status: dict) -> None:
+    def _start(self, run_id: str, status: dict, gpus: list[str]) -> None:
+        """Start the run's worker; `gpus`, if any, are the GPUs it has to itself (the others hidden from it)."""
         folder = run_dir(run_id, self.root)
-        cmd = self.launcher(run_id, folder, list(status.get("args") or []))
+        args = list(status.get("args") or [])
+        cmd = self.launcher(run_id, folder, args, gpus=gpus) if gpus else self.launcher(run_id, folder, args)
         env = {
             **os.environ,
             "SENTIMENT_LAB_CHECKPOINTS": str(self.root),
             ENV_MAX_RUNS: str(self.max_running),
             "PYTHONUNBUFFERED": "1",
             "TOKENIZERS_PARALLELISM": "false",
-        }
+        } | ({"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {})
         with open(folder / "log.txt", "ab") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -154,7 +162,7 @@ class JobManager:
             )
         self.children[run_id] = proc
         # The group id is the launcher's pid (new session); the worker inherits it.
-        write_status(folder, "running", pid=proc.pid, pgid=proc.pid, started=time.time())
+        write_status(folder, "running", pid=proc.pid, pgid=proc.pid, started=time.time(), gpus=gpus)
 
     def _reap_children(self) -> None:
         for run_id, proc in list(self.children.items()):

@@ -23,7 +23,7 @@ def fake_launcher(run_id, folder, args):
 def main(folder: Path, steps: int, step_s: float, mode: str) -> None:
     stop = []
     signal.signal(signal.SIGTERM, (lambda *_: None) if mode == "stubborn" else (lambda *_: stop.append(1)))
-    write_status(folder, "running", pid=os.getpid(), pgid=os.getpgid(0))
+    write_status(folder, "running", pid=os.getpid(), pgid=os.getpgid(0), sees=os.environ.get("CUDA_VISIBLE_DEVICES"))
     with open(folder / "metrics.jsonl", "a") as f:
         for step in range(1, steps + 1):
             if stop:
