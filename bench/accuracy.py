@@ -235,8 +235,22 @@ def _pm(s: dict, key: str) -> str:
     return f"{mean:.4f}" + (f" ± {std:.4f}" if len(s["seeds"]) > 1 else "")
 
 
+def shown_command(argv: list[str]) -> str:
+    """The command as the README shows it: without `--out`, which says where the runs went on one machine (a
+    path of it) and not what they were."""
+    kept, skip = [], False
+    for a in argv:
+        if skip or a.startswith("--out="):
+            skip = False
+            continue
+        skip = a == "--out"
+        if not skip:
+            kept.append(a)
+    return "python -m bench.accuracy " + " ".join(shlex.quote(a) for a in kept)
+
+
 def _write_readme(rows, headers, tests, over_seeds, seeds, epochs, quick, argv) -> None:
-    command = "python -m bench.accuracy " + " ".join(shlex.quote(a) for a in argv)
+    command = shown_command(argv)
     md = [
         f"Bundled MiniLM, Rotten Tomatoes test set (1,066 sentences), {epochs:g} epoch(s), seeds "
         f"{', '.join(map(str, seeds))}"

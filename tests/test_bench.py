@@ -240,3 +240,12 @@ def test_gpu_bench_records_a_compiler_failure_and_keeps_the_rest(monkeypatch, ca
     assert out["methods"]["full"]["ours_bf16_b16_steady"] == {"samples_per_s": 1.0}  # measured before the failure
     assert out["methods"]["lora"] == {"trainer_fp32_b16": 5.0}  # not named by --compile
     assert "full compiled: RuntimeError: inductor: no C compiler" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_accuracy_command_without_the_machines_output_folder():
+    from bench.accuracy import shown_command
+
+    assert shown_command(["--seeds", "42,43", "--out", "/some/disk/runs", "--readme"]) == (
+        "python -m bench.accuracy --seeds 42,43 --readme"
+    )
+    assert shown_command(["--out=/x", "--methods", "full"]) == "python -m bench.accuracy --methods full"
