@@ -10,8 +10,8 @@ import pytest
 from fakes.worker import fake_launcher
 from test_jobs import state, wait_for
 
-from sentiment_lab.runs import launch, queue
-from sentiment_lab.runs.launch import launch_command
+from sentiment_lab.runs import launch
+from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, launch_command
 from sentiment_lab.runs.queue import JobManager, group_alive
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_status
@@ -27,7 +27,9 @@ def machine(tmp_path, monkeypatch):
         return fake_launcher(run_id, folder, args)
 
     def make(gpus: list[str]) -> JobManager:
-        monkeypatch.setattr(queue, "gpu_ids", lambda: gpus)
+        # The machine's GPUs as the app sees them; each worker gets them in its environment, so that a worker
+        # moving the queue on when it ends splits them as the app would.
+        monkeypatch.setenv(ENV_MACHINE_GPUS, ",".join(gpus))
         monkeypatch.setattr(launch, "gpu_ids", lambda: gpus)
         return JobManager(tmp_path / "runs", max_running=2, launcher=launcher)
 
@@ -58,8 +60,7 @@ def test_two_runs_on_four_gpus_take_two_each_and_the_third_takes_the_first_ones_
     assert [read_status(jm.root / r)["sees"] for r in (first, second)] == ["0,1", "2,3"]  # each sees its own
     assert [processes(machine.launched[r]) for r in (first, second)] == [2, 2]
     assert "--multi_gpu" in machine.launched[first]
-    jm.stop(first, wait=True)
-    jm.advance()
+    jm.stop(first, wait=True)  # its worker, which sees only GPUs 0 and 1, moves the queue on as it ends
     assert wait_for(lambda: read_status(jm.root / third).get("sees") == "0,1")
     assert read_status(jm.root / third)["gpus"] == ["0", "1"]
 
@@ -70,7 +71,6 @@ def test_a_run_asking_more_gpus_than_are_free_waits_for_them(machine):
     big = submit(jm, steps=2, processes=3)
     assert state(jm, first) == "running" and state(jm, big) == "queued"  # a slot is free, three GPUs are not
     jm.stop(first, wait=True)
-    jm.advance()
     assert wait_for(lambda: read_status(jm.root / big).get("sees") == "0,1,2")
     assert processes(machine.launched[big]) == 3
 

@@ -13,6 +13,7 @@ from sentiment_lab.training.config import ConfigError
 
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
+ENV_MACHINE_GPUS = "SENTIMENT_LAB_MACHINE_GPUS"
 
 
 def gpu_ids() -> list[str]:
@@ -26,6 +27,13 @@ def gpu_ids() -> list[str]:
 
 def visible_gpus() -> int:
     return len(gpu_ids())
+
+
+def machine_gpus() -> list[str]:
+    """Every GPU the queue shares among runs: those the app saw, which it hands to each run's worker (a worker
+    that moves the queue on when it ends sees only its own GPUs)."""
+    saved = os.environ.get(ENV_MACHINE_GPUS)
+    return [g for g in saved.split(",") if g] if saved is not None else gpu_ids()
 
 
 @functools.cache

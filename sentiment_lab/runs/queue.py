@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_lab import REPO
-from sentiment_lab.runs.launch import gpu_ids, gpu_split, launch_command
+from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, gpu_split, launch_command, machine_gpus
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
@@ -125,7 +125,7 @@ class JobManager:
                     else:
                         self._mark_lost(run_id, st)
             queued = sorted((queued_at(st), rid) for rid, st in statuses.items() if st.get("state") == "queued")
-            gpus = gpu_ids()
+            gpus = machine_gpus()
             for _, run_id in queued:
                 if running >= self.max_running:
                     break
@@ -149,6 +149,7 @@ class JobManager:
             ENV_MAX_RUNS: str(self.max_running),
             "PYTHONUNBUFFERED": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            ENV_MACHINE_GPUS: ",".join(machine_gpus()),
         } | ({"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {})
         with open(folder / "log.txt", "ab") as log:
             proc = subprocess.Popen(

@@ -15,8 +15,9 @@ from sentiment_lab.runs.queue import JobManager  # noqa: E402
 from sentiment_lab.training.records import write_status  # noqa: E402
 
 
-def fake_launcher(run_id, folder, args):
-    """JobManager launcher: the run's train args are this worker's STEPS STEP_SECONDS MODE."""
+def fake_launcher(run_id, folder, args, gpus=None):
+    """JobManager launcher: the run's train args are this worker's STEPS STEP_SECONDS MODE (`gpus` it ignores:
+    the queue's environment tells the worker which it has)."""
     return [sys.executable, str(Path(__file__).resolve()), str(folder), *args]
 
 
