@@ -1,4 +1,4 @@
-"""Our loop with the model under torch.compile over padded length buckets: a GPU lever, measured, not kept.
+"""Our loop with the model under torch.compile over padded length buckets: a GPU lever to measure, not in the loop.
 
 At batch 16 a GPU step is launch-bound: hundreds of small kernels, each launched by Python. Compiled with
 CUDA graphs (`mode="reduce-overhead"`), a step replays one recorded graph instead; a graph holds one input
