@@ -128,9 +128,12 @@ def test_two_processes_train_as_one_at_the_same_global_batch(method, steady_bert
 
 
 @pytest.mark.slow
-def test_two_processes_stop_together_and_resume(tiny_models, tiny_data, tmp_path):
+@pytest.mark.parametrize("before, after", [(2, 2), (1, 2)])
+def test_two_processes_stop_together_and_resume(before, after, tiny_models, tiny_data, tmp_path):
+    """Stopped, then resumed with the same process count or another (a GPU share can change with the queue's
+    slots): the run goes on from its step to the same end."""
     folder = tmp_path / "run"
-    proc = run(folder, "full", tiny_models["bert"], tiny_data, 2, extra=["--epochs", "40"], wait=False)
+    proc = run(folder, "full", tiny_models["bert"], tiny_data, before, extra=["--epochs", "40"], wait=False)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (
         (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
@@ -142,11 +145,13 @@ def test_two_processes_stop_together_and_resume(tiny_models, tiny_data, tmp_path
     assert status["state"] == "stopped", out[-3000:]
     assert "Resume goes on from step" in status["error"]
     step = int(status["error"].split("goes on from step ")[1])
-    resumed, env = launched(folder, ["--resume"], 2)
+    resumed, env = launched(folder, ["--resume"], after)
     done = subprocess.run(resumed, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0 and read_status(folder)["state"] == "done", done.stdout[-3000:]
     result = json.loads((folder / "results.json").read_text())
-    assert result["steps"] == 40 * 11 and step < result["steps"]
+    assert result["steps"] == 40 * 11 and step < result["steps"] and result["processes"] == after
+    logged = [r["step"] for r in rows(folder) if "loss" in r]
+    assert logged == sorted(set(logged)) and logged[-1] == 40 * 11  # once each, on to the end
 
 
 def test_the_runs_own_process_count_starts_that_many_over_any_default(tmp_path, monkeypatch):
