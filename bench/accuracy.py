@@ -238,13 +238,11 @@ def _pm(s: dict, key: str) -> str:
 def shown_command(argv: list[str]) -> str:
     """The command as the README shows it: without `--out`, which says where the runs went on one machine (a
     path of it) and not what they were."""
-    kept, skip = [], False
-    for a in argv:
-        if skip or a.startswith("--out="):
-            skip = False
-            continue
-        skip = a == "--out"
-        if not skip:
+    kept, args = [], iter(argv)
+    for a in args:
+        if a == "--out":
+            next(args, None)  # its value
+        elif not a.startswith("--out="):
             kept.append(a)
     return "python -m bench.accuracy " + " ".join(shlex.quote(a) for a in kept)
 

@@ -16,7 +16,6 @@ import dataclasses
 import math
 from unittest import mock
 
-import numpy as np
 import torch
 
 from sentiment_lab.training import loop, methods
@@ -36,8 +35,9 @@ class BucketBatches(TokenBatches):
     def __init__(self, split, pad_id: int, batch_size: int, bucket: int, timed: int, repeats: int = 3):
         super().__init__(split, pad_id, batch_size, 0)
         self.bucket = bucket
+        self.timed = self._batches(0)[:timed]
         first = {}  # one batch of each (sentences, padded length) among the timed ones
-        for idx in self._batches(0)[:timed]:
+        for idx in self.timed:
             first.setdefault((len(idx), self.width(idx)), idx)
         # CUDA graphs record on a shape's first calls and replay after; the warm steps come in a multiple of
         # EVERY so that a clock read falls where timing starts.
@@ -47,6 +47,13 @@ class BucketBatches(TokenBatches):
     def width(self, idx) -> int:
         longest = int(self.lengths[idx].max())
         return self.bucket * math.ceil(longest / self.bucket) if self.bucket else longest
+
+    @property
+    def padding_share(self) -> float:
+        """Of the tokens the timed steps compute, the share that bucket padding adds."""
+        padded = sum(len(idx) * self.width(idx) for idx in self.timed)
+        tight = sum(len(idx) * int(self.lengths[idx].max()) for idx in self.timed)
+        return 1 - tight / padded
 
     def epoch(self, epoch: int):
         for idx in (self.warm if epoch == 0 else []) + self._batches(epoch):
@@ -129,12 +136,3 @@ def steady_samples_per_s(
         fit(model, train, val, settings, acc, 2, report=tick)
     warm = len(train.warm)
     return steps * batch / (clock[total] - clock[warm]), clock[warm]
-
-
-def padding_share(ds, tok, batch: int, bucket: int, steps: int) -> float:
-    """Of the tokens the timed steps compute, the share that bucket padding adds."""
-    train = BucketBatches(ds.splits["train"], tok.pad_token_id, batch, bucket, steps)
-    batches = train._batches(0)[:steps]
-    padded = sum(len(idx) * train.width(idx) for idx in batches)
-    tight = sum(len(idx) * int(np.max(train.lengths[idx])) for idx in batches)
-    return 1 - tight / padded

@@ -224,7 +224,7 @@ def compiled_rows(args, steps, method, cfg, ds, tok, config, lengths, peak: floa
     """Our loop at the first batch size in steady state, as it is and compiled over length buckets:
     (key, label, figures, table cells) of each."""
     batch, steps = int(args.batches.split(",")[0]), compiled.timed_steps(steps)
-    share = compiled.padding_share(ds, tok, batch, args.bucket, steps)
+    share = compiled.BucketBatches(ds.splits["train"], tok.pad_token_id, batch, args.bucket, steps).padding_share
     for key, label, bucket, backend in (
         (f"ours_bf16_b{batch}_steady", "ours, steady", 0, None),
         (f"ours_bf16_b{batch}_compiled", f"ours, compiled, bucket {args.bucket}", args.bucket, args.compile_backend),
