@@ -189,3 +189,52 @@ def test_the_form_refuses_more_processes_than_the_machine_has(monkeypatch):
         form_to_config({"method": "full", "processes": 3})
     with pytest.raises(ConfigError, match="Processes: enter a number"):
         form_to_config({"method": "full", "processes": None})
+
+
+@pytest.mark.slow
+def test_a_run_that_a_two_process_run_starts_as_it_ends_trains_in_one(tiny_models, tiny_data, tmp_path, monkeypatch):
+    """The queue moves on from the worker that ends: the next run, one process, must not inherit the ranks of
+    the run before it (it waited forever for a second rank)."""
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.training.config import RunConfig
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv(ENV_NUM_PROCESSES, raising=False)
+    monkeypatch.delenv("SENTIMENT_LAB_ACCELERATE_CONFIG", raising=False)
+    jobs = JobManager(tmp_path, max_running=1)
+    tiny = {"model": str(tiny_models["bert"]), "dataset": str(tiny_data), "bf16": "off", "device": "cpu"}
+    first = jobs.submit(RunConfig.of(method="svm", processes=2, **tiny).validated())
+    second = jobs.submit(RunConfig.of(method="svm", processes=1, **tiny).validated())
+    assert read_status(tmp_path / second)["state"] == "queued"
+    try:
+        deadline = time.monotonic() + 180  # the test process never moves the queue: the first run's worker does
+        while time.monotonic() < deadline and read_status(tmp_path / second).get("state") in ("queued", "running"):
+            time.sleep(0.5)
+        log = (tmp_path / second / "log.txt").read_text() if (tmp_path / second / "log.txt").is_file() else ""
+        assert read_status(tmp_path / second)["state"] == "done", log[-3000:]
+    finally:
+        for run_id in (first, second):
+            pgid = read_status(tmp_path / run_id).get("pgid")
+            if read_status(tmp_path / run_id).get("state") == "running" and pgid:
+                os.killpg(pgid, signal.SIGKILL)
+    results = [json.loads((tmp_path / r / "results.json").read_text()) for r in (first, second)]
+    assert [r["processes"] for r in results] == [2, 1]
+
+
+def test_a_worker_hands_the_next_run_the_apps_environment_not_its_own(monkeypatch):
+    from sentiment_lab.runs.launch import ENV_APP_OWN, worker_env
+
+    for name in [n for n in os.environ if n.startswith(("ACCELERATE_", "TORCHELASTIC_", "KMP_"))] + [ENV_APP_OWN]:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("RANK", "WORLD_SIZE", "MASTER_PORT", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own, in the app
+    from_app = worker_env({"X": "1"})
+    assert from_app["OMP_NUM_THREADS"] == "3" and from_app["X"] == "1" and "RANK" not in from_app
+    # Inside a two-process worker: the launcher's ranks, rendezvous and thread count over the app's.
+    monkeypatch.setattr(os, "environ", {**from_app, "RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "4567"})
+    os.environ.update({"OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "True", "CUDA_VISIBLE_DEVICES": "0,1"})
+    from_worker = worker_env({"X": "2"})
+    assert not {"RANK", "WORLD_SIZE", "MASTER_PORT", "ACCELERATE_USE_CPU"} & from_worker.keys()
+    assert from_worker["OMP_NUM_THREADS"] == "3" and "CUDA_VISIBLE_DEVICES" not in from_worker
+    assert from_worker["X"] == "2" and from_worker[ENV_APP_OWN] == from_app[ENV_APP_OWN]

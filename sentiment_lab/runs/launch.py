@@ -1,4 +1,5 @@
-"""The argument list that starts one worker through `accelerate launch` on whatever hardware is here."""
+"""The argument list and environment that start one worker through `accelerate launch` on whatever hardware
+is here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,40 @@ from sentiment_lab.training.config import ConfigError
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
 ENV_MACHINE_GPUS = "SENTIMENT_LAB_MACHINE_GPUS"
+ENV_APP_OWN = "SENTIMENT_LAB_APP_PROCESS_ENV"
+# What a launcher sets for each process it starts (torchrun's ranks and rendezvous, accelerate's settings,
+# thread counts): a worker that starts the next run must not hand these on, or a one-process run after a
+# two-process one waits forever for a second rank.
+PROCESS_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "ROLE_RANK",
+    "ROLE_NAME",
+    "ROLE_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "OMP_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+)
+PROCESS_PREFIXES = ("ACCELERATE_", "TORCHELASTIC_", "KMP_")
+
+
+def per_process(name: str) -> bool:
+    return name in PROCESS_VARS or name.startswith(PROCESS_PREFIXES)
+
+
+def worker_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment a worker starts in: this one, with the per-process variables as the app had them (its
+    own, which it hands down), so a run started by a worker that ends starts as one the app starts; `extra` last."""
+    saved = os.environ.get(ENV_APP_OWN)
+    app_own = json.loads(saved) if saved else {k: v for k, v in os.environ.items() if per_process(k)}
+    env = {k: v for k, v in os.environ.items() if not per_process(k)} | app_own
+    return env | {ENV_APP_OWN: json.dumps(app_own)} | extra
 
 
 def gpu_ids() -> list[str]:

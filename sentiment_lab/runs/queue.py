@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_lab import REPO
-from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, gpu_split, launch_command, machine_gpus
+from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, gpu_split, launch_command, machine_gpus, worker_env
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
@@ -143,14 +143,16 @@ class JobManager:
         folder = run_dir(run_id, self.root)
         args = list(status.get("args") or [])
         cmd = self.launcher(run_id, folder, args, gpus=gpus) if gpus else self.launcher(run_id, folder, args)
-        env = {
-            **os.environ,
-            "SENTIMENT_LAB_CHECKPOINTS": str(self.root),
-            ENV_MAX_RUNS: str(self.max_running),
-            "PYTHONUNBUFFERED": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            ENV_MACHINE_GPUS: ",".join(machine_gpus()),
-        } | ({"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {})
+        env = worker_env(
+            {
+                "SENTIMENT_LAB_CHECKPOINTS": str(self.root),
+                ENV_MAX_RUNS: str(self.max_running),
+                "PYTHONUNBUFFERED": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                ENV_MACHINE_GPUS: ",".join(machine_gpus()),
+            }
+            | ({"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {})
+        )
         with open(folder / "log.txt", "ab") as log:
             proc = subprocess.Popen(
                 cmd,
