@@ -55,7 +55,8 @@ def logits(model, input_ids, attention_mask, features=None):
 
 def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
     model.peft_config["default"].base_model_name_or_path = portable_name(cfg.model)
-    model.save_pretrained(folder)
+    # The embeddings are neither adapted nor resized; PEFT's "auto" would ask the Hub for the base config to check.
+    model.save_pretrained(folder, save_embedding_layers=False)
     model.get_base_model().config.save_pretrained(folder)  # the label names, which PEFT's files do not keep
     tokenizer.save_pretrained(folder)
 
