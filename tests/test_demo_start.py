@@ -31,8 +31,12 @@ def test_an_empty_demo_queues_all_five_within_its_limits_once(tmp_path):
         )
         assert rows[run_id]["owner"] is None  # the app's own: no visitor's quota spent
     assert demo_start.start_demo(services) == []  # a restart with runs there queues nothing more
+    queued = "queued to train: it answers here once trained"
     rows = services.compare("a fine film")
-    assert {r["method"]: r["error"] for r in rows}["lora"] == "queued to train: it answers here once trained"
+    assert {r["method"]: r["error"] for r in rows}["lora"] == queued
+    assert services.explain("a fine film")["lora"]["error"] == queued  # each view of Compare says the same
+    summary, _, _ = services.compare_many(None, "a fine film\na dull one")
+    assert summary.set_index("method").loc["lora", "run"] == queued
 
 
 def test_a_demo_with_hub_repositories_pulls_them_instead(tmp_path, monkeypatch):

@@ -213,12 +213,17 @@ class Services:
 
     def compare(self, review: str, picks: dict[str, str | None] | None = None) -> list[dict]:
         rows = self.predictor.predict(review, self.predictor.answering_runs(picks))
-        if any("error" in r and not r.get("run") for r in rows):
-            training = self._training_by_method()
-            for r in rows:
-                if "error" in r and not r.get("run") and r["method"] in training:
-                    r["error"] = training[r["method"]]
+        self._say_training({r["method"]: r for r in rows})
         return rows
+
+    def _say_training(self, answers: dict[str, dict]) -> dict[str, dict]:
+        """A method that has no finished run says what its newest queued or running run is doing, if any."""
+        if any("error" in a and not a.get("run") for a in answers.values()):
+            training = self._training_by_method()
+            for method, answer in answers.items():
+                if "error" in answer and not answer.get("run") and method in training:
+                    answer["error"] = training[method]
+        return answers
 
     def _training_by_method(self) -> dict[str, str]:
         """For a method with no finished run: what its newest queued or running run is doing."""
@@ -237,9 +242,10 @@ class Services:
 
     def explain(self, review: str, picks: dict[str, str | None] | None = None) -> dict[str, dict]:
         """Each method's pull of every word of the review (word_influence.influence)."""
-        return influence(self.predictor, review, self.predictor.answering_runs(picks))
+        return self._say_training(influence(self.predictor, review, self.predictor.answering_runs(picks)))
 
     def compare_many(self, path: str | None, typed: str | None, picks: dict[str, str | None] | None = None):
         """(one line per method, one line per review, a sentence on where they disagree) for many reviews."""
         texts, gold = read_reviews(path, typed)
-        return tables(texts, gold, self.predictor.predict_many(texts, self.predictor.answering_runs(picks)))
+        answers = self.predictor.predict_many(texts, self.predictor.answering_runs(picks))
+        return tables(texts, gold, self._say_training(answers))
