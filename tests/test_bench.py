@@ -249,3 +249,18 @@ def test_the_readme_shows_the_accuracy_command_without_the_machines_output_folde
         "python -m bench.accuracy --seeds 42,43 --readme"
     )
     assert shown_command(["--out=/x", "--methods", "full"]) == "python -m bench.accuracy --methods full"
+
+
+def test_runs_at_once_baseline_differs_from_the_queues_line_by_the_thread_share_alone(tmp_path, monkeypatch):
+    from bench.runs_at_once import FLAG, every_core
+    from sentiment_lab.runs.launch import ENV_APP_OWN, launch_command
+    from sentiment_lab.training.config import RunConfig
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    for name in ("SENTIMENT_LAB_NUM_PROCESSES", "SENTIMENT_LAB_ACCELERATE_CONFIG", "OMP_NUM_THREADS", ENV_APP_OWN):
+        monkeypatch.delenv(name, raising=False)
+    RunConfig.of().save(tmp_path / "config.json")
+    ours = launch_command("r", tmp_path, ["--x"], runs=2)
+    base = every_core("r", tmp_path, ["--x"], runs=2)
+    at = ours.index(FLAG)
+    assert base == ours[:at] + ours[at + 2 :] and FLAG not in base

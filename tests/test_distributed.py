@@ -178,6 +178,33 @@ def test_the_runs_own_process_count_starts_that_many_over_any_default(tmp_path, 
     assert "--multi_gpu" not in cmd and "--mixed_precision" not in cmd  # the user's config, but for the count
 
 
+def test_runs_at_once_on_a_cpu_share_its_cores(tmp_path, monkeypatch):
+    """Every process of the runs that may train at once gets its share of the cores: more threads than cores
+    (each run all of them) and every operation waits on the other runs' threads."""
+    import psutil
+
+    from sentiment_lab.runs.launch import ENV_APP_OWN
+    from sentiment_lab.training.config import RunConfig
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    for name in (ENV_NUM_PROCESSES, "SENTIMENT_LAB_ACCELERATE_CONFIG", "OMP_NUM_THREADS", ENV_APP_OWN):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    RunConfig.of().save(folder / "config.json")
+
+    def threads(runs: int) -> int:
+        cmd = launch_command("run", folder, [], runs=runs)
+        return int(cmd[cmd.index("--num_cpu_threads_per_process") + 1])
+
+    assert (threads(1), threads(2), threads(3), threads(16)) == (8, 4, 2, 1)
+    RunConfig.of(processes=2).save(folder / "config.json")
+    assert (threads(1), threads(2)) == (4, 2)  # two processes a run
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own count, which accelerate reads
+    assert "--num_cpu_threads_per_process" not in launch_command("run", folder, [], runs=2)
+
+
 def test_the_form_refuses_more_processes_than_the_machine_has(monkeypatch):
     from sentiment_lab.training.config import ConfigError
     from sentiment_lab.ui.forms import form_to_config

@@ -22,8 +22,8 @@ def machine(tmp_path, monkeypatch):
     """A JobManager of 2 slots over fake workers, on a machine whose GPUs the test names."""
     launched = {}
 
-    def launcher(run_id, folder, args, gpus=None):
-        launched[run_id] = launch_command(run_id, folder, [], gpus=gpus)  # the real launch line, for its counts
+    def launcher(run_id, folder, args, gpus=None, runs=1):
+        launched[run_id] = launch_command(run_id, folder, [], gpus=gpus, runs=runs)  # the real line, for its counts
         return fake_launcher(run_id, folder, args)
 
     def make(gpus: list[str]) -> JobManager:

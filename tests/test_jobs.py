@@ -194,7 +194,7 @@ def test_a_queued_run_trains_with_the_config_it_was_submitted_with(tmp_path, mon
 
     started = []
     jobs = JobManager(
-        tmp_path, launcher=lambda run_id, folder, args: started.append(args) or [sys.executable, "-c", "pass"]
+        tmp_path, launcher=lambda run_id, folder, args, **_: started.append(args) or [sys.executable, "-c", "pass"]
     )
     # fp32: this process's accelerator state may already be set up by other tests, and cannot change precision
     tiny = {"model": str(tiny_models["bert"]), "dataset": str(tiny_data), "bf16": "off"}

@@ -70,7 +70,7 @@ def test_a_form_with_three_seeds_queues_three_runs_and_train_all_five_fifteen(tm
     from sentiment_lab.ui.services import Services
 
     services = Services(tmp_path)
-    services.jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args: [sys.executable, "-c", "pass"])
+    services.jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", "pass"])
     ids = services.submit({"method": "lora", "seed": "1, 2, 3", "epochs": 1})
     assert sorted(RunConfig.load(tmp_path / i / "config.json").seed for i in ids) == [1, 2, 3]
     ids = services.submit_all({"method": "lora", "seed": "5 6 7", "epochs": 1})

@@ -42,13 +42,27 @@ def per_process(name: str) -> bool:
     return name in PROCESS_VARS or name.startswith(PROCESS_PREFIXES)
 
 
-def worker_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment a worker starts in: this one, with the per-process variables as the app had them (its
-    own, which it hands down), so a run started by a worker that ends starts as one the app starts; `extra` last."""
+def app_own() -> dict[str, str]:
+    """The per-process variables as the app had them: its own, or, in a worker, those the app handed down."""
     saved = os.environ.get(ENV_APP_OWN)
-    app_own = json.loads(saved) if saved else {k: v for k, v in os.environ.items() if per_process(k)}
-    env = {k: v for k, v in os.environ.items() if not per_process(k)} | app_own
-    return env | {ENV_APP_OWN: json.dumps(app_own)} | extra
+    return json.loads(saved) if saved else {k: v for k, v in os.environ.items() if per_process(k)}
+
+
+def worker_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment a worker starts in: this one, with the per-process variables as the app had them, so a
+    run started by a worker that ends starts as one the app starts; `extra` last."""
+    own = app_own()
+    env = {k: v for k, v in os.environ.items() if not per_process(k)} | own
+    return env | {ENV_APP_OWN: json.dumps(own)} | extra
+
+
+def cpu_threads(processes: int, runs: int) -> int:
+    """Threads for each process of a run on a CPU: the cores shared evenly among the processes of every run
+    that may train at once (more threads than cores, and each waits on the others at every operation)."""
+    import psutil  # accelerate's own dependency: it counts the cores the same way
+
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return max(1, cores // (processes * max(runs, 1)))
 
 
 def gpu_ids() -> list[str]:
@@ -130,7 +144,12 @@ def gpu_split(folder: Path, gpus: list[str], free: list[str], slots: int) -> lis
 
 
 def launch_command(
-    run_id: str, folder: Path, train_args: list[str], config_file: str | None = None, gpus: list[str] | None = None
+    run_id: str,
+    folder: Path,
+    train_args: list[str],
+    config_file: str | None = None,
+    gpus: list[str] | None = None,
+    runs: int = 1,
 ) -> list[str]:
     """`python -m accelerate.commands.launch ... -m sentiment_lab.train --run_id ID --output_dir DIR ARGS`.
 
@@ -139,7 +158,8 @@ def launch_command(
     (`--cpu` would force its single-process one; without GPUs the processes talk over gloo). A user's own
     accelerate config (multi-node, DeepSpeed, FSDP) replaces our defaults whole, but for a run's own
     process count. Mixed precision is chosen inside the worker. `gpus`: the GPUs the run has to itself (the
-    queue then hides the others from it), if not every visible one.
+    queue then hides the others from it), if not every visible one. `runs`: how many runs may train at once,
+    which share a CPU's cores (unless the app was given OMP_NUM_THREADS).
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     config_file = config_file or own_config_file()
@@ -165,4 +185,6 @@ def launch_command(
             cmd += ["--multi_gpu", "--main_process_port", "0"]
         elif not count:
             cmd += ["--cpu"]
+        if not count and "OMP_NUM_THREADS" not in app_own():
+            cmd += ["--num_cpu_threads_per_process", str(cpu_threads(processes, runs))]
     return cmd + ["-m", "sentiment_lab.train", "--run_id", run_id, "--output_dir", str(folder), *train_args]

@@ -142,7 +142,7 @@ class JobManager:
         """Start the run's worker; `gpus`, if any, are the GPUs it has to itself (the others hidden from it)."""
         folder = run_dir(run_id, self.root)
         args = list(status.get("args") or [])
-        cmd = self.launcher(run_id, folder, args, gpus=gpus) if gpus else self.launcher(run_id, folder, args)
+        cmd = self.launcher(run_id, folder, args, gpus=gpus, runs=self.max_running)
         env = worker_env(
             {
                 "SENTIMENT_LAB_CHECKPOINTS": str(self.root),

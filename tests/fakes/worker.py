@@ -15,9 +15,9 @@ from sentiment_lab.runs.queue import JobManager  # noqa: E402
 from sentiment_lab.training.records import write_status  # noqa: E402
 
 
-def fake_launcher(run_id, folder, args, gpus=None):
-    """JobManager launcher: the run's train args are this worker's STEPS STEP_SECONDS MODE (`gpus` it ignores:
-    the queue's environment tells the worker which it has)."""
+def fake_launcher(run_id, folder, args, **_):
+    """JobManager launcher: the run's train args are this worker's STEPS STEP_SECONDS MODE (the queue's
+    `gpus` and `runs` it ignores: the queue's environment tells the worker which GPUs it has)."""
     return [sys.executable, str(Path(__file__).resolve()), str(folder), *args]
 
 
