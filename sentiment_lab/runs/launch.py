@@ -10,6 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import psutil  # accelerate's own dependency, which counts the cores this way
+
 from sentiment_lab.training.config import ConfigError
 
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
@@ -59,8 +61,6 @@ def worker_env(extra: dict[str, str]) -> dict[str, str]:
 def cpu_threads(processes: int, runs: int) -> int:
     """Threads for each process of a run on a CPU: the cores shared evenly among the processes of every run
     that may train at once (more threads than cores, and each waits on the others at every operation)."""
-    import psutil  # accelerate's own dependency: it counts the cores the same way
-
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     return max(1, cores // (processes * max(runs, 1)))
 
