@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from sentiment_lab.runs.launch import check_environment
+from sentiment_lab.training.config import ConfigError
 from sentiment_lab.ui.access import demo_limits, parse_auth
 from sentiment_lab.ui.app import CSS, build_app
 from sentiment_lab.ui.demo_start import start_demo
@@ -31,7 +33,11 @@ def main() -> None:
     except ValueError as e:
         parser.error(str(e))
     demo = demo_limits(args.demo)
-    app = build_app(max_running=args.max_runs, demo=demo)
+    try:
+        check_environment()
+        app = build_app(max_running=args.max_runs, demo=demo)
+    except ConfigError as e:
+        parser.error(str(e))
     if demo:
         started = start_demo(app.services)
         if started:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from sentiment_lab.runs.archive import export_run, import_run
-from sentiment_lab.runs.launch import check_processes
+from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
@@ -65,8 +65,9 @@ def main(argv=None) -> int:
     )
     p_errors.add_argument("--csv", help="write those sentences to this CSV file")
     args, rest = parser.parse_known_args(argv)
-    manager = JobManager()
     try:
+        check_environment()
+        manager = JobManager()
         if args.command == "submit":
             from sentiment_lab.training import methods  # torch: only a submit needs it
 

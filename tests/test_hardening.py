@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,3 +151,43 @@ def test_visitor_key_prefers_the_proxy_header():
     b = SimpleNamespace(headers={}, client=SimpleNamespace(host="1.2.3.4"))
     c = SimpleNamespace(headers={}, client=SimpleNamespace(host="5.6.7.8"))
     assert visitor_key(a) == visitor_key(b) != visitor_key(c) and "1.2.3.4" not in visitor_key(a)
+
+
+@pytest.mark.parametrize(
+    "env, flags, message",
+    [
+        ({}, ["--max-runs", "0"], "--max-runs must be a whole number of at least 1, got 0"),
+        (
+            {"SENTIMENT_LAB_MAX_RUNS": "two"},
+            [],
+            "SENTIMENT_LAB_MAX_RUNS must be a whole number of at least 1, got 'two'",
+        ),
+        ({"SENTIMENT_LAB_NUM_PROCESSES": "-2"}, [], "SENTIMENT_LAB_NUM_PROCESSES must be a whole number of at least 1"),
+        ({"SENTIMENT_LAB_NUM_PROCESSES": "999"}, [], "SENTIMENT_LAB_NUM_PROCESSES must be at most"),
+        ({"SENTIMENT_LAB_ACCELERATE_CONFIG": "no-such.yaml"}, [], "names 'no-such.yaml', which is not a file"),
+    ],
+)
+def test_the_app_and_the_jobs_cli_refuse_bad_launch_settings_at_start(env, flags, message, tmp_path):
+    """A queue of -1 or 0 slots never started a run, and a bad count of processes failed every launch: each is
+    one message naming the setting, before anything starts."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_LAB_")}
+    env = {**base, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path), "CUDA_VISIBLE_DEVICES": "", **env}
+    app = subprocess.run(
+        [sys.executable, "app.py", "--port", "0", *flags],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert app.returncode == 2 and message in app.stderr and "Traceback" not in app.stderr, app.stderr[-2000:]
+    if not flags:
+        cli = subprocess.run(
+            [sys.executable, "-m", "sentiment_lab.jobs", "list"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 2 and message in cli.stderr and "Traceback" not in cli.stderr, cli.stderr[-2000:]

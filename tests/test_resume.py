@@ -169,7 +169,7 @@ def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
     "run_state, message", [("done", "only a stopped or failed run"), ("queued", "only a stopped or failed run")]
 )
 def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
-    jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
+    jm = JobManager(tmp_path / "runs", max_running=1, launcher=fake_launcher)
     run = jm.submit(RunConfig.of(method="full"), ["1", "0", "polite"])
     write_status(jm.root / run, run_state)
     (jm.root / run / STATE_FILE).write_bytes(b"x")
@@ -178,7 +178,7 @@ def test_only_stopped_or_failed_runs_resume(run_state, message, tmp_path):
 
 
 def test_an_svm_run_has_nothing_to_resume(tmp_path):
-    jm = JobManager(tmp_path / "runs", max_running=0, launcher=fake_launcher)
+    jm = JobManager(tmp_path / "runs", max_running=1, launcher=fake_launcher)
     run = jm.submit(RunConfig.of(method="svm"), ["1", "0", "polite"])
     write_status(jm.root / run, "failed")
     with pytest.raises(JobError, match="SVM"):

@@ -104,13 +104,39 @@ def most_processes() -> int:
     return visible_gpus() or os.cpu_count() or 1
 
 
-def check_processes(asked: int) -> None:
+def check_processes(asked: int, name: str = "processes") -> None:
     """Refuse a process count this machine cannot give, before the run is queued."""
     limit = most_processes()
     if asked > limit:
         gpus = visible_gpus()
         have = f"{gpus} GPU(s)" if gpus else f"{limit} CPU core(s) and no GPU"
-        raise ConfigError(f"processes must be at most {limit} here (this machine has {have}), got {asked}")
+        raise ConfigError(f"{name} must be at most {limit} here (this machine has {have}), got {asked}")
+
+
+def whole_count(value, name: str) -> int:
+    """A count of at least 1 that the user gave (a flag or an environment variable), or one message naming it."""
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return count
+
+
+def env_processes() -> int | None:
+    """SENTIMENT_LAB_NUM_PROCESSES (None: not set)."""
+    value = os.environ.get(ENV_NUM_PROCESSES, "").strip()
+    return whole_count(value, ENV_NUM_PROCESSES) if value else None
+
+
+def check_environment() -> None:
+    """The launch settings the app or the command line was started with, before any run is queued."""
+    if own_config_file() and not Path(own_config_file()).is_file():
+        raise ConfigError(f"{ENV_ACCELERATE_CONFIG} names {own_config_file()!r}, which is not a file")
+    count = env_processes()
+    if count:
+        check_processes(count, ENV_NUM_PROCESSES)
 
 
 def asked_processes(folder: Path) -> int:
@@ -129,7 +155,7 @@ def own_config_file() -> str | None:
 def processes_for(folder: Path, gpus: int) -> int:
     """How many processes a run starts with `gpus` GPUs to itself: its own `processes` setting, else
     SENTIMENT_LAB_NUM_PROCESSES, else one per GPU (one on a CPU)."""
-    return asked_processes(folder) or int(os.environ.get(ENV_NUM_PROCESSES) or max(gpus, 1))
+    return asked_processes(folder) or env_processes() or max(gpus, 1)
 
 
 def gpu_split(folder: Path, gpus: list[str], free: list[str], slots: int) -> list[str] | None:

@@ -20,7 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_lab import REPO
-from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, gpu_split, launch_command, machine_gpus, worker_env
+from sentiment_lab.runs.launch import (
+    ENV_MACHINE_GPUS,
+    gpu_split,
+    launch_command,
+    machine_gpus,
+    whole_count,
+    worker_env,
+)
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
@@ -70,7 +77,11 @@ class JobManager:
         self.launcher = launcher
         self.root = Path(root) if root else checkpoints_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.max_running = int(max_running or os.environ.get(ENV_MAX_RUNS) or 1)
+        self.max_running = (
+            whole_count(max_running, "--max-runs")
+            if max_running is not None
+            else whole_count(os.environ.get(ENV_MAX_RUNS) or 1, ENV_MAX_RUNS)
+        )
         self.children: dict[str, subprocess.Popen] = {}
         self.cursors: dict[str, MetricsCursor] = {}
         self.summaries: dict[str, dict] = {}
