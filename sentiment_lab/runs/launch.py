@@ -18,9 +18,9 @@ ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
 ENV_MACHINE_GPUS = "SENTIMENT_LAB_MACHINE_GPUS"
 ENV_APP_OWN = "SENTIMENT_LAB_APP_PROCESS_ENV"
-# What a launcher sets for each process it starts (torchrun's ranks and rendezvous, accelerate's settings,
-# thread counts): a worker that starts the next run must not hand these on, or a one-process run after a
-# two-process one waits forever for a second rank.
+# What a launcher (or the queue) sets for each process it starts: torchrun's ranks and rendezvous,
+# accelerate's settings, thread counts, the GPUs a run has to itself. A worker that starts the next run must
+# not hand these on, or a one-process run after a two-process one waits forever for a second rank.
 PROCESS_VARS = (
     "RANK",
     "LOCAL_RANK",
@@ -132,8 +132,9 @@ def env_processes() -> int | None:
 
 def check_environment() -> None:
     """The launch settings the app or the command line was started with, before any run is queued."""
-    if own_config_file() and not Path(own_config_file()).is_file():
-        raise ConfigError(f"{ENV_ACCELERATE_CONFIG} names {own_config_file()!r}, which is not a file")
+    own = own_config_file()
+    if own and not Path(own).is_file():
+        raise ConfigError(f"{ENV_ACCELERATE_CONFIG} names {own!r}, which is not a file")
     count = env_processes()
     if count:
         check_processes(count, ENV_NUM_PROCESSES)
