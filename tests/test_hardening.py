@@ -172,22 +172,9 @@ def test_the_app_and_the_jobs_cli_refuse_bad_launch_settings_at_start(env, flags
     one message naming the setting, before anything starts."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_LAB_")}
     env = {**base, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path), "CUDA_VISIBLE_DEVICES": "", **env}
-    app = subprocess.run(
-        [sys.executable, "app.py", "--port", "0", *flags],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert app.returncode == 2 and message in app.stderr and "Traceback" not in app.stderr, app.stderr[-2000:]
-    if not flags:
-        cli = subprocess.run(
-            [sys.executable, "-m", "sentiment_lab.jobs", "list"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    commands = [["app.py", "--port", "0", *flags]] + ([["-m", "sentiment_lab.jobs", "list"]] if not flags else [])
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
-        assert cli.returncode == 2 and message in cli.stderr and "Traceback" not in cli.stderr, cli.stderr[-2000:]
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
