@@ -11,7 +11,7 @@ from fakes.worker import fake_launcher
 from test_jobs import state, wait_for
 
 from sentiment_lab.runs import launch
-from sentiment_lab.runs.launch import ENV_MACHINE_GPUS, launch_command
+from sentiment_lab.runs.launch import launch_command
 from sentiment_lab.runs.queue import JobManager, group_alive
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_status
@@ -29,8 +29,8 @@ def machine(tmp_path, monkeypatch):
     def make(gpus: list[str]) -> JobManager:
         # The machine's GPUs as the app sees them; each worker gets them in its environment, so that a worker
         # moving the queue on when it ends splits them as the app would.
-        monkeypatch.setenv(ENV_MACHINE_GPUS, ",".join(gpus))
-        monkeypatch.setattr(launch, "gpu_ids", lambda: gpus)
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ",".join(gpus))
+        monkeypatch.delenv(launch.ENV_APP_OWN, raising=False)
         return JobManager(tmp_path / "runs", max_running=2, launcher=launcher)
 
     monkeypatch.delenv("SENTIMENT_LAB_NUM_PROCESSES", raising=False)

@@ -16,7 +16,6 @@ from sentiment_lab.training.config import ConfigError
 
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
-ENV_MACHINE_GPUS = "SENTIMENT_LAB_MACHINE_GPUS"
 ENV_APP_OWN = "SENTIMENT_LAB_APP_PROCESS_ENV"
 # What a launcher (or the queue) sets for each process it starts: torchrun's ranks and rendezvous,
 # accelerate's settings, thread counts, the GPUs a run has to itself. A worker that starts the next run must
@@ -65,10 +64,10 @@ def cpu_threads(processes: int, runs: int) -> int:
     return max(1, cores // (processes * max(runs, 1)))
 
 
-def gpu_ids() -> list[str]:
-    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them, without importing torch (the app's
-    event thread stays light)."""
-    mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+def gpu_ids(env=None) -> list[str]:
+    """The GPUs a process with environment `env` (this one's by default) may use, as CUDA_VISIBLE_DEVICES names
+    them, without importing torch (the app's event thread stays light)."""
+    mask = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
     if mask is not None:
         return [d.strip() for d in mask.split(",") if d.strip() and d.strip() != "-1"]
     return [str(i) for i in range(installed_gpus())]
@@ -79,10 +78,9 @@ def visible_gpus() -> int:
 
 
 def machine_gpus() -> list[str]:
-    """Every GPU the queue shares among runs: those the app saw, which it hands to each run's worker (a worker
-    that moves the queue on when it ends sees only its own GPUs)."""
-    saved = os.environ.get(ENV_MACHINE_GPUS)
-    return [g for g in saved.split(",") if g] if saved is not None else gpu_ids()
+    """Every GPU the queue shares among runs: those the app sees (a worker that moves the queue on when it ends
+    sees only its own, and reads the app's through the environment it was handed)."""
+    return gpu_ids(app_own())
 
 
 @functools.cache

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from sentiment_lab import REPO
 from sentiment_lab.runs.launch import (
-    ENV_MACHINE_GPUS,
     gpu_split,
     launch_command,
     machine_gpus,
@@ -72,7 +71,8 @@ class JobManager:
 
     def __init__(self, root: Path | None = None, max_running: int | None = None, launcher=launch_command):
         """Args:
-        launcher: (run_id, folder, train_args) -> argv of the worker; tests swap in fake workers.
+        launcher: (run_id, folder, train_args, gpus=, runs=) -> argv of the worker (launch_command's
+            arguments); tests swap in fake workers.
         """
         self.launcher = launcher
         self.root = Path(root) if root else checkpoints_root()
@@ -160,7 +160,6 @@ class JobManager:
                 ENV_MAX_RUNS: str(self.max_running),
                 "PYTHONUNBUFFERED": "1",
                 "TOKENIZERS_PARALLELISM": "false",
-                ENV_MACHINE_GPUS: ",".join(machine_gpus()),
             }
             | ({"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {})
         )
