@@ -8,7 +8,7 @@ import pytest
 from fakes.runs import finished_run
 
 from sentiment_lab.serving.error_analysis import AnalysisError, analyse, read_answers, same_test_set
-from sentiment_lab.serving.significance import mcnemar
+from sentiment_lab.serving.significance import Z95, matched_gap_interval, mcnemar, wilson_interval
 from sentiment_lab.storage import write_json_atomic
 
 LABELS = [0, 1, 0, 1, 0, 1]
@@ -65,6 +65,39 @@ def test_mcnemar_counts_the_discordant_sentences():
     b = np.array([0, 0, 0, 0, 0, 0], dtype=bool)
     assert mcnemar(a, b) == (5, 0, 0.0625)  # 5 of 5 discordant one way: 2 x 0.5**5
     assert mcnemar(a, a) == (0, 0, 1.0)
+
+
+def test_accuracy_interval_is_wilsons_and_keeps_its_width_when_every_answer_is_right():
+    assert wilson_interval(np.array([1] * 8 + [0] * 2)) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # textbook
+    low, high = wilson_interval(np.ones(27, dtype=bool))
+    assert low == pytest.approx(27 / (27 + Z95**2)) and high == pytest.approx(1.0)  # 27 of 27 is not certainty
+
+
+def simulated_coverage(interval, n=30, only_a=0.06, only_b=0.02, repeats=2000):
+    """How often `interval` holds the true gap over test sets of n sentences drawn from known rates."""
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(repeats):
+        u = rng.random(n)
+        a, b = u >= only_b, (u < only_b) | (u >= only_a + only_b)  # a wrong where only b is right, and back
+        low, high = interval(a, b)
+        hits += low <= only_a - only_b <= high
+    return hits / repeats
+
+
+def test_gap_interval_holds_the_true_gap_when_two_runs_disagree_on_few_sentences():
+    assert simulated_coverage(matched_gap_interval) >= 0.95  # a percentile bootstrap covers about 0.83 here
+    same = np.array([1, 1, 0, 1, 0, 1], dtype=bool)
+    low, high = matched_gap_interval(same, same)
+    assert low < 0 < high and low == pytest.approx(-high)  # the same answers are no proof of the same accuracy
+
+
+def test_a_run_right_on_every_test_sentence_shows_an_interval_below_one(tmp_path):
+    data = dataset(tmp_path / "data")
+    a, b = (run_with_answers(tmp_path, name, data, LABELS) for name in "ab")
+    result = analyse([a, b], same_test_set([a, b]), "any")
+    assert result.runs["95% interval"].tolist() == ["[0.610, 1.000]"] * 2  # Wilson at 6 of 6
+    assert result.pairs.iloc[0]["95% interval (pt)"] == "[-24.50, +24.50]"
 
 
 def test_runs_of_different_test_sets_are_refused_naming_both(tmp_path):

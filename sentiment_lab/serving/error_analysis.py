@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sentiment_lab.serving.significance import bootstrap_ci, mcnemar, paired_gap_interval
+from sentiment_lab.serving.significance import matched_gap_interval, mcnemar, wilson_interval
 from sentiment_lab.storage import read_json
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import DatasetError, load_dataset, subsample
@@ -20,7 +20,6 @@ from sentiment_lab.training.records import read_results
 SHOW = {"disagree": "where they disagree", "any": "where any is wrong", "all": "where all are wrong"}
 MAX_RUNS = 8  # one column each in the sentence table; more no longer fits a screen
 MAX_SHOWN = 500  # rows in the UI table; the CSV and the API have every one
-RESAMPLES = 2000  # bootstrap draws per interval: 2,000 x 1,066 indices stay small in a web request
 
 
 class AnalysisError(ValueError):
@@ -116,7 +115,7 @@ def analyse(runs: list[RunAnswers], texts: list[str], show: str = "disagree") ->
     names = runs[0].label_names
     lines = []
     for r in runs:
-        low, high = bootstrap_ci(r.correct.astype(float), RESAMPLES)
+        low, high = wilson_interval(r.correct)
         wrong_by_label = " · ".join(
             f"{name} {int(np.sum(~r.correct & (r.label == i)))}/{int(np.sum(r.label == i))}"
             for i, name in enumerate(names)
@@ -137,7 +136,7 @@ def analyse(runs: list[RunAnswers], texts: list[str], show: str = "disagree") ->
     pairs = []
     for a, b in itertools.combinations(runs, 2):
         only_a, only_b, p = mcnemar(a.correct, b.correct)
-        low, high = paired_gap_interval(a.correct, b.correct, RESAMPLES)
+        low, high = matched_gap_interval(a.correct, b.correct)
         pairs.append(
             [
                 f"{a.run_id} vs {b.run_id}",
