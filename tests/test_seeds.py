@@ -71,15 +71,15 @@ def test_a_form_with_three_seeds_queues_three_runs_and_train_all_five_fifteen(tm
 
     services = Services(tmp_path)
     services.jobs = JobManager(tmp_path, launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", "pass"])
-    ids = services.submit({"method": "lora", "seed": "1, 2, 3", "epochs": 1})
+    ids = services.submit({"method": "lora", "seed": "1, 2, 3", "epochs": 1}).ids
     assert sorted(RunConfig.load(tmp_path / i / "config.json").seed for i in ids) == [1, 2, 3]
-    ids = services.submit_all({"method": "lora", "seed": "5 6 7", "epochs": 1})
+    ids = services.submit_all({"method": "lora", "seed": "5 6 7", "epochs": 1}).ids
     configs = [RunConfig.load(tmp_path / i / "config.json") for i in ids]
     assert len(ids) == 15 and {(c.method, c.seed) for c in configs} == {
         (m, s) for m in ("svm", "full", "lora", "freeze", "adapters") for s in (5, 6, 7)
     }
     assert (
-        services.submit({"method": "svm", "seed": ""})
+        services.submit({"method": "svm", "seed": ""}).ids
         and RunConfig.load(tmp_path / services.jobs.list()[0]["id"] / "config.json").seed == 42
     )
 

@@ -41,7 +41,8 @@ class Dataset:
     splits: dict[str, Split]
     label_names: list[str]
     source: str
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was read and carved, for the run's log
+    warnings: list[str] = field(default_factory=list)  # what may mislead its scores, said before it is queued
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -205,9 +206,27 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     rng = np.random.default_rng(seed)
     for carved in ("validation", "test"):
         if carved not in splits:
-            splits["train"], splits[carved] = _carve(splits["train"], rng)
-            notes.append(f"no {carved} split: carved 10% of train (seed {seed})")
-    return Dataset(splits, label_names, source, notes)
+            splits["train"], splits[carved] = _carve(splits["train"], rng, carved)
+            notes.append(f"no {carved} split: carved 10% of train (seed {seed}), copies of a sentence kept together")
+    return Dataset(splits, label_names, source, notes, _seen_in_train(splits))
+
+
+def sentence_key(text: str) -> str:
+    """A sentence as an uncased model reads it: copies that differ in case or spacing are one sentence."""
+    return " ".join(text.lower().split())
+
+
+def _seen_in_train(splits: dict[str, Split]) -> list[str]:
+    """A held-out sentence that is also in train is scored as seen: say how many there are."""
+    train = {sentence_key(t) for t in splits["train"].texts}
+    seen = {
+        name: (sum(sentence_key(t) in train for t in splits[name].texts), len(splits[name]))
+        for name in ("validation", "test")
+    }
+    said = [f"{k:,} of {n:,} {name} sentences" for name, (k, n) in seen.items() if k]
+    if not said:
+        return []
+    return [f"{' and '.join(said)} are also in train: their accuracy counts sentences the model trained on"]
 
 
 def _is_int(v) -> bool:
@@ -237,11 +256,20 @@ def _label_vocabulary(column, names) -> list[str]:
     return keys
 
 
-def _carve(split: Split, rng) -> tuple[Split, Split]:
-    order = rng.permutation(len(split))
+def _carve(split: Split, rng, carved: str) -> tuple[Split, Split]:
+    """Hold out 10% of the rows at random, every copy of a sentence on one side, so the held-out split never
+    scores a sentence train has (with no copies, the rows a plain permutation would take)."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(split.texts):
+        groups.setdefault(sentence_key(text), []).append(i)
+    members = list(groups.values())
     n = max(1, len(split) // 10)
-    held, kept = order[:n], order[n:]
-    take = lambda idx: Split([split.texts[i] for i in idx], split.labels[idx])  # noqa: E731
+    held, kept = [], []
+    for g in rng.permutation(len(members)):
+        (held if len(held) < n else kept).extend(members[g])
+    if not kept:
+        raise DatasetError(f"train has too few distinct sentences to carve a {carved} split from")
+    take = lambda idx: Split([split.texts[i] for i in idx], split.labels[np.asarray(idx, dtype=np.int64)])  # noqa: E731
     return take(kept), take(held)
 
 

@@ -241,6 +241,8 @@ class Runner:
         ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
+        for warning in ds.warnings:
+            self.log(f"warning: {warning}")
         tokenizer = load_tokenizer(cfg.model)
         train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
         val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)

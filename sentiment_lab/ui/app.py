@@ -62,7 +62,7 @@ def _api(services: Services) -> None:
     @user_errors
     def start_training(config: dict, request: gr.Request) -> str:
         """Queue a run from a dict of train settings (same names as the CLI flags); return its id."""
-        return services.queue([form_to_config(config)], visitor_key(request))[0]
+        return services.queue([form_to_config(config)], visitor_key(request)).ids[0]
 
     @user_errors
     def stop_run(run_id: str, request: gr.Request) -> str:

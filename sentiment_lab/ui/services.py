@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 
@@ -60,13 +61,18 @@ def said_here(what: str, *cleared):
     return decorate
 
 
-def check_dataset(cfg: RunConfig) -> None:
+def check_dataset(cfg: RunConfig) -> list[str]:
     """Read the run's data, columns included, before it is queued: a wrong path or column is said in the form
-    at once, not minutes later at the front of the queue."""
+    at once, not minutes later at the front of the queue. Returns what may mislead its scores."""
     try:
-        load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
+        return load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed).warnings
     except DatasetError as e:
         raise ConfigError(str(e).splitlines()[0]) from None
+
+
+class Queued(NamedTuple):
+    ids: list[str]
+    warnings: list[str]  # about the data, said beside the Train buttons
 
 
 class Services:
@@ -78,8 +84,8 @@ class Services:
         self.demo = demo
         self._labels = None  # (run folders, names, methods), see labels()
 
-    def queue(self, configs: list, visitor: str | None = None) -> list[str]:
-        """Check every config (the demo limits, then its model) before queueing any of them."""
+    def queue(self, configs: list, visitor: str | None = None) -> Queued:
+        """Check every config (the demo limits, its model, its data) before queueing any of them."""
         if self.demo:
             active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
             busy = len(active) + len(configs)
@@ -87,9 +93,12 @@ class Services:
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
         for cfg in {(c.model, c.method): c for c in configs}.values():
             methods.check(cfg)
-        for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
-            check_dataset(cfg)
-        return [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
+        warnings = [
+            w
+            for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values()
+            for w in check_dataset(cfg)
+        ]
+        return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], warnings)
 
     def queue_as_demo(self, form: dict) -> list[str]:
         """Queue the app's own run (the demo's start), outside the visitors' limits."""
@@ -169,12 +178,12 @@ class Services:
         stored = store_upload(upload, self.jobs.root / ".uploads")
         return {**form, "dataset": stored} if stored else dict(form)
 
-    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
+    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:
         """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed
         listed."""
         return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
-    def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> list[str]:
+    def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:
         """One run of each method with the same data and budget (for each seed listed)."""
         return self.queue(every_method_configs(self._with_upload(form, upload)), visitor)
 

@@ -17,7 +17,7 @@ from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_va
 from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
-from sentiment_lab.ui.services import USER_ERRORS, Services, said_here, user_errors
+from sentiment_lab.ui.services import USER_ERRORS, Queued, Services, said_here, user_errors
 from sentiment_lab.ui.tables import RUN_WIDTHS, matching_runs, runs_frame, runs_label
 
 # An imported run never replaces, unasked, the run that answers for its method.
@@ -47,6 +47,17 @@ FORM_FIELDS = (
     "pooling",
     "processes",
 )
+
+
+def queued_message(done: Queued, names: dict[str, str], several: str = "") -> str:
+    """What the Train buttons answer: the runs queued by name, then anything about the data that may mislead
+    their scores."""
+    said = (
+        f"Queued **{names.get(done.ids[0], done.ids[0])}**."
+        if len(done.ids) == 1
+        else f"Queued {len(done.ids)} runs{several}: " + ", ".join(f"`{names.get(i, i)}`" for i in done.ids)
+    )
+    return said + "".join(f"\n\n⚠ The data: {w}." for w in done.warnings)
 
 
 def _form_column(services: Services) -> SimpleNamespace:
@@ -307,20 +318,12 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
 
     @said_here("Not queued")
     def do_train(request: gr.Request, up, *values):
-        ids = services.submit(as_form(*values), up, visitor_key(request))
-        names = services.names()
-        return (
-            f"Queued **{names.get(ids[0], ids[0])}**."
-            if len(ids) == 1
-            else f"Queued {len(ids)} runs, one per learning rate and seed: "
-            + ", ".join(f"`{names.get(i, i)}`" for i in ids)
-        )
+        done = services.submit(as_form(*values), up, visitor_key(request))
+        return queued_message(done, services.names(), ", one per learning rate and seed")
 
     @said_here("Not queued")
     def do_all(request: gr.Request, up, *values):
-        ids = services.submit_all(as_form(*values), up, visitor_key(request))
-        names = services.names()
-        return f"Queued {len(ids)} runs: " + ", ".join(f"`{names.get(i, i)}`" for i in ids)
+        return queued_message(services.submit_all(as_form(*values), up, visitor_key(request)), services.names())
 
     form.train_btn.click(do_train, [form.upload, *fields], form.submit_msg, api_visibility="private")
     form.all_btn.click(do_all, [form.upload, *fields], form.submit_msg, api_visibility="private")

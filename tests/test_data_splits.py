@@ -1,0 +1,76 @@
+"""Held-out splits: carved ones keep every copy of a sentence on one side, given ones that repeat train say
+so before the run is queued."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentiment_lab.runs.queue import JobManager
+from sentiment_lab.training.data import DatasetError, load_dataset, sentence_key
+
+
+def table(path, texts, labels):
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+def test_a_carved_split_keeps_every_copy_of_a_sentence_on_one_side(tmp_path):
+    # 40 sentences, each three times, two of the copies in other case and spacing
+    texts = [t for i in range(40) for t in (f"film {i} was fine", f"Film {i}  was fine", f"FILM {i} was fine")]
+    ds = load_dataset(str(table(tmp_path / "all.csv", texts, [i // 3 % 2 for i in range(120)])))
+    keys = {name: {sentence_key(t) for t in split.texts} for name, split in ds.splits.items()}
+    assert keys["train"].isdisjoint(keys["validation"]) and keys["train"].isdisjoint(keys["test"])
+    assert keys["validation"].isdisjoint(keys["test"])
+    assert sum(len(s) for s in ds.splits.values()) == 120 and len(ds.splits["validation"]) == 12  # 4 sentences
+    assert ds.warnings == []
+
+
+def test_with_no_copies_the_carve_takes_the_rows_a_permutation_takes(tmp_path):
+    texts = [f"sentence {i}" for i in range(50)]
+    ds = load_dataset(str(table(tmp_path / "all.csv", texts, [i % 2 for i in range(50)])), seed=7)
+    order = np.random.default_rng(7).permutation(50)  # what runs carved before copies were kept together
+    assert ds.splits["validation"].texts == [texts[i] for i in order[:5]]
+    assert len(ds.splits["test"]) == 4 and len(ds.splits["train"]) == 41
+
+
+def test_train_of_one_sentence_repeated_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="too few distinct sentences to carve a validation split"):
+        load_dataset(str(table(tmp_path / "all.csv", ["same words"] * 20, [0, 1] * 10)))
+
+
+def given_splits(folder, test_texts):
+    folder.mkdir()
+    train = [f"train sentence {i}" for i in range(20)]
+    table(folder / "train.csv", train, [i % 2 for i in range(20)])
+    table(folder / "validation.csv", ["other words", "more words"], [0, 1])
+    table(folder / "test.csv", test_texts, [i % 2 for i in range(len(test_texts))])
+    return folder
+
+
+def test_given_test_sentences_that_train_has_are_counted(tmp_path):
+    folder = given_splits(tmp_path / "data", ["Train  Sentence 3", "train sentence 4", "new words", "newer words"])
+    assert load_dataset(str(folder)).warnings == [
+        "2 of 4 test sentences are also in train: their accuracy counts sentences the model trained on"
+    ]
+
+
+def test_the_train_form_says_what_in_the_data_may_mislead_beside_the_queued_run(tmp_path):
+    from sentiment_lab.ui.services import Services
+    from sentiment_lab.ui.train_tab import queued_message
+
+    services = Services(tmp_path / "runs")
+    services.jobs = JobManager(
+        tmp_path / "runs", launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", "pass"]
+    )
+    seen = given_splits(tmp_path / "seen", ["train sentence 1", "a new one"])
+    done = services.submit({"method": "svm", "dataset": str(seen)})
+    message = queued_message(done, services.names())
+    assert message.startswith("Queued **") and message.endswith(
+        "⚠ The data: 1 of 2 test sentences are also in train: their accuracy counts sentences the model trained on."
+    )
+    clean = given_splits(tmp_path / "clean", ["a new one", "another new one"])
+    assert "⚠" not in queued_message(services.submit({"method": "svm", "dataset": str(clean)}), services.names())
