@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from sentiment_lab.serving.predict import ReviewError
-from sentiment_lab.serving.word_influence import MAX_WORDS, influence, log_odds, positive_index
+from sentiment_lab.serving.predict import ReviewError, positive_index
+from sentiment_lab.serving.word_influence import MAX_WORDS, influence, log_odds
 from sentiment_lab.ui.influence_html import influence_html
 
 

@@ -24,13 +24,15 @@ from sentiment_lab.training.runner import cpu_has_native_bf16
 MAX_REVIEW_CHARS = 5000
 
 
-POSITIVE = ("pos", "positive")
+def positive_index(labels: list[str]) -> int:
+    """The positive class: a 'pos' / 'positive' label, else the last (1 of 0 / 1)."""
+    names = [str(n).lower() for n in labels]
+    return next((names.index(n) for n in ("pos", "positive") if n in names), len(labels) - 1)
 
 
 def p_positive(probabilities: dict[str, float]) -> float:
-    """P(the positive class): the label named so, or the last label (1 in a 0 / 1 dataset)."""
-    key = next((k for k in probabilities if str(k).lower() in POSITIVE), list(probabilities)[-1])
-    return probabilities[key]
+    """P(the positive class), from {label: probability}."""
+    return list(probabilities.values())[positive_index(list(probabilities))]
 
 
 class ReviewError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from sentiment_lab.serving.predict import ReviewError, check_review
+from sentiment_lab.serving.predict import ReviewError, check_review, positive_index
 
 MAX_WORDS = 120  # 121 sentences through all five: about 3 s on 2 cores
 
@@ -16,12 +16,6 @@ def log_odds(p: float) -> float:
     word): in log-odds the same change reads 5.5 -> 4.6, comparable with an unsure answer's."""
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
-
-
-def positive_index(labels: list[str]) -> int:
-    """The class whose probability the words push: a 'pos' / 'positive' label, else the last (1 of 0 / 1)."""
-    names = [str(n).lower() for n in labels]
-    return next((names.index(n) for n in ("pos", "positive") if n in names), len(labels) - 1)
 
 
 def without_each(words: list[str]) -> list[str]:
