@@ -7,6 +7,7 @@ import re
 import shutil
 import time
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 from test_app import free_port
@@ -361,6 +362,37 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
         expect(page.get_by_label("Run name (optional)")).to_have_value("kept-across-reloads", timeout=15_000)
         expect(page.get_by_label("Dataset")).to_have_value(str(tiny_data))
         expect(page.get_by_label("Epochs")).to_have_value("2")
+    finally:
+        app.close()
+
+
+def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tmp_path):
+    """A user's own file names its columns its own way: the form lists them, picks the likely pair, and the
+    queued run reads those."""
+    from playwright.sync_api import expect
+
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.ui.app import build_app
+
+    rows = [{"id": i, "Review": f"film {i} was {'good' if i % 2 else 'bad'}", "sentiment": i % 2} for i in range(40)]
+    pd.DataFrame(rows).to_csv(tmp_path / "mine.csv", index=False)
+    app = build_app(tmp_path / "runs")
+    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
+    url = serve(app)
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        page.get_by_text("…or upload your own data").click()
+        page.locator(".block", has_text="Data file").locator("input[type=file]").set_input_files(
+            str(tmp_path / "mine.csv")
+        )
+        expect(page.get_by_label("Text column")).to_have_value("Review", timeout=15_000)
+        expect(page.get_by_label("Label column", exact=True)).to_have_value("sentiment")
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text(re.compile(r"^Queued ")).first).to_be_visible(timeout=15_000)
+        (run,) = app.services.jobs.list()
+        config = RunConfig.load(app.services.jobs.folder(run["id"]) / "config.json")
+        assert (config.data.text_column, config.data.label_column) == ("Review", "sentiment")
     finally:
         app.close()
 

@@ -103,6 +103,41 @@ def _read_local(path: Path):
     return frames, _label_names_from_parquet(files["train"])
 
 
+# Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
+TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
+LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
+
+
+def table_columns(name: str) -> list[str]:
+    """The columns of a local file, or of a local folder's train file, read from its first rows only; none
+    for a Hub id or anything unreadable (the full read before a run is queued names the problem)."""
+    path = Path(name.strip()).expanduser()
+    if path.is_dir():
+        files = [f for f in sorted(path.iterdir()) if f.suffix.lower() in EXTENSIONS and _split_name(f.stem) == "train"]
+        path = files[0] if files else path
+    if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
+        return []
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            return list(pq.read_schema(path).names)
+        if path.suffix.lower() == ".csv":
+            return [str(c) for c in pd.read_csv(path, nrows=5, encoding="utf-8").columns]
+        return [str(c) for c in pd.read_json(path, lines=True, nrows=5, encoding="utf-8").columns]
+    except Exception:  # not a table (or a JSON array, which has no first rows): the full read says why
+        return []
+
+
+def guess_column(columns: list[str], current: str, names: tuple[str, ...]) -> str:
+    """`current` if the table has it, else the first of the common `names` it has (any case), else `current`."""
+    if current in columns:
+        return current
+    lowered = {str(c).lower(): c for c in columns}
+    return next((lowered[n] for n in names if n in lowered), current)
+
+
 def read_table(path: Path):
     import pandas as pd
 
@@ -183,7 +218,7 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
             if col not in frame.columns:
                 raise DatasetError(
                     f"the {split} split has no column {col!r}; columns are {', '.join(map(str, frame.columns))} "
-                    "(map yours with --text_column / --label_column)"
+                    "(name yours in Text column / Label column, or with --text_column / --label_column)"
                 )
     label_names = _label_vocabulary(frames["train"][label_column], names)
     index = {v: i for i, v in enumerate(label_names)}

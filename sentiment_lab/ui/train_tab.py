@@ -11,7 +11,7 @@ from sentiment_lab.runs.hub import push_run
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.queue import JobError
 from sentiment_lab.training.config import METHODS, RunConfig
-from sentiment_lab.training.data import DEFAULT_DATASET
+from sentiment_lab.training.data import DEFAULT_DATASET, LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_values, lr_hint
 from sentiment_lab.ui.names import display_names
@@ -29,6 +29,8 @@ FORM_FIELDS = (
     "method",
     "model",
     "dataset",
+    "text_column",
+    "label_column",
     "epochs",
     "batch_size",
     "lr",
@@ -80,6 +82,21 @@ def _form_column(services: Services) -> SimpleNamespace:
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
     with gr.Accordion("…or upload your own data (CSV / JSON lines / parquet, 50 MB max)", open=False):
         upload = gr.File(label="Data file", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=120)
+    with gr.Row():  # filled with a local file's columns when it is named or uploaded; any name can be typed
+        text_column = gr.Dropdown(
+            [d["text_column"]],
+            value=d["text_column"],
+            label=FIELD_LABELS["text_column"],
+            info="the column holding each review",
+            allow_custom_value=True,
+        )
+        label_column = gr.Dropdown(
+            [d["label_column"]],
+            value=d["label_column"],
+            label=FIELD_LABELS["label_column"],
+            info="its class: ids (0, 1, ...) or names",
+            allow_custom_value=True,
+        )
     with gr.Row():
         epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
         batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
@@ -148,6 +165,8 @@ def _form_column(services: Services) -> SimpleNamespace:
         dataset=dataset,
         dataset_info=dataset_info,
         upload=upload,
+        text_column=text_column,
+        label_column=label_column,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -314,7 +333,21 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
         [form.lora_row, form.adapter_row, form.features_row, form.lr, form.epochs, form.batch_size, form.patience],
         api_visibility="private",
     )
-    form.dataset.change(lambda ds: services.note_for(ds), form.dataset, form.dataset_info, api_visibility="private")
+
+    def on_data(dataset: str, upload: str | None, text: str, label: str):
+        """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
+        columns = table_columns(upload or dataset or "")
+        if not columns:  # a Hub id, or nothing readable yet: the boxes keep what they hold
+            return services.note_for(dataset or ""), gr.update(), gr.update()
+        return (
+            services.note_for(dataset or ""),
+            gr.Dropdown(choices=columns, value=guess_column(columns, text, TEXT_NAMES)),
+            gr.Dropdown(choices=columns, value=guess_column(columns, label, LABEL_NAMES)),
+        )
+
+    data_inputs = [form.dataset, form.upload, form.text_column, form.label_column]
+    data_outputs = [form.dataset_info, form.text_column, form.label_column]
+    gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private")
 
     @said_here("Not queued")
     def do_train(request: gr.Request, up, *values):

@@ -1,0 +1,43 @@
+"""The Train form's column boxes: a local table's columns read from its first rows, and the likely pair."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+from sentiment_lab.ui.forms import form_values
+from sentiment_lab.ui.train_tab import FORM_FIELDS
+
+FRAME = pd.DataFrame({"Review": ["a fine film", "a dull one"], "stars": [1, 0], "sentiment": ["pos", "neg"]})
+
+
+def test_columns_of_every_file_type_and_of_a_folders_train_file(tmp_path):
+    FRAME.to_csv(tmp_path / "a.csv", index=False)
+    FRAME.to_parquet(tmp_path / "b.parquet")
+    FRAME.to_json(tmp_path / "c.jsonl", orient="records", lines=True)
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    FRAME.to_parquet(folder / "test.parquet")
+    FRAME[["Review", "stars"]].to_parquet(folder / "train.parquet")
+    for name in ("a.csv", "b.parquet", "c.jsonl"):
+        assert table_columns(str(tmp_path / name)) == ["Review", "stars", "sentiment"]
+    assert table_columns(str(folder)) == ["Review", "stars"]
+    (tmp_path / "d.csv").write_bytes(b"\xff\xfe\x00broken")
+    for unknown in ("cornell-movie-review-data/rotten_tomatoes", str(tmp_path / "d.csv"), str(tmp_path / "none.csv")):
+        assert table_columns(unknown) == []  # nothing to offer: the boxes keep what they hold
+
+
+def test_the_likely_columns_are_picked_and_a_present_choice_is_kept():
+    columns = list(FRAME.columns)
+    assert guess_column(columns, "text", TEXT_NAMES) == "Review"  # any case
+    assert guess_column(columns, "label", LABEL_NAMES) == "sentiment"
+    assert guess_column(columns, "stars", LABEL_NAMES) == "stars"  # the user's pick stands
+    assert guess_column(["a", "b"], "text", TEXT_NAMES) == "text"  # no likely one: the refusal names the columns
+
+
+def test_a_runs_columns_are_copied_to_the_form():
+    saved = RunConfig.of(method="lora", text_column="Review", label_column="sentiment")
+    values, left_out = form_values(saved, FORM_FIELDS)
+    named = dict(zip(FORM_FIELDS, values))
+    assert (named["text_column"], named["label_column"]) == ("Review", "sentiment") and left_out == []
