@@ -387,6 +387,8 @@ def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tm
             str(tmp_path / "mine.csv")
         )
         expect(page.get_by_label("Text column")).to_have_value("Review", timeout=15_000)
+        said = "The run reads the uploaded file, mine.csv, in place of the Dataset box."
+        expect(page.get_by_text(said)).to_be_visible()
         expect(page.get_by_label("Label column", exact=True)).to_have_value("sentiment")
         page.get_by_role("button", name="Train", exact=True).click()
         expect(page.get_by_text(re.compile(r"^Queued ")).first).to_be_visible(timeout=15_000)

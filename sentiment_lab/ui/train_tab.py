@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -337,10 +338,15 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
     def on_data(dataset: str, upload: str | None, text: str, label: str):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
         columns = table_columns(upload or dataset or "")
+        note = (
+            f"The run reads the uploaded file, {Path(upload).name}, in place of the Dataset box."
+            if upload
+            else services.note_for(dataset or "")
+        )
         if not columns:  # a Hub id, or nothing readable yet: the boxes keep what they hold
-            return services.note_for(dataset or ""), gr.update(), gr.update()
+            return note, gr.update(), gr.update()
         return (
-            services.note_for(dataset or ""),
+            note,
             gr.Dropdown(choices=columns, value=guess_column(columns, text, TEXT_NAMES)),
             gr.Dropdown(choices=columns, value=guess_column(columns, label, LABEL_NAMES)),
         )
