@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from sentiment_lab.serving.predict import scores_on_test
 from sentiment_lab.serving.review_notes import review_notes
+from sentiment_lab.storage import write_json_atomic
 from sentiment_lab.ui.compare_tab import rows_frame, summary_note
 from sentiment_lab.ui.plots import positive_bar
 
@@ -30,6 +32,32 @@ def test_a_run_near_chance_is_flagged_in_the_table_and_the_note():
     assert frame.iloc[1]["label"] == "pos ⚠ near chance" and "⚠" not in frame.iloc[0]["label"]
     note = summary_note(ROWS, "a fine film")
     assert "Close to chance on its test set" in note and "LoRA (0.58)" in note and "SVM" not in note
+
+
+def three_way(accuracy, chance=None):
+    probabilities = {"negative": 0.2, "neutral": 0.3, "positive": 0.5}
+    return {"method": "lora", "run": "c", "label": "positive", "probability": 0.5, "probabilities": probabilities,
+            "ms": 1.0, "test_accuracy": accuracy, "chance": chance}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "row,near",
+    [
+        (three_way(0.55, chance=0.37), False),  # well above the commonest class of three
+        (three_way(0.45), True),  # no saved answers: guessing among three scores 1/3
+        ({**ROWS[0], "test_accuracy": 0.91, "chance": 0.9}, True),  # nine in ten test sentences are one class
+        ({**ROWS[0], "test_accuracy": 0.97, "chance": 0.9}, False),
+    ],
+)
+def test_chance_is_the_test_sets_commonest_class_not_a_fixed_score(row, near):
+    assert ("near chance" in rows_frame([row]).iloc[0]["label"]) is near
+
+
+def test_a_runs_chance_rate_is_read_from_its_saved_test_answers(tmp_path):
+    write_json_atomic(tmp_path / "results.json", {"test": {"accuracy": 0.8}})
+    assert scores_on_test(tmp_path) == (0.8, None)
+    write_json_atomic(tmp_path / "test_predictions.json", {"pred": [0, 0, 1, 2], "label": [0, 0, 0, 2]})
+    assert scores_on_test(tmp_path) == (0.8, 0.75)
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.serving.fair_lock import FairLock
+from sentiment_lab.storage import read_json
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
 from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
@@ -33,6 +36,15 @@ def positive_index(labels: list[str]) -> int:
 def p_positive(probabilities: dict[str, float]) -> float:
     """P(the positive class), from {label: probability}."""
     return list(probabilities.values())[positive_index(list(probabilities))]
+
+
+def scores_on_test(folder: Path, results: dict | None = None) -> tuple[float | None, float | None]:
+    """A run's test accuracy, and its test set's commonest class's share (the accuracy of answering only
+    that class), from the answers it saved; None for what it did not save."""
+    results = (read_results(folder) or {}) if results is None else results
+    labels = (read_json(folder / "test_predictions.json") or {}).get("label")
+    chance = float(np.bincount(labels).max() / len(labels)) if labels else None
+    return (results.get("test") or {}).get("accuracy"), chance
 
 
 class ReviewError(ValueError):
@@ -74,7 +86,8 @@ class Predictor:
         self.lock = FairLock()  # per batch, first come first served: long jobs let short compares in between
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
-        self.models: dict[str, tuple] = {}  # run -> (when it ended, (model, tokenizer, config, labels), test accuracy)
+        # run -> (when it ended, (model, tokenizer, config, labels), (test accuracy, its chance rate))
+        self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
 
@@ -96,12 +109,11 @@ class Predictor:
                 latest[method] = key
         return {m: latest[m][-1] if m in latest else None for m in METHODS}
 
-    def test_accuracy(self, run_id: str) -> float | None:
-        """The run's accuracy on its test set (how far to trust its answers), read with its model."""
+    def scores_on_test(self, run_id: str) -> tuple[float | None, float | None]:
+        """(the run's accuracy on its test set, what always answering its commonest class scores there): how
+        far to trust its answers. Read with its model."""
         cached = self.models.get(run_id)
-        if cached is None:
-            return ((read_results(self.jobs.folder(run_id)) or {}).get("test") or {}).get("accuracy")
-        return cached[2]
+        return scores_on_test(self.jobs.folder(run_id)) if cached is None else cached[2]
 
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
@@ -170,7 +182,7 @@ class Predictor:
         encoder = self._encoder(cfg.model) if method.SHARES_ENCODER else None
         model = method.load(artefacts, cfg, id2label, encoder=encoder).eval().requires_grad_(False)
         entry = (model, self._tokenizer(cfg.model), cfg, labels)
-        self.models[run_id] = (ended, entry, (results.get("test") or {}).get("accuracy"))
+        self.models[run_id] = (ended, entry, scores_on_test(folder, results))
         return entry
 
     def _loaded(self, run_id: str):
@@ -266,13 +278,15 @@ class Predictor:
             else:
                 probs, labels = answer["probabilities"][0], answer["labels"]
                 best = max(range(len(probs)), key=probs.__getitem__)
+                accuracy, chance = self.scores_on_test(answer["run"])
                 row.update(
                     label=labels[best],
                     probability=probs[best],
                     probabilities=dict(zip(labels, probs)),
                     ms=answer["ms"],
                     load_ms=answer["load_ms"],
-                    test_accuracy=self.test_accuracy(answer["run"]),
+                    test_accuracy=accuracy,
+                    chance=chance,
                 )
             rows.append(row)
         return rows
