@@ -14,6 +14,7 @@ from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
+from sentiment_lab.training.data import load_dataset
 
 
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
@@ -74,6 +75,10 @@ def main(argv=None) -> int:
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
             methods.check(cfg)
             check_processes(cfg.processes)
+            # The data is read before the run is queued, as the app does: a wrong path or column fails here.
+            data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
+            for warning in data.warnings:
+                print(f"warning: the data: {warning}", file=sys.stderr)
             print(manager.submit(cfg))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

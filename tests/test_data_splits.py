@@ -74,3 +74,16 @@ def test_the_train_form_says_what_in_the_data_may_mislead_beside_the_queued_run(
     )
     clean = given_splits(tmp_path / "clean", ["a new one", "another new one"])
     assert "⚠" not in queued_message(services.submit({"method": "svm", "dataset": str(clean)}), services.names())
+
+
+def test_the_jobs_cli_reads_the_data_before_it_queues(tmp_path, monkeypatch, capsys):
+    from sentiment_lab import jobs
+
+    monkeypatch.setattr(JobManager, "advance", lambda self: [])  # were anything queued, it would not train
+    seen = given_splits(tmp_path / "seen", ["train sentence 1", "a new one"])
+    assert jobs.main(["submit", "--method", "svm", "--dataset", str(seen), "--text_column", "review"]) == 2
+    assert "no column 'review'" in capsys.readouterr().err and JobManager().list() == []
+    assert jobs.main(["submit", "--method", "svm", "--dataset", str(seen)]) == 0
+    said = capsys.readouterr()
+    assert "warning: the data: 1 of 2 test sentences are also in train" in said.err
+    assert [r["id"] for r in JobManager().list()] == [said.out.strip().splitlines()[-1]]
