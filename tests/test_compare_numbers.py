@@ -53,6 +53,12 @@ def test_chance_is_the_test_sets_commonest_class_not_a_fixed_score(row, near):
     assert ("near chance" in rows_frame([row]).iloc[0]["label"]) is near
 
 
+def test_with_three_classes_the_chart_stacks_each_methods_class_probabilities():
+    fig = positive_bar([three_way(0.9), ROWS[2]])
+    assert [t.name for t in fig.data] == ["negative", "neutral", "positive"] and fig.layout.barmode == "stack"
+    assert [t.y[0] for t in fig.data] == [0.2, 0.3, 0.5] and not fig.layout.shapes  # no 0.5 line to read
+
+
 def test_a_runs_chance_rate_is_read_from_its_saved_test_answers(tmp_path):
     write_json_atomic(tmp_path / "results.json", {"test": {"accuracy": 0.8}})
     assert scores_on_test(tmp_path) == (0.8, None)

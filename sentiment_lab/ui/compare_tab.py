@@ -110,7 +110,7 @@ def build(services: Services) -> dict:
             min_width=640,
             column_widths=list(COMPARE_WIDTHS.values()),
         )
-        bars = gr.Plot(label="P(positive)", scale=2)
+        bars = gr.Plot(label="Probabilities", scale=2)
 
     def chosen(picks) -> dict[str, str | None]:
         return {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}

@@ -1,4 +1,4 @@
-"""Plotly figures: training curves of several runs overlaid, and P(positive) per method."""
+"""Plotly figures: training curves of several runs overlaid, and P(positive) (or every class's share) per method."""
 
 from __future__ import annotations
 
@@ -127,8 +127,11 @@ def curves_figure(
 
 
 def positive_bar(rows: list[dict]) -> go.Figure:
-    """P(positive class) per method, the same number as the table's; methods without an answer are left out."""
+    """P(positive class) per method, the same number as the table's; methods without an answer are left out.
+    With more than two classes, where 0.5 decides nothing, each method's bar stacks every class's share."""
     answered = [r for r in rows if "probabilities" in r]
+    if any(len(r["probabilities"]) > 2 for r in answered):
+        return class_bars(answered)
     names = [r["method"] for r in answered]
     values = [p_positive(r["probabilities"]) for r in answered]
     fig = go.Figure(
@@ -147,5 +150,30 @@ def positive_bar(rows: list[dict]) -> go.Figure:
         yaxis={"range": [0, 1.1], "title": "P(positive)"},
         template="plotly_white",
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
+    )
+    return fig
+
+
+def class_bars(answered: list[dict]) -> go.Figure:
+    """Each method's probabilities stacked, a colour per class (in the order the runs name them)."""
+    classes = list(dict.fromkeys(c for r in answered for c in r["probabilities"]))
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=[r["method"] for r in answered],
+                y=[r["probabilities"].get(c, 0.0) for r in answered],
+                name=c,
+                hovertemplate=f"%{{x}}: P({c}) %{{y:.3f}}<extra></extra>",
+            )
+            for c in classes
+        ]
+    )
+    fig.update_layout(
+        barmode="stack",
+        height=300,
+        yaxis={"range": [0, 1.02], "title": "P(class)"},
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 20, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
     )
     return fig
