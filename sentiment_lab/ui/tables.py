@@ -17,16 +17,17 @@ from sentiment_lab.training.config import RunConfig
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
 # Headers short enough not to break mid-word at 1024 px (monospace: "test accurac|y" did).
 RESULT_WIDTHS = {
-    "run": "18%",
+    "run": "16%",
     "method": "8%",
-    "model": "14%",
-    "test acc": "8%",
-    "macro-F1": "8%",
-    "test loss": "8%",
+    "model": "11%",
+    "dataset": "11%",
+    "test acc": "7%",
+    "macro-F1": "7%",
+    "test loss": "7%",
     "trainable": "10%",
-    "% of total": "8%",
-    "train s": "8%",
-    "samples/s": "10%",
+    "% of total": "7%",
+    "train s": "7%",
+    "samples/s": "9%",
 }
 RUN_WIDTHS = {
     "run": "27%",
@@ -111,7 +112,8 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
 
 
 def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None = None) -> pd.DataFrame:
-    """The reference lab's two tables in one, from finished runs' results.json."""
+    """The reference lab's two tables in one, from finished runs' results.json: best first within each dataset
+    (scores on two datasets do not compare)."""
     lines = []
     for run_id, res in results:
         run_id = (names or {}).get(run_id, run_id)
@@ -122,6 +124,7 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
                 run_id,
                 res.get("method"),
                 res.get("model"),
+                PurePath(res.get("dataset") or "").name,
                 round(test.get("accuracy") or 0, 4),
                 round(test.get("f1") or 0, 4),
                 round(test.get("loss") or 0, 4),
@@ -132,7 +135,7 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
             ]
         )
     frame = pd.DataFrame(lines, columns=RESULT_COLUMNS)
-    return frame.sort_values("test acc", ascending=False, ignore_index=True)
+    return frame.sort_values(["dataset", "test acc"], ascending=[True, False], ignore_index=True)
 
 
 def on_screen(frame: pd.DataFrame) -> pd.DataFrame:
