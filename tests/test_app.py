@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -146,7 +147,11 @@ def test_uploads_are_checked_and_renamed(tmp_path):
     good = tmp_path / "My Reviews!.csv"
     good.write_text("text,label\ngood,1\nbad,0\n")
     stored = store_upload(str(good), tmp_path / "uploads")
+    assert Path(stored).parent == tmp_path / "uploads" and Path(stored).name.startswith("MyReviews-")
     assert stored.endswith(".csv") and "My Reviews" not in stored
+    odd = tmp_path / "..!!.csv"
+    odd.write_text("text,label\ngood,1\nbad,0\n")
+    assert Path(store_upload(str(odd), tmp_path / "uploads")).name.startswith("upload-")
     for name, content, message in (("x.exe", b"MZ", "must be parquet"), ("e.csv", b"", "empty")):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ConfigError, match=message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -248,7 +249,9 @@ def store_upload(upload_path: str | None, uploads_dir: Path) -> str | None:
         raise ConfigError(f"uploaded file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
     uploads_dir.mkdir(parents=True, exist_ok=True)
-    dest = uploads_dir / f"upload-{digest}{suffix}"  # our name, never the visitor's
+    # Our name, with the letters and digits of the visitor's kept so a table of runs still says which file.
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "", src.stem)[:40] or "upload"
+    dest = uploads_dir / f"{readable}-{digest}{suffix}"
     if not dest.exists():
         shutil.copyfile(src, dest)
     return str(dest)
