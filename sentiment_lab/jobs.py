@@ -73,12 +73,12 @@ def main(argv=None) -> int:
             from sentiment_lab.training import methods  # torch: only a submit needs it
 
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
-            methods.check(cfg)
+            warnings = methods.check(cfg)
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
-            for warning in data.warnings:
-                print(f"warning: the data: {warning}", file=sys.stderr)
+            for warning in warnings + data.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             print(manager.submit(cfg))
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -70,7 +70,7 @@ def test_the_train_form_says_what_in_the_data_may_mislead_beside_the_queued_run(
     done = services.submit({"method": "svm", "dataset": str(seen)})
     message = queued_message(done, services.names())
     assert message.startswith("Queued **") and message.endswith(
-        "⚠ The data: 1 of 2 test sentences are also in train: their accuracy counts sentences the model trained on."
+        "⚠ 1 of 2 test sentences are also in train: their accuracy counts sentences the model trained on."
     )
     clean = given_splits(tmp_path / "clean", ["a new one", "another new one"])
     assert "⚠" not in queued_message(services.submit({"method": "svm", "dataset": str(clean)}), services.names())
@@ -85,5 +85,5 @@ def test_the_jobs_cli_reads_the_data_before_it_queues(tmp_path, monkeypatch, cap
     assert "no column 'review'" in capsys.readouterr().err and JobManager().list() == []
     assert jobs.main(["submit", "--method", "svm", "--dataset", str(seen)]) == 0
     said = capsys.readouterr()
-    assert "warning: the data: 1 of 2 test sentences are also in train" in said.err
+    assert "warning: 1 of 2 test sentences are also in train" in said.err
     assert [r["id"] for r in JobManager().list()] == [said.out.strip().splitlines()[-1]]

@@ -18,7 +18,7 @@ from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.serving.fair_lock import FairLock
 from sentiment_lab.storage import read_json
 from sentiment_lab.training import methods
-from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.backbone import length_cut, load_config, load_encoder, load_tokenizer, token_limit
 from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
 from sentiment_lab.training.features import last_hidden, pool
 from sentiment_lab.training.records import read_results, read_status
@@ -86,6 +86,7 @@ class Predictor:
         self.lock = FairLock()  # per batch, first come first served: long jobs let short compares in between
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
+        self.limits: dict[str, int | None] = {}  # model -> the most tokens it reads
         # run -> (when it ended, (model, tokenizer, config, labels), (test accuracy, its chance rate))
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
@@ -159,6 +160,12 @@ class Predictor:
             self.encoders[model_name] = load_encoder(model_name).eval().requires_grad_(False)
         return self.encoders[model_name]
 
+    def _length(self, cfg: RunConfig, tokenizer) -> int:
+        """The run's max length, cut to what its model reads (as its training cut it)."""
+        if cfg.model not in self.limits:
+            self.limits[cfg.model] = token_limit(tokenizer, load_config(cfg.model))
+        return length_cut(cfg.data.max_length, cfg.model, self.limits[cfg.model])[0]
+
     def _tokenizer(self, model_name: str):
         if model_name not in self.tokenizers:
             self.tokenizers[model_name] = load_tokenizer(model_name)
@@ -195,7 +202,7 @@ class Predictor:
         holds this batch's encoder states: SVM and freeze on one encoder read them from one pass, each pooling its own
         way."""
         model, tok, cfg, labels = self._loaded(run_id)
-        length = min(cfg.data.max_length, 512)
+        length = self._length(cfg, tok)
         enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
         method, features = methods.get(cfg.method), None
         if method.INPUT == "features":

@@ -142,6 +142,23 @@ def load_config(name: str):
     return _load(AutoConfig.from_pretrained, name)
 
 
+def token_limit(tokenizer, config) -> int | None:
+    """The most tokens the model reads: its tokenizer's model_max_length where the tokenizer knows it, else its
+    position table less the two rows RoBERTa-style models reserve; None when neither says."""
+    known = getattr(tokenizer, "model_max_length", None)
+    if known and known < 1_000_000:  # an unset limit reads as a huge sentinel
+        return int(known)
+    positions = getattr(config, "max_position_embeddings", None)
+    return positions - 2 if positions else None
+
+
+def length_cut(wanted: int, model: str, limit: int | None) -> tuple[int, str | None]:
+    """The max length a run of `model` uses: `wanted`, cut to the model's `limit`; and, when cut, what to say."""
+    if not limit or wanted <= limit:
+        return wanted, None
+    return limit, f"max length {wanted} is over what {model} reads: sentences are cut at {limit} tokens"
+
+
 def load_encoder(name: str):
     """The bare encoder (no head), for features and the frozen-backbone methods."""
     from transformers import AutoModel

@@ -16,7 +16,14 @@ import torch
 
 from sentiment_lab.storage import atomic_dir, write_json_atomic
 from sentiment_lab.training import methods
-from sentiment_lab.training.backbone import ModelLoadError, load_encoder, load_tokenizer
+from sentiment_lab.training.backbone import (
+    ModelLoadError,
+    length_cut,
+    load_config,
+    load_encoder,
+    load_tokenizer,
+    token_limit,
+)
 from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.data import DatasetError, load_dataset, subsample, tokenize
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
@@ -247,8 +254,12 @@ class Runner:
         train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
         val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)
         test = subsample(ds.splits["test"], cfg.data.max_eval_samples, cfg.seed)
+        limit = token_limit(tokenizer, load_config(cfg.model))
+        length, cut = length_cut(cfg.data.max_length, cfg.model, limit)
+        if cut:
+            self.log(f"note: {cut}")
         for split in (train, val, test):  # only what the run uses
-            tokenize(split, tokenizer, cfg.data.max_length)
+            tokenize(split, tokenizer, length)
         self.log(
             f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
         )

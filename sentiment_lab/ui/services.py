@@ -72,7 +72,7 @@ def check_dataset(cfg: RunConfig) -> list[str]:
 
 class Queued(NamedTuple):
     ids: list[str]
-    warnings: list[str]  # about the data, said beside the Train buttons
+    warnings: list[str]  # what the runs will do otherwise than asked, or what may mislead their scores
 
 
 class Services:
@@ -91,9 +91,12 @@ class Services:
             busy = len(active) + len(configs)
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
-        for cfg in {(c.model, c.method): c for c in configs}.values():
-            methods.check(cfg)
         warnings = [
+            w
+            for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values()
+            for w in methods.check(cfg)
+        ]
+        warnings = list(dict.fromkeys(warnings)) + [  # one per model, not per method
             w
             for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values()
             for w in check_dataset(cfg)

@@ -53,14 +53,14 @@ FORM_FIELDS = (
 
 
 def queued_message(done: Queued, names: dict[str, str], several: str = "") -> str:
-    """What the Train buttons answer: the runs queued by name, then anything about the data that may mislead
-    their scores."""
+    """What the Train buttons answer: the runs queued by name, then what they will do otherwise than asked
+    or what may mislead their scores."""
     said = (
         f"Queued **{names.get(done.ids[0], done.ids[0])}**."
         if len(done.ids) == 1
         else f"Queued {len(done.ids)} runs{several}: " + ", ".join(f"`{names.get(i, i)}`" for i in done.ids)
     )
-    return said + "".join(f"\n\n⚠ The data: {w}." for w in done.warnings)
+    return said + "".join(f"\n\n⚠ {w[0].upper()}{w[1:]}." for w in done.warnings)
 
 
 def _form_column(services: Services) -> SimpleNamespace:

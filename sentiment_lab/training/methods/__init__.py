@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sentiment_lab.training.backbone import ModelLoadError, load_config, load_tokenizer
+from sentiment_lab.training.backbone import ModelLoadError, length_cut, load_config, load_tokenizer, token_limit
 from sentiment_lab.training.config import ConfigError
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.methods import adapters, freeze, full, lora, svm
@@ -24,16 +24,16 @@ def build(cfg, id2label, width: int | None = None):
     return get(cfg.method).build(cfg, id2label, width)
 
 
-def check(cfg) -> None:
+def check(cfg) -> list[str]:
     """Refuse, before a run is queued, a model that cannot be read or lacks what its method needs: the
     structure is read from the model's config on the meta device, so nothing is downloaded but the
-    config and tokenizer, and no weights are allocated."""
+    config and tokenizer, and no weights are allocated. Returns what the run will do otherwise than asked."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     try:
         config = load_config(cfg.model)
-        load_tokenizer(cfg.model)
+        limit = token_limit(load_tokenizer(cfg.model), config)
         method = get(cfg.method)
         auto = AutoModel if method.INPUT == "features" else AutoModelForSequenceClassification
         with torch.device("meta"):
@@ -47,3 +47,5 @@ def check(cfg) -> None:
             if isinstance(e, ModelLoadError)
             else f"model {cfg.model!r} cannot be used: {str(e).splitlines()[0]}"
         ) from None
+    cut = length_cut(cfg.data.max_length, cfg.model, limit)[1]
+    return [cut] if cut else []
