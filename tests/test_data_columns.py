@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, DatasetError, guess_column, load_dataset, table_columns
 from sentiment_lab.ui.forms import form_values
 from sentiment_lab.ui.train_tab import FORM_FIELDS
 
@@ -41,3 +42,9 @@ def test_a_runs_columns_are_copied_to_the_form():
     values, left_out = form_values(saved, FORM_FIELDS)
     named = dict(zip(FORM_FIELDS, values))
     assert (named["text_column"], named["label_column"]) == ("Review", "sentiment") and left_out == []
+
+
+def test_a_text_column_of_numbers_is_refused_by_name(tmp_path):
+    FRAME.assign(id=range(2)).to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(DatasetError, match="the text column 'id' holds numbers, not sentences"):
+        load_dataset(str(tmp_path / "a.csv"), text_column="id", label_column="sentiment")

@@ -37,7 +37,9 @@ def test_a_run_over_the_models_length_trains_and_compare_reads_long_reviews(tiny
         frame.loc[0, "text"] = LONG
         frame.to_parquet(data / f"{split}.parquet")
     model = str(tiny_models["bert"])
-    cfg = RunConfig.of(method=method, model=model, dataset=str(data), epochs=1, batch_size=8, max_length=512)
+    # fp32 on the CPU, as every run trained in the suite's process: accelerate keeps its first precision
+    settings = dict(epochs=1, batch_size=8, max_length=512, device="cpu", bf16="off")
+    cfg = RunConfig.of(method=method, model=model, dataset=str(data), **settings)
     assert methods.check(cfg) == [f"max length 512 is over what {model} reads: sentences are cut at 62 tokens"]
     root = tmp_path / "runs"
     assert Runner(cfg.validated(), root / "r", progress=False).run() == 0, read_status(root / "r").get("error")

@@ -213,6 +213,8 @@ def _read_hub(name: str):
 
 
 def _build(frames, names, text_column, label_column, seed, source, notes) -> Dataset:
+    import pandas as pd
+
     for split, frame in frames.items():
         for col in (text_column, label_column):
             if col not in frame.columns:
@@ -220,6 +222,10 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
                     f"the {split} split has no column {col!r}; columns are {', '.join(map(str, frame.columns))} "
                     "(name yours in Text column / Label column, or with --text_column / --label_column)"
                 )
+    if pd.api.types.is_numeric_dtype(frames["train"][text_column]):
+        raise DatasetError(
+            f"the text column {text_column!r} holds numbers, not sentences: name the column with the reviews"
+        )
     label_names = _label_vocabulary(frames["train"][label_column], names)
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}

@@ -91,17 +91,12 @@ class Services:
             busy = len(active) + len(configs)
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
-        warnings = [
-            w
-            for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values()
-            for w in methods.check(cfg)
-        ]
-        warnings = list(dict.fromkeys(warnings)) + [  # one per model, not per method
-            w
-            for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values()
-            for w in check_dataset(cfg)
-        ]
-        return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], warnings)
+        said = {}  # each warning once: the five methods of one model share its length limit
+        for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values():
+            said.update(dict.fromkeys(methods.check(cfg)))
+        for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
+            said.update(dict.fromkeys(check_dataset(cfg)))
+        return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
 
     def queue_as_demo(self, form: dict) -> list[str]:
         """Queue the app's own run (the demo's start), outside the visitors' limits."""
