@@ -16,6 +16,8 @@ def test_reviews_from_typed_lines_and_files(tmp_path):
         csv, index=False
     )
     assert read_reviews(str(csv)) == (["great", "dull"], ["pos", "neg"])  # a blank review leaves with its label
+    pd.DataFrame({"Sentence": ["great"], "Sentiment": ["pos"]}).to_csv(csv, index=False)
+    assert read_reviews(str(csv)) == (["great"], ["pos"])  # the columns a training file may have, any case
     one = tmp_path / "one.jsonl"
     pd.DataFrame({"whatever": ["good", "bad"]}).to_json(one, orient="records", lines=True)
     assert read_reviews(str(one)) == (["good", "bad"], None)  # a file of one column: that column
@@ -29,7 +31,8 @@ def test_reviews_from_typed_lines_and_files(tmp_path):
     [
         (
             lambda p: pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(p, index=False),
-            "no review column: name it one of text, review, sentence (its columns: a, b)",
+            "no review column: name it one of text, sentence, review, content, comment, document, tweet "
+            "(its columns: a, b)",
         ),
         (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "mine.csv"),
         (

@@ -9,16 +9,15 @@ import pandas as pd
 
 from sentiment_lab.serving.predict import ReviewError, check_review
 from sentiment_lab.training.config import METHODS
-from sentiment_lab.training.data import DatasetError, label_key, read_table
+from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, DatasetError, guess_column, label_key, read_table
 
 # A list all five answer within a web request on a small CPU; a longer one belongs in a run's test split.
 MAX_REVIEWS = 1000
-TEXT_COLUMNS = ("text", "review", "sentence")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # as the Train tab's uploads
 
 
 def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[list[str], list | None]:
-    """Reviews (and their labels, if the file has a `label` column) from an uploaded table or plain-text
+    """Reviews (and their labels, if the file has a label column) from an uploaded table or plain-text
     file, or from typed text with one review per line. Any problem is one ReviewError naming it."""
     labels = None
     if path:
@@ -34,18 +33,20 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
                 frame = read_table(file)
             except DatasetError as e:
                 raise ReviewError(str(e)) from None
-            column = next(
-                (c for c in TEXT_COLUMNS if c in frame.columns), frame.columns[0] if len(frame.columns) == 1 else None
+            # The columns a training file may have (any case), or the one column there is.
+            column = guess_column(list(frame.columns), "", TEXT_NAMES) or (
+                frame.columns[0] if len(frame.columns) == 1 else None
             )
             if column is None:
                 raise ReviewError(
-                    f"{file.name} has no review column: name it one of {', '.join(TEXT_COLUMNS)} "
+                    f"{file.name} has no review column: name it one of {', '.join(TEXT_NAMES)} "
                     f"(its columns: {', '.join(map(str, frame.columns[:8]))})"
                 )
             frame = frame[frame[column].notna() & (frame[column].astype(str).str.strip() != "")]
             texts = [str(t) for t in frame[column]]
-            if "label" in frame.columns:
-                labels = frame["label"].tolist()
+            label = guess_column(list(frame.columns), "", LABEL_NAMES)
+            if label:
+                labels = frame[label].tolist()
     else:
         texts = (typed or "").splitlines()
     if labels is None:  # blank lines are not reviews (a table's blank rows went with their labels above)
