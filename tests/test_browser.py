@@ -44,6 +44,16 @@ def serve(app) -> str:
     return f"http://127.0.0.1:{port}/"
 
 
+def serve_idle(tmp_path):
+    """The app over a fresh runs folder whose queue never starts a run (what is queued stays queued), served;
+    returns (app, its address)."""
+    from sentiment_lab.ui.app import build_app
+
+    app = build_app(tmp_path / "runs")
+    app.services.jobs.advance = lambda: []
+    return app, serve(app)
+
+
 @pytest.fixture
 def browser():
     try:
@@ -335,11 +345,7 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
     refused in the form, nothing is queued; a reload keeps what was typed."""
     from playwright.sync_api import expect
 
-    from sentiment_lab.ui.app import build_app
-
-    app = build_app(tmp_path / "runs")
-    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
-    url = serve(app)
+    app, url = serve_idle(tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
@@ -372,13 +378,10 @@ def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tm
     from playwright.sync_api import expect
 
     from sentiment_lab.training.config import RunConfig
-    from sentiment_lab.ui.app import build_app
 
     rows = [{"id": i, "Review": f"film {i} was {'good' if i % 2 else 'bad'}", "sentiment": i % 2} for i in range(40)]
     pd.DataFrame(rows).to_csv(tmp_path / "mine.csv", index=False)
-    app = build_app(tmp_path / "runs")
-    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
-    url = serve(app)
+    app, url = serve_idle(tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
@@ -412,11 +415,7 @@ def test_feedback_sits_by_its_button_on_a_laptop_and_tables_read_on_a_phone(brow
     their width (scrolled sideways)."""
     from playwright.sync_api import expect
 
-    from sentiment_lab.ui.app import build_app
-
-    app = build_app(tmp_path / "runs")
-    app.services.jobs.advance = lambda: []  # were anything queued, it would not train
-    url = serve(app)
+    app, url = serve_idle(tmp_path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         page = browser.new_page(viewport={"width": 1366, "height": 768})
