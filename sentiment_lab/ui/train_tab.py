@@ -84,19 +84,12 @@ def _form_column(services: Services) -> SimpleNamespace:
     with gr.Accordion("…or upload your own data (CSV / JSON lines / parquet, 50 MB max)", open=False):
         upload = gr.File(label="Data file", file_types=[".csv", ".jsonl", ".json", ".parquet"], height=120)
     with gr.Row():  # filled with a local file's columns when it is named or uploaded; any name can be typed
-        text_column = gr.Dropdown(
-            [d["text_column"]],
-            value=d["text_column"],
-            label=FIELD_LABELS["text_column"],
-            info="the column holding each review",
-            allow_custom_value=True,
-        )
-        label_column = gr.Dropdown(
-            [d["label_column"]],
-            value=d["label_column"],
-            label=FIELD_LABELS["label_column"],
-            info="its class: ids (0, 1, ...) or names",
-            allow_custom_value=True,
+        text_column, label_column = (
+            gr.Dropdown([d[name]], value=d[name], label=FIELD_LABELS[name], info=info, allow_custom_value=True)
+            for name, info in (
+                ("text_column", "the column holding each review"),
+                ("label_column", "its class: ids (0, 1, ...) or names"),
+            )
         )
     with gr.Row():
         epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
