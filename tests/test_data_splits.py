@@ -87,3 +87,13 @@ def test_the_jobs_cli_reads_the_data_before_it_queues(tmp_path, monkeypatch, cap
     said = capsys.readouterr()
     assert "warning: 1 of 2 test sentences are also in train" in said.err
     assert [r["id"] for r in JobManager().list()] == [said.out.strip().splitlines()[-1]]
+
+
+def test_a_train_split_mostly_of_one_class_and_rows_left_out_are_said(tmp_path):
+    texts = [f"sentence {i}" for i in range(50)] + [None]
+    ds = load_dataset(str(table(tmp_path / "all.csv", texts, [1] * 45 + [0] * 5 + [1])))
+    assert ds.warnings == [
+        "the train split is 90% '1': a model answering only that scores about 0.90 accuracy, so read macro-F1 beside it"
+    ]
+    assert "1 train row without a text or a label left out" in ds.notes
+    assert load_dataset(str(table(tmp_path / "even.csv", texts[:50], [0, 1] * 25))).warnings == []

@@ -230,7 +230,11 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
     for split, frame in frames.items():
-        frame = frame[frame[text_column].notna() & frame[label_column].notna()]
+        kept = frame[text_column].notna() & frame[label_column].notna()
+        if not kept.all():
+            dropped = int((~kept).sum())
+            notes.append(f"{dropped:,} {split} row{'s' * (dropped > 1)} without a text or a label left out")
+        frame = frame[kept]
         texts = [str(t) for t in frame[text_column]]
         raw = frame[label_column].tolist()
         if names is not None and all(_is_int(v) for v in raw):
@@ -249,12 +253,28 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
         if carved not in splits:
             splits["train"], splits[carved] = _carve(splits["train"], rng, carved)
             notes.append(f"no {carved} split: carved 10% of train (seed {seed}), copies of a sentence kept together")
-    return Dataset(splits, label_names, source, notes, _seen_in_train(splits))
+    return Dataset(splits, label_names, source, notes, _seen_in_train(splits) + _one_class_most(splits, label_names))
 
 
 def sentence_key(text: str) -> str:
     """A sentence as an uncased model reads it: copies that differ in case or spacing are one sentence."""
     return " ".join(text.lower().split())
+
+
+MOSTLY = 0.8  # a class this share of train makes accuracy mostly a count of that class
+
+
+def _one_class_most(splits: dict[str, Split], label_names: list[str]) -> list[str]:
+    """A train split mostly of one class: accuracy then rewards answering it, and macro-F1 tells more."""
+    counts = np.bincount(splits["train"].labels, minlength=len(label_names))
+    top = int(counts.argmax())
+    share = counts[top] / max(1, counts.sum())
+    if share < MOSTLY:
+        return []
+    return [
+        f"the train split is {share:.0%} {label_names[top]!r}: a model answering only that scores about "
+        f"{share:.2f} accuracy, so read macro-F1 beside it"
+    ]
 
 
 def _seen_in_train(splits: dict[str, Split]) -> list[str]:
