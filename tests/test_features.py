@@ -114,6 +114,16 @@ def test_the_search_for_c_stops_after_two_worse(monkeypatch, scores, fitted, cho
     assert ScriptedSVM.fitted == [0.03]
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_svm_calibrates_when_validation_lacks_a_class(classes):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % classes
+    x = rng.normal(size=(60, 4)) + 3 * np.eye(4)[y]
+    state = methods.svm.fit_arrays(x, y, x[y == 0][:10], y[y == 0][:10], 1.0, 0)  # validation: one class only
+    p = methods.svm.probabilities(state, x)
+    assert p.shape == (60, classes) and np.allclose(p.sum(1), 1) and (p.argmax(1) == y).mean() > 0.9
+
+
 def test_features_that_would_not_fit_are_refused_by_name():
     from sentiment_lab.training.config import ConfigError
     from sentiment_lab.training.features import check_feature_memory

@@ -252,7 +252,7 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     for carved in ("validation", "test"):
         if carved not in splits:
             splits["train"], splits[carved] = _carve(splits["train"], rng, carved)
-            notes.append(f"no {carved} split: carved 10% of train (seed {seed}), copies of a sentence kept together")
+            notes.append(f"no {carved} split: carved a tenth of each class of train (seed {seed}), copies together")
     return Dataset(splits, label_names, source, notes, _seen_in_train(splits) + _one_class_most(splits, label_names))
 
 
@@ -272,8 +272,8 @@ def _one_class_most(splits: dict[str, Split], label_names: list[str]) -> list[st
     if share < MOSTLY:
         return []
     return [
-        f"the train split is {share:.0%} {label_names[top]!r}: a model answering only that scores about "
-        f"{share:.2f} accuracy, so read macro-F1 beside it"
+        f"the train split is {share:.0%} {label_names[top]!r}: answering only that class scores as much accuracy; "
+        "read macro-F1 beside it"
     ]
 
 
@@ -318,17 +318,24 @@ def _label_vocabulary(column, names) -> list[str]:
 
 
 def _carve(split: Split, rng, carved: str) -> tuple[Split, Split]:
-    """Hold out 10% of the rows at random, every copy of a sentence on one side, so the held-out split never
-    scores a sentence train has (with no copies, the rows a plain permutation would take)."""
+    """Hold out a tenth of each class's rows at random (stratified, as sklearn's `stratify=`), every copy of a
+    sentence on one side and never a class's last sentence: the held-out split has train's class shares and
+    scores no sentence train has."""
     groups: dict[str, list[int]] = {}
     for i, text in enumerate(split.texts):
         groups.setdefault(sentence_key(text), []).append(i)
-    members = list(groups.values())
-    n = max(1, len(split) // 10)
+    by_class: dict[int, list[list[int]]] = {}
+    for members in groups.values():
+        by_class.setdefault(int(split.labels[members[0]]), []).append(members)
     held, kept = [], []
-    for g in rng.permutation(len(members)):
-        (held if len(held) < n else kept).extend(members[g])
-    if not kept:
+    for label in sorted(by_class):
+        members = by_class[label]
+        target, taken = max(1, round(sum(map(len, members)) / 10)), 0
+        for k, g in enumerate(rng.permutation(len(members))):
+            hold = taken < target and k < len(members) - 1
+            (held if hold else kept).extend(members[g])
+            taken += len(members[g]) if hold else 0
+    if not held:
         raise DatasetError(f"train has too few distinct sentences to carve a {carved} split from")
     take = lambda idx: Split([split.texts[i] for i in idx], split.labels[np.asarray(idx, dtype=np.int64)])  # noqa: E731
     return take(kept), take(held)

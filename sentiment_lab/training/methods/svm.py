@@ -51,9 +51,12 @@ def fit_arrays(train_x, train_y, val_x, val_y, c: float | None, seed: int) -> di
     _, chosen, svm = best
     coef = np.atleast_2d(svm.coef_).astype(np.float32)
     intercept = np.atleast_1d(svm.intercept_).astype(np.float32)
-    # Platt scaling on validation turns margins into probabilities for the Compare tab.
-    margins = vx @ coef.T + intercept
-    platt = LogisticRegression(C=1e4).fit(margins, val_y)
+    # Platt scaling on validation turns margins into probabilities for the Compare tab. A validation split
+    # without one of train's classes cannot calibrate it: train's margins (overconfident, being fitted) join.
+    margins, targets = vx @ coef.T + intercept, val_y
+    if not np.isin(np.unique(train_y), val_y).all():
+        margins, targets = np.vstack([tx @ coef.T + intercept, margins]), np.concatenate([train_y, val_y])
+    platt = LogisticRegression(C=1e4).fit(margins, targets)
     return {
         "mean": mean.astype(np.float32),
         "scale": scale.astype(np.float32),
