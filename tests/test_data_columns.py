@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, DatasetError, guess_column, load_dataset, table_columns
+from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.ui.forms import form_values
 from sentiment_lab.ui.train_tab import FORM_FIELDS
 

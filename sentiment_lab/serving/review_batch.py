@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from sentiment_lab.serving.predict import ReviewError, check_review
+from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.config import METHODS
-from sentiment_lab.training.data import LABEL_NAMES, TEXT_NAMES, DatasetError, guess_column, label_key, read_table
+from sentiment_lab.training.data import DatasetError, label_key, read_table
 
 # A list all five answer within a web request on a small CPU; a longer one belongs in a run's test split.
 MAX_REVIEWS = 1000

@@ -81,7 +81,7 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
     return _build(frames, names, text_column, label_column, seed, source, notes)
 
 
-def _split_name(stem: str) -> str | None:
+def split_name(stem: str) -> str | None:
     stem = stem.lower()
     for split, aliases in SPLIT_ALIASES.items():
         if stem in aliases or any(stem.startswith(a + "-") or stem.startswith(a + "_") for a in aliases):
@@ -94,48 +94,13 @@ def _read_local(path: Path):
         return {"train": read_table(path)}, None
     files = {}
     for f in sorted(path.iterdir()):
-        split = _split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
+        split = split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
         if split and split not in files:
             files[split] = f
     if "train" not in files:
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
     frames = {split: read_table(f) for split, f in files.items()}
     return frames, _label_names_from_parquet(files["train"])
-
-
-# Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
-TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
-LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
-
-
-def table_columns(name: str) -> list[str]:
-    """The columns of a local file, or of a local folder's train file, read from its first rows only; none
-    for a Hub id or anything unreadable (the full read before a run is queued names the problem)."""
-    path = Path(name.strip()).expanduser()
-    if path.is_dir():
-        files = [f for f in sorted(path.iterdir()) if f.suffix.lower() in EXTENSIONS and _split_name(f.stem) == "train"]
-        path = files[0] if files else path
-    if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
-        return []
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    try:
-        if path.suffix.lower() == ".parquet":
-            return list(pq.read_schema(path).names)
-        if path.suffix.lower() == ".csv":
-            return [str(c) for c in pd.read_csv(path, nrows=5, encoding="utf-8").columns]
-        return [str(c) for c in pd.read_json(path, lines=True, nrows=5, encoding="utf-8").columns]
-    except Exception:  # not a table (or a JSON array, which has no first rows): the full read says why
-        return []
-
-
-def guess_column(columns: list[str], current: str, names: tuple[str, ...]) -> str:
-    """`current` if the table has it, else the first of the common `names` it has (any case), else `current`."""
-    if current in columns:
-        return current
-    lowered = {str(c).lower(): c for c in columns}
-    return next((lowered[n] for n in names if n in lowered), current)
 
 
 def read_table(path: Path):
@@ -201,7 +166,7 @@ def _read_hub(name: str):
     frames = {}
     names = None
     for split, table in dd.items():
-        key = _split_name(split)
+        key = split_name(split)
         if key:
             frames[key] = table.to_pandas()
             for feat in table.features.values():

@@ -11,8 +11,9 @@ import gradio as gr
 from sentiment_lab.runs.hub import push_run
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.queue import JobError
+from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
 from sentiment_lab.training.config import METHODS, RunConfig
-from sentiment_lab.training.data import DEFAULT_DATASET, LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_values, lr_hint
 from sentiment_lab.ui.names import display_names

@@ -1,0 +1,42 @@
+"""Which column of a user's table holds the review and which its class: a local table's columns, read from
+its first rows, and the likely pair among them (the Train form's column boxes, Compare's many reviews)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentiment_lab.training.data import EXTENSIONS, split_name
+
+# Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
+TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
+LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
+
+
+def table_columns(name: str) -> list[str]:
+    """The columns of a local file, or of a local folder's train file, read from its first rows only; none
+    for a Hub id or anything unreadable (the full read before a run is queued names the problem)."""
+    path = Path(name.strip()).expanduser()
+    if path.is_dir():
+        files = [f for f in sorted(path.iterdir()) if f.suffix.lower() in EXTENSIONS and split_name(f.stem) == "train"]
+        path = files[0] if files else path
+    if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
+        return []
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            return list(pq.read_schema(path).names)
+        if path.suffix.lower() == ".csv":
+            return [str(c) for c in pd.read_csv(path, nrows=5, encoding="utf-8").columns]
+        return [str(c) for c in pd.read_json(path, lines=True, nrows=5, encoding="utf-8").columns]
+    except Exception:  # not a table (or a JSON array, which has no first rows): the full read says why
+        return []
+
+
+def guess_column(columns: list[str], current: str, names: tuple[str, ...]) -> str:
+    """`current` if the table has it, else the first of the common `names` it has (any case), else `current`."""
+    if current in columns:
+        return current
+    lowered = {str(c).lower(): c for c in columns}
+    return next((lowered[n] for n in names if n in lowered), current)
