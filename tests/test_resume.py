@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 from conftest import ROOT
@@ -122,6 +124,20 @@ def test_resuming_needs_a_saved_state_and_the_same_settings(tiny_models, tiny_da
     (folder / STATE_FILE).write_bytes(b"not a torch file")
     with pytest.raises(ResumeError, match="cannot be read"):
         load_state(folder, cfg.settings())
+
+
+def test_a_run_whose_data_changed_since_it_stopped_does_not_resume_over_it(tiny_models, tiny_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    cfg = config(tiny_models["bert"], data, "lora")
+    folder = tmp_path / "run"
+    assert Runner(cfg, folder, should_stop=StopAfter(5), progress=False).run() == 0
+    test = pd.read_parquet(data / "test.parquet")
+    test.loc[0, "text"] = "a sentence edited since"
+    test.to_parquet(data / "test.parquet")
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 1
+    assert "data changed since its training state was saved" in read_status(folder)["error"]
+    assert (folder / STATE_FILE).exists()  # refused, not spent: put the file back and the run goes on
 
 
 def test_trimming_keeps_what_the_snapshot_had_seen(tmp_path):

@@ -33,6 +33,8 @@ from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.records import write_status
 from sentiment_lab.training.state import (
     ResumeError,
+    check_data,
+    data_digest,
     drop_state,
     load_state,
     save_state,
@@ -40,7 +42,7 @@ from sentiment_lab.training.state import (
     trim_metrics,
 )
 
-USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, UnsupportedArchitecture)
+USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, ResumeError, UnsupportedArchitecture)
 
 
 def seed_everything(seed: int) -> None:
@@ -147,6 +149,7 @@ class Runner:
         self.show_progress = progress
         self.resume = resume
         self.resumed = None  # the snapshot resumed from
+        self.data = None  # the digest of the sentences it trains and is scored on, kept in its snapshots
 
     def log(self, msg: str) -> None:
         if self.main:
@@ -212,6 +215,7 @@ class Runner:
                 {
                     **state,
                     **snapshot_settings(self.cfg.settings()),
+                    "data": self.data,
                     "run_seconds": before + time.perf_counter() - started,
                     "clock": self.clock(),
                 },
@@ -254,6 +258,9 @@ class Runner:
         train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
         val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)
         test = subsample(ds.splits["test"], cfg.data.max_eval_samples, cfg.seed)
+        self.data = data_digest(train, val, test)
+        if self.resumed:
+            check_data(self.resumed, self.data, self.folder.name)
         limit = token_limit(tokenizer, load_config(cfg.model))
         length, cut = length_cut(cfg.data.max_length, cfg.model, limit)
         if cut:

@@ -96,6 +96,30 @@ def _comparable(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
 
 
+def data_digest(*splits) -> str:
+    """A digest of the sentences and labels a run trains and is scored on: its saved state fits those only (a
+    file edited since, or split otherwise, is other data)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for split in splits:
+        for text in split.texts:
+            digest.update(text.encode("utf-8", "replace") + b"\0")
+        digest.update(np.asarray(split.labels, dtype=np.int64).tobytes() + b"\1")
+    return digest.hexdigest()
+
+
+def check_data(snapshot: dict, digest: str, run: str) -> None:
+    """Refuse to go on over data other than the snapshot's (a snapshot from before digests were kept passes)."""
+    if snapshot.get("data", digest) != digest:
+        raise ResumeError(
+            f"run {run}'s data changed since its training state was saved (other train, validation or test "
+            "sentences or labels); train it again instead"
+        )
+
+
 def snapshot_settings(settings: dict) -> dict:
     """The part of a snapshot that ties it to the run's settings."""
     return {"settings": _comparable(settings)}
