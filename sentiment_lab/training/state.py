@@ -9,10 +9,13 @@ goes once the run ends done.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from sentiment_lab.storage import read_json, write_bytes_atomic, write_json_atomic
 
@@ -99,10 +102,6 @@ def _comparable(settings: dict) -> str:
 def data_digest(*splits) -> str:
     """A digest of the sentences and labels a run trains and is scored on: its saved state fits those only (a
     file edited since, or split otherwise, is other data)."""
-    import hashlib
-
-    import numpy as np
-
     digest = hashlib.sha256()
     for split in splits:
         for text in split.texts:
