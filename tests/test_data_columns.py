@@ -32,10 +32,10 @@ def test_columns_of_every_file_type_and_of_a_folders_train_file(tmp_path):
 
 def test_the_likely_columns_are_picked_and_a_present_choice_is_kept():
     columns = list(FRAME.columns)
-    assert guess_column(columns, "text", TEXT_NAMES) == "Review"  # any case
-    assert guess_column(columns, "label", LABEL_NAMES) == "sentiment"
-    assert guess_column(columns, "stars", LABEL_NAMES) == "stars"  # the user's pick stands
-    assert guess_column(["a", "b"], "text", TEXT_NAMES) == "text"  # no likely one: the refusal names the columns
+    assert guess_column(columns, TEXT_NAMES, "text") == "Review"  # any case
+    assert guess_column(columns, LABEL_NAMES, "label") == "sentiment"
+    assert guess_column(columns, LABEL_NAMES, "stars") == "stars"  # the user's pick stands
+    assert guess_column(["a", "b"], TEXT_NAMES, "text") == "text"  # no likely one: the refusal names the columns
 
 
 def test_a_runs_columns_are_copied_to_the_form():

@@ -35,7 +35,7 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
             except DatasetError as e:
                 raise ReviewError(str(e)) from None
             # The columns a training file may have (any case), or the one column there is.
-            column = guess_column(list(frame.columns), "", TEXT_NAMES) or (
+            column = guess_column(list(frame.columns), TEXT_NAMES) or (
                 frame.columns[0] if len(frame.columns) == 1 else None
             )
             if column is None:
@@ -45,7 +45,7 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
                 )
             frame = frame[frame[column].notna() & (frame[column].astype(str).str.strip() != "")]
             texts = [str(t) for t in frame[column]]
-            label = guess_column(list(frame.columns), "", LABEL_NAMES)
+            label = guess_column(list(frame.columns), LABEL_NAMES)
             if label:
                 labels = frame[label].tolist()
     else:

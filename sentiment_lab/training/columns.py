@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentiment_lab.training.data import EXTENSIONS, split_name
+from sentiment_lab.training.data import EXTENSIONS, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
@@ -17,8 +17,7 @@ def table_columns(name: str) -> list[str]:
     for a Hub id or anything unreadable (the full read before a run is queued names the problem)."""
     path = Path(name.strip()).expanduser()
     if path.is_dir():
-        files = [f for f in sorted(path.iterdir()) if f.suffix.lower() in EXTENSIONS and split_name(f.stem) == "train"]
-        path = files[0] if files else path
+        path = split_files(path).get("train", path)
     if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
         return []
     import pandas as pd
@@ -34,9 +33,9 @@ def table_columns(name: str) -> list[str]:
         return []
 
 
-def guess_column(columns: list[str], current: str, names: tuple[str, ...]) -> str:
+def guess_column(columns: list[str], names: tuple[str, ...], current: str | None = None) -> str | None:
     """`current` if the table has it, else the first of the common `names` it has (any case), else `current`."""
-    if current in columns:
+    if current is not None and current in columns:
         return current
     lowered = {str(c).lower(): c for c in columns}
     return next((lowered[n] for n in names if n in lowered), current)

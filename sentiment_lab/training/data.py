@@ -89,14 +89,20 @@ def split_name(stem: str) -> str | None:
     return None
 
 
-def _read_local(path: Path):
-    if path.is_file():
-        return {"train": read_table(path)}, None
+def split_files(folder: Path) -> dict[str, Path]:
+    """A dataset folder's table for each split, by file name (`train.csv`, `dev.parquet`...), the first if several."""
     files = {}
-    for f in sorted(path.iterdir()):
+    for f in sorted(folder.iterdir()):
         split = split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
         if split and split not in files:
             files[split] = f
+    return files
+
+
+def _read_local(path: Path):
+    if path.is_file():
+        return {"train": read_table(path)}, None
+    files = split_files(path)
     if "train" not in files:
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
     frames = {split: read_table(f) for split, f in files.items()}

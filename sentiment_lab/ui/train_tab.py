@@ -341,8 +341,8 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
             return note, gr.update(), gr.update()
         return (
             note,
-            gr.Dropdown(choices=columns, value=guess_column(columns, text, TEXT_NAMES)),
-            gr.Dropdown(choices=columns, value=guess_column(columns, label, LABEL_NAMES)),
+            gr.Dropdown(choices=columns, value=guess_column(columns, TEXT_NAMES, text)),
+            gr.Dropdown(choices=columns, value=guess_column(columns, LABEL_NAMES, label)),
         )
 
     data_inputs = [form.dataset, form.upload, form.text_column, form.label_column]
