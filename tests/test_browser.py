@@ -374,7 +374,7 @@ def test_the_form_refuses_what_it_cannot_read_and_keeps_the_users_values(browser
 
 def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tmp_path):
     """A user's own file names its columns its own way: the form lists them, picks the likely pair, and the
-    queued run reads those."""
+    queued run reads those; once the file is cleared, the Dataset box's columns come back."""
     from playwright.sync_api import expect
 
     from sentiment_lab.training.config import RunConfig
@@ -398,6 +398,14 @@ def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tm
         (run,) = app.services.jobs.list()
         config = RunConfig.load(app.services.jobs.folder(run["id"]) / "config.json")
         assert (config.data.text_column, config.data.label_column) == ("Review", "sentiment")
+        page.locator(".block", has_text="Data file").get_by_role("button", name="Clear").click()
+        expect(page.get_by_label("Text column")).to_have_value("text", timeout=15_000)  # the Hub id's, not the file's
+        expect(page.get_by_label("Label column", exact=True)).to_have_value("label")
+        page.get_by_label("Dataset").fill(str(tmp_path / "mine.csv"))  # the same file, named
+        expect(page.get_by_label("Text column")).to_have_value("Review", timeout=15_000)
+        page.get_by_label("Dataset").fill("someone/reviews")  # a Hub id, whose columns cannot be read offline
+        expect(page.get_by_label("Text column")).to_have_value("text", timeout=15_000)
+        expect(page.get_by_label("Label column", exact=True)).to_have_value("label")
     finally:
         app.close()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column, pick_columns, table_columns
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import DatasetError, load_dataset
+from sentiment_lab.training.data import DEFAULT_DATASET, DatasetError, load_dataset, offline_copy_of
 from sentiment_lab.ui.forms import form_values
 from sentiment_lab.ui.train_tab import FORM_FIELDS
 
@@ -26,8 +26,23 @@ def test_columns_of_every_file_type_and_of_a_folders_train_file(tmp_path):
         assert table_columns(str(tmp_path / name)) == ["Review", "stars", "sentiment"]
     assert table_columns(str(folder)) == ["Review", "stars"]
     (tmp_path / "d.csv").write_bytes(b"\xff\xfe\x00broken")
-    for unknown in ("cornell-movie-review-data/rotten_tomatoes", str(tmp_path / "d.csv"), str(tmp_path / "none.csv")):
-        assert table_columns(unknown) == []  # nothing to offer: the boxes keep what they hold
+    for unknown in ("someone/reviews", str(tmp_path / "d.csv"), str(tmp_path / "none.csv")):
+        assert table_columns(unknown) == []  # nothing to offer
+
+
+def test_the_default_hub_id_offers_the_columns_of_the_copy_it_falls_back_to():
+    if offline_copy_of(DEFAULT_DATASET) is None:
+        pytest.skip("no local copy of Rotten Tomatoes beside the project")
+    assert table_columns(DEFAULT_DATASET) == ["text", "label"]
+
+
+def test_leaving_a_table_for_data_whose_columns_cannot_be_read_drops_the_tables_picks_not_typed_names():
+    columns = list(FRAME.columns)
+    picked = pick_columns(columns, "text", "label", [])
+    assert picked == ("Review", "sentiment")
+    assert pick_columns([], *picked, columns) == ("text", "label")  # the file's pair would be refused on a Hub id
+    assert pick_columns([], "body", "stars", columns) == ("body", "label")  # a name typed stands
+    assert pick_columns([], "body", "sentiment", []) == ("body", "sentiment")  # nothing was read before: kept
 
 
 def test_the_likely_columns_are_picked_and_a_present_choice_is_kept():

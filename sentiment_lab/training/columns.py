@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentiment_lab.training.data import EXTENSIONS, split_files
+from sentiment_lab.training.data import EXTENSIONS, offline_copy_of, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
@@ -13,9 +13,12 @@ LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
 
 
 def table_columns(name: str) -> list[str]:
-    """The columns of a local file, or of a local folder's train file, read from its first rows only; none
-    for a Hub id or anything unreadable (the full read before a run is queued names the problem)."""
+    """The columns of a local file, of a local folder's train file, or of the local copy a Hub id falls back to,
+    read from its first rows only; none for another Hub id or anything unreadable (the full read before a run
+    is queued names the problem)."""
     path = Path(name.strip()).expanduser()
+    if not path.exists():
+        path = offline_copy_of(name.strip()) or path
     if path.is_dir():
         path = split_files(path).get("train", path)
     if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
@@ -39,3 +42,12 @@ def guess_column(columns: list[str], names: tuple[str, ...], current: str | None
         return current
     lowered = {str(c).lower(): c for c in columns}
     return next((lowered[n] for n in names if n in lowered), current)
+
+
+def pick_columns(columns: list[str], text: str, label: str, offered: list[str]) -> tuple[str, str]:
+    """The text and label columns the form shows once the data changes: the likely pair of a readable table;
+    else, for data whose columns cannot be read (a Hub id), the defaults in place of a pick that came from
+    the table read before (`offered`), while a name the user typed stands."""
+    if columns:
+        return guess_column(columns, TEXT_NAMES, text), guess_column(columns, LABEL_NAMES, label)
+    return (text if text not in offered else TEXT_NAMES[0]), (label if label not in offered else LABEL_NAMES[0])

@@ -11,7 +11,7 @@ import gradio as gr
 from sentiment_lab.runs.hub import push_run
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.queue import JobError
-from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+from sentiment_lab.training.columns import pick_columns, table_columns
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.ui.access import visitor_key
@@ -329,7 +329,9 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
         api_visibility="private",
     )
 
-    def on_data(dataset: str, upload: str | None, text: str, label: str):
+    offered = gr.State([])  # per page: the columns of the table the column boxes were last filled from
+
+    def on_data(dataset: str, upload: str | None, text: str, label: str, before: list[str]):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
         columns = table_columns(upload or dataset or "")
         note = (
@@ -337,16 +339,16 @@ def _wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple
             if upload
             else services.note_for(dataset or "")
         )
-        if not columns:  # a Hub id, or nothing readable yet: the boxes keep what they hold
-            return note, gr.update(), gr.update()
+        text, label = pick_columns(columns, text, label, before or [])
         return (
             note,
-            gr.Dropdown(choices=columns, value=guess_column(columns, TEXT_NAMES, text)),
-            gr.Dropdown(choices=columns, value=guess_column(columns, LABEL_NAMES, label)),
+            gr.Dropdown(choices=columns or [text], value=text),
+            gr.Dropdown(choices=columns or [label], value=label),
+            columns,
         )
 
-    data_inputs = [form.dataset, form.upload, form.text_column, form.label_column]
-    data_outputs = [form.dataset_info, form.text_column, form.label_column]
+    data_inputs = [form.dataset, form.upload, form.text_column, form.label_column, offered]
+    data_outputs = [form.dataset_info, form.text_column, form.label_column, offered]
     gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private")
 
     @said_here("Not queued")
