@@ -292,6 +292,9 @@ class JobManager:
             state = read_status(folder).get("state")
             if state in ("queued", "running"):
                 raise JobError(f"run {run_id} is {state}: {'cancel' if state == 'queued' else 'stop'} it first")
+            if users := self.trained_from(folder):
+                named = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+                raise JobError(f"run {run_id} is the model runs {named} trained from: delete them first")
             # One rename under the queue lock: no listing, worker or reader ever sees half a run.
             # Hidden names are not runs (folders()), so a removal cut short leaves no run behind.
             trash = self.root / f".deleted-{run_id}-{secrets.token_hex(3)}"
@@ -303,6 +306,19 @@ class JobManager:
         for cache in (self.children, self.cursors, self.summaries, self.final_results):
             cache.pop(run_id, None)
         return "deleted"
+
+    def trained_from(self, folder: Path) -> list[str]:
+        """The runs whose model is this run's folder (a full run's weights, trained on): they load it to answer."""
+        own = {folder.resolve(), (folder / "artefacts").resolve()}
+        users = []
+        for other in self.folders():
+            try:
+                model = json.loads((other / "config.json").read_text(encoding="utf-8")).get("model", "")
+            except (OSError, ValueError):
+                continue
+            if other != folder and Path(str(model)).expanduser().resolve() in own:
+                users.append(other.name)
+        return users
 
     def adopt(self, staging: Path, wanted: str, suffix: str) -> str:
         """Make a complete folder in this root (hidden while it was filled) a run: one rename under the

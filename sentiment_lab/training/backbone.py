@@ -37,12 +37,62 @@ def resolve_model(name: str) -> str:
         return str(bundled_model_dir())
     path = Path(name).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"model folder {name!r} has no config.json")
-        return str(path)
+        return str(model_folder(path, name))
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
         raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
     return name
+
+
+# What a transformers model folder holds its weights in (one file, or shards named by an index).
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def model_folder(path: Path, name: str) -> Path:
+    """The folder transformers loads for a local `name`: a finished run's folder stands for the model its full
+    fine-tuning saved; a folder of another kind (a LoRA adapter, a run of another method) is refused, naming
+    the base model to train from instead."""
+    if path.name == "artefacts" and (path.parent / "status.json").is_file():
+        path = path.parent  # a run's artefacts are judged as its run
+    if (path / "status.json").is_file():  # a Sentiment Lab run folder
+        run, state = _json(path / "config.json"), _json(path / "status.json").get("state")
+        if run.get("method") != "full":
+            raise ModelLoadError(
+                f"model {name!r} is the folder of a run of method {run.get('method', '?')!r}: only a full "
+                f"fine-tuning run holds a whole model; train from its base model, {run.get('model', '?')!r}"
+            )
+        if state != "done" or not (path / "artefacts" / "config.json").is_file():
+            raise ModelLoadError(f"model {name!r} is the folder of a full fine-tuning run that has not finished")
+        path = path / "artefacts"
+    if (path / "adapter_config.json").is_file():
+        base = _json(path / "adapter_config.json").get("base_model_name_or_path", "?")
+        raise ModelLoadError(
+            f"model folder {name!r} holds a LoRA adapter (PEFT), not a whole model; train from its base model, {base!r}"
+        )
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"model folder {name!r} has no config.json")
+    return path
+
+
+def weights_missing(name: str) -> str | None:
+    """What to say when a local model folder has a config but no weights (a model would start from random)."""
+    source = Path(resolve_model(name))
+    if not source.is_dir() or any((source / f).is_file() for f in WEIGHT_FILES):
+        return None
+    return f"model folder {name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})"
+
+
+def _json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def portable_name(name: str) -> str:

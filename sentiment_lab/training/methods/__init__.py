@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sentiment_lab.training.backbone import ModelLoadError, length_cut, load_config, load_tokenizer, token_limit
+from sentiment_lab.training.backbone import (
+    ModelLoadError,
+    length_cut,
+    load_config,
+    load_tokenizer,
+    token_limit,
+    weights_missing,
+)
 from sentiment_lab.training.config import ConfigError
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.methods import adapters, freeze, full, lora, svm
@@ -33,6 +40,8 @@ def check(cfg) -> list[str]:
 
     try:
         config = load_config(cfg.model)
+        if missing := weights_missing(cfg.model):
+            raise ModelLoadError(missing)
         limit = token_limit(load_tokenizer(cfg.model), config)
         method = get(cfg.method)
         auto = AutoModel if method.INPUT == "features" else AutoModelForSequenceClassification
