@@ -20,6 +20,7 @@ def test_runs_are_named_by_method_model_and_counter_or_their_typed_name():
         "mine-eeee": "mine (eeee)",  # a typed name two runs share: the later one says which
     }
     assert model_short("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6…"
+    assert model_short("checkpoints/imdb-full/artefacts") == model_short("checkpoints/imdb-full") == "imdb-full"
 
 
 def test_a_method_keeps_its_colour_in_the_curves_and_its_runs_differ_by_dash():

@@ -17,8 +17,9 @@ MAX_MODEL = 14
 
 
 def model_short(model: str | None) -> str:
-    """The model's last path or Hub-id part, cut to fit a chip."""
-    name = PurePath(str(model or "?")).name or str(model)
+    """The model's last path or Hub-id part (a run's own name for its artefacts folder), cut to fit a chip."""
+    path = PurePath(str(model or "?"))
+    name = (path.parent.name if path.name == "artefacts" else path.name) or str(model)
     return name if len(name) <= MAX_MODEL else name[: MAX_MODEL - 1] + "…"
 
 
