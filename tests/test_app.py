@@ -238,13 +238,17 @@ def test_tables_from_rows():
                     "total_parameters": 1000,
                 },
             ),
-            ("r3", {"method": "full", "dataset": "/data/zzz.csv", "test": {"accuracy": 1.0}}),
+            (
+                "r3",
+                {"method": "full", "model": "/m/runs/imdb/artefacts", "dataset": "/d/zzz.csv", "test": {"accuracy": 1}},
+            ),
         ]
     )
     # best first within a dataset, a dataset's runs together: a toy file's 1.0 does not top the table
     assert list(frame["run"]) == ["r2", "r1", "r3"] and frame.loc[1, "% of total"] == 1.0
     assert frame["dataset"].tolist() == ["", "", "zzz.csv"]
     assert on_screen(frame)["trainable"].tolist() == ["1,000", "10", "0"]
+    assert on_screen(frame)["model"].tolist()[2] == "imdb" and frame["model"].tolist()[2] == "/m/runs/imdb/artefacts"
     assert frame["trainable"].tolist() == [1000, 10, 0]
     runs = runs_frame(
         [

@@ -1,6 +1,6 @@
 """Runs go by short names people can read, and each method keeps one colour."""
 
-from sentiment_lab.ui.names import METHOD_COLOURS, display_names, method_styles, model_short
+from sentiment_lab.ui.names import METHOD_COLOURS, display_names, method_styles, model_in_table, model_short
 from sentiment_lab.ui.plots import curves_figure
 
 
@@ -21,6 +21,10 @@ def test_runs_are_named_by_method_model_and_counter_or_their_typed_name():
     }
     assert model_short("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6…"
     assert model_short("checkpoints/imdb-full/artefacts") == model_short("checkpoints/imdb-full") == "imdb-full"
+    assert model_in_table("distilbert/distilbert-base-uncased") == "distilbert/distilbert-base-uncased"
+    assert (
+        model_in_table("/home/me/models/deberta-v3-small") == model_in_table("./deberta-v3-small") == "deberta-v3-small"
+    )
 
 
 def test_a_method_keeps_its_colour_in_the_curves_and_its_runs_differ_by_dash():

@@ -23,6 +23,16 @@ def model_short(model: str | None) -> str:
     return name if len(name) <= MAX_MODEL else name[: MAX_MODEL - 1] + "…"
 
 
+def model_in_table(model: str | None) -> str:
+    """A model as a results table shows it: a Hub id whole (`owner/name`), a local folder by its own name (a
+    run's artefacts by the run's), since a machine's path fills the column and says little."""
+    model = str(model or "")
+    if not model.startswith(("/", ".", "~")) and model.count("/") <= 1:
+        return model
+    path = PurePath(model)
+    return (path.parent.name if path.name == "artefacts" else path.name) or model
+
+
 def display_names(rows: list[dict]) -> dict[str, str]:
     """{run id: name} for the runs in `rows` (JobManager.list rows); counters follow submission order, and
     a name two runs would share gets the later one's id suffix."""

@@ -12,6 +12,7 @@ import pandas as pd
 
 from sentiment_lab.runs.queue import queued_at
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.ui.names import model_in_table
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
 # path) pushed the last columns past the table's right edge, behind a scroll nobody noticed.
@@ -139,8 +140,9 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
 
 
 def on_screen(frame: pd.DataFrame) -> pd.DataFrame:
-    """A results table as the page shows it: parameter counts grouped by thousands (22,713,986); the CSV keeps
-    plain numbers."""
+    """A results table as the page shows it: a local model by its folder's name, parameter counts grouped by
+    thousands (22,713,986); the CSV keeps the whole path and plain numbers."""
+    frame = frame.assign(model=frame["model"].map(model_in_table))
     if "trainable" not in frame:
         return frame
     return frame.assign(trainable=frame["trainable"].map("{:,}".format))
