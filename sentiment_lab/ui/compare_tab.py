@@ -28,13 +28,13 @@ EXAMPLES = [
 LATEST = "newest trained here (default)"  # imported runs answer when picked, or when a method has nothing else
 # The columns and their share of the width (sized by content, a 1024 px window cut the run column).
 COMPARE_WIDTHS = {
-    "method": "17%",
-    "label": "15%",
-    "confidence in label": "12%",
-    "P(positive)": "11%",
+    "method": "15%",
+    "label": "11%",
+    "confidence in label": "15%",
+    "P(positive)": "16%",
     "test acc": "9%",
     "ms": "7%",
-    "run": "29%",
+    "run": "27%",
 }
 # A run that closes less than this share of the gap between always answering its test set's commonest class
 # and a perfect score answers little better than chance (0.6 on two balanced classes).
@@ -58,7 +58,7 @@ def rows_frame(rows: list[dict], names: dict[str, str] | None = None) -> pd.Data
                     round(r["probability"], 3),
                     round(p_positive(r["probabilities"]), 3),
                     round(accuracy, 4) if accuracy is not None else None,
-                    round(r["ms"], 1),
+                    round(r["ms"], 1 if r["ms"] < 10 else None),  # a tenth of a millisecond is noise past ten
                     (names or {}).get(r["run"], r["run"]),
                 ]
             )
