@@ -256,3 +256,17 @@ def test_adapters_follow_the_attention_and_feed_forward_outputs_and_reload(tiny_
     )
     fit(model, train, val, Optimisation(epochs=2, lr=1e-2), Accelerator(cpu=True), 2, report=lambda r: None)
     assert_reloads_identically(model, cfg, ds, tok, tmp_path, load_encoder(cfg.model))
+
+
+def test_building_and_loading_lora_warns_of_nothing_a_user_can_act_on(tiny_model, tiny_data, tmp_path):
+    """A run's log and the app's console carry no library deprecation notice (PEFT over transformers 5)."""
+    import warnings
+
+    ds, tok = prepared(tiny_model, tiny_data)
+    cfg = RunConfig.of(method="lora", model=str(tiny_model)).validated()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = methods.build(cfg, ID2LABEL)
+        methods.get("lora").save(model, tmp_path, cfg, tok, ID2LABEL)
+        methods.get("lora").load(tmp_path, cfg, ID2LABEL)
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []

@@ -4,6 +4,8 @@ PEFT's own format with the base model named portably, plus the classifier's conf
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_lab.training.backbone import load_classifier, portable_name
@@ -14,6 +16,14 @@ NAME = "lora"
 INPUT = "tokens"
 SHARES_ENCODER = True
 ARTEFACT = "adapter"
+
+
+@contextmanager
+def quiet_peft():
+    """PEFT reads a property transformers 5 deprecates: a FutureWarning in every run's log that asks nothing of us."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def lora_config(cfg, model):
@@ -41,7 +51,8 @@ def build(cfg, id2label, width=None):
     from peft import get_peft_model
 
     model = load_classifier(cfg.model, id2label)
-    return get_peft_model(model, lora_config(cfg, model))
+    with quiet_peft():
+        return get_peft_model(model, lora_config(cfg, model))
 
 
 def trainable_parameters(model) -> dict:
@@ -66,4 +77,5 @@ def load(folder: Path, cfg, id2label, encoder=None):
     from peft import PeftModel
 
     base = classifier_around(encoder, id2label) if encoder is not None else load_classifier(cfg.model, id2label)
-    return PeftModel.from_pretrained(base, folder)
+    with quiet_peft():
+        return PeftModel.from_pretrained(base, folder)
