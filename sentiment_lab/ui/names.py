@@ -16,21 +16,24 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")  # runs 
 MAX_MODEL = 14
 
 
+def own_name(model: str) -> str:
+    """A model's last path or Hub-id part; a run's artefacts folder goes by its run's name."""
+    path = PurePath(model)
+    return (path.parent.name if path.name == "artefacts" else path.name) or model
+
+
 def model_short(model: str | None) -> str:
-    """The model's last path or Hub-id part (a run's own name for its artefacts folder), cut to fit a chip."""
-    path = PurePath(str(model or "?"))
-    name = (path.parent.name if path.name == "artefacts" else path.name) or str(model)
+    """The model's own name, cut to fit a chip."""
+    name = own_name(str(model or "?"))
     return name if len(name) <= MAX_MODEL else name[: MAX_MODEL - 1] + "…"
 
 
 def model_in_table(model: str | None) -> str:
-    """A model as a results table shows it: a Hub id whole (`owner/name`), a local folder by its own name (a
-    run's artefacts by the run's), since a machine's path fills the column and says little."""
+    """A model as a results table shows it: a Hub id whole (`owner/name`), a local folder by its own name,
+    since a machine's path fills the column and says little."""
     model = str(model or "")
-    if not model.startswith(("/", ".", "~")) and model.count("/") <= 1:
-        return model
-    path = PurePath(model)
-    return (path.parent.name if path.name == "artefacts" else path.name) or model
+    local = model.startswith(("/", ".", "~")) or model.count("/") > 1
+    return own_name(model) if local else model
 
 
 def display_names(rows: list[dict]) -> dict[str, str]:
