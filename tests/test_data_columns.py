@@ -64,3 +64,28 @@ def test_a_text_column_of_numbers_is_refused_by_name(tmp_path):
     FRAME.assign(id=range(2)).to_csv(tmp_path / "a.csv", index=False)
     with pytest.raises(DatasetError, match="the text column 'id' holds numbers, not sentences"):
         load_dataset(str(tmp_path / "a.csv"), text_column="id", label_column="sentiment")
+
+
+def test_spreadsheet_exports_read_as_tables(tmp_path):
+    """A CSV saved with semicolons (where the comma is the decimal mark) and a TSV read like any CSV, here, in
+    the column boxes and in Compare's many reviews; a file in another encoding is refused with what to do."""
+    from sentiment_lab.serving.review_batch import ReviewError, read_reviews
+
+    frame = pd.DataFrame({"Review": [f"film {i}, {'good' if i % 2 else 'bad'}; {i}" for i in range(30)]})
+    frame["sentiment"] = [i % 2 for i in range(30)]
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    frame.to_csv(tmp_path / "tabs.tsv", sep="\t", index=False)
+    frame[["Review"]].to_csv(tmp_path / "one.csv", index=False)  # one column: its sentences hold ";" and ","
+    for name in ("semi.csv", "tabs.tsv"):
+        path = str(tmp_path / name)
+        assert table_columns(path) == ["Review", "sentiment"]
+        ds = load_dataset(path, text_column="Review", label_column="sentiment")
+        assert sorted(sum((s.texts for s in ds.splits.values()), [])) == sorted(frame["Review"])
+        texts, labels = read_reviews(path)
+        assert texts == list(frame["Review"]) and labels == list(frame["sentiment"])
+    assert read_reviews(str(tmp_path / "one.csv"))[0] == list(frame["Review"])
+    frame.assign(Review="café " + frame["Review"]).to_csv(tmp_path / "latin.csv", index=False, encoding="latin-1")
+    with pytest.raises(DatasetError, match=r"latin.csv is not UTF-8 text: save it as UTF-8"):
+        load_dataset(str(tmp_path / "latin.csv"), text_column="Review", label_column="sentiment")
+    with pytest.raises(ReviewError, match="not UTF-8"):
+        read_reviews(str(tmp_path / "latin.csv"))

@@ -15,7 +15,7 @@ from sentiment_lab.training.backbone import go_offline_if_unreachable
 
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
-EXTENSIONS = (".parquet", ".csv", ".jsonl", ".json")
+EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -109,6 +109,16 @@ def _read_local(path: Path):
     return frames, _label_names_from_parquet(files["train"])
 
 
+def separator(path: Path) -> str:
+    """A delimited file's separator, read from its header line: a tab for .tsv; for .csv a comma, or the
+    semicolon (or tab) that spreadsheets use where the comma is the decimal mark, when the header has no comma."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return next((c for c in (",", ";", "\t") if c in header), ",")
+
+
 def read_table(path: Path):
     import pandas as pd
 
@@ -121,17 +131,17 @@ def read_table(path: Path):
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pd.read_csv(path, encoding="utf-8")
+        elif suffix in (".csv", ".tsv"):
+            frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
         elif suffix in (".jsonl", ".json"):
             try:
                 frame = pd.read_json(path, lines=True, encoding="utf-8")
             except ValueError:
                 frame = pd.read_json(path, encoding="utf-8")
         else:
-            raise DatasetError(f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV or JSON lines")
+            raise DatasetError(f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines")
     except UnicodeDecodeError:
-        raise DatasetError(f"{path.name} is not UTF-8 text") from None
+        raise DatasetError(f"{path.name} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
     except DatasetError:
         raise
     except Exception as e:  # pandas raises many types for a file that is not a table
@@ -167,7 +177,7 @@ def _read_hub(name: str):
     except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
         raise DatasetError(
             f"dataset {name!r} could not be loaded ({type(e).__name__}); offline choices: a local folder with "
-            "train/validation/test files (parquet, CSV or JSON lines) or a single file"
+            "train/validation/test files (parquet, CSV, TSV or JSON lines) or a single file"
         ) from None
     frames = {}
     names = None

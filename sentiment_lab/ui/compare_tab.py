@@ -142,14 +142,14 @@ def build(services: Services) -> dict:
 
     with gr.Accordion("Many reviews at once", open=False):
         gr.Markdown(
-            f"One review per line, or a file: CSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
+            f"One review per line, or a file: CSV / TSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
             f"column and, for accuracy, a `label` column; or plain text. Up to {MAX_REVIEWS:,} reviews."
         )
         with gr.Row():
             many_text = gr.Textbox(label="Reviews, one per line", lines=6, scale=3)
             many_file = gr.File(
                 label="…or a file (50 MB max)",
-                file_types=[".csv", ".jsonl", ".json", ".parquet", ".txt"],
+                file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"],
                 height=150,
                 scale=2,
             )
