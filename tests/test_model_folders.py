@@ -55,3 +55,14 @@ def test_folders_without_a_whole_model_are_refused_by_what_they_hold(tiny_models
     write_status(root / "full-run", "running")  # as a run still training reads
     with pytest.raises(ConfigError, match="is the folder of a full fine-tuning run that has not finished"):
         check(root / "full-run")
+
+
+def test_a_run_whose_model_folder_has_gone_says_so_in_compare(tiny_models, tiny_data, isolated_checkpoints):
+    from sentiment_lab.serving.predict import Predictor
+
+    root, model = isolated_checkpoints, isolated_checkpoints.parent / "my-model"
+    shutil.copytree(tiny_models["bert"], model)
+    train_one(str(model), "freeze", tiny_data, root, "mine")
+    model.rename(model.with_name("elsewhere"))
+    answer = Predictor(JobManager(root)).predict_many(["a fine film"], {"freeze": "mine"})["freeze"]
+    assert answer["error"] == f"run mine could not be used: model folder '{model}' does not exist (moved or deleted?)"

@@ -18,7 +18,14 @@ from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.serving.fair_lock import FairLock
 from sentiment_lab.storage import read_json
 from sentiment_lab.training import methods
-from sentiment_lab.training.backbone import length_cut, load_config, load_encoder, load_tokenizer, token_limit
+from sentiment_lab.training.backbone import (
+    ModelLoadError,
+    length_cut,
+    load_config,
+    load_encoder,
+    load_tokenizer,
+    token_limit,
+)
 from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
 from sentiment_lab.training.features import last_hidden, pool
 from sentiment_lab.training.records import read_results, read_status
@@ -72,9 +79,11 @@ CALIBRATION_REVIEW = "Not the best movie of the year, but the cast is charming e
 
 
 def _broken(run_id: str, error: Exception) -> dict:
+    # A ModelLoadError's message is written for the user; another error's type says what kind of fault it is.
+    kind = "" if isinstance(error, ModelLoadError) else f"{type(error).__name__}: "
     return {
         "run": run_id,
-        "error": f"run {run_id} could not be used: {type(error).__name__}: {str(error).splitlines()[0][:200]}",
+        "error": f"run {run_id} could not be used: {kind}{str(error).splitlines()[0][:200]}",
     }
 
 

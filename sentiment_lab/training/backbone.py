@@ -39,7 +39,9 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         return str(model_folder(path, name))
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
+    if name.startswith((".", "/", "~")):
+        raise ModelLoadError(f"model folder {name!r} does not exist (moved or deleted?)")
+    if name.count("/") > 1 or ".." in name:
         raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
     return name
 
