@@ -72,7 +72,7 @@ def _form_column(services: Services) -> SimpleNamespace:
         model = gr.Textbox(
             d["model"],
             label=FIELD_LABELS["model"],
-            info="'minilm' (bundled, offline), a Hub id or a local folder",
+            info="'minilm' (bundled, offline), a Hub id, a local folder or a finished full run's folder",
             elem_classes="wide-on-phone",
         )
         dataset = gr.Textbox(
