@@ -28,6 +28,7 @@ from sentiment_lab.runs.launch import (
     worker_env,
 )
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
+from sentiment_lab.storage import read_json
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
 from sentiment_lab.training.state import has_state, saved_step
@@ -312,10 +313,7 @@ class JobManager:
         own = {folder.resolve(), (folder / "artefacts").resolve()}
         users = []
         for other in self.folders():
-            try:
-                model = json.loads((other / "config.json").read_text(encoding="utf-8")).get("model", "")
-            except (OSError, ValueError):
-                continue
+            model = read_json(other / "config.json", {}).get("model", "")
             if other != folder and Path(str(model)).expanduser().resolve() in own:
                 users.append(other.name)
         return users

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
+
+from sentiment_lab.storage import read_json
 
 BUNDLED_NAMES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the bundled package ships, by its Hub name
@@ -62,7 +63,7 @@ def model_folder(path: Path, name: str) -> Path:
     if path.name == "artefacts" and (path.parent / "status.json").is_file():
         path = path.parent  # a run's artefacts are judged as its run
     if (path / "status.json").is_file():  # a Sentiment Lab run folder
-        run, state = _json(path / "config.json"), _json(path / "status.json").get("state")
+        run, state = read_json(path / "config.json", {}), read_json(path / "status.json", {}).get("state")
         if run.get("method") != "full":
             raise ModelLoadError(
                 f"model {name!r} is the folder of a run of method {run.get('method', '?')!r}: only a full "
@@ -72,7 +73,7 @@ def model_folder(path: Path, name: str) -> Path:
             raise ModelLoadError(f"model {name!r} is the folder of a full fine-tuning run that has not finished")
         path = path / "artefacts"
     if (path / "adapter_config.json").is_file():
-        base = _json(path / "adapter_config.json").get("base_model_name_or_path", "?")
+        base = read_json(path / "adapter_config.json", {}).get("base_model_name_or_path", "?")
         raise ModelLoadError(
             f"model folder {name!r} holds a LoRA adapter (PEFT), not a whole model; train from its base model, {base!r}"
         )
@@ -87,13 +88,6 @@ def weights_missing(name: str) -> str | None:
     if not source.is_dir() or any((source / f).is_file() for f in WEIGHT_FILES):
         return None
     return f"model folder {name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})"
-
-
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def portable_name(name: str) -> str:

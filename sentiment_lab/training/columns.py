@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentiment_lab.training.data import EXTENSIONS, offline_copy_of, separator, split_files
+from sentiment_lab.training.data import DELIMITED, EXTENSIONS, offline_copy_of, separator, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
@@ -29,7 +29,7 @@ def table_columns(name: str) -> list[str]:
     try:
         if path.suffix.lower() == ".parquet":
             return list(pq.read_schema(path).names)
-        if path.suffix.lower() in (".csv", ".tsv"):
+        if path.suffix.lower() in DELIMITED:
             return [str(c) for c in pd.read_csv(path, sep=separator(path), nrows=5, encoding="utf-8").columns]
         return [str(c) for c in pd.read_json(path, lines=True, nrows=5, encoding="utf-8").columns]
     except Exception:  # not a table (or a JSON array, which has no first rows): the full read says why

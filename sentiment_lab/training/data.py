@@ -16,6 +16,7 @@ from sentiment_lab.training.backbone import go_offline_if_unreachable
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
+DELIMITED = (".csv", ".tsv")  # read by pandas' read_csv, with the separator() of each file
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -131,7 +132,7 @@ def read_table(path: Path):
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".tsv"):
+        elif suffix in DELIMITED:
             frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
         elif suffix in (".jsonl", ".json"):
             try:

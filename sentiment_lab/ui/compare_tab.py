@@ -12,6 +12,7 @@ from sentiment_lab.serving.review_batch import MAX_REVIEWS, loading_note
 from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.word_influence import MAX_WORDS
 from sentiment_lab.training.config import METHODS
+from sentiment_lab.training.data import EXTENSIONS
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import METHOD_LABELS
 from sentiment_lab.ui.influence_html import influence_html
@@ -149,7 +150,7 @@ def build(services: Services) -> dict:
             many_text = gr.Textbox(label="Reviews, one per line", lines=6, scale=3)
             many_file = gr.File(
                 label="…or a file (50 MB max)",
-                file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"],
+                file_types=[*EXTENSIONS, ".txt"],
                 height=150,
                 scale=2,
             )

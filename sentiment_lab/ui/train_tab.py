@@ -13,7 +13,7 @@ from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.queue import JobError
 from sentiment_lab.training.columns import pick_columns, table_columns
 from sentiment_lab.training.config import METHODS, RunConfig
-from sentiment_lab.training.data import DEFAULT_DATASET
+from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, form_values, lr_hint
 from sentiment_lab.ui.names import display_names
@@ -83,7 +83,7 @@ def _form_column(services: Services) -> SimpleNamespace:
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
     with gr.Accordion("…or upload your own data (CSV / TSV / JSON lines / parquet, 50 MB max)", open=False):
-        upload = gr.File(label="Data file", file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet"], height=120)
+        upload = gr.File(label="Data file", file_types=list(EXTENSIONS), height=120)
     with gr.Row():  # filled with a local file's columns when it is named or uploaded; any name can be typed
         text_column, label_column = (
             gr.Dropdown([d[name]], value=d[name], label=FIELD_LABELS[name], info=info, allow_custom_value=True)
