@@ -264,3 +264,18 @@ def test_runs_at_once_baseline_differs_from_the_queues_line_by_the_thread_share_
     base = every_core("r", tmp_path, ["--x"], runs=2)
     at = ours.index(FLAG)
     assert base == ours[:at] + ours[at + 2 :] and FLAG not in base
+
+
+def test_ceiling_counts_the_trainers_padding_and_our_last_layer_cut():
+    from bench.ceiling import linear_work
+
+    # Equal lengths: no padding on either side, so the ratio is the last layer's cut alone.
+    same = linear_work(np.full(64, 10), layers=6)
+    assert same["trainer_tokens"] == same["ours_tokens"] == 640
+    assert same["ratio"] == pytest.approx((640 * 72) / (640 * 62 + 64 * 10))
+    # A few long sentences pad every batch of the Trainer's they fall in; length grouping puts them in one.
+    lengths = np.array([5] * 60 + [50] * 4)
+    mixed = linear_work(lengths, layers=6)
+    assert mixed["real_tokens"] == 5 * 60 + 50 * 4
+    assert mixed["ours_tokens"] == 16 * 50 + 48 * 5
+    assert mixed["trainer_tokens"] > mixed["ours_tokens"]

@@ -12,6 +12,7 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training import methods
 from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.records import write_status
+from sentiment_lab.ui.services import Services
 
 
 def check(model) -> list[str]:
@@ -27,6 +28,14 @@ def test_a_full_runs_folder_is_a_model_to_train_from_and_stays_while_a_run_needs
         (said,) = check(name)  # its config and tokenizer were read: the tiny model's 64 positions cut max length
         assert said.endswith("sentences are cut at 62 tokens")
     train_one(str(root / "base"), "lora", tiny_data, root, "on-base")
+    # A copy of the LoRA run (zip, Hub) needs that folder beside it, and export and push say so; the full
+    # run's weights are a whole model, and a run on a Hub id names a base anyone can fetch.
+    services = Services(root)
+    assert services.copy_note("on-base").startswith(f"its base model is the local folder '{root / 'base'}'")
+    assert services.copy_note("base") == ""
+    (root / "on-hub").mkdir()
+    RunConfig.of(method="lora", model="distilbert/distilbert-base-uncased").save(root / "on-hub" / "config.json")
+    assert services.copy_note("on-hub") == ""
     jobs = JobManager(root)
     with pytest.raises(JobError, match="base is the model runs on-base trained from: delete them first"):
         jobs.delete("base")

@@ -4,6 +4,7 @@ loading lines (transformers, PEFT, safetensors alone) give the app's probabiliti
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -115,7 +116,7 @@ def test_every_method_trains_on_the_bundled_minilm(method, isolated_checkpoints,
     assert json.loads((artefacts / file).read_text())[key] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_models, tmp_path):
+def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_models, tiny_data, tmp_path):
     """GPT-2's projections are Conv1D, not linear layers: LoRA and adapters say so at submit, no run folder is made."""
     import transformers
 
@@ -138,6 +139,14 @@ def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_mod
     with pytest.raises(ConfigError, match="no-such-org/no-such-model.*could not be loaded"):
         services.submit({"method": "full", "model": "no-such-org/no-such-model"})
     assert services.jobs.list() == []
+    # Train all five queues the three methods that can train it and says which two it left out, and why.
+    services.jobs = JobManager(tmp_path / "runs", launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""])
+    done = services.submit_all({"method": "lora", "model": str(gpt2), "dataset": str(tiny_data)})
+    assert sorted(r["method"] for r in services.jobs.list()) == ["freeze", "full", "svm"]
+    assert len(done.ids) == 3
+    left_out = [w for w in done.warnings if w.startswith("not queued")]
+    assert [w.split(":")[1].split()[0] for w in left_out] == ["lora", "adapters"]
+    assert all("no encoder layers with an attention block" in w for w in left_out)
 
 
 def sentencepiece_folder(folder):

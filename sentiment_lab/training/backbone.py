@@ -90,6 +90,12 @@ def weights_missing(name: str) -> str | None:
     return f"model folder {name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})"
 
 
+def is_local_model(name: str) -> bool:
+    """A model named by a folder of this machine (whether or not it is still there), not a Hub id."""
+    name = name.strip()
+    return name.lower() not in BUNDLED_NAMES and (name.startswith((".", "/", "~")) or Path(name).expanduser().exists())
+
+
 def portable_name(name: str) -> str:
     """How saved runs name their base model: the Hub id (the bundled model's too, which this loader maps back
     to the bundled copy offline), or the local folder as given."""

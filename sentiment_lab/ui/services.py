@@ -17,7 +17,7 @@ from sentiment_lab.serving.predict import Predictor, ReviewError
 from sentiment_lab.serving.review_batch import read_reviews, tables
 from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.training import methods
-from sentiment_lab.training.backbone import hub_reachable
+from sentiment_lab.training.backbone import hub_reachable, is_local_model
 from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.training.records import read_status
@@ -84,18 +84,28 @@ class Services:
         self.demo = demo
         self._labels = None  # (run folders, names, methods), see labels()
 
-    def queue(self, configs: list, visitor: str | None = None) -> Queued:
-        """Check every config (the demo limits, its model, its data) before queueing any of them."""
+    def queue(self, configs: list, visitor: str | None = None, skip_unfit: bool = False) -> Queued:
+        """Check every config (the demo limits, its model, its data) before queueing any of them. With
+        `skip_unfit`, a method that cannot train the model is left out and said, if another method can."""
         if self.demo:
             active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
             busy = len(active) + len(configs)
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
             configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
-        said = {}  # each warning once: the five methods of one model share its length limit
+        said, unfit = {}, {}  # each warning once: the five methods of one model share its length limit
         for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values():
-            said.update(dict.fromkeys(methods.check(cfg)))
+            try:
+                said.update(dict.fromkeys(methods.check(cfg)))
+            except methods.MethodUnfit as e:
+                if not skip_unfit:
+                    raise
+                unfit[cfg.model, cfg.method] = f"not queued: {e}"
+        configs = [c for c in configs if (c.model, c.method) not in unfit]
+        if not configs:
+            raise ConfigError(next(iter(unfit.values()))[len("not queued: ") :])
         for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
             said.update(dict.fromkeys(check_dataset(cfg)))
+        said.update(dict.fromkeys(unfit.values()))
         return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
 
     def queue_as_demo(self, form: dict) -> list[str]:
@@ -153,6 +163,20 @@ class Services:
             raise JobError("choose a run first")
         return str(export_run(self.jobs, run_id, fresh("run", "")))  # a folder of its own: the zip keeps the run's name
 
+    def copy_note(self, run_id: str) -> str:
+        """What a copy of a run (its zip, its Hub repository) needs that it does not carry: a base model that is
+        a folder of this machine. A full run's weights are a whole model, so it needs none."""
+        try:
+            cfg = RunConfig.load(self.jobs.folder(run_id) / "config.json")
+        except (OSError, ValueError, JobError):
+            return ""
+        if cfg.method == "full" or not is_local_model(cfg.model):
+            return ""
+        return (
+            f"its base model is the local folder {cfg.model!r}, which the copy does not carry: it answers only "
+            "where that folder exists at that path"
+        )
+
     def import_archive(self, path: str | None) -> str:
         """A run archive (zip) becomes a finished run; returns its id."""
         if not path:
@@ -182,8 +206,9 @@ class Services:
         return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
     def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:
-        """One run of each method with the same data and budget (for each seed listed)."""
-        return self.queue(every_method_configs(self._with_upload(form, upload)), visitor)
+        """One run of each method with the same data and budget (for each seed listed); a method that cannot
+        train the model is left out and said, so the others still run."""
+        return self.queue(every_method_configs(self._with_upload(form, upload)), visitor, skip_unfit=True)
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(dataset.strip(), self.hub_online)

@@ -503,7 +503,10 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
 
     @user_errors
     def do_export(run_id):
-        return services.export(run_id)
+        zipped = services.export(run_id)
+        if note := services.copy_note(run_id):
+            gr.Warning(f"{note[0].upper()}{note[1:]}.")
+        return zipped
 
     @user_errors
     def do_import(path):
@@ -526,7 +529,9 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
     def do_push(run_id, repo_id, tok):
         if not run_id:
             raise JobError("choose a run first")
-        return f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
+        pushed = f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
+        note = services.copy_note(run_id)
+        return pushed + (f"\n\n⚠ {note[0].upper()}{note[1:]}." if note else "")
 
     panel.push_btn.click(do_push, [panel.picked, panel.repo, panel.token], panel.push_msg, api_visibility="private")
 

@@ -31,6 +31,10 @@ def build(cfg, id2label, width: int | None = None):
     return get(cfg.method).build(cfg, id2label, width)
 
 
+class MethodUnfit(ConfigError):
+    """The model is fine, but this method cannot find its place in it (another method may train it)."""
+
+
 def check(cfg) -> list[str]:
     """Refuse, before a run is queued, a model that cannot be read or lacks what its method needs: the
     structure is read from the model's config on the meta device, so nothing is downloaded but the
@@ -49,7 +53,7 @@ def check(cfg) -> list[str]:
             model = auto.from_config(config)
         method.check(model)
     except UnsupportedArchitecture as e:
-        raise ConfigError(f"{cfg.method} cannot train model {cfg.model!r}: {e}") from None
+        raise MethodUnfit(f"{cfg.method} cannot train model {cfg.model!r}: {e}") from None
     except (ModelLoadError, ValueError, KeyError) as e:
         raise ConfigError(
             str(e).splitlines()[0]
