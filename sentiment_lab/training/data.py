@@ -235,7 +235,8 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
         if carved not in splits:
             splits["train"], splits[carved] = _carve(splits["train"], rng, carved)
             notes.append(f"no {carved} split: carved a tenth of each class of train (seed {seed}), copies together")
-    return Dataset(splits, label_names, source, notes, _seen_in_train(splits) + _one_class_most(splits, label_names))
+    warnings = _seen_in_train(splits) + _one_class_most(splits, label_names) + _few_to_score(splits)
+    return Dataset(splits, label_names, source, notes, warnings)
 
 
 def sentence_key(text: str) -> str:
@@ -256,6 +257,20 @@ def _one_class_most(splits: dict[str, Split], label_names: list[str]) -> list[st
     return [
         f"the train split is {share:.0%} {label_names[top]!r}: answering only that class scores as much accuracy; "
         "read macro-F1 beside it"
+    ]
+
+
+FEW = 100  # test sentences under which one answer moves accuracy by more than a point
+
+
+def _few_to_score(splits: dict[str, Split]) -> list[str]:
+    """A test split too small for its accuracy to tell methods apart."""
+    n = len(splits["test"])
+    if n >= FEW:
+        return []
+    return [
+        f"the test split has only {n} sentence{'s' * (n != 1)}: one answer moves its accuracy by "
+        f"{100 / max(n, 1):.0f} points, so differences between runs tell little ({FEW} or more tell more)"
     ]
 
 
