@@ -86,7 +86,7 @@ def test_the_train_form_says_what_in_the_data_may_mislead_beside_the_queued_run(
     assert message.startswith("Queued **") and message.endswith(
         "⚠ 1 of 2 test sentences are also in train: their accuracy counts sentences the model trained on."
         "\n\n⚠ The test split has only 2 sentences: one answer moves its accuracy by 50 points, so differences "
-        "between runs tell little (100 or more tell more)."
+        "between runs tell little; 100 or more test sentences tell more."
     )
     clean = given_splits(tmp_path / "clean", [f"new sentence {i}" for i in range(100)])
     assert "⚠" not in queued_message(services.submit({"method": "svm", "dataset": str(clean)}), services.names())
@@ -120,7 +120,7 @@ def test_a_test_split_too_small_to_tell_runs_apart_is_said(tmp_path):
     (warning,) = load_dataset(str(table(tmp_path / "small.csv", texts, [0, 1, 2] * 20))).warnings
     assert warning == (
         "the test split has only 6 sentences: one answer moves its accuracy by 17 points, so differences between "
-        "runs tell little (100 or more tell more)"
+        "runs tell little; 100 or more test sentences tell more"
     )
     big = [f"sentence {i}" for i in range(1200)]
     assert load_dataset(str(table(tmp_path / "big.csv", big, [0, 1] * 600))).warnings == []

@@ -270,7 +270,7 @@ def _few_to_score(splits: dict[str, Split]) -> list[str]:
         return []
     return [
         f"the test split has only {n} sentence{'s' * (n != 1)}: one answer moves its accuracy by "
-        f"{100 / max(n, 1):.0f} points, so differences between runs tell little ({FEW} or more tell more)"
+        f"{100 / max(n, 1):.0f} points, so differences between runs tell little; {FEW} or more test sentences tell more"
     ]
 
 
