@@ -14,6 +14,7 @@ from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
+from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import load_dataset
 
 
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
             from sentiment_lab.training import methods  # torch: only a submit needs it
 
             cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
-            warnings = methods.check(cfg)
+            warnings = methods.check(cfg) + rate_warning(cfg)
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)

@@ -178,3 +178,22 @@ def test_the_app_and_the_jobs_cli_refuse_bad_launch_settings_at_start(env, flags
             [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_a_rate_far_above_the_methods_default_is_said_before_queueing(tiny_data, tmp_path, monkeypatch, capsys):
+    """LoRA's rate left in the form after switching to full fine-tuning: queued, with a warning beside it."""
+    from sentiment_lab import jobs
+    from sentiment_lab.ui.services import Services
+
+    services = Services(tmp_path / "runs")
+    services.jobs = JobManager(tmp_path / "runs", launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""])
+    form = {"model": "minilm", "dataset": str(tiny_data)}
+    said = services.submit({**form, "method": "full", "lr": "2e-3"}).warnings
+    assert "learning rate 0.002 is 40x the full default (5e-05): this far above it a run usually stops learning " \
+        "(a rate meant for another method?)" in said  # fmt: skip
+    assert not any("learning rate" in w for w in services.submit({**form, "method": "lora", "lr": "2e-3"}).warnings)
+    assert not any("learning rate" in w for w in services.submit({**form, "method": "full"}).warnings)
+    monkeypatch.setattr(JobManager, "advance", lambda self: [])  # were anything queued, it would not train
+    argv = ["submit", "--method", "adapters", "--lr", "0.05", "--dataset", str(tiny_data)]
+    assert jobs.main(argv) == 0
+    assert "warning: learning rate 0.05 is 50x the adapters default (0.001)" in capsys.readouterr().err

@@ -21,6 +21,10 @@ EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the 
 # the reference's single 5e-5 suits full fine-tuning; methods that train few weights need larger steps.
 DEFAULT_LR = {"full": 5e-5, "lora": 2e-3, "adapters": 1e-3, "freeze": 5e-4}
 
+# A rate this many times the method's default is warned of before queueing: LoRA already fails at twice its
+# default, and the usual cause is a rate typed for another method left in the form.
+HIGH_LR_FACTOR = 10
+
 MAX_BATCH_SIZE = 4096
 MAX_LENGTH_LIMIT = 8192
 MAX_EPOCHS = 1000
@@ -326,6 +330,17 @@ class RunConfig:
         for section in SECTIONS:
             getattr(self, section).check()
         return self
+
+
+def rate_warning(cfg: RunConfig) -> list[str]:
+    """What to say of a learning rate so far above the method's default that the run would likely not learn."""
+    lr, default = cfg.optimisation.lr, DEFAULT_LR.get(cfg.method)
+    if lr is None or default is None or lr < HIGH_LR_FACTOR * default:
+        return []
+    return [
+        f"learning rate {lr:g} is {lr / default:.0f}x the {cfg.method} default ({default:g}): this far above it a "
+        "run usually stops learning (a rate meant for another method?)"
+    ]
 
 
 def _from_older(saved: dict[str, Any]) -> dict[str, Any]:

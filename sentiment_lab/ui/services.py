@@ -18,7 +18,7 @@ from sentiment_lab.serving.review_batch import read_reviews, tables
 from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import hub_reachable, is_local_model
-from sentiment_lab.training.config import ConfigError, RunConfig
+from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.training.records import read_status
 from sentiment_lab.ui.access import DemoLimits
@@ -105,6 +105,7 @@ class Services:
             raise ConfigError(next(iter(unfit.values()))[len("not queued: ") :])
         for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
             said.update(dict.fromkeys(check_dataset(cfg)))
+        said.update(dict.fromkeys(w for cfg in configs for w in rate_warning(cfg)))
         said.update(dict.fromkeys(unfit.values()))
         return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
 
