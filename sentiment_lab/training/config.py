@@ -21,8 +21,8 @@ EXERCISE_METHOD = {1: "svm", 2: "full"}  # exercise 3 takes --method, as in the 
 # the reference's single 5e-5 suits full fine-tuning; methods that train few weights need larger steps.
 DEFAULT_LR = {"full": 5e-5, "lora": 2e-3, "adapters": 1e-3, "freeze": 5e-4}
 
-# A rate this many times the method's default is warned of before queueing: LoRA already fails at twice its
-# default, and the usual cause is a rate typed for another method left in the form.
+# A rate this many times the method's default is warned of before queueing: well past where runs stop learning
+# (docs/experiments.md, "Learning rates and pooling"), and most often a rate typed for another method.
 HIGH_LR_FACTOR = 10
 
 MAX_BATCH_SIZE = 4096

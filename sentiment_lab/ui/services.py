@@ -99,14 +99,14 @@ class Services:
             except methods.MethodUnfit as e:
                 if not skip_unfit:
                     raise
-                unfit[cfg.model, cfg.method] = f"not queued: {e}"
+                unfit[cfg.model, cfg.method] = str(e)
         configs = [c for c in configs if (c.model, c.method) not in unfit]
         if not configs:
-            raise ConfigError(next(iter(unfit.values()))[len("not queued: ") :])
+            raise ConfigError(next(iter(unfit.values())))
         for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
             said.update(dict.fromkeys(check_dataset(cfg)))
         said.update(dict.fromkeys(w for cfg in configs for w in rate_warning(cfg)))
-        said.update(dict.fromkeys(unfit.values()))
+        said.update(dict.fromkeys(f"not queued: {why}" for why in unfit.values()))
         return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
 
     def queue_as_demo(self, form: dict) -> list[str]:

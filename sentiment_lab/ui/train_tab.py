@@ -61,7 +61,12 @@ def queued_message(done: Queued, names: dict[str, str], several: str = "") -> st
         if len(done.ids) == 1
         else f"Queued {len(done.ids)} runs{several}: " + ", ".join(f"`{names.get(i, i)}`" for i in done.ids)
     )
-    return said + "".join(f"\n\n⚠ {w[0].upper()}{w[1:]}." for w in done.warnings)
+    return said + "".join(f"\n\n⚠ {as_sentence(w)}" for w in done.warnings)
+
+
+def as_sentence(clause: str) -> str:
+    """A message clause ('its base model is…') as a sentence of its own."""
+    return f"{clause[0].upper()}{clause[1:]}."
 
 
 def _form_column(services: Services) -> SimpleNamespace:
@@ -505,7 +510,7 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
     def do_export(run_id):
         zipped = services.export(run_id)
         if note := services.copy_note(run_id):
-            gr.Warning(f"{note[0].upper()}{note[1:]}.")
+            gr.Warning(as_sentence(note))
         return zipped
 
     @user_errors
@@ -531,7 +536,7 @@ def _wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace
             raise JobError("choose a run first")
         pushed = f"Pushed to {push_run(services.jobs, run_id, repo_id.strip(), tok)}"
         note = services.copy_note(run_id)
-        return pushed + (f"\n\n⚠ {note[0].upper()}{note[1:]}." if note else "")
+        return pushed + (f"\n\n⚠ {as_sentence(note)}" if note else "")
 
     panel.push_btn.click(do_push, [panel.picked, panel.repo, panel.token], panel.push_msg, api_visibility="private")
 
