@@ -79,6 +79,11 @@ def test_stopping_a_run_that_does_not_exist(tmp_path):
         ("text,label\ngood,0.5\nbad,0.25\n", "frac.csv", "fractional"),
         ("", "empty.csv", "is empty"),
         ("\x00\x01\x02 not a table", "bin.parquet", "could not be read as a table"),
+        (
+            "PK workbook",
+            "reviews.xlsx",
+            r"unsupported file type '.xlsx'; .* \(from a spreadsheet: save it as CSV UTF-8\)",
+        ),
     ],
 )
 def test_bad_datasets_give_one_clear_message(tmp_path, content, name, message):

@@ -58,6 +58,9 @@ def offline_copy_of(dataset_id: str) -> Path | None:
     return candidate if (candidate / "train.parquet").is_file() else None
 
 
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # workbooks, which save to CSV
+
+
 def load_dataset(name: str, text_column: str = "text", label_column: str = "label", seed: int = 42) -> Dataset:
     """Read train / validation / test; carve validation (and test) from train when missing."""
     name = name.strip()
@@ -140,7 +143,10 @@ def read_table(path: Path):
             except ValueError:
                 frame = pd.read_json(path, encoding="utf-8")
         else:
-            raise DatasetError(f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines")
+            hint = " (from a spreadsheet: save it as CSV UTF-8)" if suffix in SPREADSHEETS else ""
+            raise DatasetError(
+                f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines{hint}"
+            )
     except UnicodeDecodeError:
         raise DatasetError(f"{path.name} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
     except DatasetError:
