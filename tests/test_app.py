@@ -445,7 +445,7 @@ def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
         "ms",
         "run",
     ]  # nothing past the visible columns
-    assert frame["test acc"].tolist()[0] == 0.8341
+    assert frame["test acc"].tolist()[0] == 0.834
     assert frame["run"].tolist() == ["full-a", "no finished lora run yet", "run svm-b could not be used: OSError"]
     assert frame["confidence in label"].tolist()[0] == 0.912 and frame["label"].tolist()[1:] == ["—", "—"]
 

@@ -57,6 +57,14 @@ def test_with_three_classes_the_chart_stacks_each_methods_class_probabilities():
     fig = positive_bar([three_way(0.9), ROWS[2]])
     assert [t.name for t in fig.data] == ["negative", "neutral", "positive"] and fig.layout.barmode == "stack"
     assert [t.y[0] for t in fig.data] == [0.2, 0.3, 0.5] and not fig.layout.shapes  # no 0.5 line to read
+    # The classes keep the colours their names mean (the two-class bar's green and red), whatever order a run
+    # names them in: negative at the bottom, positive on top.
+    named_otherwise = {**three_way(0.9), "probabilities": {"Positive": 0.5, "mixed": 0.3, "Negative": 0.2}}
+    fig = positive_bar([named_otherwise])
+    assert [(t.name, t.marker.color) for t in fig.data] == [
+        ("Negative", "#E45756"), ("mixed", "#BAB0AC"), ("Positive", "#54A24B")
+    ]  # fmt: skip
+    assert {t.marker.color for t in positive_bar([three_way(0.9)]).data} == {"#E45756", "#BAB0AC", "#54A24B"}
 
 
 def test_a_runs_chance_rate_is_read_from_its_saved_test_answers(tmp_path):

@@ -27,15 +27,16 @@ EXAMPLES = [
     "It's not bad, exactly; it's just not anything at all.",
 ]
 LATEST = "newest trained here (default)"  # imported runs answer when picked, or when a method has nothing else
-# The columns and their share of the width (sized by content, a 1024 px window cut the run column).
+# The columns and their share of the width (sized by content: a 1024 px window cut the run column, and a label
+# such as "positive" must fit whole beside the chart).
 COMPARE_WIDTHS = {
     "method": "15%",
-    "label": "11%",
+    "label": "14%",
     "confidence in label": "15%",
     "P(positive)": "16%",
     "test acc": "9%",
     "ms": "7%",
-    "run": "27%",
+    "run": "24%",
 }
 # A run that closes less than this share of the gap between always answering its test set's commonest class
 # and a perfect score answers little better than chance (0.6 on two balanced classes).
@@ -58,7 +59,7 @@ def rows_frame(rows: list[dict], names: dict[str, str] | None = None) -> pd.Data
                     r["label"] + (" ⚠ near chance" if near_chance(r) else ""),
                     round(r["probability"], 3),
                     round(p_positive(r["probabilities"]), 3),
-                    round(accuracy, 4) if accuracy is not None else None,
+                    round(accuracy, 3) if accuracy is not None else None,  # as the other columns: fits at half width
                     round(r["ms"], 1 if r["ms"] < 10 else None),  # a tenth of a millisecond is noise past ten
                     (names or {}).get(r["run"], r["run"]),
                 ]
@@ -102,16 +103,18 @@ def build(services: Services) -> dict:
         refresh = gr.Button("Refresh run lists", size="sm")
     go = gr.Button("Compare", variant="primary")
     summary = gr.Markdown()
+    # Side by side where both fit; below that the chart goes under the table, which then takes the whole width
+    # rather than breaking its headers and numbers mid-word.
     with gr.Row():
         table = gr.Dataframe(
             rows_frame([]),
             interactive=False,
             wrap=True,
             scale=3,
-            min_width=640,
+            min_width=720,
             column_widths=list(COMPARE_WIDTHS.values()),
         )
-        bars = gr.Plot(label="Probabilities", scale=2)
+        bars = gr.Plot(label="Probabilities", scale=2, min_width=320)
 
     def chosen(picks) -> dict[str, str | None]:
         return {m: (p if p and p != LATEST else None) for m, p in zip(METHODS, picks)}

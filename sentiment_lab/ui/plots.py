@@ -154,18 +154,30 @@ def positive_bar(rows: list[dict]) -> go.Figure:
     return fig
 
 
+# A class colours by what its name says, as the two-class bar does: positive green, negative red, neutral grey.
+CLASS_COLOURS = {"pos": "#54A24B", "positive": "#54A24B", "neg": "#E45756", "negative": "#E45756"}
+CLASS_COLOURS |= {"neu": "#BAB0AC", "neutral": "#BAB0AC", "mixed": "#BAB0AC"}
+OTHER_COLOURS = ("#4C78A8", "#F58518", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D", "#FF9DA6")
+
+
 def class_bars(answered: list[dict]) -> go.Figure:
-    """Each method's probabilities stacked, a colour per class (in the order the runs name them)."""
+    """Each method's probabilities stacked, a colour per class: negative at the bottom, positive on top, the
+    other classes between them in the order the runs name them."""
     classes = list(dict.fromkeys(c for r in answered for c in r["probabilities"]))
+    place = {"neg": 0, "negative": 0, "pos": 2, "positive": 2}
+    classes.sort(key=lambda c: place.get(c.strip().lower(), 1))
+    others = iter(OTHER_COLOURS * len(classes))
+    colours = [CLASS_COLOURS.get(c.strip().lower()) or next(others) for c in classes]
     fig = go.Figure(
         [
             go.Bar(
                 x=[r["method"] for r in answered],
                 y=[r["probabilities"].get(c, 0.0) for r in answered],
                 name=c,
+                marker_color=colour,
                 hovertemplate=f"%{{x}}: P({c}) %{{y:.3f}}<extra></extra>",
             )
-            for c in classes
+            for c, colour in zip(classes, colours)
         ]
     )
     fig.update_layout(
