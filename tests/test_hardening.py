@@ -202,3 +202,22 @@ def test_a_rate_far_above_the_methods_default_is_said_before_queueing(tiny_data,
     argv = ["submit", "--method", "adapters", "--lr", "0.05", "--dataset", str(tiny_data)]
     assert jobs.main(argv) == 0
     assert "warning: learning rate 0.05 is 50x the adapters default (0.001)" in capsys.readouterr().err
+
+
+def test_a_runs_log_says_its_rate_is_far_above_the_default_however_it_was_started(
+    tiny_models, tiny_data, tmp_path, capsys
+):
+    from sentiment_lab.training.runner import Runner
+
+    cfg = RunConfig.of(
+        method="freeze",
+        model=str(tiny_models["bert"]),
+        dataset=str(tiny_data),
+        lr=0.01,
+        epochs=1,
+        device="cpu",
+        bf16="off",
+        max_train_samples=32,
+    ).validated()
+    assert Runner(cfg, tmp_path / "run", progress=False).run() == 0
+    assert "warning: learning rate 0.01 is 20x the freeze default (0.0005)" in capsys.readouterr().out
