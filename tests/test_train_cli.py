@@ -190,6 +190,15 @@ def test_bad_flags_give_one_clear_message(args, message, tmp_path):
     assert not any(tmp_path.iterdir()) if tmp_path.exists() else True
 
 
+def test_flags_the_method_does_not_read_are_said_as_ignored(capsys):
+    from sentiment_lab.runs.worker import parse_args
+
+    parse_args(["--method", "svm", "--lr", "1e-3", "--epochs", "2", "--svm_c", "0.1", "--output_dir", "x"])
+    assert capsys.readouterr().err == "warning: svm does not read --epochs, --lr: ignored\n"
+    parse_args(["--method", "full", "--lr", "1e-5", "--output_dir", "x"])
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     "flag,value,message",
     [

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags
-from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig
+from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig, ignored_flags
 from sentiment_lab.training.records import write_status
 
 USER_ERRORS = (ConfigError, RunIdError)
@@ -76,6 +76,8 @@ def parse_args(argv=None) -> Worker:
             out = run_dir(args.run_id or new_run_id(cfg.method, cfg.model, cfg.run_name), checkpoints_root())
     except USER_ERRORS as e:
         parser.error(str(e))
+    for warning in ignored_flags(given_flags(args), cfg.method):
+        print(f"warning: {warning}", file=sys.stderr)
     return Worker(cfg, out, args.run_id is not None)
 
 

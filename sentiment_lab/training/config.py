@@ -332,6 +332,23 @@ class RunConfig:
         return self
 
 
+def unread_by(method) -> set[str]:
+    """The flat names of settings `method` does not read (its form hides them; its flags are ignored)."""
+    return {
+        name
+        for name, _, cls, section in RunConfig.flat_fields()
+        if section is not None and method in METHODS and method not in cls.READ_BY
+    }
+
+
+def ignored_flags(given: dict, method: str) -> list[str]:
+    """What to say of flags given for settings the run's method does not read."""
+    ignored = [name for name in given if name in unread_by(method)]
+    if not ignored:
+        return []
+    return [f"{method} does not read --{', --'.join(ignored)}: ignored"]
+
+
 def rate_warning(cfg: RunConfig) -> list[str]:
     """What to say of a learning rate so far above the method's default that the run would likely not learn."""
     lr, default = cfg.optimisation.lr, DEFAULT_LR.get(cfg.method)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
-from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig
+from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig, unread_by
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -99,15 +99,6 @@ def form_to_config(values: dict) -> RunConfig:
         raise ConfigError(str(e)) from None
     except ConfigError as e:
         raise ConfigError(in_form_words(str(e))) from None
-
-
-def unread_by(method) -> set[str]:
-    """The flat names of settings `method` does not read (its form hides them)."""
-    return {
-        name
-        for name, _, cls, section in RunConfig.flat_fields()
-        if section is not None and method in METHOD_LABELS and method not in cls.READ_BY
-    }
 
 
 def in_form_words(message: str) -> str:
