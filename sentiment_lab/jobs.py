@@ -73,7 +73,8 @@ def main(argv=None) -> int:
         if args.command == "submit":
             from sentiment_lab.training import methods  # torch: only a submit needs it
 
-            cfg = parse_args(rest + ["--output_dir", os.devnull]).cfg  # the same flags and checks as the worker
+            # The same flags and checks as the worker, its messages under the command typed.
+            cfg = parse_args(rest + ["--output_dir", os.devnull], prog="python -m sentiment_lab.jobs submit").cfg
             warnings = methods.check(cfg) + rate_warning(cfg)
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.

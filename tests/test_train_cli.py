@@ -199,6 +199,17 @@ def test_flags_the_method_does_not_read_are_said_as_ignored(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_jobs_submit_names_itself_in_a_bad_flags_message(capsys):
+    from sentiment_lab import jobs
+
+    with pytest.raises(SystemExit) as exit_:
+        jobs.main(["submit", "--method", "lora", "--lora_r", "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m sentiment_lab.jobs submit: error: lora_r must be in [1, 1024], got 0"
+    )
+
+
 @pytest.mark.parametrize(
     "flag,value,message",
     [

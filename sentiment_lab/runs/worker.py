@@ -31,11 +31,10 @@ class Worker(NamedTuple):
     resume: bool = False
 
 
-def parse_args(argv=None) -> Worker:
-    """The run config, its folder, whether the job runner started it, whether it resumes."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sentiment_lab.train", description="Train one sentiment classifier run."
-    )
+def parse_args(argv=None, prog: str = "python -m sentiment_lab.train") -> Worker:
+    """The run config, its folder, whether the job runner started it, whether it resumes (`prog`: the command
+    the user typed, which its messages name)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Train one sentiment classifier run.")
     add_config_flags(parser)
     parser.add_argument(
         "--exercise",
