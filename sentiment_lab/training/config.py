@@ -343,7 +343,8 @@ def unread_by(method) -> set[str]:
 
 def ignored_flags(given: dict, method: str) -> list[str]:
     """What to say of flags given for settings the run's method does not read."""
-    ignored = [name for name in given if name in unread_by(method)]
+    unread = unread_by(method)
+    ignored = [name for name in given if name in unread]
     if not ignored:
         return []
     return [f"{method} does not read --{', --'.join(ignored)}: ignored"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_lab import REPO
-from sentiment_lab.training.backbone import go_offline_if_unreachable
+from sentiment_lab.training.backbone import go_offline_if_unreachable, looks_like_path
 
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
@@ -70,7 +70,7 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
         frames, names = _read_local(path)
         source = str(path)
     else:
-        if name.startswith((".", "/", "~")) or name.count("/") > 1 or ".." in name:
+        if looks_like_path(name) or name.count("/") > 1 or ".." in name:
             raise DatasetError(f"dataset {name!r} is neither a local file or folder nor a Hub id")
         try:
             frames, names = _read_hub(name)
