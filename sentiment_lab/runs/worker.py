@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.runs.queue import JobManager
-from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags
-from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig, ignored_flags
+from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags, ignored_flags
+from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig
 from sentiment_lab.training.records import write_status
 
 USER_ERRORS = (ConfigError, RunIdError)

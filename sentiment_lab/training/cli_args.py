@@ -7,7 +7,7 @@ import ast
 import inspect
 from dataclasses import MISSING
 
-from sentiment_lab.training.config import METHODS, RunConfig
+from sentiment_lab.training.config import METHODS, RunConfig, unread_by
 
 
 def field_docs(cls) -> dict[str, str]:
@@ -37,6 +37,15 @@ def given_flags(args: argparse.Namespace) -> dict:
     """The settings given as flags, by flat name."""
     names = [name for name, *_ in RunConfig.flat_fields()]
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def ignored_flags(given: dict, method: str) -> list[str]:
+    """What to say of flags given for settings the run's method does not read."""
+    unread = unread_by(method)
+    ignored = [name for name in given if name in unread]
+    if not ignored:
+        return []
+    return [f"{method} does not read --{', --'.join(ignored)}: ignored"]
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -341,15 +341,6 @@ def unread_by(method) -> set[str]:
     }
 
 
-def ignored_flags(given: dict, method: str) -> list[str]:
-    """What to say of flags given for settings the run's method does not read."""
-    unread = unread_by(method)
-    ignored = [name for name in given if name in unread]
-    if not ignored:
-        return []
-    return [f"{method} does not read --{', --'.join(ignored)}: ignored"]
-
-
 def rate_warning(cfg: RunConfig) -> list[str]:
     """What to say of a learning rate so far above the method's default that the run would likely not learn."""
     lr, default = cfg.optimisation.lr, DEFAULT_LR.get(cfg.method)
