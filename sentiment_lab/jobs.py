@@ -15,7 +15,7 @@ from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.training.config import rate_warning
-from sentiment_lab.training.data import load_dataset
+from sentiment_lab.training.data import eval_cut_warning, load_dataset
 
 
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
-            for warning in warnings + data.warnings:
+            for warning in warnings + data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples):
                 print(f"warning: {warning}", file=sys.stderr)
             print(manager.submit(cfg))
         elif rest:

@@ -124,3 +124,22 @@ def test_a_test_split_too_small_to_tell_runs_apart_is_said(tmp_path):
     )
     big = [f"sentence {i}" for i in range(1200)]
     assert load_dataset(str(table(tmp_path / "big.csv", big, [0, 1] * 600))).warnings == []
+
+
+def test_scoring_a_big_test_split_on_a_few_of_its_sentences_is_said(tmp_path, monkeypatch, capsys):
+    """--max_eval_samples (command line only) can make a big test split as small as one too small to score."""
+    from sentiment_lab import jobs
+    from sentiment_lab.training.data import eval_cut_warning
+
+    big = table(tmp_path / "big.csv", [f"sentence {i}" for i in range(1200)], [0, 1] * 600)
+    ds = load_dataset(str(big))
+    assert eval_cut_warning(ds, 50) == [
+        "max_eval_samples 50 scores the test on 50 of its 108 sentences: one answer moves its accuracy by 2 points, "
+        "so differences between runs tell little; 100 or more test sentences tell more"
+    ]
+    assert eval_cut_warning(ds, 100) == eval_cut_warning(ds, None) == []
+    small = load_dataset(str(table(tmp_path / "small.csv", [f"s {i}" for i in range(60)], [0, 1] * 30)))
+    assert eval_cut_warning(small, 40) == []  # the split's own size is said already
+    monkeypatch.setattr(JobManager, "advance", lambda self: [])  # were anything queued, it would not train
+    assert jobs.main(["submit", "--method", "svm", "--dataset", str(big), "--max_eval_samples", "50"]) == 0
+    assert "warning: max_eval_samples 50 scores the test on 50 of its 108 sentences" in capsys.readouterr().err

@@ -272,12 +272,25 @@ FEW = 100  # test sentences under which one answer moves accuracy by more than a
 def _few_to_score(splits: dict[str, Split]) -> list[str]:
     """A test split too small for its accuracy to tell methods apart."""
     n = len(splits["test"])
-    if n >= FEW:
-        return []
+    return [] if n >= FEW else [f"the test split has only {n} sentence{'s' * (n != 1)}: {_one_answer(n)}"]
+
+
+def eval_cut_warning(ds: Dataset, max_eval_samples: int | None) -> list[str]:
+    """A --max_eval_samples that scores a test split big enough to tell runs apart on too few of its sentences."""
+    n = len(ds.splits["test"])
+    if max_eval_samples is None or n < FEW or max_eval_samples >= FEW:
+        return []  # no cut, or the split itself is already said to be small
     return [
-        f"the test split has only {n} sentence{'s' * (n != 1)}: one answer moves its accuracy by "
-        f"{100 / max(n, 1):.0f} points, so differences between runs tell little; {FEW} or more test sentences tell more"
+        f"max_eval_samples {max_eval_samples} scores the test on {max_eval_samples} of its {n:,} sentences: "
+        + _one_answer(max_eval_samples)
     ]
+
+
+def _one_answer(n: int) -> str:
+    return (
+        f"one answer moves its accuracy by {100 / max(n, 1):.0f} points, so differences between runs tell "
+        f"little; {FEW} or more test sentences tell more"
+    )
 
 
 def _seen_in_train(splits: dict[str, Split]) -> list[str]:

@@ -25,7 +25,7 @@ from sentiment_lab.training.backbone import (
     token_limit,
 )
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
-from sentiment_lab.training.data import DatasetError, load_dataset, subsample, tokenize
+from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample, tokenize
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
@@ -252,7 +252,8 @@ class Runner:
         ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
-        for warning in ds.warnings + rate_warning(cfg):  # in the log too, whichever way the run was started
+        said = ds.warnings + eval_cut_warning(ds, cfg.data.max_eval_samples) + rate_warning(cfg)
+        for warning in said:  # in the log too, whichever way the run was started
             self.log(f"warning: {warning}")
         tokenizer = load_tokenizer(cfg.model)
         train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
