@@ -9,7 +9,7 @@ from sentiment_lab.serving.predict import scores_on_test
 from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.storage import write_json_atomic
 from sentiment_lab.ui.compare_tab import rows_frame, summary_note
-from sentiment_lab.ui.plots import positive_bar
+from sentiment_lab.ui.plots import SCALE_COLOURS, positive_bar, scale_place
 
 ROWS = [
     {"method": "svm", "run": "a", "label": "neg", "probability": 0.834, "probabilities": {"neg": 0.834, "pos": 0.166},
@@ -65,6 +65,17 @@ def test_with_three_classes_the_chart_stacks_each_methods_class_probabilities():
         ("Negative", "#E45756"), ("mixed", "#BAB0AC"), ("Positive", "#54A24B")
     ]  # fmt: skip
     assert {t.marker.color for t in positive_bar([three_way(0.9)]).data} == {"#E45756", "#BAB0AC", "#54A24B"}
+
+
+def test_five_graded_classes_stack_from_very_negative_to_very_positive_in_shades_of_their_side():
+    sst5 = ["very positive", "positive", "neutral", "somewhat negative", "Very Negative", "other"]
+    fig = positive_bar([{**three_way(0.9), "probabilities": dict.fromkeys(sst5, 1 / 6)}])
+    names = [t.name for t in fig.data]
+    assert names == ["Very Negative", "somewhat negative", "neutral", "other", "positive", "very positive"]
+    colours = dict(zip(names, (t.marker.color for t in fig.data)))
+    assert colours["positive"] == "#54A24B" and colours["neutral"] == "#BAB0AC"
+    assert len(set(colours.values())) == 6 and colours["other"] not in SCALE_COLOURS.values()
+    assert [scale_place(n) for n in names] == [-2, -0.5, 0, None, 1, 2]
 
 
 def test_a_runs_chance_rate_is_read_from_its_saved_test_answers(tmp_path):

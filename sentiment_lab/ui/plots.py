@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -154,20 +156,40 @@ def positive_bar(rows: list[dict]) -> go.Figure:
     return fig
 
 
-# A class colours by what its name says, as the two-class bar does: positive green, negative red, neutral grey.
-CLASS_COLOURS = {"pos": "#54A24B", "positive": "#54A24B", "neg": "#E45756", "negative": "#E45756"}
-CLASS_COLOURS |= {"neu": "#BAB0AC", "neutral": "#BAB0AC", "mixed": "#BAB0AC"}
+# A class colours by where its name sits on the sentiment scale, as the two-class bar does: negative red,
+# neutral grey, positive green, darker for "very" and lighter for "somewhat" (five-class sets such as SST-5).
+SCALE_COLOURS = {
+    -2: "#A4302F",
+    -1: "#E45756",
+    -0.5: "#F4A6A5",
+    0: "#BAB0AC",
+    0.5: "#A6D49F",
+    1: "#54A24B",
+    2: "#2F6B29",
+}
 OTHER_COLOURS = ("#4C78A8", "#F58518", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D", "#FF9DA6")
+STRONG, MILD = {"very", "strongly", "extremely", "most"}, {"somewhat", "slightly", "mildly", "weakly", "rather"}
+
+
+def scale_place(name: str) -> float | None:
+    """Where a class name sits from very negative (-2) to very positive (2); None for a name that says neither."""
+    words = re.findall(r"[a-z]+", name.lower())
+    if any(w.startswith("neu") or w == "mixed" for w in words):
+        return 0
+    side = next((sign for w in words for prefix, sign in (("neg", -1), ("pos", 1)) if w.startswith(prefix)), None)
+    if side is None:
+        return None
+    return side * (2 if STRONG & set(words) else 0.5 if MILD & set(words) else 1)
 
 
 def class_bars(answered: list[dict]) -> go.Figure:
-    """Each method's probabilities stacked, a colour per class: negative at the bottom, positive on top, the
-    other classes between them in the order the runs name them."""
+    """Each method's probabilities stacked, a colour per class: the most negative at the bottom, the most
+    positive on top, classes whose names say neither in the middle in the order the runs name them."""
     classes = list(dict.fromkeys(c for r in answered for c in r["probabilities"]))
-    place = {"neg": 0, "negative": 0, "pos": 2, "positive": 2}
-    classes.sort(key=lambda c: place.get(c.strip().lower(), 1))
+    places = {c: scale_place(c) for c in classes}
+    classes.sort(key=lambda c: places[c] if places[c] is not None else 0)
     others = iter(OTHER_COLOURS * len(classes))
-    colours = [CLASS_COLOURS.get(c.strip().lower()) or next(others) for c in classes]
+    colours = [SCALE_COLOURS[places[c]] if places[c] is not None else next(others) for c in classes]
     fig = go.Figure(
         [
             go.Bar(
