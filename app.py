@@ -6,10 +6,9 @@ import argparse
 import os
 
 from sentiment_lab.runs.launch import check_environment
+from sentiment_lab.runs.queue import run_slots
 from sentiment_lab.training.config import ConfigError
 from sentiment_lab.ui.access import demo_limits, parse_auth
-from sentiment_lab.ui.app import CSS, build_app
-from sentiment_lab.ui.demo_start import start_demo
 
 
 def main() -> None:
@@ -34,7 +33,15 @@ def main() -> None:
         parser.error(str(e))
     demo = demo_limits(args.demo)
     try:
+        run_slots(args.max_runs)
         check_environment()
+    except ConfigError as e:
+        parser.error(str(e))
+    # Gradio and torch load only once the settings are good, so a bad one is refused in a moment.
+    from sentiment_lab.ui.app import CSS, build_app
+    from sentiment_lab.ui.demo_start import start_demo
+
+    try:
         app = build_app(max_running=args.max_runs, demo=demo)
     except ConfigError as e:
         parser.error(str(e))

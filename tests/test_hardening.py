@@ -185,6 +185,19 @@ def test_the_app_and_the_jobs_cli_refuse_bad_launch_settings_at_start(env, flags
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
+def test_the_app_refuses_a_bad_setting_before_it_loads_gradio_or_torch(tmp_path):
+    """A refusal comes in a moment, not after the seconds the web app's imports take."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['app.py', '--max-runs', '0']\n"
+        "try:\n    runpy.run_path('app.py', run_name='__main__')\n"
+        "except SystemExit as e:\n    print(e.code, sorted({'gradio', 'torch'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "2 []" and "--max-runs must be a whole number" in done.stderr, done.stderr[-2000:]
+
+
 def test_a_rate_far_above_the_methods_default_is_said_before_queueing(tiny_data, tmp_path, monkeypatch, capsys):
     """LoRA's rate left in the form after switching to full fine-tuning: queued, with a warning beside it."""
     from sentiment_lab import jobs

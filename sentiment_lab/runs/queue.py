@@ -67,6 +67,13 @@ def log_tail(folder: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:])
 
 
+def run_slots(max_running: int | None = None) -> int:
+    """Runs training at once: --max-runs, else SENTIMENT_LAB_MAX_RUNS, else 1; a bad count is one message."""
+    if max_running is not None:
+        return whole_count(max_running, "--max-runs")
+    return whole_count(os.environ.get(ENV_MAX_RUNS) or 1, ENV_MAX_RUNS)
+
+
 class JobManager:
     """Runs under one checkpoints folder. Several managers (app, CLI, workers) may share a folder."""
 
@@ -78,11 +85,7 @@ class JobManager:
         self.launcher = launcher
         self.root = Path(root) if root else checkpoints_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.max_running = (
-            whole_count(max_running, "--max-runs")
-            if max_running is not None
-            else whole_count(os.environ.get(ENV_MAX_RUNS) or 1, ENV_MAX_RUNS)
-        )
+        self.max_running = run_slots(max_running)
         self.children: dict[str, subprocess.Popen] = {}
         self.cursors: dict[str, MetricsCursor] = {}
         self.summaries: dict[str, dict] = {}
