@@ -126,6 +126,37 @@ def tiny_data(tmp_path_factory) -> Path:
     return folder
 
 
+def train_one(model, method: str, data, root: Path, run_id: str) -> None:
+    """One small run of `method` trained in this process (no worker's start-up), as a queued run would be."""
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.records import read_status
+    from sentiment_lab.training.runner import Runner
+
+    cfg = RunConfig.of(
+        method=method,
+        model=str(model),
+        dataset=str(data),
+        epochs=1,
+        device="cpu",
+        bf16="off",
+        batch_size=8,
+        max_train_samples=128,
+        max_eval_samples=64,
+    ).validated()
+    assert Runner(cfg, root / run_id, progress=False).run() == 0, read_status(root / run_id).get("error")
+    assert read_status(root / run_id)["state"] == "done"
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory, tiny_models, tiny_data) -> Path:
+    """A runs folder holding one finished tiny full, freeze and SVM run each, trained once for the session:
+    copy it (shutil.copytree) before changing anything in it."""
+    root = tmp_path_factory.mktemp("finished")
+    for method in ("full", "freeze", "svm"):
+        train_one(tiny_models["bert"], method, tiny_data, root, f"{method}-tiny")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def isolated_checkpoints(tmp_path, monkeypatch):
     """Every test writes runs under its own folder, never the project's checkpoints/."""

@@ -107,16 +107,12 @@ def test_tables_count_disagreements_first_and_score_given_labels():
     )
 
 
-def test_batches_answer_as_one_review_at_a_time(tmp_path, tiny_models, tiny_data, monkeypatch):
-    from test_faults import tiny_run
-
+def test_batches_answer_as_one_review_at_a_time(finished_runs, monkeypatch):
     import sentiment_lab.serving.predict as predict
     from sentiment_lab.runs.queue import JobManager
 
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)  # fp32: padding must change nothing
-    for method in ("svm", "full", "freeze"):
-        assert tiny_run(tmp_path, method, tiny_models["bert"], tiny_data).returncode == 0
-    predictor = predict.Predictor(JobManager(tmp_path))
+    predictor = predict.Predictor(JobManager(finished_runs))  # reads the runs, changes nothing
     runs = predictor.latest_runs()
     texts = ["good", "a very boring plot was the film", "great", "the actors is flat and tedious movie", "fun"]
     many = predictor.predict_many(texts, runs, batch_size=2)

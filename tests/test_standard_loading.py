@@ -9,12 +9,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import FAMILIES, ROOT, build_tiny
+from conftest import FAMILIES, ROOT, build_tiny, train_one
 
 from sentiment_lab.runs.queue import JobManager
-from sentiment_lab.training.config import METHODS, RunConfig
-from sentiment_lab.training.records import read_results, read_status
-from sentiment_lab.training.runner import Runner
+from sentiment_lab.training.config import METHODS
+from sentiment_lab.training.records import read_results
 
 TEXTS = ["a great and moving film", "the plot was dull , boring and flat", "unknownword movie", "fun"]
 # The app's probabilities and the standard tools' differ only by float rounding (batching, op order).
@@ -38,22 +37,6 @@ def family_models(tmp_path_factory) -> dict:
 
 def test_the_readme_has_a_loading_snippet_for_every_method():
     assert set(readme_blocks()) == set(METHODS)
-
-
-def train_one(model: str, method: str, data, root, run_id: str) -> None:
-    cfg = RunConfig.of(
-        method=method,
-        model=model,
-        dataset=str(data),
-        epochs=1,
-        device="cpu",
-        bf16="off",
-        batch_size=8,
-        max_train_samples=128,
-        max_eval_samples=64,
-    ).validated()
-    assert Runner(cfg, root / run_id, progress=False).run() == 0, read_status(root / run_id).get("error")
-    assert read_status(root / run_id)["state"] == "done"
 
 
 def app_probabilities(root, method: str, run_id: str, monkeypatch) -> np.ndarray:
