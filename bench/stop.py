@@ -2,15 +2,21 @@
 
 Each trial queues a real run of the bundled MiniLM through the job queue (accelerate launch, as the app
 does), waits for its first train-loss line (mid-training), presses Stop, and times until the run reads
-`stopped` (or `failed`); then the same before the first step (right after the worker starts). Prints
-each trial, the state and message the run was left with, and the medians.
+`stopped` (or `failed`); then the same before the first step (right after the worker starts); then
+`python -m sentiment_lab.jobs stop` typed mid-run while the process that launched the run (here the bench,
+in the app the web server) does not refresh, timed until the command returns. Prints each trial, the state
+and message the run was left with, and the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.common import DATA, table, wait_for, write_json
@@ -19,8 +25,8 @@ from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_status
 
 
-def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, str]:
-    """(seconds from Stop to an ended state, that state, its message)."""
+def one_stop(jm: JobManager, method: str, mid_run: bool, from_cli: bool = False) -> tuple[float, str, str]:
+    """(seconds from Stop to an ended state, or to the stop command's return, that state, its message)."""
     cfg = RunConfig.of(
         method=method, dataset=str(DATA), epochs=1, max_train_samples=2000, max_eval_samples=500, log_every=5
     )
@@ -30,10 +36,16 @@ def one_stop(jm: JobManager, method: str, mid_run: bool) -> tuple[float, str, st
         wait_for(lambda: any("loss" in r for r in jm.metrics(run_id)), timeout=600, every=0.1)
     else:
         wait_for(lambda: read_status(root / run_id).get("state") == "running", timeout=120, every=0.05)
-    jm.stop(run_id)
-    _, seconds = wait_for(
-        lambda: read_status(root / run_id).get("state") in ("stopped", "failed"), timeout=60, every=0.05
-    )
+    if from_cli:
+        started = time.perf_counter()
+        env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(root)}
+        subprocess.run([sys.executable, "-m", "sentiment_lab.jobs", "stop", run_id], env=env, check=True)
+        seconds = time.perf_counter() - started
+    else:
+        jm.stop(run_id)
+        _, seconds = wait_for(
+            lambda: read_status(root / run_id).get("state") in ("stopped", "failed"), timeout=60, every=0.05
+        )
     status = read_status(root / run_id)
     wait_for(lambda: not any(r["state"] == "running" for r in jm.list()), timeout=60, every=0.1)
     return seconds, status["state"], status.get("error") or ""
@@ -46,10 +58,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     jm = JobManager(Path(tempfile.mkdtemp(prefix="bench-stop-")), max_running=1)
     rows, out = [], {}
-    for when, mid in (("mid-run", True), ("before the first step", False)):
+    trials = (("mid-run", True, False), ("before the first step", False, False), ("jobs stop, mid-run", True, True))
+    for when, mid, cli in trials:
         times = []
-        for i in range(args.stops if mid else max(1, args.stops // 2)):
-            seconds, state, message = one_stop(jm, args.method, mid)
+        for i in range(args.stops if mid and not cli else max(1, args.stops // 2)):
+            seconds, state, message = one_stop(jm, args.method, mid, cli)
             times.append(seconds)
             rows.append([when, i + 1, f"{seconds:.2f} s", state, message[:110]])
         out[when] = {"median_s": statistics.median(times), "times": times}
@@ -57,7 +70,8 @@ def main(argv=None) -> None:
     write_json("stop", {"method": args.method, **out})
     print(
         f"headline: {args.method} stop mid-run median {out['mid-run']['median_s']:.2f} s, "
-        f"before the first step {out['before the first step']['median_s']:.2f} s"
+        f"before the first step {out['before the first step']['median_s']:.2f} s, "
+        f"`jobs stop` mid-run returns in {out['jobs stop, mid-run']['median_s']:.2f} s"
     )
 
 

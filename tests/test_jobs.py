@@ -90,6 +90,19 @@ def test_forced_stop_kills_a_worker_that_ignores_sigterm(jm):
     assert not group_alive(pgid)
 
 
+def test_a_worker_that_ended_counts_as_ended_though_another_process_launched_it():
+    """The app that launched a run reaps its worker only on its next refresh: a stop from the command line
+    meanwhile must not wait out the grace for a process that has already ended."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        assert wait_for(lambda: open(f"/proc/{ended.pid}/stat").read().split(") ")[1][0] == "Z")  # not reaped
+        assert not group_alive(ended.pid) and group_alive(running.pid)
+    finally:
+        running.kill()
+        ended.wait(), running.wait()
+
+
 def test_sigkilled_worker_reads_failed_with_its_log_tail(jm):
     run, nxt = submit(jm, steps=500, step_s=0.05), submit(jm, steps=2)
     assert wait_for(lambda: len(jm.metrics(run)) >= 1)

@@ -43,16 +43,39 @@ class JobError(ValueError):
 
 
 def group_alive(pgid: int | None) -> bool:
-    """True while any process of the run's process group exists (zombies reaped by their parent)."""
+    """True while any process of the run's process group still runs. A process that has ended but that its
+    parent (another app or CLI than the one asking) has not yet reaped counts as ended."""
     if not pgid:
         return False
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return not only_zombies(pgid)
+
+
+def only_zombies(pgid: int) -> bool:
+    """Whether every process left in the group has ended and waits to be reaped (read from Linux's /proc;
+    False where it cannot be read, which keeps the group counted alive)."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    found = False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # ended while we looked
+        state, _ppid, group = stat[stat.rindex(")") + 2 :].split()[:3]  # the name in () may hold spaces
+        if int(group) == pgid:
+            if state != "Z":
+                return False
+            found = True
+    return found
 
 
 def log_tail(folder: Path, lines: int = LOG_TAIL_LINES) -> str:
