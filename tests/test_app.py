@@ -171,6 +171,15 @@ def test_curves_overlay_several_runs_and_smooth():
     assert [(t.x, t.y) for t in stars] == [((1.0,), (0.3,)), ((1.0,), (0.8,))]
 
 
+def test_curves_with_no_run_picked_say_so_without_axes():
+    fig = curves_figure({})
+    assert not fig.data and [a.text for a in fig.layout.annotations if a.text.startswith("Select")] == [
+        "Select one or more runs"
+    ]
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False  # no -1..4 over nothing
+    assert curves_figure({"a": [{"step": 1, "loss": 0.5}]}).layout.xaxis.visible is not False
+
+
 def test_curves_by_time_since_each_run_began_older_runs_from_their_wall_times():
     from sentiment_lab.ui.plots import with_seconds
 

@@ -98,3 +98,9 @@ def test_a_review_unlike_the_training_data_is_named(text, expected):
     notes = review_notes(text)
     assert len(notes) == len(expected) and all(e in n for e, n in zip(expected, notes))
     assert all(f"⚠ {n}" in summary_note(ROWS, text) for n in notes)
+
+
+def test_with_no_answer_the_chart_says_so_instead_of_drawing_empty_axes():
+    fig = positive_bar([{"method": "LoRA", "error": "no finished lora run yet: train one in the Train tab"}])
+    assert not fig.data and not fig.layout.xaxis.visible and not fig.layout.shapes  # no 0.5 line over nothing
+    assert [a.text for a in fig.layout.annotations] == ["No method answered: the table says why"]

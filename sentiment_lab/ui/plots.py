@@ -123,8 +123,10 @@ def curves_figure(
         legend={"orientation": "h", "y": -0.25},
         hovermode="closest",
     )
-    if not series:
+    if not series:  # no axes to read: their default ranges would be numbers that mean nothing
         fig.add_annotation(text="Select one or more runs", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return fig
 
 
@@ -132,6 +134,8 @@ def positive_bar(rows: list[dict]) -> go.Figure:
     """P(positive class) per method, the same number as the table's; methods without an answer are left out.
     With more than two classes, where 0.5 decides nothing, each method's bar stacks every class's share."""
     answered = [r for r in rows if "probabilities" in r]
+    if not answered:
+        return nothing_to_show("No method answered: the table says why")
     if any(len(r["probabilities"]) > 2 for r in answered):
         return class_bars(answered)
     names = [r["method"] for r in answered]
@@ -152,6 +156,16 @@ def positive_bar(rows: list[dict]) -> go.Figure:
         yaxis={"range": [0, 1.1], "title": "P(positive)"},
         template="plotly_white",
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
+    )
+    return fig
+
+
+def nothing_to_show(message: str) -> go.Figure:
+    """A blank chart saying why it is blank, rather than empty axes with numbers that mean nothing."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"size": 14})
+    fig.update_layout(
+        height=300, template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False}, margin={"t": 20}
     )
     return fig
 
