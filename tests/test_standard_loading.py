@@ -190,3 +190,27 @@ def test_a_tokenizer_that_needs_a_missing_package_names_it(tmp_path, monkeypatch
     monkeypatch.setattr(backbone, "_load", fails_as_without_it)
     with pytest.raises(backbone.ModelLoadError, match="needs the sentencepiece package, which is not installed"):
         backbone.load_tokenizer(str(folder))
+
+
+def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, tmp_path, monkeypatch):
+    """An SVM run spends minutes on features and a fit with no training step to count: the runs table shows
+    each phase rather than a bare dash, and a run past them shows none."""
+    import sentiment_lab.training.runner as runner
+    from sentiment_lab.ui.tables import runs_frame
+
+    said, write = [], runner.write_status
+    monkeypatch.setattr(runner, "write_status", lambda folder, state, **extra: said.append(extra.get("phase", "-"))
+                        or write(folder, state, **extra))  # fmt: skip
+    train_one(tiny_models["bert"], "svm", tiny_data, tmp_path, "svm-run")
+    phases = [p if p in (None, "-") else p["name"] for p in said]
+    assert phases[0] is None and "features" in phases and phases[-2:] == ["fit", None], phases  # None: done
+    features = [p for p in said if p not in (None, "-") and p["name"] == "features"]
+    assert features[0]["total"] == 64 + 16 + 16 and all(0 < p["done"] <= p["total"] for p in features)
+    folder, jm = tmp_path / "svm-run", JobManager(tmp_path)
+    assert jm.describe("svm-run")["phase"] is None  # done: no phase shown
+    for phase, shown in (
+        ({"name": "features", "done": 38, "total": 100}, "features 38%"),
+        ({"name": "fit"}, "fitting"),
+    ):
+        write(folder, "running", phase=phase)
+        assert runs_frame([{**jm.describe("svm-run"), "step": 0, "total_steps": None}])["progress"][0] == shown

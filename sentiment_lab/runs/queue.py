@@ -397,6 +397,7 @@ class JobManager:
             "finished": st.get("finished"),
             "error": st.get("error") if st else "status.json is missing",
             "owner": st.get("owner"),
+            "phase": st.get("phase") if st.get("state") == "running" else None,
             **summary,
         }
         if row["state"] in ("stopped", "failed"):

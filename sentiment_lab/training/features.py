@@ -53,16 +53,23 @@ def check_feature_memory(rows: int, width: int, available: int | None = None) ->
 
 
 @torch.inference_mode()
-def encode(encoder, split: Split, pad_id: int, pooling: str, device=None, autocast: bool = False) -> np.ndarray:
-    """Pooled float32 features of every sentence in `split`, in the split's order."""
+def encode(
+    encoder, split: Split, pad_id: int, pooling: str, device=None, autocast: bool = False, progress=None
+) -> np.ndarray:
+    """Pooled float32 features of every sentence in `split`, in the split's order; `progress(n)` after each
+    batch with the sentences done so far."""
     device = device or next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
     out = np.zeros((len(split), encoder.config.hidden_size), dtype=np.float32)
+    done = 0
     for idx in eval_batches(split.lengths()):
         ids, mask = collate(split.input_ids, idx, pad_id)
         ids, mask = ids.to(device), mask.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             out[idx] = sentence_features(encoder, ids, mask, pooling).cpu().numpy()
+        done += len(idx)
+        if progress:
+            progress(done)
     encoder.train(was_training)
     return out

@@ -160,7 +160,7 @@ class Runner:
         if self.main:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.cfg.save(self.folder / "config.json")
-            write_status(self.folder, "running", pid=os.getpid(), pgid=os.getpgid(0), error=None)
+            write_status(self.folder, "running", pid=os.getpid(), pgid=os.getpgid(0), error=None, phase=None)
         try:
             if self.resume:
                 self._load_snapshot()
@@ -188,11 +188,11 @@ class Runner:
         if results["stopped"]:
             message = stop_message(results["steps"], results["total_steps"])
             if self.main:
-                write_status(self.folder, "stopped", error=message)
+                write_status(self.folder, "stopped", error=message, phase=None)
             self.log(f"stopped: {message}")
             return 0
         if self.main:
-            write_status(self.folder, "done", error=None)
+            write_status(self.folder, "done", error=None, phase=None)
         test = results["test"]
         self.log(
             f"done: {self.cfg.method} on {self.cfg.model}: test accuracy {test['accuracy']:.4f}, "
@@ -295,20 +295,47 @@ class Runner:
             write_json_atomic(self.folder / "results.json", out)
         return out
 
+    def _phase(self, name: str | None, done: int | None = None, total: int | None = None) -> None:
+        """Say in status.json what a run does before its first step (the runs table shows it), so minutes of
+        feature extraction do not read as a stalled run."""
+        if self.main:
+            phase = {"name": name, "done": done, "total": total} if name else None
+            write_status(self.folder, "running", phase=phase)
+
     def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
         encoder = load_encoder(self.cfg.model)
-        check_feature_memory(sum(len(s) for s in splits), encoder.config.hidden_size)
+        total = sum(len(s) for s in splits)
+        check_feature_memory(total, encoder.config.hidden_size)
         encoder = encoder.to(accelerator.device)
         autocast = accelerator.mixed_precision == "bf16"
-        feats = [
-            encode(encoder, s, tokenizer.pad_token_id, self.cfg.features.pooling, accelerator.device, autocast)
-            for s in splits
-        ]
+        said, before = [0.0], 0
+
+        def progress(done: int) -> None:  # at most a status write a second
+            if time.monotonic() - said[0] >= 1.0:
+                said[0] = time.monotonic()
+                self._phase("features", before + done, total)
+
+        feats = []
+        for s in splits:
+            feats.append(
+                encode(
+                    encoder,
+                    s,
+                    tokenizer.pad_token_id,
+                    self.cfg.features.pooling,
+                    accelerator.device,
+                    autocast,
+                    progress,
+                )  # fmt: skip
+            )
+            before += len(s)
+        self._phase(None)
         return encoder, feats
 
     def _train_closed_form(self, method, tokenizer, ds, train, val, test, accelerator) -> dict:
         started = time.perf_counter()
         encoder, (tx, vx, sx) = self._features(tokenizer, (train, val, test), accelerator)
+        self._phase("fit")
         model = method.fit(method.build(self.cfg, ds.id2label, tx.shape[1]), tx, train.labels, vx, val.labels, self.cfg)
         seconds = time.perf_counter() - started
         scores = {}

@@ -75,6 +75,13 @@ def runs_label(shown: int, total: int) -> str:
     return head if shown == total else f"{head}: {shown} of {total} match the filter"
 
 
+def phase_text(phase: dict) -> str:
+    """What a run does before its first training step, as the runs table says it."""
+    if phase.get("name") == "features" and phase.get("total"):
+        return f"features {phase['done'] / phase['total']:.0%}"
+    return {"fit": "fitting"}.get(phase.get("name"), phase.get("name") or "-")
+
+
 def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str] | None = None) -> pd.DataFrame:
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation
     accuracy."""
@@ -85,6 +92,8 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
     for r in rows:
         step, total = r.get("step") or 0, r.get("total_steps")
         progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
+        if r.get("phase") and not total:  # before the first step: features, or the SVM's fit
+            progress = phase_text(r["phase"])
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
         elapsed = (
