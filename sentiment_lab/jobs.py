@@ -16,6 +16,7 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
+from sentiment_lab.training.records import phase_text
 
 
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
@@ -92,7 +93,10 @@ def main(argv=None) -> int:
                 for r in rows:
                     acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
                     state = r["state"] + (" (resumable)" if r.get("resumable") else "")
-                    print(f"{r['id']:60s} {state:21s} step {r['step']}/{r['total_steps'] or '?'} best {acc}")
+                    where = f"step {r['step']}/{r['total_steps'] or '?'}"
+                    if r.get("phase") and not r["total_steps"]:
+                        where = phase_text(r["phase"])  # features or the SVM's fit, before the first step
+                    print(f"{r['id']:60s} {state:21s} {where} best {acc}")
         elif args.command == "stop":
             print(manager.stop(args.run, wait=True))
         elif args.command == "resume":

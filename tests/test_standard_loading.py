@@ -192,10 +192,11 @@ def test_a_tokenizer_that_needs_a_missing_package_names_it(tmp_path, monkeypatch
         backbone.load_tokenizer(str(folder))
 
 
-def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, tmp_path, monkeypatch):
+def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, tmp_path, monkeypatch, capsys):
     """An SVM run spends minutes on features and a fit with no training step to count: the runs table shows
     each phase rather than a bare dash, and a run past them shows none."""
     import sentiment_lab.training.runner as runner
+    from sentiment_lab import jobs
     from sentiment_lab.ui.tables import runs_frame
 
     said, write = [], runner.write_status
@@ -214,3 +215,6 @@ def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, t
     ):
         write(folder, "running", phase=phase)
         assert runs_frame([{**jm.describe("svm-run"), "step": 0, "total_steps": None}])["progress"][0] == shown
+        (folder / "metrics.jsonl").write_text("")  # no step yet, as before a run's first one
+        monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
+        assert jobs.main(["list"]) == 0 and f"running               {shown} best -" in capsys.readouterr().out

@@ -27,6 +27,13 @@ def write_status(folder: Path, state: str, **extra) -> dict:
     return status
 
 
+def phase_text(phase: dict) -> str:
+    """What a run does before its first training step, as the runs table and `jobs list` say it."""
+    if phase.get("name") == "features" and phase.get("total"):
+        return f"features {phase['done'] / phase['total']:.0%}"
+    return {"fit": "fitting"}.get(phase.get("name"), phase.get("name") or "-")
+
+
 def read_status(folder: Path) -> dict:
     return read_json(folder / "status.json", {}) or {}
 

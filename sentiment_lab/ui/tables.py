@@ -12,6 +12,7 @@ import pandas as pd
 
 from sentiment_lab.runs.queue import queued_at
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import phase_text
 from sentiment_lab.ui.names import model_in_table
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
@@ -73,13 +74,6 @@ def runs_label(shown: int, total: int) -> str:
     """The run list's label: how many runs a filter shows, when it hides some."""
     head = "Runs (refresh every 2 s)"
     return head if shown == total else f"{head}: {shown} of {total} match the filter"
-
-
-def phase_text(phase: dict) -> str:
-    """What a run does before its first training step, as the runs table says it."""
-    if phase.get("name") == "features" and phase.get("total"):
-        return f"features {phase['done'] / phase['total']:.0%}"
-    return {"fit": "fitting"}.get(phase.get("name"), phase.get("name") or "-")
 
 
 def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str] | None = None) -> pd.DataFrame:
