@@ -16,7 +16,7 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
-from sentiment_lab.training.records import phase_text
+from sentiment_lab.training.records import phase_text, read_status
 
 
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
@@ -98,7 +98,11 @@ def main(argv=None) -> int:
                         where = phase_text(r["phase"])  # features or the SVM's fit, before the first step
                     print(f"{r['id']:60s} {state:21s} {where} best {acc}")
         elif args.command == "stop":
-            print(manager.stop(args.run, wait=True))
+            if manager.stop(args.run, wait=True) == "cancelled":
+                print("cancelled")
+            else:  # it has ended: say how (stopped cleanly at a step with its state saved, or killed)
+                status = read_status(manager.folder(args.run))
+                print(status.get("error") or status.get("state"))
         elif args.command == "resume":
             print(manager.resume(args.run))
         elif args.command == "delete":

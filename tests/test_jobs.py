@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,18 @@ def test_a_worker_that_ended_counts_as_ended_though_another_process_launched_it(
     finally:
         running.kill()
         ended.wait(), running.wait()
+
+
+def test_the_stop_command_says_how_the_run_ended(jm, monkeypatch, capsys):
+    """`jobs stop` waits for the run to end, then says how (it said "stopping" after the run had stopped)."""
+    from sentiment_lab import jobs
+
+    monkeypatch.setattr(jobs, "JobManager", lambda: jm)
+    running, queued = submit(jm, steps=500, step_s=0.05), submit(jm)
+    assert jobs.main(["stop", queued]) == 0 and capsys.readouterr().out == "cancelled\n"
+    assert wait_for(lambda: len(jm.metrics(running)) >= 1)
+    assert jobs.main(["stop", running]) == 0
+    assert re.fullmatch(r"stopped by the user at step \d+\n", capsys.readouterr().out)  # the worker's own words
 
 
 def test_sigkilled_worker_reads_failed_with_its_log_tail(jm):

@@ -39,7 +39,7 @@ def main(folder: Path, steps: int, step_s: float, mode: str) -> None:
             f.flush()
             if mode == "crash" and step == 2:
                 os._exit(3)
-    write_status(folder, "stopped" if stop else "done", error=None)
+    write_status(folder, "stopped" if stop else "done", error=f"stopped by the user at step {step}" if stop else None)
     JobManager(folder.parent, launcher=fake_launcher).advance()  # the queue moves on without the app
 
 
