@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,26 @@ def test_build_app_without_launching(tmp_path):
         "compare_many",
         "test_errors",
     } <= names
+
+
+def test_curves_with_no_run_at_all_point_to_the_train_tab(tmp_path):
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.ui.app import build_app
+
+    app = build_app(tmp_path)
+    (update,) = {f.fn for f in app.fns.values() if f.fn.__module__.endswith("curves_tab") and f.fn.__name__ == "update"}
+
+    def said():
+        return [
+            a.text for a in update([], "step", 0.6, {})[0].layout.annotations if " runs" in a.text or "run" in a.text
+        ]
+
+    assert said() == ["No runs yet: train one in the Train tab"]
+    JobManager(tmp_path, launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""]).submit(
+        RunConfig.of(method="svm")
+    )  # a run that does nothing
+    assert said() == ["Select one or more runs"]
 
 
 def test_form_to_config_uses_defaults_for_blanks():

@@ -67,7 +67,8 @@ def build(services: Services, timer: gr.Timer) -> dict:
     def update(run_ids, x, smooth, state):
         series = read_series(services, run_ids, state)
         names, methods = services.labels()
-        return curves_figure(series, x, smooth, names, {i: methods.get(i) for i in series}), state
+        empty = "Select one or more runs" if names else "No runs yet: train one in the Train tab"
+        return curves_figure(series, x, smooth, names, {i: methods.get(i) for i in series}, empty), state
 
     def refresh_choices(current):
         rows = services.jobs.list()

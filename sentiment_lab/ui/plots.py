@@ -56,10 +56,11 @@ def curves_figure(
     smoothing: float = 0.0,
     names: dict[str, str] | None = None,
     methods: dict[str, str | None] | None = None,
+    empty: str = "Select one or more runs",
 ) -> go.Figure:
     """Train loss, eval loss and eval accuracy; each run in its method's colour (a dash per run within the
     method, given `methods`), named by `names`; x is the step, the epoch, or the seconds since each run began
-    (which method gets there first)."""
+    (which method gets there first). `empty`: what the chart says with no run to draw."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in PANELS], horizontal_spacing=0.07)
     styles = method_styles(methods) if methods else {}
     for i, (run_id, rows) in enumerate(series.items()):
@@ -124,7 +125,7 @@ def curves_figure(
         hovermode="closest",
     )
     if not series:  # no axes to read: their default ranges would be numbers that mean nothing
-        fig.add_annotation(text="Select one or more runs", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.add_annotation(text=empty, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
     return fig
