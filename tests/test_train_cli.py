@@ -199,6 +199,12 @@ def test_flags_the_method_does_not_read_are_said_as_ignored(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_method_may_be_written_as_the_docs_write_it():
+    from sentiment_lab.runs.worker import parse_args
+
+    assert parse_args(["--method", "LoRA", "--output_dir", "x"]).cfg.method == "lora"
+
+
 def test_jobs_submit_names_itself_in_a_bad_flags_message(capsys):
     from sentiment_lab import jobs
 

@@ -28,7 +28,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if section not in groups:
             groups[section] = parser.add_argument_group(section or "run")
         default = f.default if f.default is not MISSING else None
-        extra = {"choices": METHODS} if name == "method" else {}
+        extra = {"choices": METHODS, "type": str.lower} if name == "method" else {}  # LoRA as the docs write it
         doc = field_docs(owner).get(f.name, "")
         groups[section].add_argument(f"--{name}", default=None, help=f"{doc} (default: {default})", **extra)
 
