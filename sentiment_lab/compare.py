@@ -34,22 +34,25 @@ def _picks(items: list[str]) -> dict[str, str]:
 
 def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
     rows = predictor.predict(review, runs)
+    missing = [r["method"] for r in rows if r.get("run") is None]
     frame = pd.DataFrame(
         [
             [
                 r["method"],
                 r.get("label", "—"),
-                round(r["probability"], 3) if "probability" in r else None,
-                round(p_positive(r["probabilities"]), 3) if "probabilities" in r else None,
-                r.get("test_accuracy"),
-                round(r["ms"], 1) if "ms" in r else None,
-                r.get("error") or r["run"],
+                round(r["probability"], 3) if "probability" in r else "",
+                round(p_positive(r["probabilities"]), 3) if "probabilities" in r else "",
+                r.get("test_accuracy") or "",
+                round(r["ms"], 1) if "ms" in r else "",
+                f"no finished {r['method']} run yet" if r["method"] in missing else r.get("error") or r["run"],
             ]
             for r in rows
         ],
         columns=["method", "label", "confidence in label", "P(positive)", "test acc", "ms", "run"],
     )
     print(frame.to_string(index=False))
+    if missing:
+        print(f"note: `python -m sentiment_lab.jobs submit --method METHOD` trains a run for {', '.join(missing)}")
     for note in review_notes(review):
         print(f"note: {note}")
     if loading_note(rows):

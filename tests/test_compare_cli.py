@@ -32,7 +32,11 @@ def test_one_review_with_word_pulls_then_many_to_csv(tiny_models, isolated_check
     saved_full_run(isolated_checkpoints, tiny_models["bert"])
     assert main(["a good movie", "--words"]) == 0
     out = capsys.readouterr().out
-    assert "full-tiny" in out and "no finished svm run yet" in out
+    assert "full-tiny" in out and "no finished svm run yet" in out and "None" not in out
+    assert (
+        "note: `python -m sentiment_lab.jobs submit --method METHOD` trains a run for svm, lora, freeze, adapters"
+        in out
+    )
     pulls = next(line for line in out.splitlines() if line.startswith("full: P(pos)"))
     assert [w.split("(")[0] for w in pulls.split(": ")[-1].split()] == ["a", "good", "movie"]
 
@@ -52,3 +56,5 @@ def test_bad_arguments_get_one_line_naming_them(capsys):
     assert "--words explains one review at a time" in capsys.readouterr().err
     assert main(["   "]) == 2
     assert "the review is empty" in capsys.readouterr().err
+    assert main(["--file", "no-such-reviews.csv"]) == 2  # was a traceback
+    assert capsys.readouterr().err == "error: no-such-reviews.csv is not a file\n"

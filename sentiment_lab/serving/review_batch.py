@@ -23,6 +23,8 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
     labels = None
     if path:
         file = Path(path)
+        if not file.is_file():
+            raise ReviewError(f"{path} is not a file")
         if file.stat().st_size > MAX_FILE_BYTES:
             raise ReviewError(
                 f"{file.name} is {file.stat().st_size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
