@@ -42,7 +42,7 @@ def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
                 r.get("label", "—"),
                 round(r["probability"], 3) if "probability" in r else "",
                 round(p_positive(r["probabilities"]), 3) if "probabilities" in r else "",
-                r.get("test_accuracy") or "",
+                round(r["test_accuracy"], 3) if r.get("test_accuracy") else "",
                 round(r["ms"], 1) if "ms" in r else "",
                 f"no finished {r['method']} run yet" if r["method"] in missing else r.get("error") or r["run"],
             ]
