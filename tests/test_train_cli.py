@@ -199,6 +199,20 @@ def test_flags_the_method_does_not_read_are_said_as_ignored(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_folder_or_file_that_is_not_a_run_is_named_as_such(tmp_path, capsys):
+    from sentiment_lab.runs.worker import parse_args
+
+    (tmp_path / "notes.txt").write_text("not json")
+    for argv, message in [
+        (["--resume", "--output_dir", str(tmp_path)], f"--resume: {tmp_path} holds no run (no config.json)"),
+        (["--config", str(tmp_path / "none.json")], f"--config {tmp_path / 'none.json'}: No such file or directory"),
+        (["--config", str(tmp_path / "notes.txt")], f"--config {tmp_path / 'notes.txt'} is not a run's config.json"),
+    ]:
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert message in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_a_method_may_be_written_as_the_docs_write_it():
     from sentiment_lab.runs.worker import parse_args
 

@@ -88,14 +88,18 @@ def submitted_config(args: argparse.Namespace) -> RunConfig:
         raise ConfigError(f"--config carries the whole run config; drop --{', --'.join(given)}")
     try:
         return RunConfig.load(args.config)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"--config {args.config}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"--config {args.config}: {e.strerror or e}") from None
+    except ValueError as e:  # not JSON, or JSON that is not a run config
+        raise ConfigError(f"--config {args.config} is not a run's config.json ({e})") from None
 
 
 def resumed_config(args: argparse.Namespace) -> RunConfig:
     """A resumed run trains with its own config.json; flags given too must agree with it."""
     if not args.output_dir:
         raise ConfigError("--resume needs the run's folder: --output_dir checkpoints/RUN_ID")
+    if not (Path(args.output_dir) / "config.json").is_file():
+        raise ConfigError(f"--resume: {args.output_dir} holds no run (no config.json): give a run's folder")
     saved = RunConfig.load(Path(args.output_dir) / "config.json")
     merged = RunConfig.of(**{**saved.flat(), **given_flags(args)}).validated()
     if merged.settings() != saved.settings():
