@@ -19,6 +19,7 @@ from sentiment_lab.serving.predict import Predictor, ReviewError, p_positive
 from sentiment_lab.serving.review_batch import loading_note, read_reviews, tables
 from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.word_influence import influence
+from sentiment_lab.storage import os_message
 from sentiment_lab.training.config import ConfigError
 
 
@@ -105,6 +106,9 @@ def main(argv=None) -> int:
             _many(predictor, args.file, args.reviews, runs, args.csv)
     except (ConfigError, JobError, RunIdError, ValueError) as e:  # ReviewError and unreadable files are ValueErrors
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # --csv where nothing can be written
+        print(f"error: {os_message(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -14,6 +14,7 @@ from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.runs.worker import parse_args
+from sentiment_lab.storage import os_message
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
 from sentiment_lab.training.records import phase_text, read_status
@@ -117,6 +118,9 @@ def main(argv=None) -> int:
             _print_test_errors(manager, args.runs, args.show, args.csv)
     except (JobError, RunIdError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path given to write to (--out, --csv) that cannot be written
+        print(f"error: {os_message(e)}", file=sys.stderr)
         return 2
     return 0
 

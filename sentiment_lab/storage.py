@@ -56,3 +56,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def os_message(e: OSError) -> str:
+    """An operating system's refusal to write as one line naming the path, without the errno."""
+    return f"cannot write {e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)

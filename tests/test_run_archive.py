@@ -195,3 +195,16 @@ def test_export_carries_only_what_an_import_takes(tmp_path):
     archive = export_run(JobManager(tmp_path / "here"), "lora-a", tmp_path / "out")
     assert "lora-a/artefacts/stray.bin" not in zipfile.ZipFile(archive).namelist()
     assert import_run(JobManager(tmp_path / "there"), archive) == "lora-a"  # the zip imports whole
+
+
+def test_the_command_line_names_a_place_it_cannot_write(tmp_path, monkeypatch, capsys):
+    """An --out that is a file (or a --csv in no folder) was a traceback."""
+    from sentiment_lab import compare, jobs
+
+    run_with_weights(tmp_path / "runs")
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path / "runs"))
+    (tmp_path / "taken.zip").write_text("a file")
+    assert jobs.main(["export", "lora-a", "--out", str(tmp_path / "taken.zip")]) == 2
+    assert capsys.readouterr().err == f"error: cannot write {tmp_path / 'taken.zip'}: File exists\n"
+    assert compare.main(["a", "b", "--csv", str(tmp_path / "no" / "dir" / "answers.csv")]) == 2
+    assert capsys.readouterr().err.startswith("error: Cannot save file into a non-existent directory")
