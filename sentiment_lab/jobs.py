@@ -35,6 +35,17 @@ def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: 
         print(result.sentences.head(20).to_string(index=False, max_colwidth=70))
 
 
+def _lines(value: str) -> int:
+    """--lines: a count of at least 1 (argparse puts the flag's name before the message)."""
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return count
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sentiment_lab.jobs", description="Queue, stop and inspect training runs."
@@ -51,7 +62,7 @@ def main(argv=None) -> int:
     p_delete.add_argument("run")
     p_logs = sub.add_parser("logs", help="print the tail of a run's log")
     p_logs.add_argument("run")
-    p_logs.add_argument("--lines", type=int, default=200)
+    p_logs.add_argument("--lines", type=_lines, default=200, help="the last this many lines (default 200)")
     p_export = sub.add_parser("export", help="a finished run as one zip file (config, curves, results, weights)")
     p_export.add_argument("run")
     p_export.add_argument("--out", default=".", help="folder for RUN_ID.zip (default: here)")

@@ -249,3 +249,15 @@ def test_the_run_list_reads_a_runs_dataset_from_its_sections(tmp_path):
     assert jm.list()[0]["dataset"] == "some/data"
     own = RunConfig.of(method="lora").validated().own()  # what the app's config view shows
     assert {"data", "optimisation", "lora"} <= set(own) and not {"adapters", "svm", "features"} & set(own)
+
+
+def test_a_log_tail_of_no_lines_is_refused(capsys):
+    from sentiment_lab import jobs
+
+    with pytest.raises(SystemExit):
+        jobs.main(["logs", "some-run", "--lines", "-5"])  # printed nothing at all
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith("argument --lines: must be a whole number of at least 1, got '-5'")
+    )
