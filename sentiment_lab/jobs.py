@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                     acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
                     state = r["state"] + (" (resumable)" if r.get("resumable") else "")
                     where = f"step {r['step']}/{r['total_steps'] or '?'}"
-                    if r.get("phase") and not r["total_steps"]:
+                    if r.get("phase"):
                         where = phase_text(r["phase"])  # features or the SVM's fit, before the first step
                     print(f"{r['id']:60s} {state:21s} {where} best {acc}")
         elif args.command == "stop":

@@ -400,7 +400,8 @@ class JobManager:
             "finished": st.get("finished"),
             "error": st.get("error") if st else "status.json is missing",
             "owner": st.get("owner"),
-            "phase": st.get("phase") if st.get("state") == "running" else None,
+            # What a running run does before its first step (features, the SVM's fit); its steps say the rest.
+            "phase": st.get("phase") if st.get("state") == "running" and not summary.get("total_steps") else None,
             **summary,
         }
         if row["state"] in ("stopped", "failed"):

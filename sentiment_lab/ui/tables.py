@@ -86,7 +86,7 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
     for r in rows:
         step, total = r.get("step") or 0, r.get("total_steps")
         progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
-        if r.get("phase") and not total:  # before the first step: features, or the SVM's fit
+        if r.get("phase"):  # before the first step: features, or the SVM's fit
             progress = phase_text(r["phase"])
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
