@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -51,7 +50,10 @@ def main(argv=None) -> int:
         prog="python -m sentiment_lab.jobs", description="Queue, stop and inspect training runs."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("submit", help="queue a run (train flags follow); prints its id on the last line")
+    # submit's flags are the run's: its own parser (parse_args) reads them, --help included.
+    sub.add_parser(
+        "submit", add_help=False, help="queue a run (train flags follow, see submit --help); prints its id last"
+    )
     sub_list = sub.add_parser("list", help="list runs")
     sub_list.add_argument("--json", action="store_true")
     p_stop = sub.add_parser("stop", help="stop a running run or cancel a queued one")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
             from sentiment_lab.training import methods  # torch: only a submit needs it
 
             # The same flags and checks as the worker, its messages under the command typed.
-            cfg = parse_args(rest + ["--output_dir", os.devnull], prog="python -m sentiment_lab.jobs submit").cfg
+            cfg = parse_args(rest, prog="python -m sentiment_lab.jobs submit", queued=True).cfg
             warnings = methods.check(cfg) + rate_warning(cfg)
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.

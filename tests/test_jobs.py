@@ -261,3 +261,19 @@ def test_a_log_tail_of_no_lines_is_refused(capsys):
         .err.splitlines()[-1]
         .endswith("argument --lines: must be a whole number of at least 1, got '-5'")
     )
+
+
+def test_submit_help_lists_the_run_flags_and_not_the_workers_own(capsys, monkeypatch, tmp_path):
+    from sentiment_lab import jobs
+
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(SystemExit) as done:
+        jobs.main(["submit", "--help"])  # showed only -h: the run's flags went unlisted
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--lora_r" in shown and "--method" in shown and "--output_dir" not in shown
+    # The queue picks the folder and starts afresh: these were overridden in silence or failed on /dev/null.
+    for flag in ("--output_dir", "--resume"):
+        with pytest.raises(SystemExit):
+            jobs.main(["submit", "--method", "svm", flag, *(["x"] if flag == "--output_dir" else [])])
+        assert f"unrecognized arguments: {flag}" in capsys.readouterr().err

@@ -25,16 +25,19 @@ USER_ERRORS = (ConfigError, RunIdError)
 
 class Worker(NamedTuple):
     cfg: RunConfig
-    out: Path
+    out: Path | None
     managed: bool
     """the job runner started this worker (--run_id)"""
     resume: bool = False
 
 
-def parse_args(argv=None, prog: str = "python -m sentiment_lab.train") -> Worker:
+def parse_args(argv=None, prog: str = "python -m sentiment_lab.train", queued: bool = False) -> Worker:
     """The run config, its folder, whether the job runner started it, whether it resumes (`prog`: the command
-    the user typed, which its messages name)."""
-    parser = argparse.ArgumentParser(prog=prog, description="Train one sentiment classifier run.")
+    the user typed, which its messages name). `queued`: a run for the queue (`jobs submit`), which picks its
+    folder itself and starts afresh, so --output_dir and --resume are not offered and `out` is None."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Queue one training run." if queued else "Train one sentiment classifier run."
+    )
     add_config_flags(parser)
     parser.add_argument(
         "--exercise",
@@ -42,16 +45,18 @@ def parse_args(argv=None, prog: str = "python -m sentiment_lab.train") -> Worker
         choices=(1, 2, 3),
         help="reference lab numbering: 1 = svm, 2 = full, 3 = --method (lora, freeze or adapters)",
     )
-    parser.add_argument("--output_dir", help="run folder (default: checkpoints/<run_id>)")
     parser.add_argument(
         "--config", help="train exactly this run config (a config.json, as the job queue saved it at submit)"
     )
-    parser.add_argument("--run_id", help=argparse.SUPPRESS)  # set by the job runner
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="go on from where the run in --output_dir stopped (its saved training state and its own settings)",
-    )
+    if not queued:
+        parser.add_argument("--output_dir", help="run folder (default: checkpoints/<run_id>)")
+        parser.add_argument("--run_id", help=argparse.SUPPRESS)  # set by the job runner
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="go on from where the run in --output_dir stopped (its saved training state and its own settings)",
+        )
+    parser.set_defaults(output_dir=None, run_id=None, resume=False)
     args = parser.parse_args(argv)
     if args.resume:
         try:
@@ -69,7 +74,9 @@ def parse_args(argv=None, prog: str = "python -m sentiment_lab.train") -> Worker
     try:
         cfg = submitted_config(args) if args.config else config_from_args(args)
         check_run_name(cfg.run_name)
-        if args.output_dir:
+        if queued:
+            out = None
+        elif args.output_dir:
             out = Path(args.output_dir)
         else:
             out = run_dir(args.run_id or new_run_id(cfg.method, cfg.model, cfg.run_name), checkpoints_root())
