@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -207,10 +208,13 @@ def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, t
     assert phases[0] is None and "features" in phases and phases[-2:] == ["fit", None], phases  # None: done
     features = [p for p in said if p not in (None, "-") and p["name"] == "features"]
     assert features[0]["total"] == 64 + 16 + 16 and all(0 < p["done"] <= p["total"] for p in features)
+    assert len({p["since"] for p in features}) == 1  # when the features began: their time left follows
     folder, jm = tmp_path / "svm-run", JobManager(tmp_path)
     assert jm.describe("svm-run")["phase"] is None  # done: no phase shown
     for phase, shown in (
         ({"name": "features", "done": 38, "total": 100}, "features 38%"),
+        # 90 sentences in 90.5 s: the 10 left take 10 s at that pace (and still do 8 s later)
+        ({"name": "features", "done": 90, "total": 100, "since": time.time() - 90.5}, "features 90% · 10s left"),
         ({"name": "fit"}, "fitting"),
     ):
         write(folder, "running", phase=phase)

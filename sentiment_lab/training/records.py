@@ -27,10 +27,23 @@ def write_status(folder: Path, state: str, **extra) -> dict:
     return status
 
 
-def phase_text(phase: dict) -> str:
-    """What a run does before its first training step, as the runs table and `jobs list` say it."""
+def duration_text(seconds) -> str:
+    """`75` → "1m15s", `9.5` → "9s"; None → ""."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def phase_text(phase: dict, now: float | None = None) -> str:
+    """What a run does before its first training step, as the runs table and `jobs list` say it; features say
+    their own time left (the run's time left needs its steps), from their pace so far."""
     if phase.get("name") == "features" and phase.get("total"):
-        return f"features {phase['done'] / phase['total']:.0%}"
+        done, total, since = phase.get("done") or 0, phase["total"], phase.get("since")
+        text = f"features {done / total:.0%}"
+        if since and done:
+            text += f" · {duration_text(((now or time.time()) - since) / done * (total - done))} left"
+        return text
     return {"fit": "fitting"}.get(phase.get("name"), phase.get("name") or "-")
 
 

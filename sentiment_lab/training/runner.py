@@ -295,12 +295,11 @@ class Runner:
             write_json_atomic(self.folder / "results.json", out)
         return out
 
-    def _phase(self, name: str | None, done: int | None = None, total: int | None = None) -> None:
+    def _phase(self, name: str | None, **counts) -> None:
         """Say in status.json what a run does before its first step (the runs table shows it), so minutes of
-        feature extraction do not read as a stalled run."""
+        feature extraction do not read as a stalled run; `counts`: done, total, since (when it began)."""
         if self.main:
-            phase = {"name": name, "done": done, "total": total} if name else None
-            write_status(self.folder, "running", phase=phase)
+            write_status(self.folder, "running", phase={"name": name, **counts} if name else None)
 
     def _features(self, tokenizer, splits, accelerator) -> list[np.ndarray]:
         encoder = load_encoder(self.cfg.model)
@@ -308,12 +307,12 @@ class Runner:
         check_feature_memory(total, encoder.config.hidden_size)
         encoder = encoder.to(accelerator.device)
         autocast = accelerator.mixed_precision == "bf16"
-        said, before = [0.0], 0
+        said, before, since = [0.0], 0, time.time()
 
         def progress(done: int) -> None:  # at most a status write a second
             if time.monotonic() - said[0] >= 1.0:
                 said[0] = time.monotonic()
-                self._phase("features", before + done, total)
+                self._phase("features", done=before + done, total=total, since=since)
 
         feats = []
         for s in splits:

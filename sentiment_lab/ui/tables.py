@@ -12,7 +12,7 @@ import pandas as pd
 
 from sentiment_lab.runs.queue import queued_at
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.records import phase_text
+from sentiment_lab.training.records import duration_text, phase_text
 from sentiment_lab.ui.names import model_in_table
 
 # Each table's columns with their share of its width: sized by content, the long run ids (or a model
@@ -55,13 +55,6 @@ SETTING_WIDTHS = {
 NOT_A_SETTING = {"seed", "output_dir", "project", "device"}
 
 
-def _duration(seconds) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
 def matching_runs(rows: list[dict], query: str | None) -> list[dict]:
     """The rows whose name, state, method, model, dataset or id hold every word of `query` (any case):
     "lora failed" keeps the failed LoRA runs. A blank query keeps them all."""
@@ -87,7 +80,7 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
         step, total = r.get("step") or 0, r.get("total_steps")
         progress = f"{step}/{total} · ep {r.get('epoch') or 0:.2f}" if total else ("-" if not step else f"{step}")
         if r.get("phase"):  # before the first step: features, or the SVM's fit
-            progress = phase_text(r["phase"])
+            progress = phase_text(r["phase"], now)
         started = r.get("started")
         end = r.get("finished") if r.get("state") != "running" else now
         elapsed = (
@@ -108,7 +101,7 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
                 progress = f"{r['resume_step']}/{total} saved"
         if r["id"] in place:
             state += " · next" if place[r["id"]] == 1 else f" · #{place[r['id']]}"
-        spent = _duration(elapsed) + (f" · {_duration(eta)} left" if eta is not None else "")
+        spent = duration_text(elapsed) + (f" · {duration_text(eta)} left" if eta is not None else "")
         test = r.get("test_accuracy")
         name = (names or {}).get(r["id"], r["id"])
         lines.append([name, state, progress, spent, f"{best:.4f}" if best else "", f"{test:.4f}" if test else ""])
