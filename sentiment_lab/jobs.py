@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         elif args.command == "delete":
             print(manager.delete(args.run))
         elif args.command == "logs":
-            print(manager.logs(args.run, args.lines))
+            print(manager.logs(args.run, args.lines) or "(nothing logged yet)")
         elif args.command == "export":
             print(export_run(manager, args.run, Path(args.out)))
         elif args.command == "import":

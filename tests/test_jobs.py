@@ -277,3 +277,13 @@ def test_submit_help_lists_the_run_flags_and_not_the_workers_own(capsys, monkeyp
         with pytest.raises(SystemExit):
             jobs.main(["submit", "--method", "svm", flag, *(["x"] if flag == "--output_dir" else [])])
         assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+def test_the_log_of_a_run_that_has_logged_nothing_says_so(tmp_path, monkeypatch, capsys):
+    from sentiment_lab import jobs
+
+    jm = JobManager(tmp_path, launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""])
+    run_id = jm.submit(RunConfig.of(method="svm").validated())
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
+    assert jobs.main(["logs", run_id]) == 0
+    assert capsys.readouterr().out == "(nothing logged yet)\n"  # was one blank line

@@ -248,7 +248,9 @@ def _runs_column(services: Services) -> SimpleNamespace:
     with gr.Accordion("Config and log of the selected run", open=False):
         config_view = gr.Code(language="json", label="config.json")
         reuse_btn = gr.Button("Copy its settings to the form", size="sm")
-        log_view = gr.Textbox(label="log tail", lines=12, max_lines=12, autoscroll=True)
+        log_view = gr.Textbox(
+            label="log tail", lines=12, max_lines=12, autoscroll=True, placeholder="nothing logged yet"
+        )
 
     return SimpleNamespace(
         run_filter=run_filter,
