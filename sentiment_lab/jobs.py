@@ -11,7 +11,7 @@ from pathlib import Path
 from sentiment_lab.runs.archive import export_run, import_run
 from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
-from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.runs.queue import JobError, JobManager, queued_at
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.storage import os_message
 from sentiment_lab.training.config import rate_warning
@@ -32,6 +32,28 @@ def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: 
         print(f"{len(result.sentences):,} sentences written to {csv}")
     else:
         print(result.sentences.head(20).to_string(index=False, max_colwidth=70))
+
+
+SUBMIT_HINT = "python -m sentiment_lab.jobs submit --help lists a run's settings"
+
+
+def run_lines(rows: list[dict]) -> list[str]:
+    """`jobs list`: one line a run, with its state (a queued run's place in line), where it is (its step, or
+    what it does before the first: features, the SVM's fit), best validation and test accuracy."""
+    queued = sorted((queued_at(r), r["id"]) for r in rows if r["state"] == "queued")
+    place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
+    lines = []
+    for r in rows:
+        state = r["state"] + (" (resumable)" if r.get("resumable") else "")
+        if r["id"] in place:
+            state += " (next)" if place[r["id"]] == 1 else f" (#{place[r['id']]})"
+        where = f"step {r['step']}/{r['total_steps']}" if r.get("total_steps") else "-"
+        if r.get("phase"):
+            where = phase_text(r["phase"])
+        best = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
+        test = f" test {r['test_accuracy']:.3f}" if r.get("test_accuracy") is not None else ""
+        lines.append(f"{r['id']:60s} {state:21s} {where} best {best}{test}")
+    return lines
 
 
 def _lines(value: str) -> int:
@@ -104,13 +126,7 @@ def main(argv=None) -> int:
             if args.json:
                 print(json.dumps(rows, indent=1))
             else:
-                for r in rows:
-                    acc = f"{r['best_eval_accuracy']:.3f}" if r.get("best_eval_accuracy") else "-"
-                    state = r["state"] + (" (resumable)" if r.get("resumable") else "")
-                    where = f"step {r['step']}/{r['total_steps'] or '?'}"
-                    if r.get("phase"):
-                        where = phase_text(r["phase"])  # features or the SVM's fit, before the first step
-                    print(f"{r['id']:60s} {state:21s} {where} best {acc}")
+                print(*run_lines(rows) or [f"no runs in {manager.root} yet: {SUBMIT_HINT}"], sep="\n")
         elif args.command == "stop":
             if manager.stop(args.run, wait=True) == "cancelled":
                 print("cancelled")

@@ -287,3 +287,24 @@ def test_the_log_of_a_run_that_has_logged_nothing_says_so(tmp_path, monkeypatch,
     monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
     assert jobs.main(["logs", run_id]) == 0
     assert capsys.readouterr().out == "(nothing logged yet)\n"  # was one blank line
+
+
+def test_the_run_list_gives_a_queued_runs_place_and_a_finished_runs_test_accuracy(tmp_path, monkeypatch, capsys):
+    from sentiment_lab import jobs
+
+    rows = [
+        {"id": "b", "state": "queued", "submitted": 20.0, "step": 0, "total_steps": None},
+        {"id": "a", "state": "queued", "submitted": 10.0, "step": 0, "total_steps": None},
+        {"id": "r", "state": "running", "step": 4, "total_steps": 10, "best_eval_accuracy": 0.61},
+        {"id": "d", "state": "done", "step": 10, "total_steps": 10, "best_eval_accuracy": 0.7, "test_accuracy": 0.65},
+    ]
+    lines = [" ".join(line.split()) for line in jobs.run_lines(rows)]
+    # a queued run read "step 0/? best -", and no list gave a test accuracy
+    assert lines == [
+        "b queued (#2) - best -",
+        "a queued (next) - best -",
+        "r running step 4/10 best 0.610",
+        "d done step 10/10 best 0.700 test 0.650",
+    ]
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
+    assert jobs.main(["list"]) == 0 and "no runs in" in capsys.readouterr().out  # was one blank line
