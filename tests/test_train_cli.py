@@ -30,6 +30,11 @@ def train(*args: str, env_root: Path, check: bool = True) -> subprocess.Complete
     return proc
 
 
+def tiny_flags(model: Path, data: Path) -> list[str]:
+    """A tiny model on the tiny data: two epochs of short batches."""
+    return ["--model", str(model), "--dataset", str(data), "--epochs", "2", "--batch_size", "8", "--max_length", "32"]
+
+
 def only_run(root: Path) -> Path:
     runs = [p for p in root.iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1, runs
@@ -59,21 +64,7 @@ def check_run_folder(folder: Path, method: str) -> dict:
 
 @pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
 def test_tiny_run_writes_a_complete_folder(method, tiny_models, tiny_data, tmp_path):
-    train(
-        "--method",
-        method,
-        "--model",
-        str(tiny_models["distilbert"]),
-        "--dataset",
-        str(tiny_data),
-        "--epochs",
-        "2",
-        "--batch_size",
-        "8",
-        "--max_length",
-        "32",
-        env_root=tmp_path,
-    )
+    train("--method", method, *tiny_flags(tiny_models["distilbert"], tiny_data), env_root=tmp_path)
     check_run_folder(only_run(tmp_path), method)
 
 
@@ -273,23 +264,7 @@ def test_bundled_minilm_learns_rotten_tomatoes(method, tmp_path):
 def test_a_run_that_does_not_learn_says_so(tiny_models, tiny_data, tmp_path):
     from sentiment_lab.training.runner import did_not_learn
 
-    done = train(
-        "--method",
-        "full",
-        "--lr",
-        "0.9",
-        "--model",
-        str(tiny_models["bert"]),
-        "--dataset",
-        str(tiny_data),
-        "--epochs",
-        "2",
-        "--batch_size",
-        "8",
-        "--max_length",
-        "32",
-        env_root=tmp_path,
-    )
+    done = train("--method", "full", "--lr", "0.9", *tiny_flags(tiny_models["bert"], tiny_data), env_root=tmp_path)
     results = json.loads((only_run(tmp_path) / "results.json").read_text())
     assert "did not learn" in (results["warning"] or ""), results
     assert "did not learn" in done.stdout + done.stderr  # the run's log (log.txt under the job runner)
