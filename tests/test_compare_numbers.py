@@ -104,3 +104,28 @@ def test_with_no_answer_the_chart_says_so_instead_of_drawing_empty_axes():
     fig = positive_bar([{"method": "LoRA", "error": "no finished lora run yet: train one in the Train tab"}])
     assert not fig.data and not fig.layout.xaxis.visible and not fig.layout.shapes  # no 0.5 line over nothing
     assert [a.text for a in fig.layout.annotations] == ["No method answered: the table says why"]
+
+
+def test_runs_trained_on_different_data_are_said_not_to_compare(isolated_checkpoints, finished_runs, capsys):
+    import json
+    import shutil
+
+    from sentiment_lab import compare
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.serving.predict import Predictor
+
+    same = [{**ROWS[0], "dataset": "cornell-movie-review-data/rotten_tomatoes"},
+            {**ROWS[1], "dataset": "../shared/data/rotten_tomatoes"}]  # fmt: skip
+    assert "different data" not in summary_note(same, "a fine film")  # a Hub id and its local copy are one
+    root = isolated_checkpoints  # where the compare command looks too
+    shutil.copytree(finished_runs, root, dirs_exist_ok=True)
+    config = root / "svm-tiny" / "config.json"
+    saved = json.loads(config.read_text())
+    saved["data"]["dataset"] = "uploads/three-classes.csv"  # as if the SVM had learned from another file
+    config.write_text(json.dumps(saved))
+    rows = Predictor(JobManager(root)).predict("a fine film", {"svm": "svm-tiny", "full": "full-tiny"})
+    note = summary_note(rows, "a fine film")  # nothing said the SVM's test accuracy was on other data
+    assert "trained on different data" in note and "SVM on frozen features on three-classes.csv" in note
+    assert "Full fine-tuning on data" in note  # the tiny data's folder
+    assert compare.main(["a fine film", "--run", "svm=svm-tiny", "--run", "full=full-tiny"]) == 0
+    assert "note: These runs trained on different data" in capsys.readouterr().out

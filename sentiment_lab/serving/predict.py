@@ -125,6 +125,12 @@ class Predictor:
         cached = self.models.get(run_id)
         return scores_on_test(self.jobs.folder(run_id)) if cached is None else cached[2]
 
+    def trained_on(self, run_id: str) -> str:
+        """The dataset a run trained on (its config's), read with its model."""
+        cached = self.models.get(run_id)
+        cfg = cached[1][2] if cached is not None else RunConfig.load(self.jobs.folder(run_id) / "config.json")
+        return cfg.data.dataset
+
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
         runs = self.latest_runs()
@@ -285,7 +291,7 @@ class Predictor:
 
     def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
         """One row per method: label, its probability, every class probability, milliseconds answering
-        and loading (0 once loaded), or an error."""
+        and loading (0 once loaded), its run's test scores and dataset, or an error."""
         rows = []
         for method, answer in self.predict_many([check_review(text)], runs).items():
             row = {"method": method, "run": answer["run"]}
@@ -303,6 +309,7 @@ class Predictor:
                     load_ms=answer["load_ms"],
                     test_accuracy=accuracy,
                     chance=chance,
+                    dataset=self.trained_on(answer["run"]),
                 )
             rows.append(row)
         return rows
