@@ -20,7 +20,7 @@ from sentiment_lab.serving.review_batch import loading_note, read_reviews, table
 from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.run_notes import data_note
 from sentiment_lab.serving.word_influence import influence
-from sentiment_lab.storage import os_message
+from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import ConfigError
 
 
@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     except (ConfigError, JobError, RunIdError, ValueError) as e:  # ReviewError and unreadable files are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return reader_gone()
     except OSError as e:  # --csv where nothing can be written
         print(f"error: {os_message(e)}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager, queued_at
 from sentiment_lab.runs.worker import parse_args
-from sentiment_lab.storage import os_message
+from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
 from sentiment_lab.training.records import phase_text, read_status
@@ -148,6 +148,8 @@ def main(argv=None) -> int:
     except (JobError, RunIdError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return reader_gone()
     except OSError as e:  # a path given to write to (--out, --csv) that cannot be written
         print(f"error: {os_message(e)}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +62,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def os_message(e: OSError) -> str:
     """An operating system's refusal to write as one line naming the path, without the errno."""
     return f"cannot write {e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+
+
+def reader_gone() -> int:
+    """Standard output's reader has closed it (`jobs list | head`): end quietly, as a filter does, with what
+    is left unwritten sent nowhere so that the exit's flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1

@@ -308,3 +308,15 @@ def test_the_run_list_gives_a_queued_runs_place_and_a_finished_runs_test_accurac
     ]
     monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
     assert jobs.main(["list"]) == 0 and "no runs in" in capsys.readouterr().out  # was one blank line
+
+
+def test_a_listing_whose_reader_has_gone_ends_quietly(tmp_path):
+    reader, writer = os.pipe()
+    os.close(reader)  # as `jobs list | head -1` once head has its line
+    env = {**os.environ, "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path)}
+    cli = [sys.executable, "-m", "sentiment_lab.jobs", "list"]
+    try:
+        done = subprocess.run(cli, cwd=ROOT, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert done.stderr == ""  # was "error: [Errno 32] Broken pipe"
