@@ -116,6 +116,31 @@ class FitResult:
     """The step where evaluations stopped bringing a better checkpoint (`patience` of them in a row)"""
     train_seconds: float = 0.0
     samples: int = 0
+    micro_batches: int = 1
+    """The parts each batch was last taken in (more than one after the device ran out of memory)"""
+
+
+def parts_of(inputs: dict, y: torch.Tensor, parts: int) -> Iterator[tuple[dict, torch.Tensor]]:
+    """A batch in `parts` slices of sentences, each cut to its own longest sentence (padding is on the right)."""
+    for rows in torch.tensor_split(torch.arange(len(y), device=y.device), parts):
+        if not len(rows):
+            continue
+        part = {k: v[rows] for k, v in inputs.items()}
+        if "attention_mask" in part:
+            width = int(part["attention_mask"].sum(1).max())
+            part = {k: v[:, :width] for k, v in part.items()}
+        yield part, y[rows]
+
+
+class OutOfMemory(RuntimeError):
+    """The device ran out of memory where taking the batch in more parts cannot help; the message says what can."""
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """A device's (or the CPU allocator's) out-of-memory error, as accelerate tells one apart."""
+    from accelerate.utils.memory import should_reduce_batch_size
+
+    return isinstance(error, torch.OutOfMemoryError) or should_reduce_batch_size(error)
 
 
 def logits_of(model, inputs: dict) -> torch.Tensor:
@@ -209,6 +234,7 @@ def fit(
     progress=None,
     snapshot: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    log: Callable[[str], None] = print,
 ) -> FitResult:
     """Train `model` on `train`, evaluate on `val` `evals_per_epoch` times an epoch, keep the best.
 
@@ -217,6 +243,7 @@ def fit(
     Args:
         snapshot: given the whole training state after every evaluation but the last (main process only), to save.
         resume: such a state: the loop goes on from its step as if it had never stopped.
+        log: where a line for the run's log goes (the micro-batches taken after running out of memory).
     """
     groups = param_groups(model, settings.weight_decay)
     clipped = [p for g in groups for p in g["params"]]
@@ -264,7 +291,49 @@ def fit(
             progress.update(step)
     started = time.perf_counter()
     running, running_n = (resume["running"], resume["running_n"]) if resume is not None else (0.0, 0)
+    result.micro_batches = (resume or {}).get("micro_batches", 1)
     model.train()
+
+    def forward_backward(inputs: dict, y: torch.Tensor) -> torch.Tensor:
+        """One batch's loss (the batch mean) with its gradient, taken in `result.micro_batches` parts whose
+        gradients add up to the whole batch's; the processes exchange gradients once, after the last part."""
+        if result.micro_batches == 1:
+            with accelerator.autocast(), levers.step_context():
+                loss = F.cross_entropy(logits_of(model, inputs).float(), y)
+            accelerator.backward(loss)
+            return loss
+        pieces, loss = list(parts_of(inputs, y, result.micro_batches)), 0.0
+        for i, (part, part_y) in enumerate(pieces):
+            last = i == len(pieces) - 1
+            with contextlib.nullcontext() if last else accelerator.no_sync(model):
+                with accelerator.autocast(), levers.step_context():
+                    part_loss = F.cross_entropy(logits_of(model, part).float(), part_y, reduction="sum") / len(y)
+                accelerator.backward(part_loss)
+            loss = loss + part_loss.detach()
+        return loss
+
+    def more_parts(inputs: dict, y: torch.Tensor) -> None:
+        """After the device ran out of memory on a batch: drop its partial gradients and take it again, and
+        every batch after it, in twice as many parts: the same step in less memory. One process alone: the
+        others would wait for it in their gradient exchange."""
+        where = f"out of {accelerator.device.type} memory at step {step + 1}"
+        if accelerator.num_processes > 1:
+            raise OutOfMemory(
+                f"{where} in one of {accelerator.num_processes} processes: lower Max length or Batch size, or "
+                "train in one process, which takes each batch in parts when memory runs out"
+            )
+        if result.micro_batches >= len(y):
+            raise OutOfMemory(f"{where} with one sentence at a time: lower Max length")
+        from accelerate.utils.memory import clear_device_cache
+
+        optimizer.zero_grad(set_to_none=True)
+        levers.after_step(inputs)
+        clear_device_cache(garbage_collection=True)
+        result.micro_batches = min(len(y), 2 * result.micro_batches)
+        log(
+            f"out of {accelerator.device.type} memory at step {step + 1}: each batch is now taken in "
+            f"{result.micro_batches} parts, one after another (the same steps, in less memory)"
+        )
 
     def take_snapshot() -> None:
         if snapshot is None or not accelerator.is_main_process:
@@ -286,6 +355,7 @@ def fit(
                 "running": float(running),
                 "running_n": running_n,  # the train loss since it was last logged
                 "since_best": since_best,
+                "micro_batches": result.micro_batches,
             }
         )
 
@@ -326,9 +396,15 @@ def fit(
                 break
             inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
             y = y.to(accelerator.device)
-            with accelerator.autocast(), levers.step_context():
-                loss = F.cross_entropy(logits_of(model, inputs).float(), y)
-            accelerator.backward(loss)
+            while True:
+                try:
+                    loss = forward_backward(inputs, y)
+                    break
+                except RuntimeError as e:
+                    if not out_of_memory(e):
+                        raise
+                # Outside the except clause: the failed attempt's tensors, which its traceback holds, are free.
+                more_parts(inputs, y)
             if settings.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(clipped, settings.max_grad_norm)
             optimizer.step()

@@ -28,7 +28,15 @@ from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample, tokenize
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
-from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
+from sentiment_lab.training.loop import (
+    FeatureBatches,
+    OutOfMemory,
+    TokenBatches,
+    evaluate,
+    fit,
+    macro_f1,
+    out_of_memory,
+)
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.records import write_status
 from sentiment_lab.training.state import (
@@ -42,7 +50,7 @@ from sentiment_lab.training.state import (
     trim_metrics,
 )
 
-USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, ResumeError, UnsupportedArchitecture)
+USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, OutOfMemory, ResumeError, UnsupportedArchitecture)
 
 
 def seed_everything(seed: int) -> None:
@@ -181,6 +189,8 @@ class Runner:
             return self._fail(str(e))
         except Exception as e:  # the full trace goes to log.txt; status gets the short text
             traceback.print_exc()
+            if out_of_memory(e):  # outside a training step (features, evaluation): no parts to take
+                return self._fail(f"out of memory ({str(e).splitlines()[0][:160]}): lower Max length or Batch size")
             return self._fail(f"{type(e).__name__}: {e}")
         finally:
             if self.main:
@@ -423,6 +433,7 @@ class Runner:
             progress,
             snapshot=snapshot,
             resume=self.resumed,
+            log=self.log,
         )
         if progress is not None:
             progress.close()
@@ -465,6 +476,7 @@ class Runner:
             "train_seconds": (self.resumed or {}).get("run_seconds", 0.0) + time.perf_counter() - started,
             "samples": result.samples,
             "steps": result.steps,
+            "micro_batches": result.micro_batches,
             "stopped": False,
             "early_stop": result.early_stop,
             "lr": cfg.learning_rate,
