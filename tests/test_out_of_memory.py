@@ -106,3 +106,19 @@ def test_a_run_that_ran_out_of_memory_logs_and_records_its_parts(
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["micro_batches"] == 2 and results["steps"] == 8  # every step of the run, 64 sentences
     assert "out of cpu memory at step 1: each batch is now taken in 2 parts" in capsys.readouterr().out  # its log
+
+
+def test_a_resumed_run_goes_on_in_the_parts_it_had_come_to(tiny_models, tiny_data, monkeypatch):
+    ds, tok = prepared(tiny_models["bert"], tiny_data)
+    cfg = RunConfig.of(method="lora", model=str(tiny_models["bert"])).validated()
+    train = TokenBatches(ds.splits["train"], tok.pad_token_id, 8, 0)
+    settings = Optimisation(epochs=1, lr=1e-3, evals_per_epoch=2)
+    taken = out_of_memory_on(monkeypatch, lambda call, rows: rows > 4)
+    states, lines = [], []
+    fit(methods.build(cfg, ID2LABEL), train, train, settings, Accelerator(cpu=True), 2, lambda r: None,
+        snapshot=states.append, log=lines.append)  # fmt: skip
+    assert states[0]["step"] == 4 and states[0]["micro_batches"] == 2 and len(lines) == 1
+    taken.clear()
+    result = fit(methods.build(cfg, ID2LABEL), train, train, settings, Accelerator(cpu=True), 2, lambda r: None,
+                 resume=states[0], log=lines.append)  # fmt: skip
+    assert result.steps == 8 and taken == [4] * 8 and len(lines) == 1  # from its first step on, no error again
