@@ -265,3 +265,33 @@ def test_a_worker_hands_the_next_run_the_apps_environment_not_its_own(monkeypatc
     assert not {"RANK", "WORLD_SIZE", "MASTER_PORT", "ACCELERATE_USE_CPU"} & from_worker.keys()
     assert from_worker["OMP_NUM_THREADS"] == "3" and "CUDA_VISIBLE_DEVICES" not in from_worker
     assert from_worker["X"] == "2" and from_worker[ENV_APP_OWN] == from_app[ENV_APP_OWN]
+
+
+FAILS_IN_PROCESS_1 = """
+import os
+if os.environ.get("RANK") == "1":
+    import torch
+    from sentiment_lab.training import loop
+    real, calls = loop.logits_of, [0]
+    def logits_of(model, inputs):
+        calls[0] += model.training
+        if model.training and calls[0] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
+        return real(model, inputs)
+    loop.logits_of = logits_of
+"""
+
+
+def test_a_process_that_fails_fails_the_run_in_its_own_words_and_the_run_ends(tiny_models, tiny_data, tmp_path):
+    """The second process runs out of memory at its third step while the first waits in that step's gradient
+    exchange: the run used to hang there, `running`, holding its queue slot for good."""
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FAILS_IN_PROCESS_1)
+    folder = tmp_path / "run"
+    args = ["--method", "lora", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data), *FLAGS]
+    cmd, env = launched(folder, args, 2)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "inject"), str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    status = read_status(folder)
+    assert done.returncode != 0 and status["state"] == "failed", done.stdout[-3000:]
+    assert status["error"].startswith("out of cpu memory at step 3 in one of 2 processes: lower Max length")

@@ -18,7 +18,7 @@ from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_roo
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags, ignored_flags
 from sentiment_lab.training.config import EXERCISE_METHOD, ConfigError, RunConfig
-from sentiment_lab.training.records import write_status
+from sentiment_lab.training.records import read_status, write_status
 
 USER_ERRORS = (ConfigError, RunIdError)
 
@@ -133,7 +133,8 @@ class StopFlag:
     def _on_signal(self, *_) -> None:
         self.event.set()
         if not self.asked:
-            if int(os.environ.get("RANK", "0")) == 0 and (self.folder / "status.json").is_file():
+            # Not over a failure: the launcher also ends the others this way when one process has failed.
+            if int(os.environ.get("RANK", "0")) == 0 and read_status(self.folder).get("state") not in (None, "failed"):
                 write_status(
                     self.folder, "stopped", error="stopped by the user before training began: nothing to resume"
                 )
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     from sentiment_lab.training.runner import Runner, end_processes  # torch loads after the arguments are checked
 
     code = Runner(cfg, out, should_stop=stop, resume=resume).run()
-    end_processes()
+    end_processes(wait=code == 0)
     if managed and int(os.environ.get("RANK", "0")) == 0:
         JobManager(out.parent).advance()
     return code

@@ -38,7 +38,7 @@ from sentiment_lab.training.loop import (
     out_of_memory,
 )
 from sentiment_lab.training.metrics import MetricsWriter
-from sentiment_lab.training.records import write_status
+from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.state import (
     ResumeError,
     check_data,
@@ -127,13 +127,15 @@ def stop_message(step: int, total: int) -> str:
     )
 
 
-def end_processes() -> None:
+def end_processes(wait: bool = True) -> None:
     """Leave the process group of a multi-process run cleanly: a gloo group left to the interpreter's exit
     can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed. The
     ranks first wait for each other: one that tore its group down while the main process was still saving
-    the model could abort the same way."""
+    the model could abort the same way. A failed process does not wait: the others may be inside a step's
+    gradient exchange, which it would then never join, and the run would hang; its exit ends theirs."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+        if wait:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
@@ -237,9 +239,13 @@ class Runner:
             )
 
     def _fail(self, message: str) -> int:
-        self.log(f"error: {message}")
-        if self.main:
-            write_status(self.folder, "failed", error=message)
+        """The run failed: say why in its log and status. In a multi-process run any process may fail first
+        (out of memory in its share, say); its words stay, not those of the others, which then fail too as
+        their gradient exchange loses it."""
+        print(f"error: {message}", flush=True)
+        if self.main or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if read_status(self.folder).get("state") != "failed":
+                write_status(self.folder, "failed", error=message)
         return 1
 
     def _wandb_hook(self):
