@@ -279,3 +279,19 @@ def test_ceiling_counts_the_trainers_padding_and_our_last_layer_cut():
     assert mixed["real_tokens"] == 5 * 60 + 50 * 4
     assert mixed["ours_tokens"] == 16 * 50 + 48 * 5
     assert mixed["trainer_tokens"] > mixed["ours_tokens"]
+
+
+def test_oom_bench_dry_run_trains_on_in_parts_to_the_same_model(tiny_models, tiny_data, monkeypatch):
+    """`bench.oom --device cpu` runs the script a GPU session would run, the device's error simulated."""
+    from bench import oom
+
+    monkeypatch.setattr(oom, "distilbert_folder", lambda tok, labels, folder: str(tiny_models["bert"]))
+    monkeypatch.setattr(oom, "write_json", lambda name, payload: None)
+    argv = ["--device", "cpu", "--batch", "8", "--steps", "3", "--tokenizer", str(tiny_models["bert"])]
+    try:
+        payload = oom.main([*argv, "--data", str(tiny_data)])
+    finally:
+        fresh_accelerator_state()
+    whole, capped = payload["runs"]["whole"], payload["runs"]["capped"]
+    assert (whole["micro_batches"], capped["micro_batches"]) == (1, 4) and whole["steps"] == capped["steps"] == 3
+    assert payload["logit_gap"] < 1e-4
