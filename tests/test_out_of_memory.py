@@ -11,7 +11,8 @@ from torch import nn
 
 from sentiment_lab.training import loop, methods
 from sentiment_lab.training.config import Optimisation, RunConfig
-from sentiment_lab.training.loop import TokenBatches, fit, parts_of
+from sentiment_lab.training.loop import TokenBatches, fit
+from sentiment_lab.training.micro_batches import parts_of
 
 
 def out_of_memory_on(monkeypatch, fails) -> list[int]:

@@ -19,6 +19,7 @@ from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.cpu_levers import CpuLevers
 from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
 from sentiment_lab.training.first_token import first_token_only
+from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory, parts_of
 from sentiment_lab.training.param_groups import param_groups
 
 Report = Callable[[dict], None]
@@ -118,29 +119,6 @@ class FitResult:
     samples: int = 0
     micro_batches: int = 1
     """The parts each batch was last taken in (more than one after the device ran out of memory)"""
-
-
-def parts_of(inputs: dict, y: torch.Tensor, parts: int) -> Iterator[tuple[dict, torch.Tensor]]:
-    """A batch in `parts` slices of sentences, each cut to its own longest sentence (padding is on the right)."""
-    for rows in torch.tensor_split(torch.arange(len(y), device=y.device), parts):
-        if not len(rows):
-            continue
-        part = {k: v[rows] for k, v in inputs.items()}
-        if "attention_mask" in part:
-            width = int(part["attention_mask"].sum(1).max())
-            part = {k: v[:, :width] for k, v in part.items()}
-        yield part, y[rows]
-
-
-class OutOfMemory(RuntimeError):
-    """The device ran out of memory where taking the batch in more parts cannot help; the message says what can."""
-
-
-def out_of_memory(error: BaseException) -> bool:
-    """A device's (or the CPU allocator's) out-of-memory error, as accelerate tells one apart."""
-    from accelerate.utils.memory import should_reduce_batch_size
-
-    return isinstance(error, torch.OutOfMemoryError) or should_reduce_batch_size(error)
 
 
 def logits_of(model, inputs: dict) -> torch.Tensor:

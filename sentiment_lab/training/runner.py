@@ -28,16 +28,9 @@ from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample, tokenize
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
-from sentiment_lab.training.loop import (
-    FeatureBatches,
-    OutOfMemory,
-    TokenBatches,
-    evaluate,
-    fit,
-    macro_f1,
-    out_of_memory,
-)
+from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
+from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
 from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.state import (
     ResumeError,
