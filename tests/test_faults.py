@@ -122,3 +122,22 @@ def test_two_managers_never_start_the_same_run_twice(tmp_path):
     assert states.count("running") == 1 and states.count("queued") == 3
     for i in ids:
         (a if i in a.children else b).stop(i, wait=True)
+
+
+@pytest.mark.parametrize("state, after", [("running", "stopped"), ("failed", "failed"), ("done", "done")])
+def test_a_stop_before_the_loop_asks_stops_only_a_run_still_going(state, after, tmp_path, monkeypatch):
+    """SIGTERM before the loop's first check ends the process at once. The launcher also sends it to the other
+    processes when one has failed, and it may reach a run (an SVM's, which never asks) that has just ended:
+    neither's words are replaced by "stopped by the user"."""
+    from sentiment_lab.runs import worker
+    from sentiment_lab.training.records import read_status, write_status
+
+    write_status(
+        tmp_path, state, error="out of cuda memory at step 3 in one of 2 processes" if state == "failed" else None
+    )
+    monkeypatch.setattr(worker.os, "_exit", lambda code: None)
+    worker.StopFlag(tmp_path)._on_signal()
+    status = read_status(tmp_path)
+    assert status["state"] == after
+    if state == "failed":
+        assert status["error"].startswith("out of cuda memory")

@@ -133,8 +133,9 @@ class StopFlag:
     def _on_signal(self, *_) -> None:
         self.event.set()
         if not self.asked:
-            # Not over a failure: the launcher also ends the others this way when one process has failed.
-            if int(os.environ.get("RANK", "0")) == 0 and read_status(self.folder).get("state") not in (None, "failed"):
+            # Only over a run still going: the launcher also ends the others this way when one process has
+            # failed, and a run that has just ended (an SVM's, which never asks) keeps its words.
+            if int(os.environ.get("RANK", "0")) == 0 and read_status(self.folder).get("state") in ("queued", "running"):
                 write_status(
                     self.folder, "stopped", error="stopped by the user before training began: nothing to resume"
                 )
