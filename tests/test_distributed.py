@@ -276,22 +276,33 @@ if os.environ.get("RANK") == "1":
     def logits_of(model, inputs):
         calls[0] += model.training
         if model.training and calls[0] == 3:
+            if os.environ.get("HOW") == "killed":  # as the kernel's out-of-memory killer ends a process
+                os.kill(os.getpid(), 9)
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
         return real(model, inputs)
     loop.logits_of = logits_of
 """
 
 
-def test_a_process_that_fails_fails_the_run_in_its_own_words_and_the_run_ends(tiny_models, tiny_data, tmp_path):
+@pytest.mark.parametrize(
+    "how, said",
+    [
+        ("raised", "out of cpu memory at step 3 in one of 2 processes: lower Max length"),
+        ("killed", "another process of this run ended while this one waited for it (killed, out of memory say"),
+    ],
+)
+def test_a_process_that_fails_fails_the_run_saying_why_and_the_run_ends(how, said, tiny_models, tiny_data, tmp_path):
     """The second process runs out of memory at its third step while the first waits in that step's gradient
-    exchange: the run used to hang there, `running`, holding its queue slot for good."""
+    exchange: the run used to hang there, `running`, holding its queue slot for good. Killed without a word,
+    it left gloo's "Connection reset by peer" as the run's error."""
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(FAILS_IN_PROCESS_1)
     folder = tmp_path / "run"
     args = ["--method", "lora", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data), *FLAGS]
     cmd, env = launched(folder, args, 2)
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "inject"), str(ROOT), env.get("PYTHONPATH", "")])
+    env["HOW"] = how
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     status = read_status(folder)
     assert done.returncode != 0 and status["state"] == "failed", done.stdout[-3000:]
-    assert status["error"].startswith("out of cpu memory at step 3 in one of 2 processes: lower Max length")
+    assert status["error"].startswith(said)

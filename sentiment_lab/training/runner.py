@@ -120,6 +120,18 @@ def stop_message(step: int, total: int) -> str:
     )
 
 
+def peer_lost(error: BaseException) -> bool:
+    """A multi-process run's collective failed because another of its processes is gone (gloo's words for a
+    closed connection, or NCCL's backend error)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    if isinstance(error, torch.distributed.DistBackendError):
+        return True
+    return isinstance(error, RuntimeError) and any(
+        words in str(error) for words in ("Connection reset by peer", "Connection closed by peer", "remote worker")
+    )
+
+
 def end_processes(wait: bool = True) -> None:
     """Leave the process group of a multi-process run cleanly: a gloo group left to the interpreter's exit
     can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed. The
@@ -186,6 +198,11 @@ class Runner:
             traceback.print_exc()
             if out_of_memory(e):  # outside a training step (features, evaluation): no parts to take
                 return self._fail(f"out of memory ({str(e).splitlines()[0][:160]}): lower Max length or Batch size")
+            if peer_lost(e):
+                return self._fail(
+                    "another process of this run ended while this one waited for it (killed, out of memory "
+                    "say, or failed before it could say why): its own lines are in the log"
+                )
             return self._fail(f"{type(e).__name__}: {e}")
         finally:
             if self.main:
