@@ -143,3 +143,24 @@ def test_scoring_a_big_test_split_on_a_few_of_its_sentences_is_said(tmp_path, mo
     monkeypatch.setattr(JobManager, "advance", lambda self: [])  # were anything queued, it would not train
     assert jobs.main(["submit", "--method", "svm", "--dataset", str(big), "--max_eval_samples", "50"]) == 0
     assert "warning: max_eval_samples 50 scores the test on 50 of its 108 sentences" in capsys.readouterr().err
+
+
+def test_a_max_length_that_cuts_training_sentences_is_said_in_the_runs_log(tiny_models, tiny_data, tmp_path, capsys):
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.data import Split, length_warning
+    from sentiment_lab.training.runner import Runner
+
+    split = Split(["a"] * 200, np.zeros(200, dtype=int), [[2, 7, 3]] * 197 + [[2, 7, 7, 7, 3]] * 3)
+    assert length_warning(split, 5)[0].startswith("max length 5: 3 of 200 training sentences (2%) reach it")
+    assert length_warning(split, 5, at_least=0.02) == [] and length_warning(split, 6) == []  # 1.5%; none
+    assert length_warning(split, 3)[0].startswith("max length 3: 200 of 200 training sentences (100%) reach it")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train", "validation", "test"):  # the tiny sentences twice over: 10 tokens with [CLS] and [SEP]
+        frame = pd.read_parquet(tiny_data / f"{name}.parquet")
+        frame.assign(text=frame["text"] + " " + frame["text"]).to_parquet(data / f"{name}.parquet")
+    common = dict(model=str(tiny_models["bert"]), dataset=str(data), device="cpu", bf16="off")
+    for max_length, said in ((8, True), (32, False)):
+        cfg = RunConfig.of(method="svm", max_length=max_length, **common).validated()
+        assert Runner(cfg, tmp_path / f"run-{max_length}", progress=False).run() == 0
+        assert ("warning: max length 8: 64 of 64 training sentences" in capsys.readouterr().out) == said

@@ -25,7 +25,14 @@ from sentiment_lab.training.backbone import (
     token_limit,
 )
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
-from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample, tokenize
+from sentiment_lab.training.data import (
+    DatasetError,
+    eval_cut_warning,
+    length_warning,
+    load_dataset,
+    subsample,
+    tokenize,
+)
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
@@ -294,6 +301,8 @@ class Runner:
             self.log(f"note: {cut}")
         for split in (train, val, test):  # only what the run uses
             tokenize(split, tokenizer, length)
+        for warning in length_warning(train, length):
+            self.log(f"warning: {warning}")
         self.log(
             f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
         )
