@@ -259,10 +259,11 @@ class Runner:
         """The run failed: say why in its log and status. In a multi-process run any process may fail first
         (out of memory in its share, say); its words stay, not those of the others, which then fail too as
         their gradient exchange loses it."""
-        print(f"error: {message}", flush=True)
-        if self.main or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            if read_status(self.folder).get("state") != "failed":
-                write_status(self.folder, "failed", error=message)
+        first = read_status(self.folder).get("state") != "failed"
+        if self.main or first:  # the others' failures that follow it would only repeat it in the log
+            print(f"error: {message}", flush=True)
+        if first and (self.main or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+            write_status(self.folder, "failed", error=message)
         return 1
 
     def _wandb_hook(self):
