@@ -113,6 +113,7 @@ def test_runs_trained_on_different_data_are_said_not_to_compare(isolated_checkpo
     from sentiment_lab import compare
     from sentiment_lab.runs.queue import JobManager
     from sentiment_lab.serving.predict import Predictor
+    from sentiment_lab.serving.review_batch import tables
 
     same = [{**ROWS[0], "dataset": "cornell-movie-review-data/rotten_tomatoes"},
             {**ROWS[1], "dataset": "../shared/data/rotten_tomatoes"}]  # fmt: skip
@@ -129,3 +130,8 @@ def test_runs_trained_on_different_data_are_said_not_to_compare(isolated_checkpo
     assert "Full fine-tuning on data" in note  # the tiny data's folder
     assert compare.main(["a fine film", "--run", "svm=svm-tiny", "--run", "full=full-tiny"]) == 0
     assert "note: These runs trained on different data" in capsys.readouterr().out
+    answers = Predictor(JobManager(root)).predict_many(
+        ["a fine film", "a dull one"], {"svm": "svm-tiny", "full": "full-tiny"}
+    )
+    note = tables(["a fine film", "a dull one"], None, answers)[2]  # many reviews: where they disagree, and why
+    assert "trained on different data, so their test accuracies do not compare: svm on three-classes.csv" in note

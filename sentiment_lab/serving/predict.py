@@ -125,12 +125,6 @@ class Predictor:
         cached = self.models.get(run_id)
         return scores_on_test(self.jobs.folder(run_id)) if cached is None else cached[2]
 
-    def trained_on(self, run_id: str) -> str:
-        """The dataset a run trained on (its config's), read with its model."""
-        cached = self.models.get(run_id)
-        cfg = cached[1][2] if cached is not None else RunConfig.load(self.jobs.folder(run_id) / "config.json")
-        return cfg.data.dataset
-
     def answering_runs(self, picks: dict[str, str | None] | None = None) -> dict[str, str | None]:
         """Each method's latest finished run, or the one picked for it."""
         runs = self.latest_runs()
@@ -233,7 +227,7 @@ class Predictor:
         self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32, one_precision: bool = False
     ) -> dict[str, dict]:
         """Every method's answers for checked `texts`: {method: {run, labels, probabilities (one list per
-        text, in order), ms answering, load_ms loading (0 once loaded)}} or {method: {run, error}}. One
+        text, in order), ms answering, load_ms loading (0 once loaded), dataset}} or {method: {run, error}}. One
         broken run never silences the others.
 
         Args:
@@ -283,11 +277,12 @@ class Predictor:
                 continue
             started = time.perf_counter()
             try:
-                self.load(answer["run"])
+                cfg = self.load(answer["run"])[2]
             except Exception as e:
                 answers[method] = _broken(answer["run"], e)
                 continue
             answer["load_ms"] = (time.perf_counter() - started) * 1000
+            answer["dataset"] = cfg.data.dataset  # what it learned from: answers of runs on other data differ
 
     def predict(self, text: str, runs: dict[str, str | None]) -> list[dict]:
         """One row per method: label, its probability, every class probability, milliseconds answering
@@ -309,7 +304,7 @@ class Predictor:
                     load_ms=answer["load_ms"],
                     test_accuracy=accuracy,
                     chance=chance,
-                    dataset=self.trained_on(answer["run"]),
+                    dataset=answer["dataset"],
                 )
             rows.append(row)
         return rows

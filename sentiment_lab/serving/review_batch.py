@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from sentiment_lab.serving.predict import ReviewError, check_review
+from sentiment_lab.serving.run_notes import data_note
 from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.config import METHODS
 from sentiment_lab.training.data import DatasetError, label_key, read_table
@@ -124,6 +125,8 @@ def tables(texts: list[str], gold: list | None, answers: dict[str, dict]) -> tup
             per_review = per_review.sort_values(
                 "agree", kind="stable", ignore_index=True
             )  # "no" first: the interesting ones
+    mixed = data_note([{"method": m, **a} for m, a in answers.items() if "error" not in a])
+    note += f" {mixed}" if mixed else ""
     note += loading_note(answers.values())
     if unmatched:
         note += " The given labels match no class of " + "; ".join(unmatched) + "."
