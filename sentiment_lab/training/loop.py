@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils.memory import clear_device_cache
 
 from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.cpu_levers import CpuLevers
@@ -302,8 +303,6 @@ def fit(
             )
         if result.micro_batches >= len(y):
             raise OutOfMemory(f"{where} with one sentence at a time: lower Max length")
-        from accelerate.utils.memory import clear_device_cache
-
         optimizer.zero_grad(set_to_none=True)
         levers.after_step(inputs)
         clear_device_cache(garbage_collection=True)

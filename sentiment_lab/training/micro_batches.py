@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
+from accelerate.utils.memory import should_reduce_batch_size
 
 
 def parts_of(inputs: dict, y: torch.Tensor, parts: int) -> Iterator[tuple[dict, torch.Tensor]]:
@@ -25,6 +26,4 @@ class OutOfMemory(RuntimeError):
 
 def out_of_memory(error: BaseException) -> bool:
     """A device's (or the CPU allocator's) out-of-memory error, as accelerate tells one apart."""
-    from accelerate.utils.memory import should_reduce_batch_size
-
     return isinstance(error, torch.OutOfMemoryError) or should_reduce_batch_size(error)
