@@ -17,6 +17,7 @@ from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
 from sentiment_lab.training.records import phase_text, read_status
+from sentiment_lab.training.sentence_cuts import cut_warning
 
 
 def _print_test_errors(manager: JobManager, run_ids: list[str], show: str, csv: str | None) -> None:
@@ -116,7 +117,8 @@ def main(argv=None) -> int:
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
-            for warning in warnings + data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples):
+            warnings += data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples) + cut_warning(cfg, data)
+            for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             print(manager.submit(cfg))
         elif rest:

@@ -145,22 +145,39 @@ def test_scoring_a_big_test_split_on_a_few_of_its_sentences_is_said(tmp_path, mo
     assert "warning: max_eval_samples 50 scores the test on 50 of its 108 sentences" in capsys.readouterr().err
 
 
-def test_a_max_length_that_cuts_training_sentences_is_said_in_the_runs_log(tiny_models, tiny_data, tmp_path, capsys):
+def test_a_max_length_that_cuts_training_sentences_is_said_before_the_run_is_queued_and_in_its_log(
+    tiny_models, tiny_data, tmp_path, monkeypatch, capsys
+):
+    from sentiment_lab import jobs
     from sentiment_lab.training.config import RunConfig
-    from sentiment_lab.training.data import Split, length_warning
     from sentiment_lab.training.runner import Runner
+    from sentiment_lab.ui.services import Services
+    from sentiment_lab.ui.train_tab import queued_message
 
-    split = Split(["a"] * 200, np.zeros(200, dtype=int), [[2, 7, 3]] * 197 + [[2, 7, 7, 7, 3]] * 3)
-    assert length_warning(split, 5)[0].startswith("max length 5: 3 of 200 training sentences (2%) reach it")
-    assert length_warning(split, 5, at_least=0.02) == [] and length_warning(split, 6) == []  # 1.5%; none
-    assert length_warning(split, 3)[0].startswith("max length 3: 200 of 200 training sentences (100%) reach it")
     data = tmp_path / "data"
     data.mkdir()
     for name in ("train", "validation", "test"):  # the tiny sentences twice over: 10 tokens with [CLS] and [SEP]
         frame = pd.read_parquet(tiny_data / f"{name}.parquet")
-        frame.assign(text=frame["text"] + " " + frame["text"]).to_parquet(data / f"{name}.parquet")
-    common = dict(model=str(tiny_models["bert"]), dataset=str(data), device="cpu", bf16="off")
-    for max_length, said in ((8, True), (32, False)):
-        cfg = RunConfig.of(method="svm", max_length=max_length, **common).validated()
+        long = frame["text"] + " " + frame["text"]
+        frame.assign(text=long.where(frame.index % 4 == 0, frame["text"])).to_parquet(data / f"{name}.parquet")
+    common = dict(model=str(tiny_models["bert"]), dataset=str(data), device="cpu", bf16="off", method="svm")
+    said = "max length 8 cuts 25% of the training sentences (16), their ends unread"  # a quarter are 10 tokens
+    for max_length, cut in ((8, True), (32, False)):
+        cfg = RunConfig.of(max_length=max_length, **common).validated()
         assert Runner(cfg, tmp_path / f"run-{max_length}", progress=False).run() == 0
-        assert ("warning: max length 8: 64 of 64 training sentences" in capsys.readouterr().out) == said
+        assert (f"warning: {said}" in capsys.readouterr().out) == cut  # in the run's log
+    # The Train form's answer (as the Train tab shows it beside the queued run), and `jobs submit`'s.
+    services = Services(tmp_path / "runs")
+    monkeypatch.setattr(services.jobs, "submit", lambda cfg, owner=None: "run-id")
+    queued = services.queue([RunConfig.of(max_length=8, max_train_samples=40, **common).validated()])
+    assert "⚠ Max length 8 cuts 28% of the training sentences (11)" in queued_message(queued, {})  # 11 of its 40
+    monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path / "runs"))
+    monkeypatch.setattr(jobs.JobManager, "submit", lambda self, cfg: "run-id")
+    flags = ["--method", "svm", "--model", common["model"], "--dataset", str(data), "--max_length", "8"]
+    assert jobs.main(["submit", *flags]) == 0 and f"warning: {said}" in capsys.readouterr().err
+    from sentiment_lab.training import sentence_cuts
+    from sentiment_lab.training.data import load_dataset
+
+    monkeypatch.setattr(sentence_cuts, "SAMPLE", 20)  # a big training split is counted on a sample
+    estimate = sentence_cuts.cut_warning(RunConfig.of(max_length=8, **common).validated(), load_dataset(str(data)))
+    assert re.match(r"max length 8 cuts \d+% of a sample of 20 training sentences \(\d+\)", estimate[0])

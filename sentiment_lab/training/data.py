@@ -373,19 +373,6 @@ def tokenize(split: Split, tokenizer, max_length: int) -> None:
     split.input_ids = enc["input_ids"]
 
 
-def length_warning(split: Split, max_length: int, at_least: float = 0.01) -> list[str]:
-    """What to say when more than `at_least` of a tokenised split's sentences reach `max_length` tokens: they
-    were cut there (or fit it exactly), and the model never reads their ends."""
-    reached = sum(len(ids) >= max_length for ids in split.input_ids)
-    if not split.input_ids or reached <= at_least * len(split.input_ids):
-        return []
-    return [
-        f"max length {max_length}: {reached:,} of {len(split.input_ids):,} training sentences "
-        f"({reached / len(split.input_ids):.0%}) reach it and are cut there, their ends unread; a larger max "
-        "length reads them whole"
-    ]
-
-
 def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group: int = 50) -> list[np.ndarray]:
     """Shuffled batches of similar lengths: shuffle, sort within chunks of `group` batches, shuffle batches."""
     rng = random.Random(seed * 1000003 + epoch)

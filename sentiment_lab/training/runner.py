@@ -28,7 +28,6 @@ from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import (
     DatasetError,
     eval_cut_warning,
-    length_warning,
     load_dataset,
     subsample,
     tokenize,
@@ -39,6 +38,7 @@ from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, 
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
 from sentiment_lab.training.records import read_status, write_status
+from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.training.state import (
     ResumeError,
     check_data,
@@ -286,7 +286,7 @@ class Runner:
         ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
-        said = ds.warnings + eval_cut_warning(ds, cfg.data.max_eval_samples) + rate_warning(cfg)
+        said = ds.warnings + eval_cut_warning(ds, cfg.data.max_eval_samples) + rate_warning(cfg) + cut_warning(cfg, ds)
         for warning in said:  # in the log too, whichever way the run was started
             self.log(f"warning: {warning}")
         tokenizer = load_tokenizer(cfg.model)
@@ -302,8 +302,6 @@ class Runner:
             self.log(f"note: {cut}")
         for split in (train, val, test):  # only what the run uses
             tokenize(split, tokenizer, length)
-        for warning in length_warning(train, length):
-            self.log(f"warning: {warning}")
         self.log(
             f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
         )

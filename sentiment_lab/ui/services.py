@@ -21,6 +21,7 @@ from sentiment_lab.training.backbone import hub_reachable, is_local_model
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, load_dataset
 from sentiment_lab.training.records import read_status
+from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs, store_upload
@@ -61,13 +62,23 @@ def said_here(what: str, *cleared):
     return decorate
 
 
-def check_dataset(cfg: RunConfig) -> list[str]:
-    """Read the run's data, columns included, before it is queued: a wrong path or column is said in the form
-    at once, not minutes later at the front of the queue. Returns what may mislead its scores."""
-    try:
-        return load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed).warnings
-    except DatasetError as e:
-        raise ConfigError(str(e).splitlines()[0]) from None
+def check_dataset(configs: list[RunConfig]) -> list[str]:
+    """Read the runs' data, columns included, before they are queued: a wrong path or column is said in the
+    form at once, not minutes later at the front of the queue. Returns what may mislead their scores, and what
+    their max lengths cut."""
+    said = {}
+    key = lambda c: (c.data.dataset, c.data.text_column, c.data.label_column)  # noqa: E731
+    for cfg in {key(c): c for c in configs}.values():
+        try:
+            ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
+        except DatasetError as e:
+            raise ConfigError(str(e).splitlines()[0]) from None
+        said.update(dict.fromkeys(ds.warnings))
+        same = [c for c in configs if key(c) == key(cfg)]
+        cuts = {(c.model, c.data.max_length, c.data.max_train_samples): c for c in same}  # one a model and length
+        for each in cuts.values():
+            said.update(dict.fromkeys(cut_warning(each, ds)))
+    return list(said)
 
 
 class Queued(NamedTuple):
@@ -103,8 +114,7 @@ class Services:
         configs = [c for c in configs if (c.model, c.method) not in unfit]
         if not configs:
             raise ConfigError(next(iter(unfit.values())))
-        for cfg in {(c.data.dataset, c.data.text_column, c.data.label_column): c for c in configs}.values():
-            said.update(dict.fromkeys(check_dataset(cfg)))
+        said.update(dict.fromkeys(check_dataset(configs)))
         said.update(dict.fromkeys(w for cfg in configs for w in rate_warning(cfg)))
         said.update(dict.fromkeys(f"not queued: {why}" for why in unfit.values()))
         return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
