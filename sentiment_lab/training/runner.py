@@ -286,7 +286,7 @@ class Runner:
         ds = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
         for note in ds.notes:
             self.log(f"note: {note}")
-        said = ds.warnings + eval_cut_warning(ds, cfg.data.max_eval_samples) + rate_warning(cfg) + cut_warning(cfg, ds)
+        said = ds.warnings + eval_cut_warning(ds, cfg.data.max_eval_samples) + rate_warning(cfg)
         for warning in said:  # in the log too, whichever way the run was started
             self.log(f"warning: {warning}")
         tokenizer = load_tokenizer(cfg.model)
@@ -300,6 +300,8 @@ class Runner:
         length, cut = length_cut(cfg.data.max_length, cfg.model, limit)
         if cut:
             self.log(f"note: {cut}")
+        for warning in cut_warning(cfg, ds, tokenizer, length):
+            self.log(f"warning: {warning}")
         for split in (train, val, test):  # only what the run uses
             tokenize(split, tokenizer, length)
         self.log(

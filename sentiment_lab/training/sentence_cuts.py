@@ -10,11 +10,13 @@ SAMPLE = 2000  # sentences tokenised for the estimate: a bounded cost at submit,
 SAY_ABOVE = 0.01  # the share of cut sentences worth a word
 
 
-def cut_warning(cfg: RunConfig, ds: Dataset) -> list[str]:
+def cut_warning(cfg: RunConfig, ds: Dataset, tokenizer=None, length: int | None = None) -> list[str]:
     """What to say when the run's max length (cut to what its model reads) cuts more than SAY_ABOVE of its
-    training sentences, counted on a seeded sample of them: the model never reads their ends."""
-    tokenizer = load_tokenizer(cfg.model)
-    length = length_cut(cfg.data.max_length, cfg.model, token_limit(tokenizer, load_config(cfg.model)))[0]
+    training sentences, counted on a seeded sample of them: the model never reads their ends. `tokenizer` and
+    `length`: the run's own, where it has them already (else read from its model)."""
+    if tokenizer is None or length is None:
+        tokenizer = load_tokenizer(cfg.model)
+        length = length_cut(cfg.data.max_length, cfg.model, token_limit(tokenizer, load_config(cfg.model)))[0]
     train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
     sample = subsample(train, SAMPLE, cfg.seed)
     if not len(sample):
