@@ -11,7 +11,7 @@ from pathlib import Path
 from sentiment_lab.runs.archive import export_run, import_run
 from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.paths import RunIdError
-from sentiment_lab.runs.queue import JobError, JobManager, queued_at
+from sentiment_lab.runs.queue import JobError, JobManager, queue_places
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import rate_warning
@@ -41,8 +41,7 @@ SUBMIT_HINT = "python -m sentiment_lab.jobs submit --help lists a run's settings
 def run_lines(rows: list[dict]) -> list[str]:
     """`jobs list`: one line a run, with its state (a queued run's place in line), where it is (its step, or
     what it does before the first: features, the SVM's fit), best validation and test accuracy."""
-    queued = sorted((queued_at(r), r["id"]) for r in rows if r["state"] == "queued")
-    place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
+    place = queue_places(rows)
     lines = []
     for r in rows:
         state = r["state"] + (" (resumable)" if r.get("resumable") else "")

@@ -457,6 +457,12 @@ def queued_at(status: dict) -> float:
     return status.get("queued") or status.get("submitted") or 0
 
 
+def queue_places(rows: list[dict]) -> dict[str, int]:
+    """{run id: its place in line (1: next)} of the queued runs among `rows`: the queue starts the oldest first."""
+    queued = sorted((queued_at(r), r["id"]) for r in rows if r.get("state") == "queued")
+    return {run_id: i for i, (_, run_id) in enumerate(queued, 1)}
+
+
 def _read_config(folder: Path) -> dict:
     try:
         return json.loads((folder / "config.json").read_text())

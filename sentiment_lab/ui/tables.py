@@ -10,7 +10,7 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
-from sentiment_lab.runs.queue import queued_at
+from sentiment_lab.runs.queue import queue_places
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import duration_text, phase_text
 from sentiment_lab.ui.names import model_in_table
@@ -73,8 +73,7 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
     """One line per run: state, step / total with epoch, time spent (and left, while running), best validation
     accuracy."""
     now = now or time.time()
-    queued = sorted((queued_at(r), r["id"]) for r in rows if r.get("state") == "queued")
-    place = {run_id: i for i, (_, run_id) in enumerate(queued, 1)}  # the queue starts the oldest first
+    place = queue_places(rows)
     lines = []
     for r in rows:
         step, total = r.get("step") or 0, r.get("total_steps")
