@@ -20,8 +20,8 @@ import torch
 
 from sentiment_lab.training import loop, methods
 from sentiment_lab.training.data import subsample
+from sentiment_lab.training.device import make_accelerator
 from sentiment_lab.training.loop import TokenBatches, fit
-from sentiment_lab.training.runner import make_accelerator
 
 METHODS = ("full", "lora", "adapters")  # the methods that train through the encoder
 EVERY = 10  # steps between two reads of the clock (each read waits for the device)

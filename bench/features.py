@@ -18,8 +18,8 @@ from bench.common import DATA, table, write_json
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import collate, load_dataset, subsample, tokenize
+from sentiment_lab.training.device import cpu_has_native_bf16
 from sentiment_lab.training.features import encode, sentence_features
-from sentiment_lab.training.runner import cpu_has_native_bf16
 
 
 def plain(encoder, split, pad_id: int, pooling: str, device: torch.device | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ WordPiece vocabulary as DistilBERT's). For full fine-tuning and LoRA it measures
   - our loop: bf16 autocast through accelerate, fused AdamW, length-grouped batches, at batch 16
     and at the larger batches named by --batches (a GPU is idle between a batch 16's small kernels);
   - our loop at batch 16 once more with torch's own attention-kernel order (cuDNN first), which
-    runner.steady_attention turns off: the price of one cuDNN plan per new batch shape;
+    device_setup.steady_attention turns off: the price of one cuDNN plan per new batch shape;
   - each of our steps' model FLOPs (bench.limit's count, from the real padded batches) against the
     GPU's measured bf16 matmul rate.
 Adapters and freeze the same way (freeze: our features computed once, then the head's steps; its FLOPs are
@@ -37,7 +37,7 @@ from bench.common import DATA, table, write_json
 from bench.features import plain
 from bench.limit import matmul_rate, step_flops
 from bench.throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
-from sentiment_lab.training import runner
+from sentiment_lab.training import device as device_setup
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import load_dataset, tokenize, train_batches
@@ -313,9 +313,9 @@ def table_of(rows: list) -> str:
 @contextlib.contextmanager
 def torch_attention_order():
     """torch's own SDPA backend order (cuDNN first for masked bf16 attention), which our loop turns off
-    (runner.steady_attention): measured here to show what that costs."""
+    (device_setup.steady_attention): measured here to show what that costs."""
     try:
-        with mock.patch.object(runner, "steady_attention", lambda: torch.backends.cuda.enable_cudnn_sdp(True)):
+        with mock.patch.object(device_setup, "steady_attention", lambda: torch.backends.cuda.enable_cudnn_sdp(True)):
             yield
     finally:
         torch.backends.cuda.enable_cudnn_sdp(False)

@@ -39,11 +39,11 @@ from sentiment_lab.training.cpu_attention import use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.cpu_levers import training_attention
 from sentiment_lab.training.data import load_dataset, tokenize
+from sentiment_lab.training.device import make_accelerator
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.frozen_casts import cast_frozen_linears_once
 from sentiment_lab.training.loop import TokenBatches, logits_of
-from sentiment_lab.training.runner import make_accelerator
 
 LADDER = ("fused", "math-attention", "int-dropout", "kept-grad", "int-attention", "cast-once", "first-token")
 VARIANTS = ("foreach", "compile") + LADDER

@@ -22,7 +22,7 @@ from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.cpu_levers import training_attention  # the kernel the app's training steps use
 from sentiment_lab.training.data import collate, load_dataset, tokenize, train_batches
-from sentiment_lab.training.runner import cpu_has_native_bf16
+from sentiment_lab.training.device import cpu_has_native_bf16
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0, device: str = "cpu") -> float:

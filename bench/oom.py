@@ -21,7 +21,8 @@ from torch import nn
 from bench.common import DATA, table, write_json
 from bench.gpu import distilbert_folder
 from bench.throughput import fresh_accelerator_state
-from sentiment_lab.training import loop, methods, runner
+from sentiment_lab.training import device as device_setup
+from sentiment_lab.training import loop, methods
 from sentiment_lab.training.backbone import load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import load_dataset, tokenize
@@ -45,7 +46,7 @@ def simulated_out_of_memory(most_rows: int):
 def train(cfg: RunConfig, ds, tok, batch: int, steps: int, device: str) -> tuple[nn.Module, loop.FitResult, float]:
     """`steps` steps of full fine-tuning from one seeded start; (model, its fit, peak GiB)."""
     fresh_accelerator_state()
-    accelerator = runner.make_accelerator(cfg)
+    accelerator = device_setup.make_accelerator(cfg)
     torch.manual_seed(0)
     model = methods.build(cfg, ds.id2label)
     for module in model.modules():

@@ -23,9 +23,9 @@ from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_classifier, load_encoder, load_tokenizer
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.device import make_accelerator
 from sentiment_lab.training.features import encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit
-from sentiment_lab.training.runner import make_accelerator
 
 METHODS = ("full", "lora", "adapters", "freeze")
 

@@ -12,6 +12,7 @@ LAYERS = ("training", "runs", "serving", "ui")
 LAZY = {
     ("sentiment_lab.jobs", "sentiment_lab.serving.error_analysis"),
     ("sentiment_lab.jobs", "sentiment_lab.training.methods"),
+    ("sentiment_lab.runs.worker", "sentiment_lab.training.process_group"),
     ("sentiment_lab.runs.worker", "sentiment_lab.training.runner"),
 }
 

@@ -12,7 +12,8 @@ from test_jobs import state, wait_for
 
 from sentiment_lab.runs import launch
 from sentiment_lab.runs.launch import launch_command
-from sentiment_lab.runs.queue import JobManager, group_alive
+from sentiment_lab.runs.liveness import group_alive
+from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_status
 

@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT
 from fakes.worker import fake_launcher
 
-from sentiment_lab.runs.queue import JobError, JobManager, group_alive
+from sentiment_lab.runs.liveness import group_alive
+from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_status
 

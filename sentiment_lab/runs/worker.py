@@ -150,7 +150,8 @@ def main(argv=None) -> int:
     cfg, out, managed, resume = parse_args(argv)
     stop = StopFlag(out)
     stop.install()
-    from sentiment_lab.training.runner import Runner, end_processes  # torch loads after the arguments are checked
+    from sentiment_lab.training.process_group import end_processes  # torch loads after the arguments are checked
+    from sentiment_lab.training.runner import Runner
 
     code = Runner(cfg, out, should_stop=stop, resume=resume).run()
     end_processes(wait=code == 0)

@@ -27,9 +27,9 @@ from sentiment_lab.training.backbone import (
     token_limit,
 )
 from sentiment_lab.training.config import METHODS, ConfigError, RunConfig
+from sentiment_lab.training.device import cpu_has_native_bf16
 from sentiment_lab.training.features import last_hidden, pool
 from sentiment_lab.training.records import read_results, read_status
-from sentiment_lab.training.runner import cpu_has_native_bf16
 
 MAX_REVIEW_CHARS = 5000
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import random
 import sys
 import time
 import traceback
@@ -32,11 +31,13 @@ from sentiment_lab.training.data import (
     subsample,
     tokenize,
 )
+from sentiment_lab.training.device import make_accelerator, seed_everything
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
+from sentiment_lab.training.process_group import peer_lost
 from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.training.state import (
@@ -51,56 +52,6 @@ from sentiment_lab.training.state import (
 )
 
 USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, OutOfMemory, ResumeError, UnsupportedArchitecture)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def make_accelerator(cfg: RunConfig):
-    from accelerate import Accelerator
-
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {cfg.device}: no CUDA GPU is visible here; use --device auto or cpu")
-    if cfg.device not in ("auto", "cpu", "mps") and not cfg.device.startswith("cuda"):
-        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {cfg.device!r}")
-    cpu = cfg.device == "cpu" or (
-        cfg.device == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available()
-    )
-    if cfg.device.startswith("cuda:") and "LOCAL_RANK" not in os.environ:
-        os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
-    if not cpu and torch.cuda.is_available():
-        steady_attention()
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision(cfg, cpu))
-
-
-def steady_attention() -> None:
-    """Keep masked bf16 attention off cuDNN: torch 2.11 tries cuDNN first there, and cuDNN builds an
-    execution plan for every new (batch, length) shape — every few steps with batches padded to their
-    own longest sentence, which made steps several times slower (`python -m bench.gpu`); the
-    memory-efficient kernel that takes its place needs no plan."""
-    torch.backends.cuda.enable_cudnn_sdp(False)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 / AMX: bf16 matmuls run natively (and faster) on this CPU."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def mixed_precision(cfg: RunConfig, cpu: bool) -> str:
-    """bf16 autocast where the hardware has native bf16 (GPUs that support it, CPUs with AVX512-BF16 /
-    AMX: faster training steps on the bundled MiniLM, `python -m bench.limit` prints by how much); fp16 on
-    older GPUs."""
-    if cfg.bf16 == "off":
-        return "no"
-    if cpu:
-        return "bf16" if cfg.bf16 == "on" or cpu_has_native_bf16() else "no"
-    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
-        return "fp16"
-    return "bf16"
 
 
 def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str | None:
@@ -125,30 +76,6 @@ def stop_message(step: int, total: int) -> str:
         f"stopped by the user at step {step} of {total}; its training state is saved there, "
         f"and Resume goes on from step {step}"
     )
-
-
-def peer_lost(error: BaseException) -> bool:
-    """A multi-process run's collective failed because another of its processes is gone (gloo's words for a
-    closed connection, or NCCL's backend error)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
-        return False
-    if isinstance(error, torch.distributed.DistBackendError):
-        return True
-    return isinstance(error, RuntimeError) and any(
-        words in str(error) for words in ("Connection reset by peer", "Connection closed by peer", "remote worker")
-    )
-
-
-def end_processes(wait: bool = True) -> None:
-    """Leave the process group of a multi-process run cleanly: a gloo group left to the interpreter's exit
-    can abort a rank (SIGABRT) after the run is over, and the launcher then reports the run failed. The
-    ranks first wait for each other: one that tore its group down while the main process was still saving
-    the model could abort the same way. A failed process does not wait: the others may be inside a step's
-    gradient exchange, which it would then never join, and the run would hang; its exit ends theirs."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        if wait:
-            torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
 
 
 class Runner:
