@@ -15,8 +15,10 @@ def main(argv=None) -> int:
         prog="python -m sentiment_lab.hub", description="Push a finished run to the Hub, or pull one back."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    push = sub.add_parser("push")
-    push.add_argument("run")
+    push = sub.add_parser(
+        "push", help="upload a finished run (its config, curves, results and model) to a private model repository"
+    )
+    push.add_argument("run", help="the run's id (python -m sentiment_lab.jobs list shows them)")
     push.add_argument("repo", help="user/name of a model repository (created private if missing)")
     push.add_argument("--token", help="write token (default: $HF_TOKEN)")
     pull = sub.add_parser("pull", help="bring a pushed run back as a finished run")

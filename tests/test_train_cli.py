@@ -270,3 +270,19 @@ def test_a_run_that_does_not_learn_says_so(tiny_models, tiny_data, tmp_path):
     assert "did not learn" in done.stdout + done.stderr  # the run's log (log.txt under the job runner)
     labels = [0, 0, 0, 1]
     assert did_not_learn(0.75, labels, 1e-3) and not did_not_learn(0.9, labels, 1e-3)
+
+
+def test_every_setting_says_in_help_what_it_does():
+    """A flag whose help is only its default leaves a newcomer guessing; the learning rate names each method's."""
+    import argparse
+
+    from sentiment_lab.training.cli_args import add_config_flags, field_docs
+    from sentiment_lab.training.config import DEFAULT_LR, RunConfig
+
+    undocumented = [name for name, f, owner, _ in RunConfig.flat_fields() if not field_docs(owner).get(f.name)]
+    assert undocumented == []
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    lr = next(a for a in parser._actions if a.dest == "lr").help
+    assert all(f"{method} {rate:g}" in lr for method, rate in DEFAULT_LR.items()), lr
+    assert "DEFAULT_LR" not in lr and "None" not in parser.format_help()

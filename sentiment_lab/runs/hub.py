@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from sentiment_lab.runs.archive import RUN_PATTERNS, ArchiveError, adopt_run, is_run_file
+from sentiment_lab.runs.model_card import model_card
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.backbone import hub_reachable
 from sentiment_lab.training.records import read_status
@@ -26,7 +27,7 @@ def _checked_repo(repo_id: str | None) -> str:
 
 
 def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = None) -> str:
-    """Upload the run's config, results, metrics and artefacts to a Hub model repo; return its URL."""
+    """Upload the run's config, results, metrics and artefacts with a model card to a Hub model repo; its URL."""
     folder = jobs.folder(run_id)
     if read_status(folder).get("state") != "done" or not (folder / "artefacts").is_dir():
         raise PushError(f"run {run_id} is not finished with saved artefacts: nothing to push")
@@ -36,15 +37,20 @@ def push_run(jobs: JobManager, run_id: str, repo_id: str, token: str | None = No
     repo_id = _checked_repo(repo_id)
     if not hub_reachable():
         raise PushError("the Hugging Face Hub cannot be reached from this machine: nothing can be pushed")
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
 
+    files = [f for f in sorted(folder.rglob("*")) if f.is_file() and is_run_file(f.relative_to(folder).as_posix())]
+    card = model_card(folder, repo_id).encode("utf-8")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, repo_type="model", exist_ok=True, private=True)
-        api.upload_folder(
-            folder_path=str(folder),
+        api.create_commit(  # one commit: the repository never holds a run without its card, or a card alone
             repo_id=repo_id,
-            allow_patterns=list(RUN_PATTERNS),
+            repo_type="model",
+            operations=[
+                *(CommitOperationAdd(f.relative_to(folder).as_posix(), str(f)) for f in files),
+                CommitOperationAdd("README.md", card),
+            ],
             commit_message=f"Sentiment Lab run {run_id}",
         )
     except Exception as e:  # auth, quota, network: the user needs the reason, not the trace

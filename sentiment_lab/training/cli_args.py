@@ -7,7 +7,7 @@ import ast
 import inspect
 from dataclasses import MISSING
 
-from sentiment_lab.training.config import METHODS, RunConfig, unread_by
+from sentiment_lab.training.config import DEFAULT_LR, METHODS, RunConfig, unread_by
 
 
 def field_docs(cls) -> dict[str, str]:
@@ -28,9 +28,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if section not in groups:
             groups[section] = parser.add_argument_group(section or "run")
         default = f.default if f.default is not MISSING else None
+        if name == "lr":  # each method has its own, which the flag's help lists
+            default = ", ".join(f"{method} {lr:g}" for method, lr in DEFAULT_LR.items())
         extra = {"choices": METHODS, "type": str.lower} if name == "method" else {}  # LoRA as the docs write it
         doc = field_docs(owner).get(f.name, "")
-        groups[section].add_argument(f"--{name}", default=None, help=f"{doc} (default: {default})", **extra)
+        shown = "unset" if default is None else default
+        groups[section].add_argument(f"--{name}", default=None, help=f"{doc} (default: {shown})", **extra)
 
 
 def given_flags(args: argparse.Namespace) -> dict:

@@ -83,11 +83,15 @@ class Data(Section):
     dataset: str = "cornell-movie-review-data/rotten_tomatoes"
     """Hub dataset id, or a local folder / parquet / CSV / JSON-lines file"""
     text_column: str = "text"
+    """The column holding each review"""
     label_column: str = "label"
+    """The column holding each review's class: ids (0, 1, ...) or names"""
     max_length: int = 512
     """Longest tokenised review; batches are padded only to their own longest sentence"""
     max_train_samples: int | None = None
+    """Train on a seeded sample of this many training sentences; unset: all of them"""
     max_eval_samples: int | None = None
+    """Score validation and test on a seeded sample of this many sentences each; unset: all of them"""
 
     def check(self) -> None:
         for name in ("dataset", "text_column", "label_column"):
@@ -105,12 +109,15 @@ class Optimisation(Section):
 
     READ_BY: ClassVar[tuple[str, ...]] = ("full", "lora", "freeze", "adapters")
     epochs: float = 3
+    """Passes over the training sentences; a fraction stops part-way through the last"""
     batch_size: int = 16
     """The global batch: with several processes each takes its share"""
     lr: float | None = None
-    """None means the method's default (DEFAULT_LR)"""
+    """Peak learning rate, reached after warm-up; unset: the method's own"""
     weight_decay: float = 0.01
+    """AdamW's decoupled weight decay, on trained weight matrices only (biases and norms keep none)"""
     warmup_ratio: float = 0.06
+    """Share of the steps over which the learning rate rises linearly from zero"""
     max_grad_norm: float = 1.0
     """Clip the gradient norm to this before each step, as the Trainer does; 0: no clipping"""
     evals_per_epoch: int = 2
@@ -153,8 +160,11 @@ class Lora(Section):
     PREFIX: ClassVar[str] = "lora_"
     READ_BY: ClassVar[tuple[str, ...]] = ("lora",)
     r: int = 8
+    """Rank of each low-rank update"""
     alpha: int = 16
+    """Scale of the updates: each is multiplied by alpha / r"""
     dropout: float = 0.1
+    """Dropout on the input of each low-rank update"""
     targets: str = "attention"
     """attention (the attention projections, as in the LoRA paper) or all (every linear layer of each encoder layer)"""
     dora: bool = False
@@ -177,6 +187,7 @@ class Adapters(Section):
     dim: int = 64
     """Bottleneck width"""
     dropout: float = 0.1
+    """Dropout inside each adapter, between its GELU and its up-projection"""
 
     def check(self) -> None:
         _check_range("adapter_dim", self.dim, 1, 8192)
@@ -188,7 +199,8 @@ class Svm(Section):
     PREFIX: ClassVar[str] = "svm_"
     READ_BY: ClassVar[tuple[str, ...]] = ("svm",)
     c: float | None = None
-    """None: pick C by validation accuracy from a grid (1e-4 to 1), smallest first, stopping after two worse in a row"""
+    """The SVM's C; unset: picked by validation accuracy from a grid (1e-4 to 1), smallest first, stopping after two
+    worse in a row"""
 
     def check(self) -> None:
         if self.c is not None:
@@ -214,6 +226,7 @@ class RunConfig:
     model: str = "minilm"
     """Hub id, local folder, or 'minilm' for the bundled offline encoder"""
     seed: int = 42
+    """Seeds the new weights' start, the batches' order, dropout, and any sample or split carved from the data"""
     device: str = "auto"
     """auto | cpu | cuda | cuda:N | mps"""
     bf16: str = "auto"
@@ -221,6 +234,8 @@ class RunConfig:
     processes: int = 0
     """Processes to train in, data-parallel (batch_size stays the global batch); 0: one per visible GPU, or one"""
     run_name: str | None = None
+    """A short name for the run in tables and charts (letters, digits, spaces, . _ -); unset: method, model, a
+    counter"""
     project: str | None = None
     """W&B project; used only when wandb is installed and logged in"""
     data: Data = field(default_factory=Data)
