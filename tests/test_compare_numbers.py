@@ -8,6 +8,7 @@ import pytest
 from sentiment_lab.serving.predict import scores_on_test
 from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.storage import write_json_atomic
+from sentiment_lab.training.config import METHODS
 from sentiment_lab.ui.compare_tab import rows_frame, summary_note
 from sentiment_lab.ui.plots import SCALE_COLOURS, positive_bar, scale_place
 
@@ -135,3 +136,13 @@ def test_runs_trained_on_different_data_are_said_not_to_compare(isolated_checkpo
     )
     note = tables(["a fine film", "a dull one"], None, answers)[2]  # many reviews: where they disagree, and why
     assert "trained on different data, so their test accuracies do not compare: svm on three-classes.csv" in note
+
+
+def test_a_compare_before_any_run_has_finished_says_what_to_do_once():
+    rows = [
+        {"method": m, "run": None, "error": f"no finished {m} run yet: train one in the Train tab"} for m in METHODS
+    ]
+    note = summary_note(rows, "a fine film")
+    assert note.startswith("No method answered") and "Train all five" in note and " ms" not in note
+    broken = [{**rows[0], "error": "its weights cannot be read"}, *rows[1:]]
+    assert "Train all five" not in summary_note(broken, "a fine film")  # a run exists: training anew is no answer

@@ -83,7 +83,11 @@ def summary_note(rows: list[dict], text: str) -> str:
     total = sum(r["ms"] for r in answered)
     note = f"{len(answered)} of {len(rows)} methods answered in {total:.0f} ms." + loading_note(rows)
     missing = [METHOD_LABELS[r["method"]] for r in rows if "error" in r]
-    if missing:
+    if not answered:
+        note = "No method answered: the run column says why."
+        if all(r["error"].startswith("no finished") for r in rows):  # a new user's first Compare: what to do
+            note += " *Train all five* in the Train tab trains one of each."
+    elif missing:
         note += " Without an answer: " + ", ".join(missing) + " (the run column says why; train them in the Train tab)."
     weak = [f"{METHOD_LABELS[r['method']]} ({r['test_accuracy']:.2f})" for r in answered if near_chance(r)]
     if weak:  # one line for all of them: several lines would push the answers below the fold
