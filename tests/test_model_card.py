@@ -94,3 +94,17 @@ def test_a_push_is_one_commit_of_the_runs_own_files_and_its_card(
     assert not {"status.json", "train_state.pt"} & set(pushed)
     assert all(hub.is_run_file(path) for path in pushed if path != "README.md")
     assert "PeftModel.from_pretrained" in pushed["README.md"].path_or_fileobj.decode()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "named"),
+    [("imdb", "imdb"), ("stanfordnlp/sst2", "stanfordnlp/sst2"), ("reviews.csv", None), ("/home/me/data/x.tsv", None)],
+)
+def test_only_a_hub_dataset_is_named_as_one(dataset, named, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    RunConfig.of(method="full", dataset=dataset).validated().save(folder / "config.json")
+    (folder / "results.json").write_text(json.dumps({"labels": ["neg", "pos"], "test": {"accuracy": 0.8, "f1": 0.8}}))
+    card = model_card(folder, "me/run")
+    assert ModelCard(card).data.datasets == ([named] if named else None)
+    assert "/home/me" not in card

@@ -9,6 +9,7 @@ from pathlib import Path
 from sentiment_lab import REPO
 from sentiment_lab.training.backbone import is_local_model, looks_like_path, portable_name
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.data import EXTENSIONS
 from sentiment_lab.training.records import read_results
 
 # What trained, in a sentence each; the README's "Defaults" table says the same at length.
@@ -50,7 +51,12 @@ def model_card(folder: Path, repo_id: str) -> str:
     results = read_results(folder) or {}
     base = None if is_local_model(cfg.model) else portable_name(cfg.model)  # a folder of this machine: not named
     dataset = cfg.data.dataset
-    on_hub = not looks_like_path(dataset) and not Path(dataset).expanduser().exists() and dataset.count("/") == 1
+    on_hub = not (
+        looks_like_path(dataset)
+        or Path(dataset).expanduser().exists()
+        or dataset.count("/") > 1
+        or dataset.lower().endswith(EXTENSIONS)  # a data file of the machine that trained it
+    )
     test = results.get("test") or {}
     scores = [
         EvalResult(
