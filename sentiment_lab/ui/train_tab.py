@@ -221,7 +221,10 @@ def _runs_column(services: Services) -> SimpleNamespace:
     to_delete = gr.State(None)
     stop_msg = gr.Markdown()
     with gr.Accordion("Push the selected run to the Hugging Face Hub, or pull one back", open=False):
-        gr.Markdown("Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart.")
+        gr.Markdown(
+            "Spaces have no persistent disk: push finished runs to keep them, pull them back after a restart. A "
+            "pushed run goes to a private repository with a model card that says how to load it without this app."
+        )
         with gr.Row():
             repo = gr.Textbox(label="Repository", placeholder="user/sentiment-lab-run")
             token = gr.Textbox(label="Token (blank: $HF_TOKEN; write, to push)", type="password")
