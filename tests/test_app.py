@@ -483,7 +483,7 @@ def test_compare_rows_say_why_a_method_did_not_answer_in_the_run_column():
 def test_a_runs_settings_fill_the_form_and_train_the_same_run_again():
     from sentiment_lab.training.config import RunConfig
     from sentiment_lab.ui.forms import form_to_config, form_values
-    from sentiment_lab.ui.train_tab import FORM_FIELDS
+    from sentiment_lab.ui.train_form import FORM_FIELDS
 
     saved = RunConfig.of(
         method="lora",

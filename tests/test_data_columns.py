@@ -9,7 +9,7 @@ from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, DatasetError, load_dataset, offline_copy_of
 from sentiment_lab.ui.forms import form_values
-from sentiment_lab.ui.train_tab import FORM_FIELDS
+from sentiment_lab.ui.train_form import FORM_FIELDS
 
 FRAME = pd.DataFrame({"Review": ["a fine film", "a dull one"], "stars": [1, 0], "sentiment": ["pos", "neg"]})
 

@@ -74,7 +74,7 @@ def test_given_test_sentences_that_train_has_are_counted(tmp_path):
 
 def test_the_train_form_says_what_in_the_data_may_mislead_beside_the_queued_run(tmp_path):
     from sentiment_lab.ui.services import Services
-    from sentiment_lab.ui.train_tab import queued_message
+    from sentiment_lab.ui.train_form import queued_message
 
     services = Services(tmp_path / "runs")
     services.jobs = JobManager(
@@ -152,7 +152,7 @@ def test_a_max_length_that_cuts_training_sentences_is_said_before_the_run_is_que
     from sentiment_lab.training.config import RunConfig
     from sentiment_lab.training.runner import Runner
     from sentiment_lab.ui.services import Services
-    from sentiment_lab.ui.train_tab import queued_message
+    from sentiment_lab.ui.train_form import queued_message
 
     data = tmp_path / "data"
     data.mkdir()
