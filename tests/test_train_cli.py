@@ -270,6 +270,8 @@ def test_a_run_that_does_not_learn_says_so(tiny_models, tiny_data, tmp_path):
     assert "did not learn" in done.stdout + done.stderr  # the run's log (log.txt under the job runner)
     labels = [0, 0, 0, 1]
     assert did_not_learn(0.75, labels, 1e-3) and not did_not_learn(0.9, labels, 1e-3)
+    assert "only 10 sentences" in did_not_learn(0.75, labels, 1e-3, trained_on=10)  # more data, before a rate
+    assert "only" not in did_not_learn(0.75, labels, 1e-3, trained_on=8530)
 
 
 def test_every_setting_says_in_help_what_it_does():

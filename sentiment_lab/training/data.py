@@ -72,6 +72,8 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
     else:
         if looks_like_path(name) or name.count("/") > 1 or ".." in name:
             raise DatasetError(f"dataset {name!r} is neither a local file or folder nor a Hub id")
+        if name.lower().endswith(EXTENSIONS + SPREADSHEETS):  # a file name, not a Hub id: no Hub error for it
+            raise DatasetError(f"there is no data file {name!r} here: check its path (in the app: upload it)")
         try:
             frames, names = _read_hub(name)
             source = name

@@ -54,17 +54,27 @@ from sentiment_lab.training.state import (
 USER_ERRORS = (ConfigError, DatasetError, ModelLoadError, OutOfMemory, ResumeError, UnsupportedArchitecture)
 
 
-def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float) -> str | None:
+FEW_TO_LEARN = 200  # training sentences under which a run at chance most likely saw too few, whatever its rate
+
+
+def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float, trained_on: int | None = None) -> str | None:
     """A warning when the best validation accuracy is no better than always answering the commonest
-    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, docs/experiments.md)."""
+    class: such a run ends at chance without any error (LoRA at 4e-3 on MiniLM does, docs/experiments.md).
+    Its advice: more sentences when it trained on few, else a smaller learning rate."""
     if accuracy is None or len(labels) == 0:
         return None
     majority = np.bincount(np.asarray(labels)).max() / len(labels)
     if accuracy > majority + 0.01:
         return None
+    advice = (
+        f"it trained on only {trained_on} sentences: give it more (Max train samples), or try a smaller "
+        f"learning rate than {lr:g}"
+        if trained_on is not None and trained_on < FEW_TO_LEARN
+        else f"try a smaller learning rate than {lr:g}"
+    )
     return (
         f"warning: the model did not learn: best validation accuracy {accuracy:.3f} is no better than always "
-        f"answering the commonest class ({majority:.3f}); try a smaller learning rate than {lr:g}"
+        f"answering the commonest class ({majority:.3f}); {advice}"
     )
 
 
@@ -401,7 +411,7 @@ class Runner:
                 "steps": result.steps,
                 "total_steps": int(np.ceil(cfg.optimisation.epochs * len(batches[0]))),
             }
-        warning = did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate)
+        warning = did_not_learn(result.best.get("accuracy"), val.labels, cfg.learning_rate, len(train))
         if warning:
             self.log(warning)
         model = accelerator.unwrap_model(model)
