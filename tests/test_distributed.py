@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -306,3 +307,54 @@ def test_a_process_that_fails_fails_the_run_saying_why_and_the_run_ends(how, sai
     status = read_status(folder)
     assert done.returncode != 0 and status["state"] == "failed", done.stdout[-3000:]
     assert status["error"].startswith(said)
+
+
+def test_a_command_line_run_starts_the_processes_it_asks_for_stops_on_ctrl_c_and_resumes(
+    tiny_models, tiny_data, tmp_path
+):
+    """`python -m sentiment_lab.train --processes 2` trained in one process, saying nothing; now it starts two
+    through the queue's launch line, in the foreground, and Ctrl+C (the terminal's SIGINT to every process of
+    the group) stops them politely."""
+    folder = tmp_path / "run"
+    train = ["-m", "sentiment_lab.train", "--output_dir", str(folder)]
+    flags = ["--model", str(tiny_models["bert"]), "--dataset", str(tiny_data), *FLAGS, "--epochs", "20"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    env.pop(ENV_NUM_PROCESSES, None)
+    proc = subprocess.Popen(
+        [sys.executable, *train, *flags, "--processes", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a terminal of its own, whose Ctrl+C reaches the whole group
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+        (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
+    ):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    status = read_status(folder)
+    assert status["state"] == "stopped" and "Resume goes on from step" in status["error"], out[-3000:]
+    done = subprocess.run([sys.executable, *train, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and read_status(folder)["state"] == "done", done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((folder / "results.json").read_text())
+    assert result["processes"] == 2 and result["steps"] == 20 * 11
+
+
+def test_a_command_line_run_that_asks_for_more_processes_than_the_machine_has_is_refused(tmp_path):
+    cores = os.cpu_count() or 1
+    if cores >= 64:
+        pytest.skip("no process count over this machine's cores is a valid setting")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "SENTIMENT_LAB_CHECKPOINTS": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "sentiment_lab.train", "--processes", str(cores + 1)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "processes must be at most" in out.stderr, out.stderr[-2000:]

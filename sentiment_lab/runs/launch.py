@@ -169,7 +169,7 @@ def gpu_split(folder: Path, gpus: list[str], free: list[str], slots: int) -> lis
 
 
 def launch_command(
-    run_id: str,
+    run_id: str | None,
     folder: Path,
     train_args: list[str],
     config_file: str | None = None,
@@ -184,7 +184,8 @@ def launch_command(
     accelerate config (multi-node, DeepSpeed, FSDP) replaces our defaults whole, but for a run's own
     process count. Mixed precision is chosen inside the worker. `gpus`: the GPUs the run has to itself (the
     queue then hides the others from it), if not every visible one. `runs`: how many runs may train at once,
-    which share a CPU's cores (unless the app was given OMP_NUM_THREADS).
+    which share a CPU's cores (unless the app was given OMP_NUM_THREADS). `run_id` None: a run started from the
+    command line, which is not the queue's (its worker then moves no queue on).
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     config_file = config_file or own_config_file()
@@ -212,4 +213,5 @@ def launch_command(
             cmd += ["--cpu"]
         if not count and "OMP_NUM_THREADS" not in app_own():
             cmd += ["--num_cpu_threads_per_process", str(cpu_threads(processes, runs))]
-    return cmd + ["-m", "sentiment_lab.train", "--run_id", run_id, "--output_dir", str(folder), *train_args]
+    own = ["--run_id", run_id] if run_id else []
+    return cmd + ["-m", "sentiment_lab.train", *own, "--output_dir", str(folder), *train_args]

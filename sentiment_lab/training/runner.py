@@ -67,7 +67,7 @@ def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float, trained
     if accuracy > majority + 0.01:
         return None
     advice = (
-        f"it trained on only {trained_on} sentences: give it more (Max train samples), or try a smaller "
+        f"it trained on only {trained_on} sentences: give it more (max_train_samples), or try a smaller "
         f"learning rate than {lr:g}"
         if trained_on is not None and trained_on < FEW_TO_LEARN
         else f"try a smaller learning rate than {lr:g}"

@@ -1,0 +1,40 @@
+"""A run started from the command line that asks for several processes (`--processes N`, or
+SENTIMENT_LAB_NUM_PROCESSES, or several GPUs) starts them itself, through the queue's own `accelerate launch`
+line, and waits for them in the foreground: without this it trained in one process, saying nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from sentiment_lab import REPO
+from sentiment_lab.runs.launch import check_processes, launch_command, processes_for, visible_gpus
+from sentiment_lab.training.config import RunConfig
+
+
+def launched() -> bool:
+    """This process is one of a launcher's (accelerate, torchrun): it trains, it does not launch."""
+    return "WORLD_SIZE" in os.environ or "LOCAL_RANK" in os.environ
+
+
+def processes_wanted(cfg: RunConfig, folder: Path) -> int:
+    """The run's processes as the queue would start them: its own setting, else SENTIMENT_LAB_NUM_PROCESSES,
+    else one per visible GPU (one on a CPU)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg.save(folder / "config.json")  # where the launch line reads the run's own setting
+    return processes_for(folder, visible_gpus())
+
+
+def run_in_processes(cfg: RunConfig, folder: Path, resume: bool) -> int:
+    """Start the run's processes with the queue's launch line and wait for them; their exit code. Ctrl+C
+    reaches them as it reaches this process (one terminal, one process group): each stops politely."""
+    check_processes(processes_wanted(cfg, folder))
+    args = ["--resume"] if resume else ["--config", str(folder / "config.json")]
+    cmd = launch_command(None, folder.resolve(), args)
+    child = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    forward = lambda sig, _: child.send_signal(sig)  # noqa: E731  a SIGTERM sent to this process alone
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl+C reaches the processes themselves
+    return child.wait()
