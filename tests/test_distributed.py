@@ -358,3 +358,28 @@ def test_a_command_line_run_that_asks_for_more_processes_than_the_machine_has_is
         timeout=120,
     )
     assert out.returncode == 2 and "processes must be at most" in out.stderr, out.stderr[-2000:]
+
+
+def test_a_command_line_run_starts_through_the_users_own_accelerate_config_once(tiny_models, tiny_data, tmp_path):
+    """The user's own accelerate config starts command-line runs as it starts queued ones; a one-process launch
+    sets no rank, and its process must train, not start processes again."""
+    own = tmp_path / "accelerate.yaml"
+    own.write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: 'NO'\nnum_processes: 1\nuse_cpu: true\n"
+        "mixed_precision: 'no'\nnum_machines: 1\nmachine_rank: 0\n"
+    )
+    folder = tmp_path / "run"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "SENTIMENT_LAB_ACCELERATE_CONFIG": str(own)}
+    env.pop(ENV_NUM_PROCESSES, None)
+    flags = ["--model", str(tiny_models["bert"]), "--dataset", str(tiny_data), *FLAGS, "--epochs", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "sentiment_lab.train", "--output_dir", str(folder), *flags],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((folder / "results.json").read_text())["processes"] == 1
+    assert done.stdout.count("done: full") == 1

@@ -1,6 +1,7 @@
 """A run started from the command line that asks for several processes (`--processes N`, or
-SENTIMENT_LAB_NUM_PROCESSES, or several GPUs) starts them itself, through the queue's own `accelerate launch`
-line, and waits for them in the foreground: without this it trained in one process, saying nothing."""
+SENTIMENT_LAB_NUM_PROCESSES, or several GPUs, or the user's own accelerate config) starts them itself, through
+the queue's own `accelerate launch` line, and waits for them in the foreground: without this it trained in one
+process, saying nothing."""
 
 from __future__ import annotations
 
@@ -10,13 +11,27 @@ import subprocess
 from pathlib import Path
 
 from sentiment_lab import REPO
-from sentiment_lab.runs.launch import check_processes, launch_command, processes_for, visible_gpus
+from sentiment_lab.runs.launch import (
+    ENV_STARTED,
+    check_processes,
+    launch_command,
+    own_config_file,
+    processes_for,
+    visible_gpus,
+)
 from sentiment_lab.training.config import RunConfig
 
 
 def launched() -> bool:
-    """This process is one of a launcher's (accelerate, torchrun): it trains, it does not launch."""
-    return "WORLD_SIZE" in os.environ or "LOCAL_RANK" in os.environ
+    """This process is one of a launcher's (accelerate, torchrun, a command-line run's): it trains, it does not
+    launch."""
+    return "WORLD_SIZE" in os.environ or "LOCAL_RANK" in os.environ or ENV_STARTED in os.environ
+
+
+def starts_processes(cfg: RunConfig, folder: Path) -> bool:
+    """Whether this command-line run starts its processes itself: several are wanted, or the user's own
+    accelerate config (SENTIMENT_LAB_ACCELERATE_CONFIG) says how to start them, as it does for queued runs."""
+    return not launched() and (processes_wanted(cfg, folder) > 1 or bool(own_config_file()))
 
 
 def processes_wanted(cfg: RunConfig, folder: Path) -> int:
@@ -33,7 +48,7 @@ def run_in_processes(cfg: RunConfig, folder: Path, resume: bool) -> int:
     check_processes(processes_wanted(cfg, folder))
     args = ["--resume"] if resume else ["--config", str(folder / "config.json")]
     cmd = launch_command(None, folder.resolve(), args)
-    child = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    child = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", ENV_STARTED: "1"})
     forward = lambda sig, _: child.send_signal(sig)  # noqa: E731  a SIGTERM sent to this process alone
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl+C reaches the processes themselves

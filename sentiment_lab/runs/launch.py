@@ -17,6 +17,9 @@ from sentiment_lab.training.config import ConfigError
 ENV_ACCELERATE_CONFIG = "SENTIMENT_LAB_ACCELERATE_CONFIG"
 ENV_NUM_PROCESSES = "SENTIMENT_LAB_NUM_PROCESSES"
 ENV_APP_OWN = "SENTIMENT_LAB_APP_PROCESS_ENV"
+# Set for the processes a command-line run starts (runs/foreground.py): a one-process launch (the user's accelerate
+# config may ask for one) sets no rank, and they would otherwise start processes again.
+ENV_STARTED = "SENTIMENT_LAB_STARTED_BY_COMMAND_LINE"
 # What a launcher (or the queue) sets for each process it starts: torchrun's ranks and rendezvous,
 # accelerate's settings, thread counts, the GPUs a run has to itself. A worker that starts the next run must
 # not hand these on, or a one-process run after a two-process one waits forever for a second rank.
@@ -35,6 +38,7 @@ PROCESS_VARS = (
     "OMP_NUM_THREADS",
     "CUDA_VISIBLE_DEVICES",
     "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+    ENV_STARTED,
 )
 PROCESS_PREFIXES = ("ACCELERATE_", "TORCHELASTIC_", "KMP_")
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from sentiment_lab.runs.foreground import launched, processes_wanted, run_in_processes
+from sentiment_lab.runs.foreground import run_in_processes, starts_processes
 from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_root, new_run_id, run_dir
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.cli_args import add_config_flags, config_from_args, given_flags, ignored_flags
@@ -149,7 +149,7 @@ class StopFlag:
 
 def main(argv=None) -> int:
     cfg, out, managed, resume = parse_args(argv)
-    if not managed and not launched() and processes_wanted(cfg, out) > 1:
+    if not managed and starts_processes(cfg, out):
         try:
             return run_in_processes(cfg, out, resume)
         except ConfigError as e:  # more processes than this machine has
