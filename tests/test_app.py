@@ -280,6 +280,11 @@ def test_tables_from_rows():
     assert on_screen(frame)["trainable"].tolist() == ["1,000", "10", "0"]
     assert on_screen(frame)["model"].tolist()[2] == "imdb" and frame["model"].tolist()[2] == "/m/runs/imdb/artefacts"
     assert frame["trainable"].tolist() == [1000, 10, 0]
+    assert on_screen(frame)["test acc"].tolist() == ["0.9000", "0.8000", "1.0000"]  # the digits line up
+    named = results_frame([("r", {"model": "deberta-v3", "dataset": "/d/rotten_tomatoes", "test": {"accuracy": 1}})])
+    # a narrow column wraps a name after its underscore or dash, not mid-word ("rotten_tomato|es"); the CSV as it is
+    assert on_screen(named).loc[0, ["model", "dataset"]].tolist() == ["deberta-\u200bv3", "rotten_\u200btomatoes"]
+    assert named.loc[0, "dataset"] == "rotten_tomatoes"
     runs = runs_frame(
         [
             {

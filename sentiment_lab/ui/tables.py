@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from pathlib import PurePath
@@ -134,13 +135,28 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
     return frame.sort_values(["dataset", "test acc"], ascending=[True, False], ignore_index=True)
 
 
+SCORES = ("test acc", "macro-F1", "test loss")  # shown to four places each, so a column's digits line up
+BREAKS = re.compile(r"([_/-])(?=.)")  # where a long name may wrap: "rotten_tomatoes" broke as "rotten_tomato|es"
+
+
 def on_screen(frame: pd.DataFrame) -> pd.DataFrame:
-    """A results table as the page shows it: a local model by its folder's name, parameter counts grouped by
-    thousands (22,713,986); the CSV keeps the whole path and plain numbers."""
-    frame = frame.assign(model=frame["model"].map(model_in_table))
+    """A results table as the page shows it: a local model by its folder's name, names that may wrap after an
+    underscore, dash or slash rather than mid-word, scores to four places, parameter counts grouped by thousands
+    (22,713,986); the CSV keeps the whole path and plain numbers."""
+    frame = frame.assign(model=frame["model"].map(model_in_table).map(soft_breaks))
+    if "dataset" in frame:
+        frame = frame.assign(dataset=frame["dataset"].map(soft_breaks))
+    for column in SCORES:
+        if column in frame and pd.api.types.is_float_dtype(frame[column]):
+            frame = frame.assign(**{column: frame[column].map("{:.4f}".format)})
     if "trainable" not in frame:
         return frame
     return frame.assign(trainable=frame["trainable"].map("{:,}".format))
+
+
+def soft_breaks(name) -> str:
+    """A zero-width space after each underscore, dash or slash: a narrow column wraps a name there."""
+    return BREAKS.sub("\\1\u200b", str(name)) if isinstance(name, str) else name
 
 
 def _value(v) -> str:
