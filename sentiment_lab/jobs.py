@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sentiment_lab.runs.archive import export_run, import_run
 from sentiment_lab.runs.launch import check_environment, check_processes
+from sentiment_lab.runs.pace import about, expected
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager, queue_places
 from sentiment_lab.runs.worker import parse_args
@@ -119,7 +120,11 @@ def main(argv=None) -> int:
             warnings += data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples) + cut_warning(cfg, data)
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
-            print(manager.submit(cfg))
+            run_id = manager.submit(cfg)
+            took = expected(manager, {run_id: cfg}).get(run_id)
+            if took is not None:
+                print(f"note: runs with the same model, data and budget took about {about(took)} here", file=sys.stderr)
+            print(run_id)
         elif rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         elif args.command == "list":

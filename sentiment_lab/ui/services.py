@@ -10,6 +10,7 @@ import gradio as gr
 
 from sentiment_lab.runs.archive import export_run, import_run
 from sentiment_lab.runs.hub import PushError, pull_run
+from sentiment_lab.runs.pace import expected, finished_runs
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.serving.error_analysis import analyse, read_answers, same_test_set
@@ -84,6 +85,7 @@ def check_dataset(configs: list[RunConfig]) -> list[str]:
 class Queued(NamedTuple):
     ids: list[str]
     warnings: list[str]  # what the runs will do otherwise than asked, or what may mislead their scores
+    expected: dict[str, float] | None = None  # {run id: seconds} where finished runs like it took that long here
 
 
 class Services:
@@ -117,7 +119,8 @@ class Services:
         said.update(dict.fromkeys(check_dataset(configs)))
         said.update(dict.fromkeys(w for cfg in configs for w in rate_warning(cfg)))
         said.update(dict.fromkeys(f"not queued: {why}" for why in unfit.values()))
-        return Queued([self.jobs.submit(cfg, owner=visitor) for cfg in configs], list(said))
+        ids = [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
+        return Queued(ids, list(said), expected(self.jobs, dict(zip(ids, configs))))
 
     def queue_as_demo(self, form: dict) -> list[str]:
         """Queue the app's own run (the demo's start), outside the visitors' limits."""
@@ -237,13 +240,7 @@ class Services:
 
     def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
         """Finished runs' results with the config each ran with (a run whose config cannot be read is left out)."""
-        out = []
-        for run_id, res in self.results():
-            try:
-                out.append((run_id, res, RunConfig.load(self.jobs.folder(run_id) / "config.json")))
-            except (OSError, ValueError, JobError):
-                continue
-        return out
+        return finished_runs(self.jobs)
 
     def tested_runs(self) -> list[str]:
         """Finished runs whose test answers were saved: the ones the test-set view can read."""

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from sentiment_lab.runs.launch import most_processes
+from sentiment_lab.runs.pace import about
 from sentiment_lab.training.columns import pick_columns, table_columns
 from sentiment_lab.training.config import METHODS, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS
@@ -50,7 +51,18 @@ def queued_message(done: Queued, names: dict[str, str], several: str = "") -> st
         if len(done.ids) == 1
         else f"Queued {len(done.ids)} runs{several}: " + ", ".join(f"`{names.get(i, i)}`" for i in done.ids)
     )
-    return said + "".join(f"\n\n⚠ {as_sentence(w)}" for w in done.warnings)
+    return said + pace_note(done, names) + "".join(f"\n\n⚠ {as_sentence(w)}" for w in done.warnings)
+
+
+def pace_note(done: Queued, names: dict[str, str]) -> str:
+    """How long the queued runs may take, where finished runs like them took that long here."""
+    expected = done.expected or {}
+    if not expected:
+        return ""
+    if len(done.ids) == 1:
+        return f" Runs with the same model, data and budget took about {about(expected[done.ids[0]])} here."
+    each = [f"`{names.get(i, i)}` about {about(expected[i])}" for i in done.ids if i in expected]
+    return f". Runs with the same model, data and budget took here: {', '.join(each)}."
 
 
 def as_sentence(clause: str) -> str:
