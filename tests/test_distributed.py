@@ -101,6 +101,15 @@ def rows(folder):
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+def wait_for_a_step(folder, timeout: float = 300) -> None:
+    """Until the run has logged a training step: a stop then lands mid-run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (
+        (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
+    ):
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["svm", "full", "lora", "freeze", "adapters"])
 def test_two_processes_train_as_one_at_the_same_global_batch(method, steady_bert, tiny_data, tmp_path):
@@ -135,11 +144,7 @@ def test_two_processes_stop_together_and_resume(before, after, tiny_models, tiny
     slots): the run goes on from its step to the same end."""
     folder = tmp_path / "run"
     proc = run(folder, "full", tiny_models["bert"], tiny_data, before, extra=["--epochs", "40"], wait=False)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (
-        (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
-    ):
-        time.sleep(0.2)
+    wait_for_a_step(folder)
     os.killpg(proc.pid, signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     status = read_status(folder)
@@ -329,11 +334,7 @@ def test_a_command_line_run_starts_the_processes_it_asks_for_stops_on_ctrl_c_and
         text=True,
         start_new_session=True,  # a terminal of its own, whose Ctrl+C reaches the whole group
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (
-        (folder / "metrics.jsonl").is_file() and any("loss" in r for r in rows(folder))
-    ):
-        time.sleep(0.2)
+    wait_for_a_step(folder)
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     status = read_status(folder)
