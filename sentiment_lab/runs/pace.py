@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 
 from sentiment_lab.runs.launch import processes_for, visible_gpus
+from sentiment_lab.runs.paths import run_dir
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import RunConfig
 
@@ -63,7 +64,8 @@ def expected(jobs: JobManager, queued: dict[str, RunConfig]) -> dict[str, float]
     finished, gpus = [(res, cfg) for _, res, cfg in finished_runs(jobs)], visible_gpus()
     out = {}
     for run_id, cfg in queued.items():
-        seconds = expected_seconds(cfg, finished, "cuda" if gpus else "cpu", processes_for(jobs.folder(run_id), gpus))
+        processes = processes_for(run_dir(run_id, jobs.root), gpus)  # its own setting, from its config.json
+        seconds = expected_seconds(cfg, finished, "cuda" if gpus else "cpu", processes)
         if seconds is not None:
             out[run_id] = seconds
     return out
