@@ -20,6 +20,7 @@ from sentiment_lab.runs.launch import (
     visible_gpus,
 )
 from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status
 
 
 def launched() -> bool:
@@ -52,4 +53,7 @@ def run_in_processes(cfg: RunConfig, folder: Path, resume: bool) -> int:
     forward = lambda sig, _: child.send_signal(sig)  # noqa: E731  a SIGTERM sent to this process alone
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl+C reaches the processes themselves
-    return child.wait()
+    code = child.wait()
+    # The launcher ends with the signal's code (130) even when its processes stopped cleanly on it; a run
+    # stopped cleanly ends with 0, as one process does.
+    return 0 if code and read_status(folder).get("state") == "stopped" else code
