@@ -304,9 +304,8 @@ def test_tables_from_rows():
         [{"id": "y", "state": "done", "warning": "warning: the model did not learn: ..."}, {"id": "z", "state": "done"}]
     )
     assert list(flat["state"]) == ["done · did not learn", "done"]
-    assert positive_bar(
-        [{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}]
-    ).data[0].y == (0.8,)
+    bar = positive_bar([{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}])
+    assert bar.data[0].y == (0.8,) and bar.data[0].x == ("SVM on<br>frozen<br>features",)  # the table's name
 
 
 def free_port() -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import textwrap
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sentiment_lab.serving.predict import p_positive
 from sentiment_lab.training.loop import checkpoint_rank
+from sentiment_lab.ui.forms import METHOD_LABELS
 from sentiment_lab.ui.names import method_styles
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B")
@@ -139,7 +141,7 @@ def positive_bar(rows: list[dict]) -> go.Figure:
         return nothing_to_show("No method answered: the table says why")
     if any(len(r["probabilities"]) > 2 for r in answered):
         return class_bars(answered)
-    names = [r["method"] for r in answered]
+    names = [bar_label(r["method"]) for r in answered]
     values = [p_positive(r["probabilities"]) for r in answered]
     fig = go.Figure(
         go.Bar(
@@ -159,6 +161,11 @@ def positive_bar(rows: list[dict]) -> go.Figure:
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
     )
     return fig
+
+
+def bar_label(method: str) -> str:
+    """A method under its bar by the name the table beside it gives, on lines short enough for five bars."""
+    return "<br>".join(textwrap.wrap(METHOD_LABELS.get(method, method), 12))
 
 
 def nothing_to_show(message: str) -> go.Figure:
@@ -208,7 +215,7 @@ def class_bars(answered: list[dict]) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(
-                x=[r["method"] for r in answered],
+                x=[bar_label(r["method"]) for r in answered],
                 y=[r["probabilities"].get(c, 0.0) for r in answered],
                 name=c,
                 marker_color=colour,
