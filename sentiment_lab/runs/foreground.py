@@ -16,7 +16,7 @@ from sentiment_lab.runs.launch import (
     check_processes,
     launch_command,
     own_config_file,
-    processes_for,
+    processes_from,
     visible_gpus,
 )
 from sentiment_lab.training.config import RunConfig
@@ -29,24 +29,19 @@ def launched() -> bool:
     return "WORLD_SIZE" in os.environ or "LOCAL_RANK" in os.environ or ENV_STARTED in os.environ
 
 
-def starts_processes(cfg: RunConfig, folder: Path) -> bool:
+def starts_processes(cfg: RunConfig) -> bool:
     """Whether this command-line run starts its processes itself: several are wanted, or the user's own
     accelerate config (SENTIMENT_LAB_ACCELERATE_CONFIG) says how to start them, as it does for queued runs."""
-    return not launched() and (processes_wanted(cfg, folder) > 1 or bool(own_config_file()))
-
-
-def processes_wanted(cfg: RunConfig, folder: Path) -> int:
-    """The run's processes as the queue would start them: its own setting, else SENTIMENT_LAB_NUM_PROCESSES,
-    else one per visible GPU (one on a CPU)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg.save(folder / "config.json")  # where the launch line reads the run's own setting
-    return processes_for(folder, visible_gpus())
+    return not launched() and (processes_from(cfg.processes, visible_gpus()) > 1 or bool(own_config_file()))
 
 
 def run_in_processes(cfg: RunConfig, folder: Path, resume: bool) -> int:
     """Start the run's processes with the queue's launch line and wait for them; their exit code. Ctrl+C
     reaches them as it reaches this process (one terminal, one process group): each stops politely."""
-    check_processes(processes_wanted(cfg, folder))
+    check_processes(processes_from(cfg.processes, visible_gpus()))
+    if not resume:  # a resumed run's config.json is there already
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg.save(folder / "config.json")  # what the workers train, and where the launch line reads the count
     args = ["--resume"] if resume else ["--config", str(folder / "config.json")]
     cmd = launch_command(None, folder.resolve(), args)
     child = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", ENV_STARTED: "1"})

@@ -156,9 +156,14 @@ def own_config_file() -> str | None:
 
 
 def processes_for(folder: Path, gpus: int) -> int:
-    """How many processes a run starts with `gpus` GPUs to itself: its own `processes` setting, else
+    """How many processes the run in `folder` starts with `gpus` GPUs to itself (processes_from its config)."""
+    return processes_from(asked_processes(folder), gpus)
+
+
+def processes_from(asked: int, gpus: int) -> int:
+    """How many processes a run starts with `gpus` GPUs to itself: its own `processes` setting (`asked`), else
     SENTIMENT_LAB_NUM_PROCESSES, else one per GPU (one on a CPU)."""
-    return asked_processes(folder) or env_processes() or max(gpus, 1)
+    return asked or env_processes() or max(gpus, 1)
 
 
 def gpu_split(folder: Path, gpus: list[str], free: list[str], slots: int) -> list[str] | None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from sentiment_lab.runs.launch import processes_for, visible_gpus
-from sentiment_lab.runs.paths import run_dir
+from sentiment_lab.runs.launch import processes_from, visible_gpus
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import RunConfig
 
@@ -48,27 +47,23 @@ def expected_seconds(
 def finished_runs(jobs: JobManager) -> list[tuple[str, dict, RunConfig]]:
     """(run id, results, config) of every finished run (one whose config cannot be read is left out)."""
     out = []
-    for folder in jobs.folders():
-        if (folder / "results.json").is_file():
-            try:
-                res = jobs.final_result(folder.name, folder)
-                if "test" in res:
-                    out.append((folder.name, res, RunConfig.load(folder / "config.json")))
-            except (OSError, ValueError, JobError):
-                continue
+    for run_id, res in jobs.finished():
+        try:
+            out.append((run_id, res, RunConfig.load(jobs.folder(run_id) / "config.json")))
+        except (OSError, ValueError, JobError):
+            continue
     return out
 
 
 def expected(jobs: JobManager, queued: dict[str, RunConfig]) -> dict[str, float]:
     """{run id: seconds} for the queued runs like which runs have finished on this machine."""
     finished, gpus = [(res, cfg) for _, res, cfg in finished_runs(jobs)], visible_gpus()
-    out = {}
-    for run_id, cfg in queued.items():
-        processes = processes_for(run_dir(run_id, jobs.root), gpus)  # its own setting, from its config.json
-        seconds = expected_seconds(cfg, finished, "cuda" if gpus else "cpu", processes)
-        if seconds is not None:
-            out[run_id] = seconds
-    return out
+    device = "cuda" if gpus else "cpu"
+    took = {
+        run_id: expected_seconds(cfg, finished, device, processes_from(cfg.processes, gpus))
+        for run_id, cfg in queued.items()
+    }
+    return {run_id: seconds for run_id, seconds in took.items() if seconds is not None}
 
 
 def about(seconds: float) -> str:

@@ -388,6 +388,16 @@ class JobManager:
             cached = self.final_results[run_id] = (ended, read_results(folder) or {})
         return cached[1]
 
+    def finished(self) -> list[tuple[str, dict]]:
+        """(run id, results) of every run that ended with a test score (final_result: each read once)."""
+        out = []
+        for folder in self.folders():
+            if (folder / "results.json").is_file():
+                res = self.final_result(folder.name, folder)
+                if "test" in res:
+                    out.append((folder.name, res))
+        return out
+
     def metrics(self, run_id: str, since: int = 0) -> list[dict]:
         """All metric rows (since = 0) or only those after the first `since` rows."""
 

@@ -149,7 +149,7 @@ class StopFlag:
 
 def main(argv=None) -> int:
     cfg, out, managed, resume = parse_args(argv)
-    if not managed and starts_processes(cfg, out):
+    if not managed and starts_processes(cfg):
         try:
             return run_in_processes(cfg, out, resume)
         except ConfigError as e:  # more processes than this machine has

@@ -228,15 +228,9 @@ class Services:
         return dataset_note(dataset.strip(), self.hub_online)
 
     def results(self) -> list[tuple[str, dict]]:
-        """Finished runs' results.json. A run writes it once, at its end (atomically), so each is read once
-        (JobManager.final_result): the Curves tab asks for all of them every 5 s, twice."""
-        out = []
-        for folder in self.jobs.folders():
-            if (folder / "results.json").is_file():
-                res = self.jobs.final_result(folder.name, folder)
-                if "test" in res:
-                    out.append((folder.name, res))
-        return out
+        """Finished runs' results.json, each read once (JobManager.final_result): the Curves tab asks for all of
+        them every 5 s, twice."""
+        return self.jobs.finished()
 
     def results_with_configs(self) -> list[tuple[str, dict, "RunConfig"]]:
         """Finished runs' results with the config each ran with (a run whose config cannot be read is left out)."""
