@@ -1,8 +1,9 @@
-"""Frozen backbone, trained head: the head learns from the last layer's pooled features, computed once.
+"""Frozen backbone, trained head: the model's own classification head (transformers' `...ForSequenceClassification`,
+BERT's pooler and classifier, DistilBERT's pre_classifier and classifier, RoBERTa's head...) trains on the frozen
+encoder, as the reference lab's freeze does; the encoder's dropout stays on while it trains, as under the Trainer.
 
-The backbone never changes, so its features are the same every epoch; computing them once makes every
-epoch after the first cost almost nothing. Saved as `head.safetensors` with `head.json` (base model,
-pooling, label names): README shows the few lines that apply it with transformers and torch alone.
+Saved as `head.safetensors`, the head's tensors under the classifier's own names, with `head.json` naming the base
+model and the label names: README shows the lines that load it with transformers alone.
 """
 
 from __future__ import annotations
@@ -10,86 +11,66 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-from sentiment_lab.training.backbone import portable_name
-from sentiment_lab.training.features import sentence_features
-from sentiment_lab.training.methods.base import no_check
+from sentiment_lab.training.backbone import load_classifier, portable_name
+from sentiment_lab.training.encoder_parts import head_parameters
+from sentiment_lab.training.methods.base import train_only
+from sentiment_lab.training.shared_encoder import classifier_around
 
 NAME = "freeze"
-INPUT = "features"
+INPUT = "tokens"
 SHARES_ENCODER = True
 ARTEFACT = "head.safetensors"
-check = no_check
+SPEC = "head.json"
 
 
-class Head(nn.Module):
-    """LayerNorm, then a one-hidden-layer MLP of the encoder's width, as DistilBERT's own pre_classifier +
-    classifier."""
-
-    def __init__(self, features: int, num_labels: int, dropout: float = 0.1, hidden: int | None = None):
-        super().__init__()
-        hidden = hidden or features
-        self.net = nn.Sequential(
-            nn.LayerNorm(features),
-            nn.Dropout(dropout),
-            nn.Linear(features, hidden),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_labels),
-        )
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
+class OldFreezeRun(ValueError):
+    """A freeze run saved before freeze trained the model's own head: its head cannot be rebuilt here."""
 
 
-class PooledClassifier(nn.Module):
-    """Encoder + pooling + head, for prediction from tokens."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module, pooling: str):
-        super().__init__()
-        self.encoder, self.head, self.pooling = encoder, head, pooling
-
-    def forward(self, input_ids, attention_mask):
-        return self.from_features(sentence_features(self.encoder, input_ids, attention_mask, self.pooling))
-
-    def from_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits from already pooled features (the Compare tab shares one encoder pass with the SVM)."""
-        return self.head(features)
+def trainable_parameters(model) -> dict:
+    """Every weight of the model's own classification head; nothing of the encoder."""
+    head = set(head_parameters(model))
+    return {n: p for n, p in model.named_parameters() if n in head}
 
 
-def build(cfg, id2label, width: int) -> Head:
-    return Head(width, len(id2label))
+def check(model) -> None:
+    """Freeze needs the classifier's head, found from the model's structure."""
+    head_parameters(model)
 
 
-def trainable_parameters(model: nn.Module) -> dict:
-    """Every weight of the head (the encoder is not part of what trains)."""
-    return dict((model.head if isinstance(model, PooledClassifier) else model).named_parameters())
+def build(cfg, id2label, width=None):
+    model = load_classifier(cfg.model, id2label)
+    return train_only(model, trainable_parameters(model))
 
 
-def logits(model, input_ids, attention_mask, features):
-    return model.from_features(features)
+def logits(model, input_ids, attention_mask, features=None):
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
-def save(head: Head, folder: Path, cfg, tokenizer, id2label: dict) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    save_file(state, str(folder / ARTEFACT), metadata={"pooling": cfg.features.pooling})
+def save(model, folder: Path, cfg, tokenizer, id2label: dict) -> None:
+    state = {n: p.detach().cpu().contiguous() for n, p in trainable_parameters(model).items()}
+    save_file(state, str(folder / ARTEFACT), metadata={"format": "pt"})
     spec = {
         "base_model": portable_name(cfg.model),
-        "pooling": cfg.features.pooling,
-        "features": state["net.2.weight"].shape[1],
-        "hidden": state["net.2.weight"].shape[0],
-        "num_labels": state["net.5.weight"].shape[0],
-        "id2label": {str(k): v for k, v in id2label.items()},
+        "id2label": {str(k): v for k, v in model.config.id2label.items()},
     }
-    (folder / "head.json").write_text(json.dumps(spec, indent=1))
+    (folder / SPEC).write_text(json.dumps(spec, indent=1))
     tokenizer.save_pretrained(folder)
 
 
-def load(folder: Path, cfg, id2label, encoder):
-    spec = json.loads((folder / "head.json").read_text())
-    head = Head(spec.get("features", spec["hidden"]), spec["num_labels"], hidden=spec["hidden"])
-    head.load_state_dict(load_file(str(folder / ARTEFACT)))
-    return PooledClassifier(encoder, head.eval(), spec["pooling"])
+def load(folder: Path, cfg, id2label, encoder=None):
+    """With `encoder` (the Compare tab), the frozen weights are that encoder's own tensors."""
+    if "pooling" in json.loads((folder / SPEC).read_text()):
+        raise OldFreezeRun(
+            "this freeze run was saved by an earlier Sentiment Lab (a head on pooled features, before commit "
+            "freeze trained the model's own head): train it again"
+        )
+    model = load_classifier(cfg.model, id2label) if encoder is None else classifier_around(encoder, id2label)
+    state = load_file(str(folder / ARTEFACT))
+    missing = set(trainable_parameters(model)) - set(state)
+    if missing:
+        raise ValueError(f"head weights are incomplete: {len(missing)} tensors missing (e.g. {sorted(missing)[0]})")
+    model.load_state_dict(state, strict=False, assign=True)  # assign: a shared encoder's tensors stay untouched
+    return train_only(model, trainable_parameters(model)) if encoder is None else model
