@@ -295,3 +295,43 @@ def test_oom_bench_dry_run_trains_on_in_parts_to_the_same_model(tiny_models, tin
     whole, capped = payload["runs"]["whole"], payload["runs"]["capped"]
     assert (whole["micro_batches"], capped["micro_batches"]) == (1, 4) and whole["steps"] == capped["steps"] == 3
     assert payload["logit_gap"] < 1e-4
+
+
+def _accuracy_runs(folder, vals: dict[int, float], method: str = "freeze"):
+    """bench.accuracy's run folders with only what bench.rule reads: results and two evaluations each."""
+    import json
+
+    for seed, val in vals.items():
+        run = folder / f"{method}-s{seed}-e3"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"validation": {"accuracy": val}, "test": {"accuracy": val}}))
+        rows = [{"step": 1, "eval_loss": 0.6, "eval_accuracy": val - 0.01}, {"step": 2, "eval_loss": 0.5}]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps({"eval_accuracy": val, **r}) for r in rows))
+
+
+def test_the_rule_asks_ten_seeds_half_a_point_and_a_paired_p_under_five_percent(tmp_path, capsys):
+    """A variant ahead by 1 pt with a little spread meets it over ten seeds; over nine, or ahead by 0.3 pt, or
+    ahead by 1 pt on the mean from one lucky seed (p over 0.05), it does not. Seeds only one side has are left out."""
+    from bench import rule
+
+    rng = np.random.default_rng(0)
+    base = {s: 0.80 + 0.01 * rng.standard_normal() for s in range(42, 53)}
+    cases = {
+        "ahead": ({s: v + 0.010 + 0.002 * rng.standard_normal() for s, v in base.items() if s < 52}, True),
+        "nine": ({s: v + 0.010 + 0.002 * rng.standard_normal() for s, v in base.items() if s < 51}, False),
+        "small": ({s: v + 0.003 + 0.002 * rng.standard_normal() for s, v in base.items() if s < 52}, False),
+        "lucky": ({s: v + (0.10 if s == 42 else 0.0) for s, v in base.items() if s < 52}, False),
+    }
+    _accuracy_runs(tmp_path / "textbook", base)
+    for name, (vals, meets) in cases.items():
+        _accuracy_runs(tmp_path / name, vals)
+        rule.main([str(tmp_path / "textbook"), str(tmp_path / name)])
+        said = capsys.readouterr().out
+        assert ("the variant meets the rule" in said) == meets, (name, said)
+        assert f"seeds {','.join(map(str, sorted(vals)))}:" in said
+    assert rule.verdict(rule.by_seed(tmp_path / "textbook", "freeze"), rule.by_seed(tmp_path / "ahead", "freeze"))[
+        "ahead"
+    ] == sum(cases["ahead"][0][s] > base[s] for s in cases["ahead"][0])
+    with pytest.raises(SystemExit):
+        rule.main([str(tmp_path / "textbook"), str(tmp_path / "ahead"), "--method", "lora"])  # no LoRA runs there
+    assert "no finished lora runs in" in capsys.readouterr().err

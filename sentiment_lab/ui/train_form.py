@@ -11,7 +11,7 @@ import gradio as gr
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.pace import about
 from sentiment_lab.training.columns import pick_columns, table_columns
-from sentiment_lab.training.config import METHODS, RunConfig
+from sentiment_lab.training.config import METHODS, Features, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, lr_hint
@@ -223,7 +223,7 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
         return (
             gr.Column(visible=m == "lora"),
             gr.Row(visible=m == "adapters"),
-            gr.Row(visible=m in ("svm", "freeze")),
+            gr.Row(visible=m in Features.READ_BY),  # the pooling, for the methods that read it
             gr.Textbox(placeholder=lr_hint(m), visible=loop),
             gr.Number(visible=loop),
             gr.Number(visible=loop),

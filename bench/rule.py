@@ -1,0 +1,81 @@
+"""The rule a variant must meet to become a default: `python -m bench.rule TEXTBOOK VARIANT [--method M]`.
+
+TEXTBOOK and VARIANT are `--out` folders of `python -m bench.accuracy` (runs named `<method>-s<seed>-e<epochs>`),
+trained at whatever commits each needed. On the seeds both hold, for each: the means of the kept validation
+accuracy, the lowest validation loss, the validation accuracy averaged over the run's evaluations and the test
+accuracy; then the variant's gain in kept validation accuracy, its paired t-test p over those seeds and in how many
+seeds it is ahead. The verdict is README's rule ("Defaults: the textbook methods"): at least +0.5 pt over at least
+ten seeds with p < 0.05. Test accuracy is printed, never used for the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bench.accuracy import paired_over_seeds, run_results
+from bench.common import table
+
+MIN_GAIN, MAX_P, MIN_SEEDS = 0.005, 0.05, 10  # README's rule, fixed before any run
+
+
+def by_seed(folder: Path, method: str) -> dict[int, dict]:
+    """{seed: measures} of the finished runs of `method` in a bench.accuracy folder."""
+    out = {}
+    for run in sorted(folder.glob(f"{method}-s*-e*")):
+        seed = re.fullmatch(rf"{re.escape(method)}-s(\d+)-e[^-]+", run.name)
+        if seed and (run / "results.json").is_file():
+            res = run_results(run)
+            out[int(seed.group(1))] = {
+                "val": res["validation"]["accuracy"],
+                "loss": res["lowest_val_loss"],
+                "val_mean": res["val_accuracy_mean_of_evaluations"],
+                "test": res["test"]["accuracy"],
+            }
+    return out
+
+
+def verdict(textbook: dict[int, dict], variant: dict[int, dict]) -> dict:
+    seeds = sorted(set(textbook) & set(variant))
+    a, b = [variant[s]["val"] for s in seeds], [textbook[s]["val"] for s in seeds]
+    gain, p = paired_over_seeds(a, b) if seeds else (float("nan"), float("nan"))
+    meets = len(seeds) >= MIN_SEEDS and gain >= MIN_GAIN and p < MAX_P
+    return {"seeds": seeds, "gain": gain, "p": p, "ahead": sum(x > y for x, y in zip(a, b)), "meets": bool(meets)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("textbook", type=Path, help="bench.accuracy --out folder of the textbook method")
+    parser.add_argument("variant", type=Path, help="bench.accuracy --out folder of the variant")
+    parser.add_argument("--method", default="freeze")
+    args = parser.parse_args(argv)
+    folders = {"textbook": args.textbook, "variant": args.variant}
+    runs = {name: by_seed(folder, args.method) for name, folder in folders.items()}
+    for name, folder in folders.items():
+        if not runs[name]:
+            parser.error(f"no finished {args.method} runs in {folder}")
+    v = verdict(runs["textbook"], runs["variant"])
+    rows = []
+    for name, folder in folders.items():
+        same = [runs[name][s] for s in v["seeds"]]
+        rows.append(
+            [name, folder.name]
+            + [f"{np.mean([r[k] for r in same]):.4f}" if same else "–" for k in ("val", "loss", "val_mean", "test")]
+        )
+    headers = ["", "runs", "val acc (kept)", "lowest val loss", "val mean of evals", "test acc"]
+    print(table(rows, headers))
+    print(
+        f"seeds {','.join(map(str, v['seeds']))}: variant {100 * v['gain']:+.2f} pt kept validation accuracy, "
+        f"paired t-test p = {v['p']:.2g}, ahead in {v['ahead']} of {len(v['seeds'])}"
+    )
+    print(
+        f"verdict: the variant {'meets' if v['meets'] else 'does not meet'} the rule "
+        f"(+{100 * MIN_GAIN:g} pt, p < {MAX_P:g}, {MIN_SEEDS} seeds or more)"
+    )
+
+
+if __name__ == "__main__":
+    main()
