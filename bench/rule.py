@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.accuracy import paired_over_seeds, run_results
+from bench.accuracy import paired_over_seeds
 from bench.common import table
+from bench.sweep import measures
 
 MIN_GAIN, MAX_P, MIN_SEEDS = 0.005, 0.05, 10  # README's rule, fixed before any run
 
@@ -28,13 +29,7 @@ def by_seed(folder: Path, method: str) -> dict[int, dict]:
     for run in sorted(folder.glob(f"{method}-s*-e*")):
         seed = re.fullmatch(rf"{re.escape(method)}-s(\d+)-e[^-]+", run.name)
         if seed and (run / "results.json").is_file():
-            res = run_results(run)
-            out[int(seed.group(1))] = {
-                "val": res["validation"]["accuracy"],
-                "loss": res["lowest_val_loss"],
-                "val_mean": res["val_accuracy_mean_of_evaluations"],
-                "test": res["test"]["accuracy"],
-            }
+            out[int(seed.group(1))] = measures(run)
     return out
 
 

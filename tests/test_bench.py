@@ -304,7 +304,8 @@ def _accuracy_runs(folder, vals: dict[int, float], method: str = "freeze"):
     for seed, val in vals.items():
         run = folder / f"{method}-s{seed}-e3"
         run.mkdir(parents=True)
-        (run / "results.json").write_text(json.dumps({"validation": {"accuracy": val}, "test": {"accuracy": val}}))
+        results = {"validation": {"accuracy": val}, "test": {"accuracy": val}, "train_seconds": 1.0}
+        (run / "results.json").write_text(json.dumps(results))
         rows = [{"step": 1, "eval_loss": 0.6, "eval_accuracy": val - 0.01}, {"step": 2, "eval_loss": 0.5}]
         (run / "metrics.jsonl").write_text("\n".join(json.dumps({"eval_accuracy": val, **r}) for r in rows))
 
