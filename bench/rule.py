@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.accuracy import paired_over_seeds
-from bench.common import table
+from bench.common import table, write_json
 from bench.sweep import measures
 
 MIN_GAIN, MAX_P, MIN_SEEDS = 0.005, 0.05, 10  # README's rule, fixed before any run
@@ -66,6 +66,7 @@ def main(argv=None) -> None:
         f"seeds {','.join(map(str, v['seeds']))}: variant {100 * v['gain']:+.2f} pt kept validation accuracy, "
         f"paired t-test p = {v['p']:.2g}, ahead in {v['ahead']} of {len(v['seeds'])}"
     )
+    write_json("rule", {"method": args.method, "folders": {k: str(f) for k, f in folders.items()}, **v, "runs": runs})
     print(
         f"verdict: the variant {'meets' if v['meets'] else 'does not meet'} the rule "
         f"(+{100 * MIN_GAIN:g} pt, p < {MAX_P:g}, {MIN_SEEDS} seeds or more)"

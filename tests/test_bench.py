@@ -310,11 +310,13 @@ def _accuracy_runs(folder, vals: dict[int, float], method: str = "freeze"):
         (run / "metrics.jsonl").write_text("\n".join(json.dumps({"eval_accuracy": val, **r}) for r in rows))
 
 
-def test_the_rule_asks_ten_seeds_half_a_point_and_a_paired_p_under_five_percent(tmp_path, capsys):
+def test_the_rule_asks_ten_seeds_half_a_point_and_a_paired_p_under_five_percent(tmp_path, capsys, monkeypatch):
     """A variant ahead by 1 pt with a little spread meets it over ten seeds; over nine, or ahead by 0.3 pt, or
     ahead by 1 pt on the mean from one lucky seed (p over 0.05), it does not. Seeds only one side has are left out."""
     from bench import rule
 
+    written = {}
+    monkeypatch.setattr(rule, "write_json", lambda name, payload: written.update({name: payload}))
     rng = np.random.default_rng(0)
     base = {s: 0.80 + 0.01 * rng.standard_normal() for s in range(42, 53)}
     cases = {
@@ -330,6 +332,7 @@ def test_the_rule_asks_ten_seeds_half_a_point_and_a_paired_p_under_five_percent(
         said = capsys.readouterr().out
         assert ("the variant meets the rule" in said) == meets, (name, said)
         assert f"seeds {','.join(map(str, sorted(vals)))}:" in said
+        assert written["rule"]["meets"] == meets and written["rule"]["seeds"] == sorted(vals)
     assert rule.verdict(rule.by_seed(tmp_path / "textbook", "freeze"), rule.by_seed(tmp_path / "ahead", "freeze"))[
         "ahead"
     ] == sum(cases["ahead"][0][s] > base[s] for s in cases["ahead"][0])
