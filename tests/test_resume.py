@@ -101,6 +101,8 @@ def test_a_stopped_run_resumed_ends_as_the_uninterrupted_run(method, stop_at, ki
     a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))
     assert b["test"] == pytest.approx(a["test"], abs=1e-6) and b["best_step"] == a["best_step"]
     assert b["steps"] == a["steps"] and b["samples"] == a["samples"]
+    answers = [json.loads((f / "validation_predictions.json").read_text()) for f in (whole, parts)]
+    assert answers[1] == answers[0]  # the kept checkpoint's validation answers came through the saved state
     wa, wb = weights(whole), weights(parts)
     assert wa.keys() == wb.keys()
     for name in wa:

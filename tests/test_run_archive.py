@@ -19,6 +19,7 @@ def run_with_weights(root, name="lora-a"):
     (folder / "artefacts" / "adapter_config.json").write_text("{}")
     (folder / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
     write_json_atomic(folder / "test_predictions.json", {"pred": [0, 1], "label": [0, 0]})
+    write_json_atomic(folder / "validation_predictions.json", {"pred": [1, 1], "label": [0, 1]})
     return folder
 
 
@@ -34,6 +35,7 @@ def test_a_run_goes_out_and_comes_back_whole(tmp_path):
         "results.json",
         "metrics.jsonl",
         "test_predictions.json",
+        "validation_predictions.json",
         "artefacts/adapter_model.safetensors",
     ):
         assert (folder / name).read_bytes() == (source / name).read_bytes(), name
@@ -175,6 +177,7 @@ def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypat
         "results.json",
         "status.json",
         "test_predictions.json",
+        "validation_predictions.json",
     ]
     assert read_status(folder)["imported_from"] == "hf.co/someone/lora-a"
     with pytest.raises(PushError, match="repository must look like user/name"):

@@ -55,6 +55,10 @@ def check_run_folder(folder: Path, method: str) -> dict:
     results = json.loads((folder / "results.json").read_text())
     for split in ("validation", "test"):
         assert set(results[split]) == {"accuracy", "f1", "loss"}
+        # Each split's answers are saved (validation's: the kept checkpoint's), and score what results.json says.
+        saved = json.loads((folder / f"{split}_predictions.json").read_text())
+        right = [p == y for p, y in zip(saved["pred"], saved["label"], strict=True)]
+        assert sum(right) / len(right) == pytest.approx(results[split]["accuracy"]), split
     assert 0 < results["trainable_parameters"] <= results["total_parameters"]
     assert results["train_seconds"] > 0 and results["samples_per_second"] > 0
     assert (folder / "artefacts").is_dir()

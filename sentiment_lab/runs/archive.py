@@ -18,7 +18,14 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.training.records import read_status, write_status
 
-RUN_FILES = ("config.json", "results.json", "metrics.jsonl", "test_predictions.json", "log.txt")
+RUN_FILES = (
+    "config.json",
+    "results.json",
+    "metrics.jsonl",
+    "test_predictions.json",
+    "validation_predictions.json",
+    "log.txt",
+)
 ARTEFACT_SUFFIXES = (".json", ".safetensors", ".txt", ".model")  # weights, configs, vocabularies, sentencepiece
 # The same files as Hub patterns (push uploads these, pull fetches these); fnmatch's '*' crosses '/',
 # so a pull still checks each file with is_run_file.

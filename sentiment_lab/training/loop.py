@@ -358,6 +358,7 @@ def fit(
                 "loss": m["loss"],
                 "accuracy": m["accuracy"],
                 "f1": m["f1"],
+                "pred": [int(x) for x in m["pred"]],  # the kept checkpoint's answers, for paired tests
             }
 
     first_epoch = step // steps_per_epoch

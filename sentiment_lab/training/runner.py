@@ -314,8 +314,7 @@ class Runner:
         for name, x, split in (("validation", vx, val), ("test", sx, test)):
             p = method.logits(model, None, None, torch.from_numpy(x)).float().softmax(-1).numpy()
             pred = p.argmax(1)
-            if name == "test":
-                self._save_predictions(pred, split.labels)
+            self._save_predictions(name, pred, split.labels)
             loss = float(-np.log(p[np.arange(len(pred)), split.labels] + 1e-12).mean())
             scores[name] = {
                 "accuracy": float((pred == split.labels).mean()),
@@ -416,7 +415,9 @@ class Runner:
             self.log(warning)
         model = accelerator.unwrap_model(model)
         test_m = evaluate(model, batches[2], accelerator, num_labels)
-        self._save_predictions(test_m["pred"], test.labels)
+        if "pred" in result.best:  # a state saved before the kept answers were kept lacks them
+            self._save_predictions("validation", result.best["pred"], val.labels)
+        self._save_predictions("test", test_m["pred"], test.labels)
         self.metrics(
             {
                 "step": result.steps,
@@ -446,11 +447,12 @@ class Runner:
             "warning": warning,
         }
 
-    def _save_predictions(self, pred, labels) -> None:
-        """Test-set predictions and labels in test order, for paired significance tests between runs."""
+    def _save_predictions(self, split: str, pred, labels) -> None:
+        """A split's predictions (validation: the kept checkpoint's) and labels in the split's order, for paired
+        tests between runs."""
         if self.main:
             write_json_atomic(
-                self.folder / "test_predictions.json",
+                self.folder / f"{split}_predictions.json",
                 {"pred": [int(x) for x in pred], "label": [int(x) for x in labels]},
             )
 
