@@ -339,3 +339,43 @@ def test_the_rule_asks_ten_seeds_half_a_point_and_a_paired_p_under_five_percent(
     with pytest.raises(SystemExit):
         rule.main([str(tmp_path / "textbook"), str(tmp_path / "ahead"), "--method", "lora"])  # no LoRA runs there
     assert "no finished lora runs in" in capsys.readouterr().err
+
+
+def _seed_free_runs(folder, right: np.ndarray, seeds=range(42, 52), changed_seed: int | None = None):
+    """SVM runs whose validation answers (right or wrong on each sentence) are the same for every seed but one."""
+    import json
+
+    _accuracy_runs(folder, {s: float(right.mean()) for s in seeds}, method="svm")
+    labels = [i % 2 for i in range(len(right))]
+    for seed in seeds:
+        pred = [y if ok else 1 - y for y, ok in zip(labels, right)]
+        if seed == changed_seed:  # the same accuracy, other answers: two sentences swap right and wrong
+            first_right, first_wrong = int(np.argmax(right)), int(np.argmin(right))
+            for i in (first_right, first_wrong):
+                pred[i] = 1 - pred[i]
+        answers = {"pred": pred, "label": labels}
+        (folder / f"svm-s{seed}-e3" / "validation_predictions.json").write_text(json.dumps(answers))
+
+
+def test_the_rule_tests_a_method_the_seed_does_not_change_over_its_validation_sentences(tmp_path, capsys, monkeypatch):
+    """Runs with the same answers in every seed leave the t-test nothing to measure: McNemar over the validation
+    sentences decides. 3 pt ahead on 1,000 sentences (30 more right, none fewer) meets the rule; 1 pt ahead from 60
+    sentences right only for the variant against 50 only for the textbook does not (p about 0.4), nor does a 3 pt
+    lead where one seed's answers differ (back to the t-test, which has no spread to test)."""
+    from bench import rule
+
+    monkeypatch.setattr(rule, "write_json", lambda name, payload: None)
+    textbook = np.zeros(1000, dtype=bool)
+    textbook[:700] = True
+    _seed_free_runs(tmp_path / "textbook", textbook)
+    clear = textbook.copy()
+    clear[700:730] = True
+    close = textbook.copy()
+    close[:50], close[700:760] = False, True
+    cases = {"clear": (clear, None, True), "close": (close, None, False), "one-seed-differs": (clear, 47, False)}
+    for name, (right, changed, meets) in cases.items():
+        _seed_free_runs(tmp_path / name, right, changed_seed=changed)
+        rule.main([str(tmp_path / "textbook"), str(tmp_path / name), "--method", "svm"])
+        said = capsys.readouterr().out
+        assert ("the variant meets the rule" in said) == meets, (name, said)
+        assert ("exact McNemar test over 1,000 validation sentences" in said) == (changed is None), (name, said)
