@@ -133,7 +133,7 @@ def form_column(services: Services) -> SimpleNamespace:
             [("token mean", "mean"), ("[CLS] state", "cls")],
             value=d["pooling"],
             label=FIELD_LABELS["pooling"],
-            info="what the SVM and the head read from the frozen model's last layer",
+            info="what the SVM and the head read from the frozen model's last layer (on MiniLM the mean beat [CLS])",
         )
     with gr.Accordion("More settings", open=False):
         with gr.Row():
