@@ -393,6 +393,15 @@ def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tm
         said = "The run reads the uploaded file, mine.csv, in place of the Dataset box."
         expect(page.get_by_text(said)).to_be_visible()
         expect(page.get_by_label("Label column", exact=True)).to_have_value("sentiment")
+        # The table summed up under the columns; the review column picked as the class is refused there at once.
+        summary = page.locator(".prose.data-summary")
+        expect(summary).to_contain_text("2 classes in train: ", timeout=15_000)
+        page.get_by_label("Label column", exact=True).click()
+        page.get_by_role("option", name="Review").click()
+        expect(summary).to_contain_text("This data cannot train a run: ", timeout=15_000)
+        page.get_by_label("Label column", exact=True).click()
+        page.get_by_role("option", name="sentiment").click()
+        expect(summary).to_contain_text("2 classes in train: ", timeout=15_000)
         page.get_by_role("button", name="Train", exact=True).click()
         expect(page.get_by_text(re.compile(r"^Queued ")).first).to_be_visible(timeout=15_000)
         (run,) = app.services.jobs.list()

@@ -124,6 +124,9 @@ def test_a_test_split_too_small_to_tell_runs_apart_is_said(tmp_path):
     )
     big = [f"sentence {i}" for i in range(1200)]
     assert load_dataset(str(table(tmp_path / "big.csv", big, [0, 1] * 600))).warnings == []
+    near = [f"sentence {i}" for i in range(900)]  # a test split of 81: one answer moves it by one point, not "1 points"
+    (warning,) = load_dataset(str(table(tmp_path / "near.csv", near, [0, 1, 2] * 300))).warnings
+    assert warning.startswith("the test split has only 81 sentences: one answer moves its accuracy by 1 point, so")
 
 
 def test_scoring_a_big_test_split_on_a_few_of_its_sentences_is_said(tmp_path, monkeypatch, capsys):

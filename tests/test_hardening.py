@@ -121,6 +121,27 @@ def test_demo_limits():
             demo.check(RunConfig.of(**{"epochs": 1, **bad}).validated(), busy=1)
 
 
+def test_a_demo_visitor_trains_on_the_default_data_or_an_upload_never_on_the_servers_files(tmp_path):
+    from sentiment_lab.ui.services import Services
+
+    services = Services(tmp_path / "runs", demo=DemoLimits())
+    server_file = tmp_path / "private.csv"
+    server_file.write_text("text,label\nsecret one,0\nsecret two,1\n")
+    uploaded = services.uploads / "reviews-0123.csv"
+    uploaded.parent.mkdir(parents=True)
+    uploaded.write_text(server_file.read_text())
+    for dataset in (str(server_file), str(services.uploads / ".." / ".." / "private.csv"), "someone/data"):
+        with pytest.raises(ConfigError, match="or a file you upload \\(no other dataset, nor the server's files\\)"):
+            services.submit({"method": "svm", "dataset": dataset})
+        assert not services.may_read(dataset, None)  # nor does the form read its columns or classes
+    assert services.may_read(str(server_file), "/tmp/gradio/upload.csv")  # an upload is the visitor's own file
+    demo = DemoLimits()
+    for allowed in ("cornell-movie-review-data/rotten_tomatoes", str(uploaded)):
+        cfg = RunConfig.of(method="svm", dataset=allowed).validated()
+        assert demo.check(cfg, busy=1, uploads=services.uploads) is cfg
+    assert Services(tmp_path / "own").may_read(str(server_file), None)  # outside the demo, any local table
+
+
 def test_auth_parsing(monkeypatch):
     assert parse_auth("ann:pw,bob:x:y") == [("ann", "pw"), ("bob", "x:y")]
     monkeypatch.delenv("SENTIMENT_LAB_AUTH", raising=False)

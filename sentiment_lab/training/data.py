@@ -289,8 +289,9 @@ def eval_cut_warning(ds: Dataset, max_eval_samples: int | None) -> list[str]:
 
 
 def _one_answer(n: int) -> str:
+    points = round(100 / max(n, 1))
     return (
-        f"one answer moves its accuracy by {100 / max(n, 1):.0f} points, so differences between runs tell "
+        f"one answer moves its accuracy by {points} point{'s' * (points != 1)}, so differences between runs tell "
         f"little; {FEW} or more test sentences tell more"
     )
 

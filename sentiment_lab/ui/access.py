@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from sentiment_lab.training.config import ConfigError, Optimisation, RunConfig
+from sentiment_lab.training.data import DEFAULT_DATASET
 
 ENV_AUTH = "SENTIMENT_LAB_AUTH"
 ENV_DEMO = "SENTIMENT_LAB_DEMO"
@@ -29,18 +31,24 @@ class DemoLimits:
     def describe(self) -> str:
         return (
             f"Public demo: training limited to {self.max_epochs:g} epoch, {self.max_train_samples:,} training "
-            f"sentences, batch ≤ {self.max_batch_size}, length ≤ {self.max_length}, the bundled model, at most "
+            f"sentences, batch ≤ {self.max_batch_size}, length ≤ {self.max_length}, the bundled model, Rotten Tomatoes "
+            "or a file you upload, at most "
             f"{self.max_per_visitor} runs queued or running per visitor and {self.max_active} in all, one training at "
             "a time; you can stop or delete only the runs you started. Compare is open to all."
         )
 
-    def check(self, cfg: RunConfig, busy: int, mine: int = 0) -> RunConfig:
+    def check(self, cfg: RunConfig, busy: int, mine: int = 0, uploads: Path | None = None) -> RunConfig:
         """Refuse what the demo does not allow; cap training samples and length.
 
         Args:
             busy: runs queued or running for everyone, counting those being submitted now.
             mine: the same for this visitor only.
+            uploads: where the app keeps uploaded tables, the one folder of the server a visitor's data may be in.
         """
+        if not self.may_read(cfg.data.dataset, uploads):
+            raise ConfigError(
+                f"demo mode: train on {DEFAULT_DATASET} or a file you upload (no other dataset, nor the server's files)"
+            )
         if mine > self.max_per_visitor:
             raise ConfigError(
                 f"demo mode: at most {self.max_per_visitor} runs queued or running per visitor; wait for yours to "
@@ -61,6 +69,13 @@ class DemoLimits:
             cfg.data.max_length, self.max_length
         )  # review sentences are short: a cap costs nothing
         return cfg
+
+    @staticmethod
+    def may_read(dataset: str, uploads: Path | None) -> bool:
+        """The default Hub dataset, or a table uploaded to this app; never another path on the server."""
+        if dataset.strip() == DEFAULT_DATASET:
+            return True
+        return uploads is not None and Path(dataset).resolve().is_relative_to(uploads.resolve())
 
 
 def visitor_key(request) -> str | None:

@@ -213,6 +213,11 @@ def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]
     return values, left_out
 
 
+def as_sentence(clause: str) -> str:
+    """A message clause ('its base model is…') as a sentence of its own."""
+    return f"{clause[0].upper()}{clause[1:].rstrip('.')}."
+
+
 def dataset_note(dataset: str, hub_online: bool) -> str:
     """What the run will actually read, said before it starts."""
     if dataset == DEFAULT_DATASET and not hub_online:

@@ -11,13 +11,13 @@ from sentiment_lab.runs.hub import push_run
 from sentiment_lab.runs.queue import JobError
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.ui.access import visitor_key
-from sentiment_lab.ui.forms import form_values
+from sentiment_lab.ui.forms import as_sentence, form_values
 from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, said_here, user_errors
 from sentiment_lab.ui.tables import RUN_WIDTHS, matching_runs, runs_frame, runs_label
-from sentiment_lab.ui.train_form import FORM_FIELDS, as_sentence
+from sentiment_lab.ui.train_form import FORM_FIELDS
 
 # An imported run never replaces, unasked, the run that answers for its method.
 ANSWERS_WHEN_PICKED = (

@@ -104,7 +104,7 @@ class Services:
             active = [r for r in self.jobs.list() if r["state"] in ("queued", "running")]
             busy = len(active) + len(configs)
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
-            configs = [self.demo.check(cfg, busy, mine) for cfg in configs]
+            configs = [self.demo.check(cfg, busy, mine, self.uploads) for cfg in configs]
         said, unfit = {}, {}  # each warning once: the five methods of one model share its length limit
         for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values():
             try:
@@ -205,13 +205,22 @@ class Services:
             raise JobError("demo mode: pulling runs in is off")
         return pull_run(self.jobs, repo_id or "", token)
 
+    @property
+    def uploads(self) -> Path:
+        """Where uploaded tables are kept, under our own names."""
+        return self.jobs.root / ".uploads"
+
+    def may_read(self, dataset: str, upload: str | None) -> bool:
+        """Whether the form may read this data before a run is queued: in the demo, only what a visitor may train on."""
+        return not self.demo or bool(upload) or self.demo.may_read(dataset, self.uploads)
+
     @functools.cached_property
     def hub_online(self) -> bool:
         return hub_reachable()
 
     def _with_upload(self, form: dict, upload: str | None) -> dict:
         """The form with its dataset replaced by the stored copy of an uploaded file, if any."""
-        stored = store_upload(upload, self.jobs.root / ".uploads")
+        stored = store_upload(upload, self.uploads)
         return {**form, "dataset": stored} if stored else dict(form)
 
     def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:

@@ -14,7 +14,8 @@ from sentiment_lab.training.columns import pick_columns, table_columns
 from sentiment_lab.training.config import METHODS, Features, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS
 from sentiment_lab.ui.access import visitor_key
-from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, lr_hint
+from sentiment_lab.ui.data_summary import data_summary
+from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, as_sentence, lr_hint
 from sentiment_lab.ui.services import Queued, Services, said_here
 
 FORM_FIELDS = (
@@ -65,11 +66,6 @@ def pace_note(done: Queued, names: dict[str, str]) -> str:
     return f". Runs with the same model, data and budget took here: {', '.join(each)}."
 
 
-def as_sentence(clause: str) -> str:
-    """A message clause ('its base model is…') as a sentence of its own."""
-    return f"{clause[0].upper()}{clause[1:]}."
-
-
 def form_column(services: Services) -> SimpleNamespace:
     """The Train form: method, data, budget, the method's own settings, and the two Train buttons."""
     d = RunConfig().flat()  # the defaults, by the form fields' names
@@ -98,6 +94,7 @@ def form_column(services: Services) -> SimpleNamespace:
                 ("label_column", "its class: ids (0, 1, ...) or names"),
             )
         )
+    data_summary_md = gr.Markdown(elem_classes="data-summary")  # a local table's splits and classes, once picked
     with gr.Row():
         epochs = gr.Number(d["epochs"], label=FIELD_LABELS["epochs"], minimum=0)
         batch_size = gr.Number(d["batch_size"], label=FIELD_LABELS["batch_size"], precision=0)
@@ -168,6 +165,7 @@ def form_column(services: Services) -> SimpleNamespace:
         upload=upload,
         text_column=text_column,
         label_column=label_column,
+        data_summary=data_summary_md,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -211,11 +209,16 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
     gr.on([f.change for f in fields], remember, fields, saved_form, api_visibility="private", show_progress="hidden")
 
     def restore(saved: str):
+        """The saved values, and the summary of the data they name (a page shows it before anything changes)."""
         try:
             values = json.loads(saved) if saved else {}
         except ValueError:
             values = {}
-        return [values[name] if isinstance(values, dict) and name in values else gr.update() for name in FORM_FIELDS]
+        values = values if isinstance(values, dict) else {}
+        defaults = RunConfig().flat()
+        picked = [str(values.get(name) or defaults[name]) for name in ("dataset", "text_column", "label_column")]
+        summary = on_columns(picked[0], None, picked[1], picked[2])
+        return [values[name] if name in values else gr.update() for name in FORM_FIELDS] + [summary]
 
     def on_method(m):
         """Only the settings the method reads: the SVM fits in one go (no epochs, batches, rate or patience)."""
@@ -241,7 +244,7 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
 
     def on_data(dataset: str, upload: str | None, text: str, label: str, before: list[str]):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
-        columns = table_columns(upload or dataset or "")
+        columns = table_columns(upload or dataset or "") if services.may_read(dataset or "", upload) else []
         note = (
             f"The run reads the uploaded file, {Path(upload).name}, in place of the Dataset box."
             if upload
@@ -257,7 +260,23 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
 
     data_inputs = [form.dataset, form.upload, form.text_column, form.label_column, offered]
     data_outputs = [form.dataset_info, form.text_column, form.label_column, offered]
-    gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private")
+
+    def on_columns(dataset: str, upload: str | None, text: str, label: str) -> str:
+        if not services.may_read(dataset or "", upload):  # a public demo reads no other table of the server
+            return ""
+        return data_summary(dataset or "", upload, text, label, services.hub_online)
+
+    summary_inputs = [form.dataset, form.upload, form.text_column, form.label_column]
+    gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private").then(
+        on_columns, summary_inputs, form.data_summary, api_visibility="private"
+    )
+    gr.on(
+        [form.text_column.input, form.label_column.input],
+        on_columns,
+        summary_inputs,
+        form.data_summary,
+        api_visibility="private",
+    )
 
     @said_here("Not queued")
     def do_train(request: gr.Request, up, *values):
@@ -270,4 +289,4 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
 
     form.train_btn.click(do_train, [form.upload, *fields], form.submit_msg, api_visibility="private")
     form.all_btn.click(do_all, [form.upload, *fields], form.submit_msg, api_visibility="private")
-    return restore, saved_form, fields
+    return restore, saved_form, [*fields, form.data_summary]
