@@ -21,7 +21,8 @@ class Scripted:
 
     def __call__(self, model, batches, accelerator, num_labels):
         self.calls += 1
-        return {"loss": 0.5, "accuracy": self.accuracies[self.calls - 1], "f1": 0.5, "pred": None, "prob": None}
+        answers = [0] * sum(len(y) for _, y in batches.eval())  # one per sentence, as the real evaluation gives
+        return {"loss": 0.5, "accuracy": self.accuracies[self.calls - 1], "f1": 0.5, "pred": answers, "prob": None}
 
 
 # 8 steps an epoch, 3 epochs: evaluations at steps 4, 8, ... 24. The best comes at step 8.
