@@ -48,3 +48,12 @@ def test_the_default_hub_id_is_summed_up_from_its_local_copy_only_when_the_hub_i
     assert said.startswith("Rows with a review and a class: train 8,530 · validation 1,066 · test 1,066. 2 classes")
     assert data_summary(DEFAULT_DATASET, None, "text", "label", hub_online=True) == ""  # a download, not a glance
     assert data_summary("someone/some-data", None, "text", "label", hub_online=False) == ""
+
+
+def test_a_table_edited_since_is_summed_up_again(tmp_path):
+    path = tmp_path / "reviews.parquet"
+    rows = lambda n: pd.DataFrame({"text": [f"film {i} here" for i in range(n)], "label": [i % 2 for i in range(n)]})  # noqa: E731
+    rows(200).to_parquet(path)
+    assert "train 162 · validation 20 · test 18" in data_summary(str(path), None, "text", "label", hub_online=True)
+    rows(400).to_parquet(path)
+    assert "train 324 · validation 40 · test 36" in data_summary(str(path), None, "text", "label", hub_online=True)

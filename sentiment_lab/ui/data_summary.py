@@ -30,12 +30,13 @@ def data_summary(dataset: str, upload: str | None, text: str, label: str, hub_on
     path = local_table(dataset, upload, hub_online)
     if path is None or not text or not label or not path.exists():
         return ""
-    stamp = max((f.stat().st_mtime_ns, f.stat().st_size) for f in [path, *path.glob("*")])  # a file edited since
+    files = [path, *sorted(path.glob("*"))]  # a folder's split files too
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)  # a file edited since is read again
     return _summary(str(path), stamp, text, label)
 
 
 @functools.lru_cache(maxsize=32)  # every page load and column pick asks again; a table is read once
-def _summary(path: str, stamp: tuple[int, int], text: str, label: str) -> str:
+def _summary(path: str, stamp: tuple, text: str, label: str) -> str:
     try:
         ds = load_dataset(path, text, label)
     except DatasetError as e:
