@@ -270,8 +270,8 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
     gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private").then(
         on_columns, summary_inputs, form.data_summary, api_visibility="private"
     )
-    gr.on(
-        [form.text_column.input, form.label_column.input],
+    gr.on(  # a column typed, picked, or filled in by a copied run's settings
+        [form.text_column.change, form.label_column.change],
         on_columns,
         summary_inputs,
         form.data_summary,
