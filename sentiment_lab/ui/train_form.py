@@ -242,6 +242,11 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
 
     offered = gr.State([])  # per page: the columns of the table the column boxes were last filled from
 
+    def on_columns(dataset: str, upload: str | None, text: str, label: str) -> str:
+        if not services.may_read(dataset or "", upload):  # a public demo reads no other table of the server
+            return ""
+        return data_summary(dataset or "", upload, text, label, services.hub_online)
+
     def on_data(dataset: str, upload: str | None, text: str, label: str, before: list[str]):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
         columns = table_columns(upload or dataset or "") if services.may_read(dataset or "", upload) else []
@@ -256,26 +261,20 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
             gr.Dropdown(choices=columns or [text], value=text),
             gr.Dropdown(choices=columns or [label], value=label),
             columns,
+            on_columns(dataset, upload, text, label),  # in the same answer: a chained event would hold new edits back
         )
 
     data_inputs = [form.dataset, form.upload, form.text_column, form.label_column, offered]
-    data_outputs = [form.dataset_info, form.text_column, form.label_column, offered]
+    data_outputs = [form.dataset_info, form.text_column, form.label_column, offered, form.data_summary]
 
-    def on_columns(dataset: str, upload: str | None, text: str, label: str) -> str:
-        if not services.may_read(dataset or "", upload):  # a public demo reads no other table of the server
-            return ""
-        return data_summary(dataset or "", upload, text, label, services.hub_online)
-
-    summary_inputs = [form.dataset, form.upload, form.text_column, form.label_column]
-    gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private").then(
-        on_columns, summary_inputs, form.data_summary, api_visibility="private"
-    )
-    gr.on(  # a column typed, picked, or filled in by a copied run's settings
-        [form.text_column.change, form.label_column.change],
+    gr.on([form.dataset.change, form.upload.change], on_data, data_inputs, data_outputs, api_visibility="private")
+    gr.on(  # a column typed or picked; "always_last": a second pick while the first is answered is answered after it
+        [form.text_column.input, form.label_column.input],
         on_columns,
-        summary_inputs,
+        [form.dataset, form.upload, form.text_column, form.label_column],
         form.data_summary,
         api_visibility="private",
+        trigger_mode="always_last",
     )
 
     @said_here("Not queued")
