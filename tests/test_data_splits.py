@@ -40,7 +40,7 @@ def test_a_carved_split_keeps_each_class_share_of_train(tmp_path):
     ds = load_dataset(str(table(tmp_path / "all.csv", texts, [0] * 20 + [1] * 180)), seed=7)
     assert np.bincount(ds.splits["validation"].labels).tolist() == [2, 18]  # a tenth of each class
     assert np.bincount(ds.splits["test"].labels).tolist() == [2, 16]  # a tenth of what validation left
-    assert sum(len(s) for s in ds.splits.values()) == 200
+    assert sum(len(s) for s in ds.splits.values()) == 200 and ds.carved == ["validation", "test"]
     again = load_dataset(str(tmp_path / "all.csv"), seed=7).splits["test"].texts
     assert again == ds.splits["test"].texts != load_dataset(str(tmp_path / "all.csv"), seed=8).splits["test"].texts
 
@@ -67,6 +67,7 @@ def given_splits(folder, test_texts):
 
 def test_given_test_sentences_that_train_has_are_counted(tmp_path):
     folder = given_splits(tmp_path / "data", ["Train  Sentence 3", "train sentence 4", "new words", "newer words"])
+    assert load_dataset(str(folder)).carved == []  # every split given: none is taken from train
     assert besides_size(load_dataset(str(folder)).warnings) == [
         "2 of 4 test sentences are also in train: their accuracy counts sentences the model trained on"
     ]

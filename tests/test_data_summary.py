@@ -57,3 +57,22 @@ def test_a_table_edited_since_is_summed_up_again(tmp_path):
     assert "train 162 · validation 20 · test 18" in data_summary(str(path), None, "text", "label", hub_online=True)
     rows(400).to_parquet(path)
     assert "train 324 · validation 40 · test 36" in data_summary(str(path), None, "text", "label", hub_online=True)
+
+
+def test_a_copied_runs_settings_bring_the_summary_of_its_columns_even_when_the_dataset_is_the_same(tmp_path):
+    from fakes.runs import finished_run
+
+    from sentiment_lab.ui.app import build_app
+
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"Review": [f"film {i} here" for i in range(300)], "stars": [1 + i % 5 for i in range(300)]}).to_csv(
+        path, index=False
+    )
+    root = tmp_path / "runs"
+    root.mkdir()
+    finished_run(root, "stars-run", "svm", 1.0, dataset=str(path), text_column="Review", label_column="stars")
+    app = build_app(root)
+    (reuse,) = {f.fn for f in app.fns.values() if f.fn.__name__ == "reuse"}
+    *values, note, summary = reuse("stars-run", None)
+    assert note.startswith("Settings of **stars-run** copied") and str(path) in values
+    assert "5 classes in train: " in summary  # said in the copy's own answer: no Dataset event need fire

@@ -44,6 +44,7 @@ class Dataset:
     source: str
     notes: list[str] = field(default_factory=list)  # what was read and carved, for the run's log
     warnings: list[str] = field(default_factory=list)  # what may mislead its scores, said before it is queued
+    carved: list[str] = field(default_factory=list)  # the held-out splits taken from train because the data had none
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -239,12 +240,12 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     if len(splits["train"]) < 2:
         raise DatasetError("the train split needs at least two rows")
     rng = np.random.default_rng(seed)
-    for carved in ("validation", "test"):
-        if carved not in splits:
-            splits["train"], splits[carved] = _carve(splits["train"], rng, carved)
-            notes.append(f"no {carved} split: carved a tenth of each class of train (seed {seed}), copies together")
+    carved = [name for name in ("validation", "test") if name not in splits]
+    for name in carved:
+        splits["train"], splits[name] = _carve(splits["train"], rng, name)
+        notes.append(f"no {name} split: carved a tenth of each class of train (seed {seed}), copies together")
     warnings = _seen_in_train(splits) + _one_class_most(splits, label_names) + _few_to_score(splits)
-    return Dataset(splits, label_names, source, notes, warnings)
+    return Dataset(splits, label_names, source, notes, warnings, carved)
 
 
 def sentence_key(text: str) -> str:

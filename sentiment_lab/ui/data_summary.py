@@ -42,9 +42,8 @@ def _summary(path: str, stamp: tuple, text: str, label: str) -> str:
     except DatasetError as e:
         return f"⚠ This data cannot train a run: {str(e).rstrip('.')}."
     sizes = " · ".join(f"{name} {len(ds.splits[name]):,}" for name in ("train", "validation", "test"))
-    carved = [name for name in ("validation", "test") if any(n.startswith(f"no {name} split") for n in ds.notes)]
-    if carved:
-        sizes += f" ({' and '.join(carved)} carved from train, a tenth of each class)"
+    if ds.carved:
+        sizes += f" ({' and '.join(ds.carved)} carved from train, a tenth of each class)"
     counts = np.bincount(ds.splits["train"].labels, minlength=len(ds.label_names))
     order = np.argsort(-counts, kind="stable")
     shown = [f"{ds.label_names[i]} {counts[i]:,} ({counts[i] / counts.sum():.0%})" for i in order[:SHOWN_CLASSES]]

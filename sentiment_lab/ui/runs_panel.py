@@ -17,7 +17,7 @@ from sentiment_lab.ui.notices import own_runs, run_endings
 from sentiment_lab.ui.pickers import refreshed
 from sentiment_lab.ui.services import USER_ERRORS, Services, said_here, user_errors
 from sentiment_lab.ui.tables import RUN_WIDTHS, matching_runs, runs_frame, runs_label
-from sentiment_lab.ui.train_form import FORM_FIELDS
+from sentiment_lab.ui.train_form import FORM_FIELDS, form_summary
 
 # An imported run never replaces, unasked, the run that answers for its method.
 ANSWERS_WHEN_PICKED = (
@@ -236,7 +236,7 @@ def wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace,
         *never_mind, api_visibility="private"
     )  # a question about another run than the one shown would mislead
 
-    def reuse(run_id):
+    def reuse(run_id, upload):
         """Fill the form from a run's config.json, to train it again with a change (a seed, a rate)."""
         if not run_id:
             raise gr.Error("choose a run first", print_exception=False)
@@ -248,9 +248,14 @@ def wire_runs(services: Services, form: SimpleNamespace, panel: SimpleNamespace,
         note = f"Settings of **{run_id}** copied to the form: change what you like, then Train."
         if left_out:
             note += " Not in the form, so not copied: " + ", ".join(f"`{x}`" for x in left_out) + "."
-        return *values, note
+        # The summary comes in the same answer: the Dataset box may not change, and its event would not fire.
+        flat = cfg.flat()
+        summary = form_summary(services, flat["dataset"], upload, flat["text_column"], flat["label_column"])
+        return *values, note, summary
 
-    panel.reuse_btn.click(reuse, panel.picked, [*fields, form.submit_msg], api_visibility="private")
+    panel.reuse_btn.click(
+        reuse, [panel.picked, form.upload], [*fields, form.submit_msg, form.data_summary], api_visibility="private"
+    )
 
     @user_errors
     def do_export(run_id):

@@ -192,6 +192,13 @@ def form_column(services: Services) -> SimpleNamespace:
     )
 
 
+def form_summary(services: Services, dataset: str, upload: str | None, text: str, label: str) -> str:
+    """The line under the column boxes for these picks; empty where a public demo may not read the table."""
+    if not services.may_read(dataset or "", upload):
+        return ""
+    return data_summary(dataset or "", upload, text, label, services.hub_online)
+
+
 def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
     """The form's events: remembering it in the browser, the method's own settings, Train and Train all five.
     Returns the (function, input, outputs) that restore the form when the page loads."""
@@ -243,9 +250,7 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
     offered = gr.State([])  # per page: the columns of the table the column boxes were last filled from
 
     def on_columns(dataset: str, upload: str | None, text: str, label: str) -> str:
-        if not services.may_read(dataset or "", upload):  # a public demo reads no other table of the server
-            return ""
-        return data_summary(dataset or "", upload, text, label, services.hub_online)
+        return form_summary(services, dataset, upload, text, label)
 
     def on_data(dataset: str, upload: str | None, text: str, label: str, before: list[str]):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
