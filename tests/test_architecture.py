@@ -116,3 +116,13 @@ def test_package_imports_inside_functions_are_only_the_lazy_ones():
 def test_the_checks_see_a_circle_and_an_upward_import():
     assert cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
     assert layer("sentiment_lab.training.runner") < layer("sentiment_lab.ui.app")
+
+
+def test_the_readme_map_names_every_module_so_a_newcomer_finds_each_file():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    where = readme[readme.index("## Where things are") :]
+    unnamed = [p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" and p.name not in where]
+    # A benchmark is named by its command under Benchmarks, or in the map when it has none.
+    unnamed += [p for p in (PACKAGE.parent / "bench").glob("[!_]*.py") if f"bench.{p.stem} " not in readme]
+    unnamed = sorted(str(p.relative_to(PACKAGE.parent)) for p in unnamed if p.name not in where)
+    assert unnamed == [], f"README's 'Where things are' does not name {unnamed}: give each a line there"
