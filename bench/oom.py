@@ -81,6 +81,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--tokenizer", default="minilm", help="a tokenizer with DistilBERT's vocabulary")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of this script")
+    parser.add_argument(
+        "--bf16",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="as a run's --bf16; off: answers equal to fp32 rounding",
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench.oom: no CUDA GPU is visible here; nothing measured (--device cpu for a dry run)")
@@ -91,7 +97,7 @@ def main(argv=None) -> dict:
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu (simulated out-of-memory errors)"
     with tempfile.TemporaryDirectory(prefix="distilbert-shaped-") as folder:
         model = distilbert_folder(tok, ds.label_names, folder)
-        cfg = RunConfig.of(method="full", model=model, device=args.device, bf16="auto").validated()
+        cfg = RunConfig.of(method="full", model=model, device=args.device, bf16=args.bf16).validated()
         whole, whole_fit, whole_peak = train(cfg, ds, tok, args.batch, args.steps, args.device)
         if args.device == "cuda":
             total = torch.cuda.get_device_properties(0).total_memory / 2**30
@@ -116,7 +122,8 @@ def main(argv=None) -> dict:
     ]
     print(f"{name}: full fine-tuning, batch {args.batch}, {args.steps} steps; capped at {args.cap_gib} GiB")
     print(table(rows, ["run", "samples/s", "peak GiB", "parts", "steps"]))
-    payload = {"device": name, "batch": args.batch, "cap_gib": args.cap_gib, "runs": runs, "logit_gap": gap}
+    payload = {"device": name, "batch": args.batch, "cap_gib": args.cap_gib, "bf16": args.bf16, "runs": runs}
+    payload["logit_gap"] = gap
     write_json("oom", payload)
     if parts_fit.micro_batches == 1:
         print("the cap did not bind: nothing ran out of memory (lower --cap-gib or raise --batch)")
