@@ -28,8 +28,9 @@ from bench.common import DATA, table, write_json
 from bench.levers import Stepper
 from bench.limit import matmul_rate
 from sentiment_lab.training.backbone import load_config, load_tokenizer
+from sentiment_lab.training.batching import tokenize, train_batches
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import load_dataset, tokenize, train_batches
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.loop import TokenBatches
 
 PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm")

@@ -16,8 +16,9 @@ import torch
 
 from bench.common import DATA, table, write_json
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.batching import collate, tokenize
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import collate, load_dataset, subsample, tokenize
+from sentiment_lab.training.data import load_dataset, subsample
 from sentiment_lab.training.device import cpu_has_native_bf16
 from sentiment_lab.training.features import encode, sentence_features
 

@@ -39,8 +39,9 @@ from bench.limit import matmul_rate, step_flops
 from bench.throughput import fresh_accelerator_state, ours_samples_per_s, trainer_samples_per_s
 from sentiment_lab.training import device as device_setup
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.batching import tokenize, train_batches
 from sentiment_lab.training.config import METHODS, RunConfig
-from sentiment_lab.training.data import load_dataset, tokenize, train_batches
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.features import encode
 
 BACKWARD = {"full": 2.0, "lora": 1.0, "adapters": 1.0}  # see bench.limit

@@ -34,11 +34,12 @@ from bench.common import DATA, table, write_json
 from bench.throughput import fresh_accelerator_state
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.batching import tokenize
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.cpu_attention import use_integer_mask_attention
 from sentiment_lab.training.cpu_dropout import use_integer_masks
 from sentiment_lab.training.cpu_levers import training_attention
-from sentiment_lab.training.data import load_dataset, tokenize
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.device import make_accelerator
 from sentiment_lab.training.embedding_grad import keep_embedding_grad
 from sentiment_lab.training.first_token import first_token_only

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from bench.common import DATA, table, write_json
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.batching import collate, tokenize, train_batches
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.cpu_levers import training_attention  # the kernel the app's training steps use
-from sentiment_lab.training.data import collate, load_dataset, tokenize, train_batches
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.device import cpu_has_native_bf16
 
 

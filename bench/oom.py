@@ -24,8 +24,9 @@ from bench.throughput import fresh_accelerator_state
 from sentiment_lab.training import device as device_setup
 from sentiment_lab.training import loop, methods
 from sentiment_lab.training.backbone import load_tokenizer
+from sentiment_lab.training.batching import tokenize
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import load_dataset, tokenize
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.loop import TokenBatches, fit
 
 

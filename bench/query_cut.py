@@ -16,7 +16,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.common import DATA, table, write_json
 from sentiment_lab.training.backbone import load_classifier, load_tokenizer
-from sentiment_lab.training.data import collate, load_dataset, tokenize
+from sentiment_lab.training.batching import collate, tokenize
+from sentiment_lab.training.data import load_dataset
 from sentiment_lab.training.first_token import first_token_only, seams
 
 

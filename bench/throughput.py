@@ -21,8 +21,9 @@ import torch
 from bench.common import DATA, table, write_json
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_classifier, load_encoder, load_tokenizer
+from sentiment_lab.training.batching import tokenize
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.data import load_dataset, subsample
 from sentiment_lab.training.device import make_accelerator
 from sentiment_lab.training.features import encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit

@@ -39,7 +39,7 @@ FLAGS = [
 
 @pytest.mark.parametrize("size, batch, world", [(64, 6, 2), (65, 8, 2), (10, 4, 3), (7, 16, 2), (33, 5, 4)])
 def test_each_sentence_once_an_epoch_and_the_same_number_of_steps_everywhere(size, batch, world):
-    from sentiment_lab.training.data import train_batches
+    from sentiment_lab.training.batching import train_batches
 
     batches = train_batches(np.ones(size, dtype=int), batch, 0, 0)
     parts = [shares(batches, rank, world) for rank in range(world)]

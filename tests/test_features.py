@@ -37,7 +37,8 @@ def test_both_poolings_read_the_last_layer(batch):
 
 
 def test_encode_gives_one_row_per_sentence(batch, tiny_model, tiny_data):
-    from sentiment_lab.training.data import load_dataset, tokenize
+    from sentiment_lab.training.batching import tokenize
+    from sentiment_lab.training.data import load_dataset
 
     encoder = batch[0]
     ds = load_dataset(str(tiny_data))

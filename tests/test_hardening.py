@@ -96,7 +96,7 @@ def test_bad_datasets_give_one_clear_message(tmp_path, content, name, message):
 @pytest.mark.parametrize("name", ["reviews.csv", "my reviews.parquet", "data/train.jsonl", "sheet.xlsx"])
 def test_a_data_file_that_is_not_there_is_named_not_looked_up_on_the_hub(name, monkeypatch):
     monkeypatch.chdir(os.path.dirname(__file__))  # where no such file is
-    monkeypatch.setattr("sentiment_lab.training.data._read_hub", lambda _: pytest.fail("looked up on the Hub"))
+    monkeypatch.setattr("sentiment_lab.training.data.read_hub", lambda _: pytest.fail("looked up on the Hub"))
     with pytest.raises(DatasetError, match=f"there is no data file '{name}' here"):
         load_dataset(name)
 

@@ -9,8 +9,9 @@ from accelerate import Accelerator
 
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import load_encoder, load_tokenizer
+from sentiment_lab.training.batching import tokenize
 from sentiment_lab.training.config import Optimisation, RunConfig
-from sentiment_lab.training.data import load_dataset, subsample, tokenize
+from sentiment_lab.training.data import load_dataset, subsample
 from sentiment_lab.training.features import encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, fit, logits_of
 
@@ -163,7 +164,7 @@ def test_svm_fits_and_reloads_the_same_probabilities(tiny_model, tiny_data, tmp_
 
 
 def test_evaluate_returns_predictions_in_split_order(tiny_models, tiny_data):
-    from sentiment_lab.training.data import collate
+    from sentiment_lab.training.batching import collate
     from sentiment_lab.training.loop import evaluate
 
     ds, tok = prepared(tiny_models["bert"], tiny_data)

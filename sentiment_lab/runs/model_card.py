@@ -9,8 +9,8 @@ from pathlib import Path
 from sentiment_lab import REPO
 from sentiment_lab.training.backbone import is_local_model, looks_like_path, portable_name
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.data import EXTENSIONS
 from sentiment_lab.training.records import read_results
+from sentiment_lab.training.tables import EXTENSIONS
 
 # What trained, in a sentence each; the README's "Defaults" table says the same at length.
 TRAINED = {

@@ -11,7 +11,8 @@ from sentiment_lab.serving.predict import ReviewError, check_review
 from sentiment_lab.serving.run_notes import data_note
 from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.config import METHODS
-from sentiment_lab.training.data import DatasetError, label_key, read_table
+from sentiment_lab.training.data import DatasetError, label_key
+from sentiment_lab.training.tables import read_table
 
 # A list all five answer within a web request on a small CPU; a longer one belongs in a run's test split.
 MAX_REVIEWS = 1000

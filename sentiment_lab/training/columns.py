@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentiment_lab.training.data import DELIMITED, EXTENSIONS, offline_copy_of, separator, split_files
+from sentiment_lab.training.data import offline_copy_of
+from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, separator, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")

@@ -1,27 +1,19 @@
-"""Load a labelled text dataset (Hub id or local files), tokenise it once, batch it by length."""
+"""A labelled text dataset from its tables: the review and class columns read, missing held-out splits carved
+from train, and what in the splits may mislead their scores."""
 
 from __future__ import annotations
 
-import json
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sentiment_lab import REPO
-from sentiment_lab.training.backbone import go_offline_if_unreachable, looks_like_path
+from sentiment_lab.training.backbone import looks_like_path
+from sentiment_lab.training.tables import EXTENSIONS, SPREADSHEETS, DatasetError, read_hub, read_local
 
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
-SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
-EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
-DELIMITED = (".csv", ".tsv")  # read by pandas' read_csv, with the separator() of each file
-MAX_FILE_BYTES = 512 * 1024 * 1024
-
-
-class DatasetError(ValueError):
-    """The dataset cannot be read or is unusable; the message names the problem."""
 
 
 @dataclass
@@ -59,16 +51,13 @@ def offline_copy_of(dataset_id: str) -> Path | None:
     return candidate if (candidate / "train.parquet").is_file() else None
 
 
-SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # workbooks, which save to CSV
-
-
 def load_dataset(name: str, text_column: str = "text", label_column: str = "label", seed: int = 42) -> Dataset:
     """Read train / validation / test; carve validation (and test) from train when missing."""
     name = name.strip()
     path = Path(name).expanduser()
     notes: list[str] = []
     if path.exists():
-        frames, names = _read_local(path)
+        frames, names = read_local(path)
         source = str(path)
     else:
         if looks_like_path(name) or name.count("/") > 1 or ".." in name:
@@ -76,131 +65,16 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
         if name.lower().endswith(EXTENSIONS + SPREADSHEETS):  # a file name, not a Hub id: no Hub error for it
             raise DatasetError(f"there is no data file {name!r} here: check its path (in the app: upload it)")
         try:
-            frames, names = _read_hub(name)
+            frames, names = read_hub(name)
             source = name
         except DatasetError:
             local = offline_copy_of(name)
             if local is None:
                 raise
-            frames, names = _read_local(local)
+            frames, names = read_local(local)
             source = str(local)
             notes.append(f"the Hub is unreachable; using the local copy of {name} at {local}")
     return _build(frames, names, text_column, label_column, seed, source, notes)
-
-
-def split_name(stem: str) -> str | None:
-    stem = stem.lower()
-    for split, aliases in SPLIT_ALIASES.items():
-        if stem in aliases or any(stem.startswith(a + "-") or stem.startswith(a + "_") for a in aliases):
-            return split
-    return None
-
-
-def split_files(folder: Path) -> dict[str, Path]:
-    """A dataset folder's table for each split, by file name (`train.csv`, `dev.parquet`...), the first if several."""
-    files = {}
-    for f in sorted(folder.iterdir()):
-        split = split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
-        if split and split not in files:
-            files[split] = f
-    return files
-
-
-def _read_local(path: Path):
-    if path.is_file():
-        return {"train": read_table(path)}, None
-    files = split_files(path)
-    if "train" not in files:
-        raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
-    frames = {split: read_table(f) for split, f in files.items()}
-    return frames, _label_names_from_parquet(files["train"])
-
-
-def separator(path: Path) -> str:
-    """A delimited file's separator, read from its header line: a tab for .tsv; for .csv a comma, or the
-    semicolon (or tab) that spreadsheets use where the comma is the decimal mark, when the header has no comma."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline()
-    return next((c for c in (",", ";", "\t") if c in header), ",")
-
-
-def read_table(path: Path):
-    import pandas as pd
-
-    size = path.stat().st_size
-    if size == 0:
-        raise DatasetError(f"{path.name} is empty")
-    if size > MAX_FILE_BYTES:
-        raise DatasetError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix in DELIMITED:
-            frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
-        elif suffix in (".jsonl", ".json"):
-            try:
-                frame = pd.read_json(path, lines=True, encoding="utf-8")
-            except ValueError:
-                frame = pd.read_json(path, encoding="utf-8")
-        else:
-            hint = " (from a spreadsheet: save it as CSV UTF-8)" if suffix in SPREADSHEETS else ""
-            raise DatasetError(
-                f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines{hint}"
-            )
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path.name} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
-    except DatasetError:
-        raise
-    except Exception as e:  # pandas raises many types for a file that is not a table
-        raise DatasetError(f"{path.name} could not be read as a table: {str(e).splitlines()[0][:200]}") from None
-    if len(frame) == 0:
-        raise DatasetError(f"{path.name} has no rows")
-    return frame
-
-
-def _label_names_from_parquet(path: Path) -> list[str] | None:
-    """ClassLabel names that `datasets` stores in a parquet file's schema metadata."""
-    if path.suffix.lower() != ".parquet":
-        return None
-    import pyarrow.parquet as pq
-
-    meta = (pq.read_schema(path).metadata or {}).get(b"huggingface")
-    if not meta:
-        return None
-    try:
-        features = json.loads(meta)["info"]["features"]
-        return next((f["names"] for f in features.values() if f.get("_type") == "ClassLabel"), None)
-    except (KeyError, ValueError, TypeError, StopIteration):
-        return None
-
-
-def _read_hub(name: str):
-    if not go_offline_if_unreachable():
-        pass  # offline: `datasets` may still find it in its cache
-    try:
-        import datasets
-
-        dd = datasets.load_dataset(name)
-    except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
-        raise DatasetError(
-            f"dataset {name!r} could not be loaded ({type(e).__name__}); offline choices: a local folder with "
-            "train/validation/test files (parquet, CSV, TSV or JSON lines) or a single file"
-        ) from None
-    frames = {}
-    names = None
-    for split, table in dd.items():
-        key = split_name(split)
-        if key:
-            frames[key] = table.to_pandas()
-            for feat in table.features.values():
-                if getattr(feat, "names", None):
-                    names = list(feat.names)
-    if "train" not in frames:
-        raise DatasetError(f"dataset {name!r} has no train split")
-    return frames, names
 
 
 def _build(frames, names, text_column, label_column, seed, source, notes) -> Dataset:
@@ -369,51 +243,3 @@ def subsample(split: Split, limit: int | None, seed: int) -> Split:
     return Split(
         [split.texts[i] for i in idx], split.labels[idx], [split.input_ids[i] for i in idx] if split.input_ids else []
     )
-
-
-def tokenize(split: Split, tokenizer, max_length: int) -> None:
-    """Tokenise once, no padding: batches pad to their own longest sentence later."""
-    enc = tokenizer(split.texts, truncation=True, max_length=max_length, padding=False)
-    split.input_ids = enc["input_ids"]
-
-
-def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group: int = 50) -> list[np.ndarray]:
-    """Shuffled batches of similar lengths: shuffle, sort within chunks of `group` batches, shuffle batches."""
-    rng = random.Random(seed * 1000003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * group
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: -lengths[i])
-        batches += [np.asarray(part[i : i + batch_size]) for i in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 256) -> list[np.ndarray]:
-    """Batches sorted by length under a padded-token budget, so short sentences go many at a time."""
-    order = np.argsort(-lengths, kind="stable")
-    batches, current = [], []
-    for i in order:
-        if current and (len(current) + 1) * lengths[current[0]] > max_tokens or len(current) >= max_batch:
-            batches.append(np.asarray(current))
-            current = []
-        current.append(int(i))
-    if current:
-        batches.append(np.asarray(current))
-    return batches
-
-
-def collate(input_ids: list[list[int]], idx, pad_id: int):
-    """Pad the chosen sentences to their longest; return input_ids and attention_mask tensors."""
-    import torch
-
-    rows = [input_ids[i] for i in idx]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, r in enumerate(rows):
-        ids[j, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-        mask[j, : len(r)] = 1
-    return ids, mask

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sentiment_lab.training.batching import collate, eval_batches
 from sentiment_lab.training.config import ConfigError
-from sentiment_lab.training.data import Split, collate, eval_batches
+from sentiment_lab.training.data import Split
 
 
 def last_hidden(encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils.memory import clear_device_cache
 
+from sentiment_lab.training.batching import collate, eval_batches, train_batches
 from sentiment_lab.training.config import Optimisation
 from sentiment_lab.training.cpu_levers import CpuLevers
-from sentiment_lab.training.data import Split, collate, eval_batches, train_batches
+from sentiment_lab.training.data import Split
 from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory, parts_of
 from sentiment_lab.training.param_groups import param_groups

@@ -23,14 +23,9 @@ from sentiment_lab.training.backbone import (
     load_tokenizer,
     token_limit,
 )
+from sentiment_lab.training.batching import tokenize
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
-from sentiment_lab.training.data import (
-    DatasetError,
-    eval_cut_warning,
-    load_dataset,
-    subsample,
-    tokenize,
-)
+from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample
 from sentiment_lab.training.device import make_accelerator, seed_everything
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
 from sentiment_lab.training.features import check_feature_memory, encode

@@ -13,7 +13,7 @@ from sentiment_lab.serving.review_notes import review_notes
 from sentiment_lab.serving.run_notes import data_note
 from sentiment_lab.serving.word_influence import MAX_WORDS
 from sentiment_lab.training.config import METHODS
-from sentiment_lab.training.data import EXTENSIONS
+from sentiment_lab.training.tables import EXTENSIONS
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import METHOD_LABELS
 from sentiment_lab.ui.influence_html import influence_html

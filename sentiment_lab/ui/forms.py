@@ -10,7 +10,8 @@ from pathlib import Path
 from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
 from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig, unread_by
-from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS, offline_copy_of
+from sentiment_lab.training.data import DEFAULT_DATASET, offline_copy_of
+from sentiment_lab.training.tables import EXTENSIONS
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show

@@ -12,7 +12,8 @@ from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.pace import about
 from sentiment_lab.training.columns import pick_columns, table_columns
 from sentiment_lab.training.config import METHODS, Features, RunConfig
-from sentiment_lab.training.data import DEFAULT_DATASET, EXTENSIONS
+from sentiment_lab.training.data import DEFAULT_DATASET
+from sentiment_lab.training.tables import EXTENSIONS
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.data_summary import data_summary
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, as_sentence, lr_hint

@@ -1,0 +1,133 @@
+"""A dataset's files read into tables: a local file, a folder of one file per split, or a Hub dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sentiment_lab.training.backbone import go_offline_if_unreachable
+
+SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
+EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
+DELIMITED = (".csv", ".tsv")  # read by pandas' read_csv, with the separator() of each file
+MAX_FILE_BYTES = 512 * 1024 * 1024
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # workbooks, which save to CSV
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be read or is unusable; the message names the problem."""
+
+
+def split_name(stem: str) -> str | None:
+    stem = stem.lower()
+    for split, aliases in SPLIT_ALIASES.items():
+        if stem in aliases or any(stem.startswith(a + "-") or stem.startswith(a + "_") for a in aliases):
+            return split
+    return None
+
+
+def split_files(folder: Path) -> dict[str, Path]:
+    """A dataset folder's table for each split, by file name (`train.csv`, `dev.parquet`...), the first if several."""
+    files = {}
+    for f in sorted(folder.iterdir()):
+        split = split_name(f.stem) if f.suffix.lower() in EXTENSIONS else None
+        if split and split not in files:
+            files[split] = f
+    return files
+
+
+def read_local(path: Path):
+    if path.is_file():
+        return {"train": read_table(path)}, None
+    files = split_files(path)
+    if "train" not in files:
+        raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
+    frames = {split: read_table(f) for split, f in files.items()}
+    return frames, label_names_from_parquet(files["train"])
+
+
+def separator(path: Path) -> str:
+    """A delimited file's separator, read from its header line: a tab for .tsv; for .csv a comma, or the
+    semicolon (or tab) that spreadsheets use where the comma is the decimal mark, when the header has no comma."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return next((c for c in (",", ";", "\t") if c in header), ",")
+
+
+def read_table(path: Path):
+    import pandas as pd
+
+    size = path.stat().st_size
+    if size == 0:
+        raise DatasetError(f"{path.name} is empty")
+    if size > MAX_FILE_BYTES:
+        raise DatasetError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix in DELIMITED:
+            frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
+        elif suffix in (".jsonl", ".json"):
+            try:
+                frame = pd.read_json(path, lines=True, encoding="utf-8")
+            except ValueError:
+                frame = pd.read_json(path, encoding="utf-8")
+        else:
+            hint = " (from a spreadsheet: save it as CSV UTF-8)" if suffix in SPREADSHEETS else ""
+            raise DatasetError(
+                f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines{hint}"
+            )
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path.name} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
+    except DatasetError:
+        raise
+    except Exception as e:  # pandas raises many types for a file that is not a table
+        raise DatasetError(f"{path.name} could not be read as a table: {str(e).splitlines()[0][:200]}") from None
+    if len(frame) == 0:
+        raise DatasetError(f"{path.name} has no rows")
+    return frame
+
+
+def label_names_from_parquet(path: Path) -> list[str] | None:
+    """ClassLabel names that `datasets` stores in a parquet file's schema metadata."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    meta = (pq.read_schema(path).metadata or {}).get(b"huggingface")
+    if not meta:
+        return None
+    try:
+        features = json.loads(meta)["info"]["features"]
+        return next((f["names"] for f in features.values() if f.get("_type") == "ClassLabel"), None)
+    except (KeyError, ValueError, TypeError, StopIteration):
+        return None
+
+
+def read_hub(name: str):
+    if not go_offline_if_unreachable():
+        pass  # offline: `datasets` may still find it in its cache
+    try:
+        import datasets
+
+        dd = datasets.load_dataset(name)
+    except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
+        raise DatasetError(
+            f"dataset {name!r} could not be loaded ({type(e).__name__}); offline choices: a local folder with "
+            "train/validation/test files (parquet, CSV, TSV or JSON lines) or a single file"
+        ) from None
+    frames = {}
+    names = None
+    for split, table in dd.items():
+        key = split_name(split)
+        if key:
+            frames[key] = table.to_pandas()
+            for feat in table.features.values():
+                if getattr(feat, "names", None):
+                    names = list(feat.names)
+    if "train" not in frames:
+        raise DatasetError(f"dataset {name!r} has no train split")
+    return frames, names
