@@ -13,6 +13,7 @@ from sentiment_lab.runs.launch import check_environment, check_processes
 from sentiment_lab.runs.pace import about, expected
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager, queue_places
+from sentiment_lab.runs.repeats import repeats
 from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import rate_warning
@@ -118,6 +119,7 @@ def main(argv=None) -> int:
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
             warnings += data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples) + cut_warning(cfg, data)
+            warnings += repeats(manager, [cfg])
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             run_id = manager.submit(cfg)

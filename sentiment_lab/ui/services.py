@@ -13,6 +13,7 @@ from sentiment_lab.runs.hub import PushError, pull_run
 from sentiment_lab.runs.pace import expected, finished_runs
 from sentiment_lab.runs.paths import RunIdError
 from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.runs.repeats import repeats
 from sentiment_lab.serving.error_analysis import analyse, read_answers, same_test_set
 from sentiment_lab.serving.predict import Predictor, ReviewError
 from sentiment_lab.serving.review_batch import read_reviews, tables
@@ -119,6 +120,7 @@ class Services:
         said.update(dict.fromkeys(check_dataset(configs)))
         said.update(dict.fromkeys(w for cfg in configs for w in rate_warning(cfg)))
         said.update(dict.fromkeys(f"not queued: {why}" for why in unfit.values()))
+        said.update(dict.fromkeys(repeats(self.jobs, configs, self.names())))  # before the new runs join the list
         ids = [self.jobs.submit(cfg, owner=visitor) for cfg in configs]
         return Queued(ids, list(said), expected(self.jobs, dict(zip(ids, configs))))
 

@@ -1,0 +1,65 @@
+"""Runs a new one would repeat: the same settings, all but its name, already queued, training, finished, or
+stopped with a state to go on from. Said when it is queued, since a second click costs a whole run."""
+
+from __future__ import annotations
+
+from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.training.config import RunConfig
+
+# Settings that only name a run or say how often it logs: runs that differ in these alone train alike.
+NOT_TRAINING = ("run_name", "project", "log_every")
+
+
+def trained_settings(cfg: RunConfig) -> dict:
+    return {k: v for k, v in cfg.flat().items() if k not in NOT_TRAINING}
+
+
+def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | None = None) -> list[str]:
+    """One warning per kind of run already here with the settings of one of `configs` (asked before they are
+    queued): still to end, finished, or stopped and resumable."""
+    wanted = [trained_settings(c) for c in configs]
+    active, done, resumable = [], [], []
+    for row in jobs.list():
+        try:
+            past = RunConfig.load(jobs.folder(row["id"]) / "config.json")
+        except (OSError, ValueError, JobError):
+            continue  # a damaged config is the run list's to say
+        if trained_settings(past) not in wanted:
+            continue
+        name = f"`{(names or {}).get(row['id'], row['id'])}`"
+        if row["state"] in ("queued", "running"):
+            active.append(name)
+        elif row["state"] == "done" and row.get("test_accuracy") is not None:
+            done.append((name, row["test_accuracy"]))
+        elif row.get("resumable"):
+            resumable.append(name)
+    said = []
+    if active:
+        said.append(
+            f"{_listed(active)} {_has(active)} the same settings and {_is(active)} still to end: if this was a "
+            f"second click, Stop / Cancel the {'copy' if len(active) == 1 else 'copies'}"
+        )
+    if done:
+        score = f" (test accuracy {done[0][1]:.4f})" if len(done) == 1 else ""
+        said.append(
+            f"{_listed([n for n, _ in done])} already trained the same settings{score}: another seed shows how far "
+            "a run lands from it"
+        )
+    if resumable:
+        said.append(
+            f"{_listed(resumable)} stopped with the same settings and can go on: Resume takes it from where it "
+            "stopped instead of from the start"
+        )
+    return said
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _has(names: list[str]) -> str:
+    return "has" if len(names) == 1 else "have"
+
+
+def _is(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
