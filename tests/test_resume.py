@@ -19,7 +19,8 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import MetricsCursor, read_status, write_status
 from sentiment_lab.training.runner import Runner
-from sentiment_lab.training.state import STATE_FILE, ResumeError, load_state, trim_metrics
+from sentiment_lab.training.state import STATE_FILE, ResumeError, load_state, save_state, trim_metrics
+from sentiment_lab.ui.tables import runs_frame
 
 
 def config(model, data, method, **extra) -> RunConfig:
@@ -181,6 +182,21 @@ def test_the_queue_resumes_a_stopped_run_at_the_back(tmp_path):
     assert wait_for(lambda: state(jm, first) in ("running", "done"))
     assert wait_for(lambda: state(jm, first) == "done", timeout=30)
     assert read_status(jm.root / first)["args"].count("--resume") == 1
+
+
+def test_a_resume_cancelled_while_it_waits_leaves_the_run_stopped_and_resumable(tmp_path):
+    jm = JobManager(tmp_path / "runs", max_running=1, launcher=fake_launcher)
+    blocker = submit(jm, steps=200, step_s=0.05)
+    run = jm.submit(RunConfig.of(method="full"), ["1", "0", "polite"])
+    write_status(jm.root / run, "stopped", started=100.0, finished=160.0)
+    save_state(jm.root / run, {"step": 25, "model": {}})
+    assert jm.resume(run) == "queued to resume from step 25"  # it waits behind the running one
+    assert jm.stop(run) == "resume cancelled: the run stays stopped, and Resume goes on from step 25"
+    (row,) = [r for r in jm.list() if r["id"] == run]
+    assert row["state"] == "stopped" and row["resumable"] and row["resume_step"] == 25
+    assert runs_frame([row])["time"].tolist() == ["1m00s"]  # the minute it trained, nothing added by the wait
+    assert jm.resume(run) == "queued to resume from step 25"  # and its state goes on, not lost
+    jm.stop(blocker, wait=True)
 
 
 @pytest.mark.parametrize(

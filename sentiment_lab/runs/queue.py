@@ -191,6 +191,12 @@ class JobManager:
         with self._locked():
             st = read_status(folder)
             state = st.get("state")
+            if state == "queued" and has_state(folder):  # a resume waiting its turn: back to where it stopped
+                step = saved_step(folder)
+                where = f"step {step}" if step is not None else "its last saved state"
+                now = time.time()  # no stretch of training to add: the time spent stays what it was
+                write_status(folder, "stopped", started=now, finished=now, error=f"its resume was cancelled at {where}")
+                return f"resume cancelled: the run stays stopped, and Resume goes on from {where}"
             if state == "queued":
                 write_status(folder, "cancelled", error=None)
                 return "cancelled"
