@@ -51,6 +51,18 @@ def test_a_second_click_finished_run_and_stopped_run_are_each_said(services, tin
     )
 
 
+def test_a_run_that_failed_with_the_same_settings_is_said_with_its_reason(services, tiny_data):
+    form = {"method": "svm", "dataset": str(tiny_data)}
+    services.submit(form)
+    (row,) = services.jobs.list()
+    write_status(services.jobs.folder(row["id"]), "failed", error="out of cpu memory at step 3: lower Max length")
+    assert (
+        f"`{services.name_of(row['id'])}` failed with the same settings (out of cpu memory at step 3: lower Max "
+        "length): unless what failed it has changed since, this run may fail the same way"
+        in warnings_of(services, form)
+    )
+
+
 def test_every_run_a_form_queues_is_checked_and_several_repeats_are_said_once(services, tiny_data):
     form = {"method": "svm", "dataset": str(tiny_data), "seed": "1, 2"}
     services.submit(form)

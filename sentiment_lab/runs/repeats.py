@@ -1,5 +1,5 @@
-"""Runs a new one would repeat: the same settings, all but its name, already queued, training, finished, or
-stopped with a state to go on from. Said when it is queued, since a second click costs a whole run."""
+"""Runs a new one would repeat: the same settings, all but its name, already queued, training, finished,
+stopped with a state to go on from, or failed. Said when it is queued, since a second click costs a whole run."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def trained_settings(cfg: RunConfig) -> dict:
 
 def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | None = None) -> list[str]:
     """One warning per kind of run already here with the settings of one of `configs` (asked before they are
-    queued): still to end, finished, or stopped and resumable."""
+    queued): still to end, finished, stopped and resumable, or failed."""
     wanted = [trained_settings(c) for c in configs]
-    active, done, resumable = [], [], []
+    active, done, resumable, failed = [], [], [], []
     for row in jobs.list():
         try:
             past = RunConfig.load(jobs.folder(row["id"]) / "config.json")
@@ -33,6 +33,8 @@ def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | 
             done.append((name, row["test_accuracy"]))
         elif row.get("resumable"):
             resumable.append(name)
+        elif row["state"] == "failed":
+            failed.append((name, (row.get("error") or "").strip().split("\n")[0][:200]))  # its reason, in brief
     said = []
     if active:
         said.append(
@@ -49,6 +51,12 @@ def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | 
         said.append(
             f"{_listed(resumable)} stopped with the same settings and can go on: Resume takes it from where it "
             "stopped instead of from the start"
+        )
+    if failed:
+        why = f" ({failed[0][1].rstrip('.')})" if len(failed) == 1 and failed[0][1] else ""
+        said.append(
+            f"{_listed([n for n, _ in failed])} failed with the same settings{why}: unless what failed it has "
+            "changed since, this run may fail the same way"
         )
     return said
 
