@@ -123,8 +123,14 @@ def main(argv=None) -> dict:
     ]
     print(f"{name}: full fine-tuning, batch {args.batch}, {args.steps} steps; capped at {args.cap_gib} GiB")
     print(table(rows, ["run", "samples/s", "peak GiB", "parts", "steps"]))
-    payload = {"device": name, "batch": args.batch, "cap_gib": args.cap_gib, "bf16": args.bf16, "runs": runs}
-    payload["logit_gap"] = gap
+    payload = {
+        "device": name,
+        "batch": args.batch,
+        "cap_gib": args.cap_gib,
+        "bf16": args.bf16,
+        "runs": runs,
+        "logit_gap": gap,
+    }
     write_json("oom", payload)
     if parts_fit.micro_batches == 1:
         print("the cap did not bind: nothing ran out of memory (lower --cap-gib or raise --batch)")

@@ -3,7 +3,7 @@ stopped with a state to go on from, or failed. Said when it is queued, since a s
 
 from __future__ import annotations
 
-from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.config import RunConfig
 
 # Settings that only name a run or say how often it logs: runs that differ in these alone train alike.
@@ -18,14 +18,15 @@ def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | 
     """One warning per kind of run already here with the settings of one of `configs` (asked before they are
     queued): still to end, finished, stopped and resumable, or failed."""
     wanted = [trained_settings(c) for c in configs]
-    active, done, resumable, failed = [], [], [], []
-    for row in jobs.list():
+    matching = []
+    for folder in jobs.folders():
         try:
-            past = RunConfig.load(jobs.folder(row["id"]) / "config.json")
-        except (OSError, ValueError, JobError):
+            if trained_settings(RunConfig.load(folder / "config.json")) in wanted:
+                matching.append(jobs.describe(folder.name))  # state, score, saved step: read for matches only
+        except (OSError, ValueError):
             continue  # a damaged config is the run list's to say
-        if trained_settings(past) not in wanted:
-            continue
+    active, done, resumable, failed = [], [], [], []
+    for row in sorted(matching, key=lambda r: r.get("submitted") or 0, reverse=True):  # newest first, as listed
         name = f"`{(names or {}).get(row['id'], row['id'])}`"
         if row["state"] in ("queued", "running"):
             active.append(name)
@@ -37,9 +38,10 @@ def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | 
             failed.append((name, (row.get("error") or "").strip().split("\n")[0][:200]))  # its reason, in brief
     said = []
     if active:
+        has, is_, copy = ("has", "is", "copy") if len(active) == 1 else ("have", "are", "copies")
         said.append(
-            f"{_listed(active)} {_has(active)} the same settings and {_is(active)} still to end: if this was a "
-            f"second click, Stop / Cancel the {'copy' if len(active) == 1 else 'copies'}"
+            f"{_listed(active)} {has} the same settings and {is_} still to end: if this was a second click, "
+            f"Stop / Cancel the {copy}"
         )
     if done:
         score = f" (test accuracy {done[0][1]:.4f})" if len(done) == 1 else ""
@@ -63,11 +65,3 @@ def repeats(jobs: JobManager, configs: list[RunConfig], names: dict[str, str] | 
 
 def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _has(names: list[str]) -> str:
-    return "has" if len(names) == 1 else "have"
-
-
-def _is(names: list[str]) -> str:
-    return "is" if len(names) == 1 else "are"
