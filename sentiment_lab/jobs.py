@@ -136,8 +136,9 @@ def main(argv=None) -> int:
             else:
                 print(*run_lines(rows) or [f"no runs in {manager.root} yet: {SUBMIT_HINT}"], sep="\n")
         elif args.command == "stop":
-            if manager.stop(args.run, wait=True) == "cancelled":
-                print("cancelled")
+            said = manager.stop(args.run, wait=True)
+            if said != "stopping":  # cancelled before it began: stop() says what became of it
+                print(said)
             else:  # it has ended: say how (stopped cleanly at a step with its state saved, or killed)
                 status = read_status(manager.folder(args.run))
                 print(status.get("error") or status.get("state"))

@@ -17,7 +17,8 @@ from fakes.worker import fake_launcher
 from sentiment_lab.runs.liveness import group_alive
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.records import read_status
+from sentiment_lab.training.records import read_status, write_status
+from sentiment_lab.training.state import save_state
 
 
 def wait_for(predicate, timeout=15.0, every=0.05):
@@ -115,6 +116,13 @@ def test_the_stop_command_says_how_the_run_ended(jm, monkeypatch, capsys):
     assert wait_for(lambda: len(jm.metrics(running)) >= 1)
     assert jobs.main(["stop", running]) == 0
     assert re.fullmatch(r"stopped by the user at step \d+\n", capsys.readouterr().out)  # the worker's own words
+    blocker, waiting = submit(jm, steps=500, step_s=0.05), submit(jm)
+    write_status(jm.root / waiting, "stopped")
+    save_state(jm.root / waiting, {"step": 7, "model": {}})
+    assert jm.resume(waiting) == "queued to resume from step 7"  # it waits behind the running one
+    assert jobs.main(["stop", waiting]) == 0  # a resume cancelled: the run stays stopped, and says so
+    assert capsys.readouterr().out == "resume cancelled: the run stays stopped, and Resume goes on from step 7\n"
+    jm.stop(blocker, wait=True)
 
 
 def test_sigkilled_worker_reads_failed_with_its_log_tail(jm):
