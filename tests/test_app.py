@@ -164,6 +164,10 @@ def test_the_run_filter_keeps_runs_holding_every_word():
     assert runs_label(1, 3).endswith("1 of 3 match the filter") and "of" not in runs_label(3, 3)
 
 
+def test_an_empty_run_list_says_where_a_first_run_comes_from():
+    assert runs_label(0, 0).endswith("none yet. Pick a method in the form and press Train (or Train all five)")
+
+
 def test_uploads_are_checked_and_renamed(tmp_path):
     good = tmp_path / "My Reviews!.csv"
     good.write_text("text,label\ngood,1\nbad,0\n")

@@ -65,8 +65,11 @@ def matching_runs(rows: list[dict], query: str | None) -> list[dict]:
 
 
 def runs_label(shown: int, total: int) -> str:
-    """The run list's label: how many runs a filter shows, when it hides some."""
+    """The run list's label: how many runs a filter shows, when it hides some, and where a first run comes from
+    while there is none."""
     head = "Runs (refresh every 2 s)"
+    if not total:
+        return f"{head}: none yet. Pick a method in the form and press Train (or Train all five)"
     return head if shown == total else f"{head}: {shown} of {total} match the filter"
 
 
