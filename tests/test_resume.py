@@ -12,10 +12,11 @@ import pytest
 import torch
 from conftest import ROOT
 from fakes.worker import fake_launcher
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from test_jobs import state, submit, wait_for
 
 from sentiment_lab.runs.queue import JobError, JobManager
+from sentiment_lab.training import methods
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import MetricsCursor, read_status, write_status
 from sentiment_lab.training.runner import Runner
@@ -141,6 +142,52 @@ def test_a_run_whose_data_changed_since_it_stopped_does_not_resume_over_it(tiny_
     assert Runner(cfg, folder, progress=False, resume=True).run() == 1
     assert "data changed since its training state was saved" in read_status(folder)["error"]
     assert (folder / STATE_FILE).exists()  # refused, not spent: put the file back and the run goes on
+
+
+@pytest.mark.parametrize("method", ["lora", "adapters"])
+def test_a_snapshot_keeps_the_weights_that_train_not_the_frozen_backbone(method, tiny_models, tiny_data, tmp_path):
+    """The frozen weights are the base model's, loaded again on resume: written at every evaluation they
+    only made the state as big as the model and the stop as slow."""
+    cfg = config(tiny_models["bert"], tiny_data, method)
+    folder = tmp_path / "run"
+    assert Runner(cfg, folder, should_stop=StopAfter(5), progress=False).run() == 0
+    kept = torch.load(folder / STATE_FILE, weights_only=True)["model"]
+    model = methods.get(method).build(cfg, {0: "neg", 1: "pos"})
+    trains = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trains <= set(kept) <= trains | {n for n, _ in model.named_buffers()}
+
+
+def test_a_resume_over_a_base_model_changed_since_the_stop_is_refused(tiny_models, tiny_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["bert"], model)
+    cfg = config(model, tiny_data, "lora")
+    folder = tmp_path / "run"
+    assert Runner(cfg, folder, should_stop=StopAfter(5), progress=False).run() == 0
+    weights_file = model / "model.safetensors"
+    changed = load_file(weights_file)
+    name = next(k for k in changed if "encoder.layer.0.attention.self.query.weight" in k)
+    changed[name] = changed[name] + 0.01
+    save_file(changed, str(weights_file), metadata={"format": "pt"})
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 1
+    assert "frozen weights of the run's model differ from those it trained on" in read_status(folder)["error"]
+    assert (folder / STATE_FILE).exists()  # refused, not spent
+
+
+def test_a_snapshot_that_kept_every_weight_still_resumes(tiny_models, tiny_data, tmp_path):
+    """States saved before snapshots left the frozen weights out hold them all, and no checksum."""
+    cfg = config(tiny_models["bert"], tiny_data, "lora")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert Runner(cfg, whole, progress=False).run() == 0
+    assert Runner(cfg, parts, should_stop=StopAfter(5), progress=False).run() == 0
+    snapshot = torch.load(parts / STATE_FILE, weights_only=True)
+    model = methods.get("lora").build(cfg, {0: "neg", 1: "pos"})
+    everything = model.state_dict()
+    everything.update(snapshot["model"])
+    del snapshot["frozen"]
+    save_state(parts, {**snapshot, "model": everything})
+    assert Runner(cfg, parts, progress=False, resume=True).run() == 0
+    a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))
+    assert b["test"] == pytest.approx(a["test"], abs=1e-6)
 
 
 def test_trimming_keeps_what_the_snapshot_had_seen(tmp_path):

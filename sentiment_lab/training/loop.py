@@ -23,6 +23,7 @@ from sentiment_lab.training.data import Split
 from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory, parts_of
 from sentiment_lab.training.param_groups import param_groups
+from sentiment_lab.training.state import frozen_sum, restore_weights, trained_weights
 
 Report = Callable[[dict], None]
 
@@ -235,8 +236,9 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_factor, total=total_steps, warmup_ratio=settings.warmup_ratio)
     )
+    frozen = frozen_sum(model)  # before prepare, where a resume reads it too
     if resume is not None:  # before prepare: the same tensors every process then wraps
-        model.load_state_dict(resume["model"])
+        restore_weights(model, resume)
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -320,7 +322,8 @@ def fit(
             {
                 "step": step,
                 "last_eval": last_eval,
-                "model": accelerator.unwrap_model(model).state_dict(),
+                "model": trained_weights(accelerator.unwrap_model(model)),
+                "frozen": frozen,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "best_key": best_key,

@@ -1,6 +1,7 @@
 """A run's training state on disk, so a stopped, killed or crashed run can go on where it was.
 
-The loop snapshots after every evaluation but the last (and at a stop): weights, optimizer and schedule,
+The loop snapshots after every evaluation but the last (and at a stop): the weights that train, optimizer
+and schedule,
 the kept checkpoint so far, the random state. Resuming from the snapshot of step
 N continues exactly as the uninterrupted run would have from step N (data order is a function of
 seed and epoch). The file is ours alone: it never travels in run archives or to the Hub, and it
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -116,6 +118,37 @@ def check_data(snapshot: dict, digest: str, run: str) -> None:
         raise ResumeError(
             f"run {run}'s data changed since its training state was saved (other train, validation or test "
             "sentences or labels); train it again instead"
+        )
+
+
+def frozen_names(model) -> set[str]:
+    """The state_dict keys of the weights that do not train (every name a shared weight goes by)."""
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def trained_weights(model) -> dict:
+    """What a snapshot keeps of the model: the weights that train and the buffers. The frozen weights are the
+    base model's, which a resume loads again: writing them at every evaluation would only slow the stop."""
+    frozen = frozen_names(model)
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+
+def frozen_sum(model) -> float:
+    """A checksum of the frozen weights, so that a resume knows the base model is the one the run trained on."""
+    return float(sum(p.detach().double().sum() for p in model.parameters() if not p.requires_grad))
+
+
+def restore_weights(model, snapshot: dict) -> None:
+    """Load a snapshot's weights into the freshly built model: every weight that trains (and the buffers) from
+    the snapshot, the frozen ones as the base model has them, checked against the snapshot's checksum."""
+    missing, unexpected = model.load_state_dict(snapshot["model"], strict=False)
+    if unexpected or set(missing) - frozen_names(model):
+        raise ResumeError("the run's saved training state does not fit its model; train it again instead")
+    saved = snapshot.get("frozen")
+    if saved is not None and not math.isclose(frozen_sum(model), saved, rel_tol=1e-9, abs_tol=1e-6):
+        raise ResumeError(
+            "the frozen weights of the run's model differ from those it trained on (the model changed since it "
+            "stopped); train it again instead"
         )
 
 
