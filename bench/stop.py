@@ -2,10 +2,10 @@
 
 Each trial queues a real run of the bundled MiniLM through the job queue (accelerate launch, as the app
 does), waits for its first train-loss line (mid-training), presses Stop, and times until the run reads
-`stopped` (or `failed`), and the size of the training state it saved; then the same before the first step (right after the worker starts); then
-`python -m sentiment_lab.jobs stop` typed mid-run while the process that launched the run (here the bench,
-in the app the web server) does not refresh, timed until the command returns. Prints each trial, the state
-and message the run was left with, and the medians.
+`stopped` (or `failed`), and the size of the training state it saved; then the same before the first step
+(right after the worker starts); then `python -m sentiment_lab.jobs stop` typed mid-run while the process
+that launched the run (here the bench, in the app the web server) does not refresh, timed until the command
+returns. Prints each trial, the state and message the run was left with, and the medians.
 """
 
 from __future__ import annotations

@@ -252,7 +252,9 @@ def test_a_run_that_a_two_process_run_starts_as_it_ends_trains_in_one(tiny_model
                 os.killpg(pgid, signal.SIGKILL)
     for run_id in (first, second):  # each run's own state and log, so that a failure names the run it was
         log = (tmp_path / run_id / "log.txt").read_text() if (tmp_path / run_id / "log.txt").is_file() else ""
-        assert read_status(tmp_path / run_id)["state"] == "done", f"{run_id}: {read_status(tmp_path / run_id)}\n{log[-3000:]}"
+        assert read_status(tmp_path / run_id)["state"] == "done", (
+            f"{run_id}: {read_status(tmp_path / run_id)}\n{log[-3000:]}"
+        )
     results = [json.loads((tmp_path / r / "results.json").read_text()) for r in (first, second)]
     assert [r["processes"] for r in results] == [2, 1]
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SHARED_DATA
 
+from sentiment_lab.training.backbone import hub_reachable
+
 RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "results.json")
 
 
@@ -242,6 +244,8 @@ def test_unreachable_or_wrong_inputs_fail_the_run_clearly(flag, value, message, 
     assert status["state"] == "failed" and message in status["error"]
     if flag == "--model":
         assert "minilm" in status["error"]
+    if flag in ("--model", "--dataset") and not hub_reachable():  # said as the model's is, not as an exception's name
+        assert "the Hub cannot be reached and it is not in the local cache" in status["error"]
 
 
 @pytest.mark.slow

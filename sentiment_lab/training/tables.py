@@ -108,15 +108,19 @@ def label_names_from_parquet(path: Path) -> list[str] | None:
 
 
 def read_hub(name: str):
-    if not go_offline_if_unreachable():
-        pass  # offline: `datasets` may still find it in its cache
+    online = go_offline_if_unreachable()  # offline, `datasets` may still find it in its cache
     try:
         import datasets
 
         dd = datasets.load_dataset(name)
     except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
+        where = (
+            f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+            if online
+            else "the Hub cannot be reached and it is not in the local cache"
+        )
         raise DatasetError(
-            f"dataset {name!r} could not be loaded ({type(e).__name__}); offline choices: a local folder with "
+            f"dataset {name!r} could not be loaded: {where}; offline choices: a local folder with "
             "train/validation/test files (parquet, CSV, TSV or JSON lines) or a single file"
         ) from None
     frames = {}
