@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
 
             # The same flags and checks as the worker, its messages under the command typed.
             cfg = parse_args(rest, prog="python -m sentiment_lab.jobs submit", queued=True).cfg
-            warnings = methods.check(cfg) + rate_warning(cfg)
+            warnings = methods.check(cfg, shutil.disk_usage(manager.root).free) + rate_warning(cfg)
             check_processes(cfg.processes)
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)

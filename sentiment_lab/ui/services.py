@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -107,9 +108,10 @@ class Services:
             mine = sum(r.get("owner") == visitor for r in active) + len(configs)
             configs = [self.demo.check(cfg, busy, mine, self.uploads) for cfg in configs]
         said, unfit = {}, {}  # each warning once: the five methods of one model share its length limit
+        free = shutil.disk_usage(self.jobs.root).free
         for cfg in {(c.model, c.method, c.data.max_length): c for c in configs}.values():
             try:
-                said.update(dict.fromkeys(methods.check(cfg)))
+                said.update(dict.fromkeys(methods.check(cfg, free)))
             except methods.MethodUnfit as e:
                 if not skip_unfit:
                     raise

@@ -35,10 +35,16 @@ class MethodUnfit(ConfigError):
     """The model is fine, but this method cannot find its place in it (another method may train it)."""
 
 
-def check(cfg) -> list[str]:
+# What a run whose encoder trains holds on disk at once, in fp32 copies of its weights: its training state
+# (the weights, Adam's two moments, the kept checkpoint) twice, as each snapshot is written beside the last.
+PEAK_COPIES = 2 * 4
+
+
+def check(cfg, free_bytes: int | None = None) -> list[str]:
     """Refuse, before a run is queued, a model that cannot be read or lacks what its method needs: the
     structure is read from the model's config on the meta device, so nothing is downloaded but the
-    config and tokenizer, and no weights are allocated. Returns what the run will do otherwise than asked."""
+    config and tokenizer, and no weights are allocated. Returns what the run will do otherwise than asked,
+    and whether the disk holding the runs (`free_bytes` free) is short of what the run writes there."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
@@ -61,4 +67,13 @@ def check(cfg) -> list[str]:
             else f"model {cfg.model!r} cannot be used: {str(e).splitlines()[0]}"
         ) from None
     cut = length_cut(cfg.data.max_length, cfg.model, limit)[1]
-    return [cut] if cut else []
+    said = [cut] if cut else []
+    # A frozen encoder stays out of the training state: only a method that trains it writes the whole model.
+    need = 0 if method.SHARES_ENCODER else PEAK_COPIES * 4 * sum(p.numel() for p in model.parameters())
+    if free_bytes is not None and need > free_bytes:
+        said.append(
+            f"the disk holding the runs has {free_bytes / 1e9:.1f} GB free, and {cfg.method} of {cfg.model} holds up "
+            f"to {need / 1e9:.1f} GB there while it trains (its training state, written anew at each evaluation): "
+            "delete runs you no longer need, or it may fail when it saves"
+        )
+    return said
