@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -62,6 +63,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def os_message(e: OSError) -> str:
     """An operating system's refusal to write as one line naming the path, without the errno."""
     return f"cannot write {e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+
+
+def disk_full(e: BaseException) -> bool:
+    """A write failed for want of space: Python's OSError, or safetensors' error that quotes the system's words."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(e)
 
 
 def reader_gone() -> int:

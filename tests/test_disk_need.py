@@ -5,6 +5,7 @@ failed save."""
 from __future__ import annotations
 
 import collections
+import errno
 import shutil
 
 import pytest
@@ -14,6 +15,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training import methods
+from sentiment_lab.training.records import read_status
 from sentiment_lab.training.runner import Runner
 from sentiment_lab.training.state import STATE_FILE
 
@@ -64,3 +66,40 @@ def test_the_train_form_and_jobs_submit_say_it(free, said, tiny_models, tiny_dat
     args = ["submit", "--method", "full", "--model", str(tiny_models["bert"]), "--dataset", str(tiny_data)]
     assert jobs.main(args) == 0
     assert ("warning: the disk holding the runs has" in capsys.readouterr().err) == said
+
+
+def test_a_run_whose_disk_fills_as_it_saves_says_so_and_resumes_once_there_is_room(
+    tiny_models, tiny_data, tmp_path, monkeypatch
+):
+    cfg = config(tiny_models["bert"], tiny_data, "full")
+    folder = tmp_path / "run"
+    save = methods.full.save
+
+    def no_room(model, path, *args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path / "model.safetensors"))
+
+    monkeypatch.setattr(methods.full, "save", no_room)
+    assert Runner(cfg, folder, progress=False).run() == 1
+    status = read_status(folder)
+    assert status["error"] == (
+        "the disk holding the run is full (no space left on device): delete runs you no longer need, then Resume "
+        "goes on from step 12"
+    )
+    assert not (folder / "artefacts").exists()  # nothing half-written in the model's place
+    monkeypatch.setattr(methods.full, "save", save)
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 0
+    assert read_status(folder)["state"] == "done" and (folder / "artefacts" / "model.safetensors").is_file()
+
+
+def test_a_snapshot_that_cannot_be_written_is_said_with_the_room_left_and_the_run_goes_on(
+    tiny_models, tiny_data, tmp_path, monkeypatch, capsys
+):
+    from sentiment_lab.training import runner
+
+    def torch_on_a_full_disk(folder, snapshot):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    monkeypatch.setattr(runner, "save_state", torch_on_a_full_disk)
+    assert Runner(config(tiny_models["bert"], tiny_data, "lora"), tmp_path / "run", progress=False).run() == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: training state")]
+    assert len(notes) == 3 and all("MB free on its disk); a resume starts from the last state" in n for n in notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment_lab.storage import atomic_dir, write_json_atomic
+from sentiment_lab.storage import atomic_dir, disk_full, write_json_atomic
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import (
     ModelLoadError,
@@ -42,6 +43,7 @@ from sentiment_lab.training.state import (
     drop_state,
     load_state,
     save_state,
+    saved_step,
     snapshot_settings,
     trim_metrics,
 )
@@ -137,6 +139,13 @@ class Runner:
             traceback.print_exc()
             if out_of_memory(e):  # outside a training step (features, evaluation): no parts to take
                 return self._fail(f"out of memory ({str(e).splitlines()[0][:160]}): lower Max length or Batch size")
+            if disk_full(e):  # the saved state, if any, is whole (written atomically): a resume goes on from it
+                step = saved_step(self.folder)
+                then = f"then Resume goes on from step {step}" if step is not None else "then train it again"
+                return self._fail(
+                    "the disk holding the run is full (no space left on device): delete runs you no longer need, "
+                    + then
+                )
             if peer_lost(e):
                 return self._fail(
                     "another process of this run ended while this one waited for it (killed, out of memory "
@@ -182,9 +191,10 @@ class Runner:
                 },
             )
         except (OSError, RuntimeError) as e:  # a full disk, say: the state is a spare, the run goes on without it
+            free = shutil.disk_usage(self.folder).free / 1e6  # torch's writer does not say when the disk is full
             self.log(
-                f"note: training state at step {state['step']} not saved ({e}); a resume starts from the last state "
-                "saved, if any"
+                f"note: training state at step {state['step']} not saved ({e}; {free:.0f} MB free on its disk); a "
+                "resume starts from the last state saved, if any"
             )
 
     def _fail(self, message: str) -> int:
