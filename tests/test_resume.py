@@ -17,6 +17,7 @@ from test_jobs import state, submit, wait_for
 
 from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.training import methods
+from sentiment_lab.training.backbone import INITIALISED_HERE
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import MetricsCursor, read_status, write_status
 from sentiment_lab.training.runner import Runner
@@ -146,15 +147,23 @@ def test_a_run_whose_data_changed_since_it_stopped_does_not_resume_over_it(tiny_
 
 @pytest.mark.parametrize("method", ["lora", "adapters"])
 def test_a_snapshot_keeps_the_weights_that_train_not_the_frozen_backbone(method, tiny_models, tiny_data, tmp_path):
-    """The frozen weights are the base model's, loaded again on resume: written at every evaluation they
-    only made the state as big as the model and the stop as slow."""
-    cfg = config(tiny_models["bert"], tiny_data, method)
+    """The frozen weights of the base model's file are loaded again on resume: written at every evaluation
+    they only made the state as big as the model and the stop as slow. A frozen weight the file lacks (here
+    the pooler, which BERT's head reads) was drawn at random: the snapshot keeps it."""
+    model_folder = tmp_path / "no-pooler"
+    shutil.copytree(tiny_models["bert"], model_folder)
+    weights_file = model_folder / "model.safetensors"
+    save_file({k: v for k, v in load_file(weights_file).items() if "pooler" not in k}, str(weights_file))
+    cfg = config(model_folder, tiny_data, method)
     folder = tmp_path / "run"
     assert Runner(cfg, folder, should_stop=StopAfter(5), progress=False).run() == 0
-    kept = torch.load(folder / STATE_FILE, weights_only=True)["model"]
+    kept = set(torch.load(folder / STATE_FILE, weights_only=True)["model"])
     model = methods.get(method).build(cfg, {0: "neg", 1: "pos"})
     trains = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trains <= set(kept) <= trains | {n for n, _ in model.named_buffers()}
+    drawn = {n for n, p in model.named_parameters() if getattr(p, INITIALISED_HERE, False)}
+    assert any("pooler" in n for n in drawn - trains) == (method == "lora")  # frozen under LoRA, not from the file
+    assert trains | drawn <= kept <= trains | drawn | {n for n, _ in model.named_buffers()}
+    assert Runner(cfg, folder, progress=False, resume=True).run() == 0
 
 
 def test_a_resume_over_a_base_model_changed_since_the_stop_is_refused(tiny_models, tiny_data, tmp_path):

@@ -222,20 +222,29 @@ def load_encoder(name: str):
     return _load(AutoModel.from_pretrained, name, dtype=FLOAT32)
 
 
+# Marks a weight the model's file did not hold (a new classification head, say): drawn at random here.
+INITIALISED_HERE = "sentiment_lab_initialised_here"
+
+
 def load_classifier(name: str, id2label: dict[int, str], dropout: float | None = None):
     """An AutoModelForSequenceClassification with the dataset's label names; `dropout`, if given, replaces
     the rate of every dropout it has (BERT and DistilBERT attention read theirs from the module at each step)."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = _load(
+    model, info = _load(
         AutoModelForSequenceClassification.from_pretrained,
         name,
         dtype=FLOAT32,
         num_labels=len(id2label),
         id2label={int(k): v for k, v in id2label.items()},
         label2id={v: int(k) for k, v in id2label.items()},
+        output_loading_info=True,
     )
+    fresh = set(info.get("missing_keys") or ()) | {k[0] for k in info.get("mismatched_keys") or ()}
+    for key, weight in model.named_parameters(remove_duplicate=False):
+        if key in fresh:  # a frozen weight of these a resume cannot read again from the model's file
+            setattr(weight, INITIALISED_HERE, True)
     if dropout is not None:
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_lab.storage import read_json, write_bytes_atomic, write_json_atomic
+from sentiment_lab.training.backbone import INITIALISED_HERE
 
 STATE_FILE = "train_state.pt"
 STEP_FILE = "train_state.json"  # the saved state's step, for the run list (which never loads torch)
@@ -121,21 +122,29 @@ def check_data(snapshot: dict, digest: str, run: str) -> None:
         )
 
 
+def _from_base(weight) -> bool:
+    """A frozen weight read from the base model's file, which a resume reads again."""
+    return not weight.requires_grad and not getattr(weight, INITIALISED_HERE, False)
+
+
 def frozen_names(model) -> set[str]:
-    """The state_dict keys of the weights that do not train (every name a shared weight goes by)."""
-    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    """The state_dict keys of the frozen weights read from the base model's file (every name a shared weight
+    goes by)."""
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if _from_base(p)}
 
 
 def trained_weights(model) -> dict:
-    """What a snapshot keeps of the model: the weights that train and the buffers. The frozen weights are the
-    base model's, which a resume loads again: writing them at every evaluation would only slow the stop."""
+    """What a snapshot keeps of the model: the weights that train, the buffers, and frozen weights drawn at
+    random when the model was built. The frozen weights of the base model's file a resume loads again: writing
+    them at every evaluation would only slow the stop."""
     frozen = frozen_names(model)
     return {k: v for k, v in model.state_dict().items() if k not in frozen}
 
 
 def frozen_sum(model) -> float:
-    """A checksum of the frozen weights, so that a resume knows the base model is the one the run trained on."""
-    return float(sum(p.detach().double().sum() for p in model.parameters() if not p.requires_grad))
+    """A checksum of the frozen weights from the base model's file, so that a resume knows the file is the one
+    the run trained on."""
+    return float(sum(p.detach().double().sum() for p in model.parameters() if _from_base(p)))
 
 
 def restore_weights(model, snapshot: dict) -> None:
