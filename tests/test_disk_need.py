@@ -42,7 +42,9 @@ def test_a_full_run_onto_a_disk_short_of_its_need_is_said_and_the_others_are_not
     need = methods.PEAK_COPIES * 4 * weights_of(model)
     full = config(model, model, "full")
     (said,) = methods.check(full, free_bytes=need - 1)
-    assert said.startswith("the disk holding the runs has 0.0 GB free, and full of ") and said.endswith(
+    assert said.startswith(
+        f"the disk holding the runs has 0.0 GB free, and a full run of {str(model)!r} holds up to "
+    ) and said.endswith(
         "while it trains (its training state, written anew at each evaluation): delete runs you no longer need, "
         "or it may fail when it saves"
     )

@@ -72,8 +72,8 @@ def check(cfg, free_bytes: int | None = None) -> list[str]:
     need = 0 if method.SHARES_ENCODER else PEAK_COPIES * 4 * sum(p.numel() for p in model.parameters())
     if free_bytes is not None and need > free_bytes:
         said.append(
-            f"the disk holding the runs has {free_bytes / 1e9:.1f} GB free, and {cfg.method} of {cfg.model} holds up "
-            f"to {need / 1e9:.1f} GB there while it trains (its training state, written anew at each evaluation): "
-            "delete runs you no longer need, or it may fail when it saves"
+            f"the disk holding the runs has {free_bytes / 1e9:.1f} GB free, and a {cfg.method} run of {cfg.model!r} "
+            f"holds up to {need / 1e9:.1f} GB there while it trains (its training state, written anew at each "
+            "evaluation): delete runs you no longer need, or it may fail when it saves"
         )
     return said
