@@ -96,9 +96,9 @@ def test_disk_full_during_save_fails_the_run_cleanly(tmp_path, tiny_models, tiny
         filler.write_bytes(b"\0" * (256 * 1024 - 64 * 1024))  # leaves ~64 KB: logs fit, the model does not
         proc = tiny_run(tmp_path, "full", tiny_models["bert"], tiny_data, "--output_dir", str(disk / "run"))
         status = read_status(disk / "run")
-        assert proc.returncode == 1 and status["state"] == "failed" and "No space left" in status["error"], proc.stdout[
-            -1500:
-        ]
+        said = "the disk holding the run is full (no space left on device)"
+        assert proc.returncode == 1 and status["state"] == "failed" and said in status["error"], proc.stdout[-1500:]
+        assert "MB free on its disk); a resume starts from the last state saved" in proc.stdout  # a snapshot too big
         assert not (disk / "run" / "artefacts").exists()
         assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".tmp")]
         assert json.loads((other / "results.json").read_text()) == {"test": {"accuracy": 0.9}}
