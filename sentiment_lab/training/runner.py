@@ -268,6 +268,8 @@ class Runner:
             device=str(accelerator.device),
             mixed_precision=accelerator.mixed_precision,
             processes=accelerator.num_processes,  # batch_size is the global batch, shared among them
+            test_sentences=len(test),  # fewer than the split's own with max_eval_samples: scores apart from others
+            test_split=len(ds.splits["test"]),
         )
         if self.main:
             write_json_atomic(self.folder / "results.json", out)

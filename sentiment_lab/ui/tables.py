@@ -111,9 +111,17 @@ def runs_frame(rows: list[dict], now: float | None = None, names: dict[str, str]
     return pd.DataFrame(lines, columns=RUN_COLUMNS)
 
 
+def dataset_scored(res: dict) -> str:
+    """The dataset a run was scored on, by name, and how much of its test split where it scored part of it
+    (max_eval_samples): its score ranks apart from those over the whole split."""
+    name = PurePath(res.get("dataset") or "").name
+    scored, split = res.get("test_sentences"), res.get("test_split")
+    return f"{name} · test {scored:,} of {split:,}" if scored and split and scored < split else name
+
+
 def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None = None) -> pd.DataFrame:
     """The reference lab's two tables in one, from finished runs' results.json: best first within each dataset
-    (scores on two datasets do not compare)."""
+    (scores on two datasets, or on part of a test split and the whole of it, do not compare)."""
     lines = []
     for run_id, res in results:
         run_id = (names or {}).get(run_id, run_id)
@@ -124,7 +132,7 @@ def results_frame(results: list[tuple[str, dict]], names: dict[str, str] | None 
                 run_id,
                 res.get("method"),
                 res.get("model"),
-                PurePath(res.get("dataset") or "").name,
+                dataset_scored(res),
                 round(test.get("accuracy") or 0, 4),
                 round(test.get("f1") or 0, 4),
                 round(test.get("loss") or 0, 4),
