@@ -144,7 +144,8 @@ def trained_weights(model) -> dict:
 def frozen_sum(model) -> float:
     """A checksum of the frozen weights from the base model's file, so that a resume knows the file is the one
     the run trained on."""
-    return float(sum(p.detach().double().sum() for p in model.parameters() if _from_base(p)))
+    chunks = (c for p in model.parameters() if _from_base(p) for c in p.detach().flatten().split(1 << 20))
+    return float(sum(c.double().sum() for c in chunks))  # in float64 a million at a time: no copy of a whole matrix
 
 
 def restore_weights(model, snapshot: dict) -> None:
