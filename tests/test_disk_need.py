@@ -105,3 +105,20 @@ def test_a_snapshot_that_cannot_be_written_is_said_with_the_room_left_and_the_ru
     assert Runner(config(tiny_models["bert"], tiny_data, "lora"), tmp_path / "run", progress=False).run() == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: training state")]
     assert len(notes) == 3 and all("MB free on its disk); a resume starts from the last state" in n for n in notes)
+
+
+@pytest.mark.parametrize("free, said", [(1000, True), (10**12, False)])
+def test_a_resume_onto_a_disk_short_of_its_next_snapshot_is_said(free, said, tmp_path, monkeypatch):
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.records import write_status
+    from sentiment_lab.training.state import save_state
+
+    monkeypatch.setattr(JobManager, "advance", lambda self: [])  # nothing starts: the resume stays queued
+    jm = JobManager(tmp_path / "runs", max_running=1)
+    run = jm.submit(RunConfig.of(method="full"))
+    write_status(jm.root / run, "stopped")
+    save_state(jm.root / run, {"step": 7, "model": {"w": torch.zeros(10_000)}})
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(2 * free, free, free))
+    answer = jm.resume(run)
+    assert answer.startswith("queued to resume from step 7")
+    assert ("; the disk holding the run has 0.0 GB free, and its next training state" in answer) == said

@@ -32,7 +32,7 @@ from sentiment_lab.runs.paths import RunIdError, check_run_name, checkpoints_roo
 from sentiment_lab.storage import read_json
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import FINAL, MetricsCursor, read_metrics, read_results, read_status, write_status
-from sentiment_lab.training.state import has_state, saved_step
+from sentiment_lab.training.state import has_state, room_for_next, saved_step
 
 ENV_MAX_RUNS = "SENTIMENT_LAB_MAX_RUNS"
 STOP_GRACE_S = 8.0
@@ -279,8 +279,13 @@ class JobManager:
                 spent_before=before,
             )
         step = saved_step(folder)
+        short = room_for_next(folder)
         self.advance()
-        return "queued to resume" + (f" from step {step}" if step is not None else " from its last saved state")
+        return (
+            "queued to resume"
+            + (f" from step {step}" if step is not None else " from its last saved state")
+            + (f"; {short}" if short else "")
+        )
 
     # ---- delete -------------------------------------------------------------------------
     def delete(self, run_id: str) -> str:

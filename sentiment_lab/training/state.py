@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def save_state(folder: Path, snapshot: dict) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     write_json_atomic(Path(folder) / STEP_FILE, {"step": snapshot["step"]})
+
+
+def room_for_next(folder: Path) -> str | None:
+    """Why the run's disk may not take its next snapshot, written beside the saved one (None when it has room)."""
+    size = state_path(folder).stat().st_size if has_state(folder) else 0
+    free = shutil.disk_usage(folder).free
+    if size <= free:
+        return None
+    return (
+        f"the disk holding the run has {free / 1e9:.1f} GB free, and its next training state, written beside the "
+        f"saved one, takes {size / 1e9:.1f} GB: delete runs you no longer need, or it may fail when it saves"
+    )
 
 
 def saved_step(folder: Path) -> int | None:
