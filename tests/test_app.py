@@ -289,16 +289,6 @@ def test_tables_from_rows():
     # a narrow column wraps a name after its underscore or dash, not mid-word ("rotten_tomato|es"); the CSV as it is
     assert on_screen(named).loc[0, ["model", "dataset"]].tolist() == ["deberta-\u200bv3", "rotten_\u200btomatoes"]
     assert named.loc[0, "dataset"] == "rotten_tomatoes"
-
-
-def test_a_run_scored_on_part_of_the_test_split_ranks_apart_and_says_how_much():
-    whole = {"method": "full", "dataset": "/d/rotten_tomatoes", "test_sentences": 1066, "test_split": 1066}
-    part = {**whole, "method": "lora", "test_sentences": 200}
-    frame = results_frame([("all", {**whole, "test": {"accuracy": 0.8}}), ("cut", {**part, "test": {"accuracy": 0.9}})])
-    assert frame[["run", "dataset"]].values.tolist() == [
-        ["all", "rotten_tomatoes"],  # the whole split first, though the other's score is higher
-        ["cut", "rotten_tomatoes · test 200 of 1,066"],
-    ]
     runs = runs_frame(
         [
             {
@@ -320,6 +310,16 @@ def test_a_run_scored_on_part_of_the_test_split_ranks_apart_and_says_how_much():
     assert list(flat["state"]) == ["done · did not learn", "done"]
     bar = positive_bar([{"method": "svm", "probabilities": {"neg": 0.2, "pos": 0.8}}, {"method": "full", "error": "x"}])
     assert bar.data[0].y == (0.8,) and bar.data[0].x == ("SVM on<br>frozen<br>features",)  # the table's name
+
+
+def test_a_run_scored_on_part_of_the_test_split_ranks_apart_and_says_how_much():
+    whole = {"method": "full", "dataset": "/d/rotten_tomatoes", "test_sentences": 1066, "test_split": 1066}
+    part = {**whole, "method": "lora", "test_sentences": 200}
+    frame = results_frame([("all", {**whole, "test": {"accuracy": 0.8}}), ("cut", {**part, "test": {"accuracy": 0.9}})])
+    assert frame[["run", "dataset"]].values.tolist() == [
+        ["all", "rotten_tomatoes"],  # the whole split first, though the other's score is higher
+        ["cut", "rotten_tomatoes · test 200 of 1,066"],
+    ]
 
 
 def free_port() -> int:

@@ -243,7 +243,7 @@ def load_classifier(name: str, id2label: dict[int, str], dropout: float | None =
     )
     fresh = set(info.get("missing_keys") or ()) | {k[0] for k in info.get("mismatched_keys") or ()}
     for key, weight in model.named_parameters(remove_duplicate=False):
-        if key in fresh:  # a frozen weight of these a resume cannot read again from the model's file
+        if key in fresh:  # not in the file, so a resume cannot read it from there: a snapshot keeps it
             setattr(weight, INITIALISED_HERE, True)
     if dropout is not None:
         for module in model.modules():

@@ -23,7 +23,7 @@ from sentiment_lab.training.data import Split
 from sentiment_lab.training.first_token import first_token_only
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory, parts_of
 from sentiment_lab.training.param_groups import param_groups
-from sentiment_lab.training.state import frozen_sum, restore_weights, trained_weights
+from sentiment_lab.training.state import frozen_sum, restore_weights, snapshot_weights
 
 Report = Callable[[dict], None]
 
@@ -322,7 +322,7 @@ def fit(
             {
                 "step": step,
                 "last_eval": last_eval,
-                "model": trained_weights(accelerator.unwrap_model(model)),
+                "model": snapshot_weights(accelerator.unwrap_model(model)),
                 "frozen": frozen,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),

@@ -1,11 +1,9 @@
 """A run's training state on disk, so a stopped, killed or crashed run can go on where it was.
 
 The loop snapshots after every evaluation but the last (and at a stop): the weights that train, optimizer
-and schedule,
-the kept checkpoint so far, the random state. Resuming from the snapshot of step
-N continues exactly as the uninterrupted run would have from step N (data order is a function of
-seed and epoch). The file is ours alone: it never travels in run archives or to the Hub, and it
-goes once the run ends done.
+and schedule, the kept checkpoint so far, the random state. Resuming from the snapshot of step N continues
+exactly as the uninterrupted run would have from step N (data order is a function of seed and epoch). The
+file is ours alone: it never travels in run archives or to the Hub, and it goes once the run ends done.
 """
 
 from __future__ import annotations
@@ -146,7 +144,7 @@ def frozen_names(model) -> set[str]:
     return {n for n, p in model.named_parameters(remove_duplicate=False) if _from_base(p)}
 
 
-def trained_weights(model) -> dict:
+def snapshot_weights(model) -> dict:
     """What a snapshot keeps of the model: the weights that train, the buffers, and frozen weights drawn at
     random when the model was built. The frozen weights of the base model's file a resume loads again: writing
     them at every evaluation would only slow the stop."""
