@@ -16,7 +16,7 @@ from fakes.worker import fake_launcher
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.storage import atomic_dir, write_json_atomic
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.records import read_status
+from sentiment_lab.training.records import read_status, write_status
 
 
 def tiny_run(root, method, model, data, *extra):
@@ -122,6 +122,27 @@ def test_two_managers_never_start_the_same_run_twice(tmp_path):
     assert states.count("running") == 1 and states.count("queued") == 3
     for i in ids:
         (a if i in a.children else b).stop(i, wait=True)
+
+
+def test_the_app_and_a_worker_writing_a_runs_status_at_once_keep_each_others_fields(tmp_path):
+    """The app writes a run's pid and stop request while its worker writes its phase each second: a read and
+    write of one, unlocked, could drop a field the other had just written (a lost pid reads as a dead run)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    write_status(folder, "running")
+    writer = (
+        "import sys; from pathlib import Path; from sentiment_lab.training.records import write_status\n"
+        "for i in range(300): write_status(Path(sys.argv[1]), 'running', **{f'{sys.argv[2]}{i}': i})"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", writer, str(folder), who], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        for who in ("app", "worker")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    status = read_status(folder)
+    assert {f"{who}{i}" for who in ("app", "worker") for i in range(300)} <= set(status)
 
 
 @pytest.mark.parametrize("state, after", [("running", "stopped"), ("failed", "failed"), ("done", "done")])
