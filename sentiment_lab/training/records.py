@@ -13,15 +13,15 @@ from sentiment_lab.storage import read_json, write_json_atomic
 
 STATES = ("queued", "running", "done", "failed", "stopped", "cancelled")
 FINAL = ("done", "failed", "stopped", "cancelled")
-STATUS_LOCK = ".status.lock"
 
 
 def write_status(folder: Path, state: str, **extra) -> dict:
     """Replace status.json, keeping earlier fields (pid, times) unless overwritten. The app and the run's
     worker both write it: each read-and-write holds the folder's lock, so neither loses the other's fields."""
     assert state in STATES, state
-    with open(Path(folder) / STATUS_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes, or as a killed writer's process ends
+    lock = os.open(folder, os.O_RDONLY)  # the folder itself is the lock: no file of its own in the run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as it closes, or as a killed writer's process ends
         status = read_json(folder / "status.json", {}) or {}
         status.update(extra, state=state, updated=time.time())
         if state == "running" and not status.get("started"):
@@ -29,6 +29,8 @@ def write_status(folder: Path, state: str, **extra) -> dict:
         if state in FINAL and not status.get("finished"):  # a resumed run clears it (None) and ends again
             status["finished"] = time.time()
         write_json_atomic(folder / "status.json", status)
+    finally:
+        os.close(lock)
     return status
 
 
