@@ -13,11 +13,14 @@ import torch
 from test_resume import StopAfter, config
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from sentiment_lab import jobs
 from sentiment_lab.runs.queue import JobManager
-from sentiment_lab.training import methods
-from sentiment_lab.training.records import read_status
+from sentiment_lab.training import methods, runner
+from sentiment_lab.training.config import RunConfig
+from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.runner import Runner
-from sentiment_lab.training.state import STATE_FILE
+from sentiment_lab.training.state import STATE_FILE, save_state
+from sentiment_lab.ui.services import Services
 
 Usage = collections.namedtuple("Usage", "total used free")
 
@@ -55,9 +58,6 @@ def test_a_full_run_onto_a_disk_short_of_its_need_is_said_and_the_others_are_not
 
 @pytest.mark.parametrize("free, said", [(1000, True), (10**12, False)])
 def test_the_train_form_and_jobs_submit_say_it(free, said, tiny_models, tiny_data, tmp_path, monkeypatch, capsys):
-    from sentiment_lab import jobs
-    from sentiment_lab.ui.services import Services
-
     monkeypatch.setattr(JobManager, "advance", lambda self: [])  # nothing starts: queued runs stay queued
     monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(2 * free, free, free))
     services = Services(tmp_path / "runs")
@@ -96,8 +96,6 @@ def test_a_run_whose_disk_fills_as_it_saves_says_so_and_resumes_once_there_is_ro
 def test_a_snapshot_that_cannot_be_written_is_said_with_the_room_left_and_the_run_goes_on(
     tiny_models, tiny_data, tmp_path, monkeypatch, capsys
 ):
-    from sentiment_lab.training import runner
-
     def torch_on_a_full_disk(folder, snapshot):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
 
@@ -109,10 +107,6 @@ def test_a_snapshot_that_cannot_be_written_is_said_with_the_room_left_and_the_ru
 
 @pytest.mark.parametrize("free, said", [(1000, True), (10**12, False)])
 def test_a_resume_onto_a_disk_short_of_its_next_snapshot_is_said(free, said, tmp_path, monkeypatch):
-    from sentiment_lab.training.config import RunConfig
-    from sentiment_lab.training.records import write_status
-    from sentiment_lab.training.state import save_state
-
     monkeypatch.setattr(JobManager, "advance", lambda self: [])  # nothing starts: the resume stays queued
     jm = JobManager(tmp_path / "runs", max_running=1)
     run = jm.submit(RunConfig.of(method="full"))
