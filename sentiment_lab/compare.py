@@ -18,7 +18,7 @@ from sentiment_lab.runs.queue import JobError, JobManager
 from sentiment_lab.serving.predict import Predictor, ReviewError, p_positive
 from sentiment_lab.serving.review_batch import loading_note, read_reviews, tables
 from sentiment_lab.serving.review_notes import review_notes
-from sentiment_lab.serving.run_notes import data_note
+from sentiment_lab.serving.run_notes import data_note, part_note
 from sentiment_lab.serving.word_influence import influence
 from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import ConfigError
@@ -55,7 +55,8 @@ def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
     print(frame.to_string(index=False))
     if missing:
         print(f"note: `python -m sentiment_lab.jobs submit --method METHOD` trains a run for {', '.join(missing)}")
-    for note in [data_note([r for r in rows if "error" not in r]), *review_notes(review)]:
+    answered = [r for r in rows if "error" not in r]
+    for note in [data_note(answered), part_note(answered), *review_notes(review)]:
         if note:
             print(f"note: {note}")
     if loading_note(rows):

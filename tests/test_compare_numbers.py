@@ -81,9 +81,9 @@ def test_five_graded_classes_stack_from_very_negative_to_very_positive_in_shades
 
 def test_a_runs_chance_rate_is_read_from_its_saved_test_answers(tmp_path):
     write_json_atomic(tmp_path / "results.json", {"test": {"accuracy": 0.8}})
-    assert scores_on_test(tmp_path) == (0.8, None)
+    assert scores_on_test(tmp_path) == (0.8, None, None, None)
     write_json_atomic(tmp_path / "test_predictions.json", {"pred": [0, 0, 1, 2], "label": [0, 0, 0, 2]})
-    assert scores_on_test(tmp_path) == (0.8, 0.75)
+    assert scores_on_test(tmp_path)[:2] == (0.8, 0.75)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +136,32 @@ def test_runs_trained_on_different_data_are_said_not_to_compare(isolated_checkpo
     )
     note = tables(["a fine film", "a dull one"], None, answers)[2]  # many reviews: where they disagree, and why
     assert "trained on different data, so their test accuracies do not compare: svm on three-classes.csv" in note
+
+
+def test_a_run_scored_on_part_of_its_test_split_is_said_to_be_so(isolated_checkpoints, finished_runs, capsys):
+    import json
+    import shutil
+
+    from sentiment_lab import compare
+    from sentiment_lab.runs.queue import JobManager
+    from sentiment_lab.serving.predict import Predictor
+
+    root = isolated_checkpoints
+    shutil.copytree(finished_runs, root, dirs_exist_ok=True)
+    picks = {"svm": "svm-tiny", "full": "full-tiny"}
+    whole = Predictor(JobManager(root)).predict("a fine film", picks)
+    assert "part of a test split" not in summary_note(whole, "a fine film")
+    results = root / "svm-tiny" / "results.json"
+    saved = json.loads(results.read_text())
+    assert saved["test_sentences"] == saved["test_split"]  # the tiny runs are scored on all of it
+    results.write_text(json.dumps({**saved, "test_sentences": 8}))  # as if run with --max_eval_samples 8
+    rows = Predictor(JobManager(root)).predict("a fine film", picks)
+    assert (rows[0]["test_sentences"], rows[0]["test_split"]) == (8, saved["test_split"])  # the API's rows too
+    note = summary_note(rows, "a fine film")  # nothing said the SVM's accuracy was from 8 sentences
+    part = next(line for line in note.splitlines() if "part of a test split (max_eval_samples)" in line)
+    assert part.endswith(f": SVM on frozen features (8 of {saved['test_split']}).")  # the full run is scored on all
+    assert compare.main(["a fine film", "--run", "svm=svm-tiny", "--run", "full=full-tiny"]) == 0
+    assert "note: Scored on part of a test split (max_eval_samples), so" in capsys.readouterr().out
 
 
 def test_a_compare_before_any_run_has_finished_says_what_to_do_once():

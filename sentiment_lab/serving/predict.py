@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,13 +46,23 @@ def p_positive(probabilities: dict[str, float]) -> float:
     return list(probabilities.values())[positive_index(list(probabilities))]
 
 
-def scores_on_test(folder: Path, results: dict | None = None) -> tuple[float | None, float | None]:
-    """A run's test accuracy, and its test set's commonest class's share (the accuracy of answering only
-    that class), from the answers it saved; None for what it did not save."""
+class ScoresOnTest(NamedTuple):
+    """How far to trust a run's answers: its test accuracy, what always answering its test set's commonest
+    class scores there, and how many of its test split's sentences it was scored on (None: not saved)."""
+
+    accuracy: float | None
+    chance: float | None
+    sentences: int | None = None
+    split: int | None = None
+
+
+def scores_on_test(folder: Path, results: dict | None = None) -> ScoresOnTest:
+    """A run's test scores (ScoresOnTest) from its results and the answers it saved."""
     results = (read_results(folder) or {}) if results is None else results
     labels = (read_json(folder / "test_predictions.json") or {}).get("label")
     chance = float(np.bincount(labels).max() / len(labels)) if labels else None
-    return (results.get("test") or {}).get("accuracy"), chance
+    accuracy = (results.get("test") or {}).get("accuracy")
+    return ScoresOnTest(accuracy, chance, results.get("test_sentences"), results.get("test_split"))
 
 
 class ReviewError(ValueError):
@@ -96,7 +107,7 @@ class Predictor:
         self.encoders: dict[str, torch.nn.Module] = {}
         self.tokenizers: dict[str, object] = {}
         self.limits: dict[str, int | None] = {}  # model -> the most tokens it reads
-        # run -> (when it ended, (model, tokenizer, config, labels), (test accuracy, its chance rate))
+        # run -> (when it ended, (model, tokenizer, config, labels), its ScoresOnTest)
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
@@ -119,9 +130,8 @@ class Predictor:
                 latest[method] = key
         return {m: latest[m][-1] if m in latest else None for m in METHODS}
 
-    def scores_on_test(self, run_id: str) -> tuple[float | None, float | None]:
-        """(the run's accuracy on its test set, what always answering its commonest class scores there): how
-        far to trust its answers. Read with its model."""
+    def scores_on_test(self, run_id: str) -> ScoresOnTest:
+        """The run's test scores: how far to trust its answers. Read with its model."""
         cached = self.models.get(run_id)
         return scores_on_test(self.jobs.folder(run_id)) if cached is None else cached[2]
 
@@ -295,15 +305,17 @@ class Predictor:
             else:
                 probs, labels = answer["probabilities"][0], answer["labels"]
                 best = max(range(len(probs)), key=probs.__getitem__)
-                accuracy, chance = self.scores_on_test(answer["run"])
+                scores = self.scores_on_test(answer["run"])
                 row.update(
                     label=labels[best],
                     probability=probs[best],
                     probabilities=dict(zip(labels, probs)),
                     ms=answer["ms"],
                     load_ms=answer["load_ms"],
-                    test_accuracy=accuracy,
-                    chance=chance,
+                    test_accuracy=scores.accuracy,
+                    chance=scores.chance,
+                    test_sentences=scores.sentences,
+                    test_split=scores.split,
                     dataset=answer["dataset"],
                 )
             rows.append(row)

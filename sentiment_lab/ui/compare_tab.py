@@ -10,7 +10,7 @@ import pandas as pd
 from sentiment_lab.serving.predict import p_positive
 from sentiment_lab.serving.review_batch import MAX_REVIEWS, loading_note
 from sentiment_lab.serving.review_notes import review_notes
-from sentiment_lab.serving.run_notes import data_note
+from sentiment_lab.serving.run_notes import data_note, part_note
 from sentiment_lab.serving.word_influence import MAX_WORDS
 from sentiment_lab.training.config import METHODS
 from sentiment_lab.training.tables import EXTENSIONS
@@ -95,9 +95,9 @@ def summary_note(rows: list[dict], text: str) -> str:
             f"\n\n⚠ Close to chance on its test set, so read its answer as noise or pick another run above: "
             f"{', '.join(weak)}."
         )
-    mixed = data_note(answered, METHOD_LABELS.get)
-    if mixed:
-        note += f"\n\n⚠ {mixed}"
+    for extra in (data_note(answered, METHOD_LABELS.get), part_note(answered, METHOD_LABELS.get)):
+        if extra:
+            note += f"\n\n⚠ {extra}"
     for extra in review_notes(text):
         note += f"\n\n⚠ {extra}"
     return note
