@@ -119,6 +119,9 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         assert_last_column_in_view(page, "test acc")
 
         page.get_by_role("tab", name="Curves").click()
+        # The page opened before any run: the tab lists them as it opens, not at its timer's first tick (5 s after).
+        finished = page.locator("#results-table").get_by_text("Adapters bert #1", exact=True).filter(visible=True)
+        expect(finished.first).to_be_visible(timeout=3_000)
         expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
         assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3
         expect(

@@ -42,7 +42,7 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
         with gr.Tabs():
             with gr.Tab("Train"):
                 train = train_tab.build(services, timer)
-            with gr.Tab("Curves"):
+            with gr.Tab("Curves") as curves_page:
                 curves = curves_tab.build(services, timer)
             with gr.Tab("Compare"):
                 compare_tab.build(services)
@@ -52,6 +52,9 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
         # The curves and results are there when the tab opens, not after the first 5-second tick.
         app.load(curves["refresh_choices"], curves["chosen"], curves["chosen"], api_visibility="private")
         app.load(curves["refresh_table"], None, [curves["table"], curves["download"]], api_visibility="private")
+        # A tab's timers tick only once it is shown: runs that ended while another tab was shown are listed at once.
+        for refresh, inputs, outputs in curves["on_open"]:
+            curves_page.select(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     app.services = services
     return app
 

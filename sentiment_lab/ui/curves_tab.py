@@ -60,7 +60,13 @@ def build(services: Services, timer: gr.Timer) -> dict:
             scale=0,
             min_width=420,
         )
-    table = gr.Dataframe(results_frame([]), interactive=False, wrap=True, column_widths=list(RESULT_WIDTHS.values()))
+    table = gr.Dataframe(
+        results_frame([]),
+        interactive=False,
+        wrap=True,
+        column_widths=list(RESULT_WIDTHS.values()),
+        elem_id="results-table",
+    )
     download = gr.DownloadButton("Download CSV", value=None)
     errors = errors_panel.build(services)
 
@@ -95,13 +101,16 @@ def build(services: Services, timer: gr.Timer) -> dict:
     timer.tick(
         update, [chosen, x_axis, smoothing, cache], [plot, cache], api_visibility="private", show_progress="hidden"
     )
+    # What the slow timer refreshes, and the app when the tab opens (a hidden tab's timer does not tick).
+    on_open = [
+        (refresh_choices, chosen, chosen),
+        (refresh_table, per, [table, download]),
+        (errors["refresh_choices"], errors["picked"], errors["picked"]),
+    ]
     slow = gr.Timer(5)
-    slow.tick(refresh_choices, chosen, chosen, api_visibility="private", show_progress="hidden")
-    slow.tick(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
+    for refresh, inputs, outputs in on_open:
+        slow.tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     per.change(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
-    slow.tick(
-        errors["refresh_choices"], errors["picked"], errors["picked"], api_visibility="private", show_progress="hidden"
-    )
     return {
         "errors": errors,
         "chosen": chosen,
@@ -109,4 +118,5 @@ def build(services: Services, timer: gr.Timer) -> dict:
         "refresh_table": refresh_table,
         "table": table,
         "download": download,
+        "on_open": on_open,
     }
