@@ -161,6 +161,13 @@ def test_browser_trains_all_five_then_curves_and_compare(browser, tmp_path, tiny
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.get_by_role("tab", name="Compare").click()
+        # Each method's picker offers its finished runs as the tab opens, without a press of Refresh run lists.
+        which = page.get_by_text("Which run answers for each method")
+        which.click()
+        page.get_by_label("LoRA", exact=True).filter(visible=True).click()
+        expect(page.get_by_role("option", name="LoRA bert #1", exact=True)).to_be_visible(timeout=3_000)
+        page.keyboard.press("Escape")
+        which.click()
         page.get_by_label("Review").fill("<script>alert(1)</script> a good movie")
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text(re.compile(r"5 of 5 methods answered"))).to_be_visible(timeout=60_000)

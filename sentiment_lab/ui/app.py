@@ -44,8 +44,8 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
                 train = train_tab.build(services, timer)
             with gr.Tab("Curves") as curves_page:
                 curves = curves_tab.build(services, timer)
-            with gr.Tab("Compare"):
-                compare_tab.build(services)
+            with gr.Tab("Compare") as compare_page:
+                compare = compare_tab.build(services)
         _api(services)
         restore, saved, fields = train["restore"]
         app.load(restore, saved, fields, api_visibility="private", show_progress="hidden")
@@ -53,8 +53,9 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
         app.load(curves["refresh_choices"], curves["chosen"], curves["chosen"], api_visibility="private")
         app.load(curves["refresh_table"], None, [curves["table"], curves["download"]], api_visibility="private")
         # A tab's timers tick only once it is shown: runs that ended while another tab was shown are listed at once.
-        for refresh, inputs, outputs in curves["on_open"]:
-            curves_page.select(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
+        for page, parts in ((curves_page, curves), (compare_page, compare)):
+            for refresh, inputs, outputs in parts["on_open"]:
+                page.select(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     app.services = services
     return app
 

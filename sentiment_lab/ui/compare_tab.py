@@ -202,4 +202,4 @@ def build(services: Services) -> dict:
         return [gr.Dropdown(choices=by_method[m]) for m in METHODS]
 
     refresh.click(choices, None, list(pickers.values()), api_visibility="private")
-    return {"review": review}
+    return {"review": review, "on_open": [(choices, None, list(pickers.values()))]}
