@@ -9,6 +9,7 @@ import pytest
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.config import ConfigError, RunConfig
 from sentiment_lab.ui.forms import form_to_configs, parse_seeds
+from sentiment_lab.ui.names import display_names
 from sentiment_lab.ui.tables import settings_frame
 
 
@@ -34,11 +35,13 @@ def test_a_learning_rate_sweep_crosses_the_seeds_and_reads_per_setting():
     configs = form_to_configs({"method": "lora", "lr": "1e-4, 3e-4", "seed": "1 2"})
     assert [(c.optimisation.lr, c.seed) for c in configs] == [(1e-4, 1), (1e-4, 2), (3e-4, 1), (3e-4, 2)]
     assert [c.run_name for c in configs] == [
-        "lr1e-4-s1",
-        "lr1e-4-s2",
-        "lr3e-4-s1",
-        "lr3e-4-s2",
-    ]  # which is which, in the run list
+        "LoRA minilm lr1e-4-s1",
+        "LoRA minilm lr1e-4-s2",
+        "LoRA minilm lr3e-4-s1",
+        "LoRA minilm lr3e-4-s2",
+    ]  # which is which, in the run list: the method and model as an unnamed run's, then what differs
+    local = form_to_configs({"method": "full", "seed": "1 2", "model": "/models/my..odd+model name (v2)/"})
+    assert [c.run_name for c in local] == ["Full my.odd-model-n s1", "Full my.odd-model-n s2"]  # a run name's letters
     named = form_to_configs({"method": "lora", "lr": "1.5e-3, 2e-5", "run_name": "x" * 48})
     assert [c.run_name for c in named] == ["x" * 39 + "-lr1.5e-3", "x" * 41 + "-lr2e-5"] and named[0].seed == 42
     assert [c.optimisation.lr for c in form_to_configs({"method": "full", "lr": " 2e-5 ", "seed": ""})] == [2e-5]
@@ -78,6 +81,14 @@ def test_a_form_with_three_seeds_queues_three_runs_and_train_all_five_fifteen(tm
     assert len(ids) == 15 and {(c.method, c.seed) for c in configs} == {
         (m, s) for m in ("svm", "full", "lora", "freeze", "adapters") for s in (5, 6, 7)
     }
+    names = display_names(services.jobs.list())  # each method's seed 5 is its own, not five runs called "s5"
+    assert sorted(names[i] for i in ids if RunConfig.load(tmp_path / i / "config.json").seed == 5) == [
+        "Adapters minilm s5",
+        "Freeze minilm s5",
+        "Full minilm s5",
+        "LoRA minilm s5",
+        "SVM minilm s5",
+    ]
     assert (
         services.submit({"method": "svm", "seed": ""}).ids
         and RunConfig.load(tmp_path / services.jobs.list()[0]["id"] / "config.json").seed == 42

@@ -12,6 +12,7 @@ from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
 from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig, unread_by
 from sentiment_lab.training.data import DEFAULT_DATASET, offline_copy_of
 from sentiment_lab.training.tables import EXTENSIONS
+from sentiment_lab.ui.names import MAX_MODEL, SHORT, own_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show
@@ -153,9 +154,15 @@ def form_to_configs(values: dict) -> list[RunConfig]:
         )
     if len(runs) == 1:
         return [form_to_config({**values, "lr": rates and rates[0], "seed": seeds and seeds[0]})]
+    method, model = values.get("method"), values.get("model") or RunConfig.model
     return [
         form_to_config(
-            {**values, "lr": lr, "seed": seed, "run_name": sweep_name(values.get("run_name"), lr, seed, rates, seeds)}
+            {
+                **values,
+                "lr": lr,
+                "seed": seed,
+                "run_name": sweep_name(values.get("run_name"), lr, seed, rates, seeds, method, model),
+            }
         )
         for lr, seed in runs
     ]
@@ -187,15 +194,20 @@ def short_rate(lr: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def sweep_name(name: str | None, lr, seed, rates, seeds) -> str:
-    """A sweep's runs named by what tells them apart (`lr1e-4-s2`), after the user's name if any, so
-    the run list shows which is which."""
+def sweep_name(name: str | None, lr, seed, rates, seeds, method: str, model: str) -> str:
+    """A sweep's runs named by what tells them apart (`lr1e-4-s2`), after the user's name, or else after
+    the method and model as an unnamed run reads (`LoRA minilm s2`: Train all five's runs of one seed would
+    otherwise share a name), so the run list shows which is which."""
     tag = "-".join(
         ([f"lr{short_rate(float(lr))}"] if rates and len(rates) > 1 else [])
         + ([f"s{seed}"] if seeds and len(seeds) > 1 else [])
     )
     name = (name or "").strip()
-    return f"{name[: MAX_NAME - len(tag) - 1]}-{tag}" if name else tag
+    if name:
+        return f"{name[: MAX_NAME - len(tag) - 1]}-{tag}"
+    # The model's own name as a run name may hold it: letters, digits and '_.-' (no '..'), cut to a chip's width.
+    model = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", own_name(model)))[:MAX_MODEL]
+    return f"{SHORT.get(method, method)} {model.strip('.-_') or 'model'} {tag}"
 
 
 def form_values(cfg: RunConfig, names: tuple[str, ...]) -> tuple[list, list[str]]:
