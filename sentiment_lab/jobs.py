@@ -19,6 +19,7 @@ from sentiment_lab.runs.worker import parse_args
 from sentiment_lab.storage import os_message, reader_gone
 from sentiment_lab.training.config import rate_warning
 from sentiment_lab.training.data import eval_cut_warning, load_dataset
+from sentiment_lab.training.own_head import head_warning
 from sentiment_lab.training.records import phase_text, read_status
 from sentiment_lab.training.sentence_cuts import cut_warning
 
@@ -120,6 +121,7 @@ def main(argv=None) -> int:
             # The data is read before the run is queued, as the app does: a wrong path or column fails here.
             data = load_dataset(cfg.data.dataset, cfg.data.text_column, cfg.data.label_column, cfg.seed)
             warnings += data.warnings + eval_cut_warning(data, cfg.data.max_eval_samples) + cut_warning(cfg, data)
+            warnings += head_warning(cfg, data)
             warnings += repeats(manager, [cfg])
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -68,7 +68,8 @@ def test_every_run_a_form_queues_is_checked_and_several_repeats_are_said_once(se
     services.submit(form)
     (said,) = [w for w in warnings_of(services, form) if "same settings" in w]
     assert (
-        said == "`s2` and `s1` have the same settings and are still to end: if this was a second click, Stop / "
+        said == "`SVM minilm s2` and `SVM minilm s1` have the same settings and are still to end: if this was a second "
+        "click, Stop / "
         "Cancel the copies"
     )
 

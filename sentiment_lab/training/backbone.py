@@ -239,9 +239,19 @@ def load_classifier(name: str, id2label: dict[int, str], dropout: float | None =
         num_labels=len(id2label),
         id2label={int(k): v for k, v in id2label.items()},
         label2id={v: int(k) for k, v in id2label.items()},
+        # A model that is a classifier already (an SST-2 or a three-class sentiment model, a finished full run)
+        # gets a new head where its class count differs from the data's; nothing else may differ.
+        ignore_mismatched_sizes=True,
         output_loading_info=True,
     )
-    fresh = set(info.get("missing_keys") or ()) | {k[0] for k in info.get("mismatched_keys") or ()}
+    mismatched = {k[0] if isinstance(k, (tuple, list)) else k for k in info.get("mismatched_keys") or ()}
+    body = sorted(k for k in mismatched if k.startswith(f"{model.base_model_prefix}."))
+    if body:
+        raise ModelLoadError(
+            f"model {name!r} could not be loaded: its file's {', '.join(body[:3])} do not fit the shapes its "
+            "config.json gives"
+        )
+    fresh = set(info.get("missing_keys") or ()) | mismatched
     for key, weight in model.named_parameters(remove_duplicate=False):
         if key in fresh:  # not in the file, so a resume cannot read it from there: a snapshot keeps it
             setattr(weight, INITIALISED_HERE, True)

@@ -33,6 +33,7 @@ from sentiment_lab.training.features import check_feature_memory, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
+from sentiment_lab.training.own_head import head_warning
 from sentiment_lab.training.process_group import peer_lost
 from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.sentence_cuts import cut_warning
@@ -238,11 +239,12 @@ class Runner:
         self.data = data_digest(train, val, test)
         if self.resumed:
             check_data(self.resumed, self.data, self.folder.name)
-        limit = token_limit(tokenizer, load_config(cfg.model))
+        model_config = load_config(cfg.model)
+        limit = token_limit(tokenizer, model_config)
         length, cut = length_cut(cfg.data.max_length, cfg.model, limit)
         if cut:
             self.log(f"note: {cut}")
-        for warning in cut_warning(cfg, ds, tokenizer, length):
+        for warning in cut_warning(cfg, ds, tokenizer, length) + head_warning(cfg, ds, model_config):
             self.log(f"warning: {warning}")
         for split in (train, val, test):  # only what the run uses
             tokenize(split, tokenizer, length)
