@@ -84,6 +84,38 @@ FAMILIES = {
     ),
     "albert": ("AlbertConfig", dict(SMALL, embedding_size=16, max_position_embeddings=64, pad_token_id=0)),
     "mpnet": ("MPNetConfig", dict(SMALL, max_position_embeddings=70, pad_token_id=0)),
+    # Encoder-decoders: the methods read their encoder half's features, their classifiers the [SEP] (eos) token.
+    "t5": (
+        "T5Config",
+        dict(
+            d_model=32,
+            d_kv=16,
+            d_ff=64,
+            num_layers=2,
+            num_heads=2,
+            pad_token_id=0,
+            eos_token_id=3,
+            decoder_start_token_id=0,
+        ),
+    ),
+    "bart": (
+        "BartConfig",
+        dict(
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=64,
+            init_std=INIT,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            decoder_start_token_id=3,
+        ),
+    ),
 }
 
 

@@ -11,7 +11,10 @@ from sentiment_lab.training.data import Split
 
 
 def last_hidden(encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The last layer's token states: what every pooling reads, so runs that pool differently share the pass."""
+    """The last layer's token states: what every pooling reads, so runs that pool differently share the pass.
+    An encoder-decoder model (T5, BART) is read through its encoder half: its decoder needs text to write."""
+    if getattr(encoder.config, "is_encoder_decoder", False) and hasattr(encoder, "get_encoder"):
+        encoder = encoder.get_encoder()
     return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 

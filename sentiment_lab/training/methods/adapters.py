@@ -57,6 +57,11 @@ class WithAdapter(nn.Module):
         self.base = base
         self.adapter = adapter
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The frozen projection's weight, for models that read it off the module (T5 checks its dtype)."""
+        return self.base.weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter(self.base(x))
 
