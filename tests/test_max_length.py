@@ -27,6 +27,25 @@ def test_the_limit_is_the_tokenizers_else_the_position_table_less_two(tiny_model
     assert token_limit(load_tokenizer("minilm"), load_config("minilm")) == 512
 
 
+@pytest.mark.parametrize("method", ["svm", "full"])
+def test_a_model_without_a_position_table_trains_at_the_runs_max_length(method, tiny_models, tiny_data, tmp_path):
+    """XLNet's relative positions have no table (its config says -1 positions): the run's max length holds, where
+    a limit of -3 tokens once failed every run of it."""
+    import shutil
+
+    import transformers
+    from conftest import tiny_vocab, train_one
+
+    folder = tmp_path / "xlnet"
+    config = transformers.XLNetConfig(vocab_size=len(tiny_vocab()), d_model=32, n_layer=2, n_head=2, d_inner=64)
+    transformers.AutoModel.from_config(config).save_pretrained(folder)
+    for file in tiny_models["bert"].iterdir():  # the tiny WordPiece tokenizer, which sets no length either
+        if file.name != "config.json" and not file.name.endswith(".safetensors"):
+            shutil.copy(file, folder)
+    assert token_limit(load_tokenizer(str(folder)), load_config(str(folder))) is None
+    train_one(str(folder), method, tiny_data, tmp_path / "runs", f"xlnet-{method}")
+
+
 @pytest.mark.parametrize("method", ["svm", "lora"])
 def test_a_run_over_the_models_length_trains_and_compare_reads_long_reviews(tiny_models, tmp_path, capsys, method):
     data = tmp_path / "data"

@@ -200,12 +200,13 @@ def load_config(name: str):
 
 def token_limit(tokenizer, config) -> int | None:
     """The most tokens the model reads: its tokenizer's model_max_length where the tokenizer knows it, else its
-    position table less the two rows RoBERTa-style models reserve; None when neither says."""
+    position table less the two rows RoBERTa-style models reserve; None when neither says (XLNet's relative
+    positions have no table: its config says -1)."""
     known = getattr(tokenizer, "model_max_length", None)
     if known and known < 1_000_000:  # an unset limit reads as a huge sentinel
         return int(known)
     positions = getattr(config, "max_position_embeddings", None)
-    return positions - 2 if positions else None
+    return positions - 2 if isinstance(positions, int) and positions > 2 else None
 
 
 def length_cut(wanted: int, model: str, limit: int | None) -> tuple[int, str | None]:
