@@ -56,3 +56,22 @@ def test_cpu_levers_switch_on_for_a_cpu_only_and_the_kept_gradient_for_one_proce
     assert CastOnceLinear not in kinds(lora) and nn.Linear in kinds(lora) and lora.config._attn_implementation == "sdpa"
     assert CpuLevers(model("full"), accelerator("cpu")).kept is not None
     assert CpuLevers(model("full"), accelerator("cpu", processes=2)).kept is None  # DDP keeps its own buffers
+
+
+def test_batches_pad_on_the_side_the_tokenizer_pads(tiny_models):
+    """XLNet's tokenizer pads on the left (its classifier reads the last token): training batches pad there
+    too, as its tokenizer pads the reviews Compare and the standard tools score."""
+    from sentiment_lab.training.backbone import load_tokenizer
+    from sentiment_lab.training.batching import collate, tokenize
+    from sentiment_lab.training.data import Split, subsample
+
+    texts = ["a good film", "a very very good and moving film", "bad"]
+    tokenizer = load_tokenizer(str(tiny_models["bert"]))
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        split = Split(texts, torch.zeros(3, dtype=torch.long).numpy())
+        tokenize(split, tokenizer, 32)
+        split = subsample(split, 2, 0)  # a run's sample keeps the side
+        ids, mask = collate(split.input_ids, range(2), tokenizer.pad_token_id, split.pad_left)
+        padded = tokenizer(split.texts, padding=True, return_tensors="pt")
+        assert ids.equal(padded["input_ids"]) and mask.equal(padded["attention_mask"]), side

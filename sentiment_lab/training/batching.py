@@ -12,6 +12,7 @@ def tokenize(split, tokenizer, max_length: int) -> None:
     """Tokenise once, no padding: batches pad to their own longest sentence later."""
     enc = tokenizer(split.texts, truncation=True, max_length=max_length, padding=False)
     split.input_ids = enc["input_ids"]
+    split.pad_left = getattr(tokenizer, "padding_side", "right") == "left"
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group: int = 50) -> list[np.ndarray]:
@@ -42,8 +43,9 @@ def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 2
     return batches
 
 
-def collate(input_ids: list[list[int]], idx, pad_id: int):
-    """Pad the chosen sentences to their longest; return input_ids and attention_mask tensors."""
+def collate(input_ids: list[list[int]], idx, pad_id: int, left: bool = False):
+    """Pad the chosen sentences to their longest (on the left where the tokenizer pads there, as the model was
+    trained and as its tokenizer pads at prediction); return input_ids and attention_mask tensors."""
     import torch
 
     rows = [input_ids[i] for i in idx]
@@ -51,6 +53,7 @@ def collate(input_ids: list[list[int]], idx, pad_id: int):
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, r in enumerate(rows):
-        ids[j, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-        mask[j, : len(r)] = 1
+        place = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[j, place] = torch.as_tensor(r, dtype=torch.long)
+        mask[j, place] = 1
     return ids, mask

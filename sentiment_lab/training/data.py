@@ -21,6 +21,7 @@ class Split:
     texts: list[str]
     labels: np.ndarray
     input_ids: list[list[int]] = field(default_factory=list)
+    pad_left: bool = False  # the tokenizer's side: XLNet pads on the left, since its classifier reads the last token
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -241,5 +242,8 @@ def subsample(split: Split, limit: int | None, seed: int) -> Split:
         return split
     idx = np.sort(np.random.default_rng(seed).permutation(len(split))[:limit])
     return Split(
-        [split.texts[i] for i in idx], split.labels[idx], [split.input_ids[i] for i in idx] if split.input_ids else []
+        [split.texts[i] for i in idx],
+        split.labels[idx],
+        [split.input_ids[i] for i in idx] if split.input_ids else [],
+        split.pad_left,
     )

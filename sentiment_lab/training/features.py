@@ -68,7 +68,7 @@ def encode(
     out = np.zeros((len(split), encoder.config.hidden_size), dtype=np.float32)
     done = 0
     for idx in eval_batches(split.lengths()):
-        ids, mask = collate(split.input_ids, idx, pad_id)
+        ids, mask = collate(split.input_ids, idx, pad_id, split.pad_left)
         ids, mask = ids.to(device), mask.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             out[idx] = sentence_features(encoder, ids, mask, pooling).cpu().numpy()

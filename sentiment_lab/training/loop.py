@@ -77,7 +77,7 @@ class TokenBatches:
         return np.concatenate(self.eval_idx)
 
     def _make(self, idx):
-        ids, mask = collate(self.split.input_ids, idx, self.pad_id)
+        ids, mask = collate(self.split.input_ids, idx, self.pad_id, self.split.pad_left)
         return {"input_ids": ids, "attention_mask": mask}, self.labels[idx]
 
 
