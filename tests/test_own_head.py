@@ -87,7 +87,7 @@ def test_what_becomes_of_a_trained_head_is_said_only_for_the_methods_that_train_
     run = lambda method, model: RunConfig.of(method=method, model=str(model), dataset=str(tiny_data))  # noqa: E731
     assert head_warning(run("lora", three_class), data) == [
         f"{three_class} is a 3-class classifier already (negative, neutral, positive) and the data has 2 classes: "
-        "its head is drawn anew, and only its encoder starts trained"
+        "its head's output layer is drawn anew for them"
     ]
     assert head_warning(run("svm", three_class), data) == head_warning(run("freeze", three_class), data) == []
     assert head_warning(run("full", tiny_models["bert"]), data) == []  # a pre-trained encoder has no head to say of

@@ -26,7 +26,7 @@ def head_warning(cfg: RunConfig, ds: Dataset, config=None) -> list[str]:
     if len(theirs) != len(ours):
         return [
             f"{cfg.model} is a {len(theirs)}-class classifier already ({', '.join(theirs)}) and the data has "
-            f"{len(ours)} classes: its head is drawn anew, and only its encoder starts trained"
+            f"{len(ours)} classes: its head's output layer is drawn anew for them"
         ]
     if [t.lower() for t in theirs] == [o.lower() for o in ours]:
         return []
