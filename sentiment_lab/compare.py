@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("reviews", nargs="*", help="one or more reviews (quote each)")
     parser.add_argument(
-        "--file", help="CSV / TSV / JSON lines / parquet / text file of reviews (a text, review or sentence column)"
+        "--file", help="CSV / TSV / JSON / parquet / text file of reviews (a text, review or sentence column)"
     )
     parser.add_argument(
         "--run", action="append", default=[], metavar="METHOD=RUN_ID", help="answer with this run for METHOD"

@@ -14,6 +14,25 @@ from sentiment_lab.ui.train_form import FORM_FIELDS
 FRAME = pd.DataFrame({"Review": ["a fine film", "a dull one"], "stars": [1, 0], "sentiment": ["pos", "neg"]})
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        dict(orient="records", lines=True),  # JSON lines
+        dict(orient="records"),  # one array on one line, as json.dump writes it
+        dict(orient="records", indent=2),  # the same, pretty-printed
+        dict(orient="columns"),  # one object of columns, as pandas' to_json writes it
+    ],
+)
+def test_a_json_table_reads_in_each_shape_people_save(tmp_path, shape):
+    """A JSON array on one line was read as one row of numbered columns: the boxes offered 0, 1, 2..."""
+    frame = pd.DataFrame({"Review": [f"film {i}" for i in range(40)], "stars": [i % 2 for i in range(40)]})
+    frame["sentiment"] = frame["stars"].map({0: "neg", 1: "pos"})
+    frame.to_json(tmp_path / "reviews.json", **shape)
+    assert table_columns(str(tmp_path / "reviews.json")) == ["Review", "stars", "sentiment"]
+    ds = load_dataset(str(tmp_path / "reviews.json"), "Review", "sentiment", 42)
+    assert sum(len(s) for s in ds.splits.values()) == 40 and ds.label_names == ["neg", "pos"]
+
+
 def test_columns_of_every_file_type_and_of_a_folders_train_file(tmp_path):
     FRAME.to_csv(tmp_path / "a.csv", index=False)
     FRAME.to_parquet(tmp_path / "b.parquet")

@@ -57,7 +57,7 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
     if labels is None:  # blank lines are not reviews (a table's blank rows went with their labels above)
         texts = [t for t in texts if t.strip()]
     if not texts:
-        raise ReviewError("no reviews: type one per line or upload a CSV / TSV / JSON lines / parquet / text file")
+        raise ReviewError("no reviews: type one per line or upload a CSV / TSV / JSON / parquet / text file")
     if len(texts) > MAX_REVIEWS:
         raise ReviewError(f"{len(texts):,} reviews; at most {MAX_REVIEWS:,} at once")
     checked = []

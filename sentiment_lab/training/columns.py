@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentiment_lab.training.data import offline_copy_of
-from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, separator, split_files
+from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, MAX_FILE_BYTES, read_json_table, separator, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
@@ -32,8 +32,10 @@ def table_columns(name: str) -> list[str]:
             return list(pq.read_schema(path).names)
         if path.suffix.lower() in DELIMITED:
             return [str(c) for c in pd.read_csv(path, sep=separator(path), nrows=5, encoding="utf-8").columns]
-        return [str(c) for c in pd.read_json(path, lines=True, nrows=5, encoding="utf-8").columns]
-    except Exception:  # not a table (or a JSON array, which has no first rows): the full read says why
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return []
+        return [str(c) for c in read_json_table(path, rows=5).columns]
+    except Exception:  # not a table: the full read says why
         return []
 
 

@@ -56,6 +56,23 @@ def separator(path: Path) -> str:
     return next((c for c in (",", ";", "\t") if c in header), ",")
 
 
+def read_json_table(path: Path, rows: int | None = None):
+    """A JSON table in any of the shapes people save: one object per line (the first `rows` only, if given), one
+    array of records (a whole-file dump, maybe on one line), or one object of columns (pandas' to_json)."""
+    import pandas as pd
+
+    with open(path, encoding="utf-8") as f:
+        first = f.read(4096).lstrip()[:1]
+    if first != "[":
+        try:
+            frame = pd.read_json(path, lines=True, nrows=rows, encoding="utf-8")
+            if not (len(frame) == 1 and all(isinstance(v, (dict, list)) for v in frame.iloc[0])):
+                return frame
+        except ValueError:
+            pass  # one object over many lines
+    return pd.read_json(path, encoding="utf-8")
+
+
 def read_table(path: Path):
     import pandas as pd
 
@@ -71,15 +88,10 @@ def read_table(path: Path):
         elif suffix in DELIMITED:
             frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
         elif suffix in (".jsonl", ".json"):
-            try:
-                frame = pd.read_json(path, lines=True, encoding="utf-8")
-            except ValueError:
-                frame = pd.read_json(path, encoding="utf-8")
+            frame = read_json_table(path)
         else:
             hint = " (from a spreadsheet: save it as CSV UTF-8)" if suffix in SPREADSHEETS else ""
-            raise DatasetError(
-                f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON lines{hint}"
-            )
+            raise DatasetError(f"{path.name}: unsupported file type {suffix!r}; use parquet, CSV, TSV or JSON{hint}")
     except UnicodeDecodeError:
         raise DatasetError(f"{path.name} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
     except DatasetError:
@@ -121,7 +133,7 @@ def read_hub(name: str):
         )
         raise DatasetError(
             f"dataset {name!r} could not be loaded: {where}; offline choices: a local folder with "
-            "train/validation/test files (parquet, CSV, TSV or JSON lines) or a single file"
+            "train/validation/test files (parquet, CSV, TSV or JSON) or a single file"
         ) from None
     frames = {}
     names = None

@@ -154,7 +154,7 @@ def build(services: Services) -> dict:
 
     with gr.Accordion("Many reviews at once", open=False):
         gr.Markdown(
-            f"One review per line, or a file: CSV / TSV / JSON lines / parquet with a `text` (or `review`, `sentence`) "
+            f"One review per line, or a file: CSV / TSV / JSON / parquet with a `text` (or `review`, `sentence`) "
             f"column and, for accuracy, a `label` column; or plain text. Up to {MAX_REVIEWS:,} reviews."
         )
         with gr.Row():

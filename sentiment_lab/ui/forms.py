@@ -249,7 +249,7 @@ def store_upload(upload_path: str | None, uploads_dir: Path) -> str | None:
     suffix = src.suffix.lower()
     if suffix not in EXTENSIONS:
         raise ConfigError(
-            f"uploaded file must be parquet, CSV, TSV or JSON lines, not {suffix or 'a file without extension'}"
+            f"uploaded file must be parquet, CSV, TSV or JSON, not {suffix or 'a file without extension'}"
         )
     size = src.stat().st_size
     if size == 0:

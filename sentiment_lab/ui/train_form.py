@@ -85,7 +85,7 @@ def form_column(services: Services) -> SimpleNamespace:
             elem_classes="wide-on-phone",
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
-    with gr.Accordion("…or upload your own data (CSV / TSV / JSON lines / parquet, 50 MB max)", open=False):
+    with gr.Accordion("…or upload your own data (CSV / TSV / JSON / parquet, 50 MB max)", open=False):
         upload = gr.File(label="Data file", file_types=list(EXTENSIONS), height=120)
     with gr.Row():  # filled with a local file's columns when it is named or uploaded; any name can be typed
         text_column, label_column = (
