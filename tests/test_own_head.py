@@ -98,3 +98,22 @@ def test_what_becomes_of_a_trained_head_is_said_only_for_the_methods_that_train_
     ]
     same = classifier_folder(tiny_models["bert"], tmp_path / "same", ["neg", "pos"])  # a finished run of this data
     assert head_warning(run("full", same), data) == []
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_a_run_on_a_new_output_layer_stops_and_resumes_to_the_same_model(method, three_class, tiny_data, tmp_path):
+    """The output layer drawn here is not in the model's file: the training state keeps it, so a resume goes on
+    from the same weights."""
+    from test_resume import StopAfter, config
+
+    from sentiment_lab.training.records import read_status
+    from sentiment_lab.training.runner import Runner
+
+    cfg = config(three_class, tiny_data, method)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert Runner(cfg, whole, progress=False).run() == 0
+    assert Runner(cfg, parts, should_stop=StopAfter(5), progress=False).run() == 0
+    assert read_status(parts)["state"] == "stopped"
+    assert Runner(cfg, parts, progress=False, resume=True).run() == 0, read_status(parts).get("error")
+    a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))
+    assert b["test"] == pytest.approx(a["test"], abs=1e-6)
