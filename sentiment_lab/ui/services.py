@@ -23,7 +23,7 @@ from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import hub_reachable, is_local_model
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, load_dataset
-from sentiment_lab.training.own_head import head_warning
+from sentiment_lab.training.own_head import ON_ITS_HEAD, head_warning
 from sentiment_lab.training.records import read_status
 from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.ui.access import DemoLimits
@@ -82,7 +82,7 @@ def check_dataset(configs: list[RunConfig]) -> list[str]:
         cuts = {(c.model, c.data.max_length, c.data.max_train_samples): c for c in same}  # one a model and length
         for each in cuts.values():
             said.update(dict.fromkeys(cut_warning(each, ds)))
-        for each in same:
+        for each in {c.model: c for c in same if c.method in ON_ITS_HEAD}.values():  # one word per model
             said.update(dict.fromkeys(head_warning(each, ds)))
     return list(said)
 
