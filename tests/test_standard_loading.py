@@ -67,6 +67,40 @@ def test_every_method_trains_on_every_family_and_loads_with_the_standard_tools(
     assert difference <= TOLERANCE, (family, method, difference)
 
 
+@pytest.fixture(scope="module")
+def gpt2_without_padding(tmp_path_factory):
+    """A tiny GPT-2 whose byte-level BPE tokenizer, as GPT-2's own, has an end-of-text token and no padding one."""
+    import transformers
+    from conftest import FILLER, NEGATIVE, POSITIVE
+    from tokenizers import ByteLevelBPETokenizer
+
+    folder = tmp_path_factory.mktemp("gpt2")
+    bpe, end = ByteLevelBPETokenizer(), "<|endoftext|>"
+    bpe.train_from_iterator([" ".join(POSITIVE + NEGATIVE + FILLER)] * 10, vocab_size=300, special_tokens=[end])
+    tokenizer = transformers.GPT2TokenizerFast(
+        tokenizer_object=bpe._tokenizer, eos_token=end, bos_token=end, unk_token=end
+    )
+    assert tokenizer.pad_token is None
+    tokenizer.save_pretrained(folder)
+    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=64)
+    transformers.GPT2Model(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("method", ["svm", "full", "freeze"])
+def test_a_model_whose_tokenizer_has_no_padding_token_trains_and_loads_with_the_standard_tools(
+    method, gpt2_without_padding, tiny_data, isolated_checkpoints, monkeypatch
+):
+    """GPT-2's tokenizer has no padding token: every run of it failed at its first batch. It pads with its
+    end-of-text token, as transformers' guides do, and its head finds each sentence's last token by that id."""
+    root, run_id = isolated_checkpoints, f"gpt2-{method}"
+    train_one(str(gpt2_without_padding), method, tiny_data, root, run_id)
+    app = app_probabilities(root, method, run_id, monkeypatch)
+    scope = {"run": str(root / run_id / "artefacts"), "texts": list(TEXTS)}
+    exec(compile(readme_blocks()[method], f"README.md ({method})", "exec"), scope)
+    assert np.abs(np.asarray(scope["probs"], dtype=np.float64) - app).max() <= TOLERANCE
+
+
 # Where each method's saved files name the base model.
 BASE_NAMED_IN = {
     "lora": ("adapter_config.json", "base_model_name_or_path"),

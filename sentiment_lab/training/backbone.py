@@ -177,10 +177,12 @@ def missing_tokenizer_package(source: str) -> str | None:
 
 
 def load_tokenizer(name: str):
+    """The model's tokenizer. One without a padding token (GPT-2's) pads with its end-of-text token, as
+    transformers' guides for sequence classification do: batches of several lengths need one."""
     from transformers import AutoTokenizer
 
     try:
-        return _load(AutoTokenizer.from_pretrained, name)
+        tokenizer = _load(AutoTokenizer.from_pretrained, name)
     except (ModelLoadError, ImportError) as e:
         package = missing_tokenizer_package(resolve_model(name))
         if package or "sentencepiece" in str(e).lower() or "protobuf" in str(e).lower():
@@ -190,6 +192,9 @@ def load_tokenizer(name: str):
                 f"(pip install -r requirements.txt installs it)"
             ) from None
         raise
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_config(name: str):
@@ -252,6 +257,10 @@ def load_classifier(name: str, id2label: dict[int, str], dropout: float | None =
             f"model {name!r} could not be loaded: its file's {', '.join(body[:3])} do not fit the shapes its "
             "config.json gives"
         )
+    if getattr(model.config, "pad_token_id", None) is None:
+        # GPT-2's head finds each sentence's last token by the padding id, which its config lacks: the one its
+        # tokenizer pads with (load_tokenizer), saved with the model so the standard tools find it too.
+        model.config.pad_token_id = load_tokenizer(name).pad_token_id
     fresh = set(info.get("missing_keys") or ()) | mismatched
     for key, weight in model.named_parameters(remove_duplicate=False):
         if key in fresh:  # not in the file, so a resume cannot read it from there: a snapshot keeps it
