@@ -225,7 +225,16 @@ def load_encoder(name: str):
     """The bare encoder (no head), for features and the frozen-backbone methods."""
     from transformers import AutoModel
 
-    return _load(AutoModel.from_pretrained, name, dtype=FLOAT32)
+    return with_padding_id(_load(AutoModel.from_pretrained, name, dtype=FLOAT32), name)
+
+
+def with_padding_id(model, name: str):
+    """`model`, its config given the padding id its tokenizer pads with (load_tokenizer) where it names none:
+    GPT-2's and Llama's heads find each sentence's last token by it. Saved with a model, the standard tools
+    find it too; a classifier built around a shared encoder copies it."""
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = load_tokenizer(name).pad_token_id
+    return model
 
 
 # Marks a weight the model's file did not hold (a new classification head, say): drawn at random here.
@@ -257,10 +266,7 @@ def load_classifier(name: str, id2label: dict[int, str], dropout: float | None =
             f"model {name!r} could not be loaded: its file's {', '.join(body[:3])} do not fit the shapes its "
             "config.json gives"
         )
-    if getattr(model.config, "pad_token_id", None) is None:
-        # GPT-2's head finds each sentence's last token by the padding id, which its config lacks: the one its
-        # tokenizer pads with (load_tokenizer), saved with the model so the standard tools find it too.
-        model.config.pad_token_id = load_tokenizer(name).pad_token_id
+    with_padding_id(model, name)
     fresh = set(info.get("missing_keys") or ()) | mismatched
     for key, weight in model.named_parameters(remove_duplicate=False):
         if key in fresh:  # not in the file, so a resume cannot read it from there: a snapshot keeps it
