@@ -49,9 +49,9 @@ def build_app(root: Path | None = None, max_running: int | None = None, demo: De
         _api(services)
         restore, saved, fields = train["restore"]
         app.load(restore, saved, fields, api_visibility="private", show_progress="hidden")
-        # The curves and results are there when the tab opens, not after the first 5-second tick.
-        app.load(curves["refresh_choices"], curves["chosen"], curves["chosen"], api_visibility="private")
-        app.load(curves["refresh_table"], None, [curves["table"], curves["download"]], api_visibility="private")
+        # The curves and results are there when the page opens, not after the first 5-second tick.
+        for refresh, inputs, outputs in curves["on_open"][:2]:  # the run pickers and the results table
+            app.load(refresh, inputs, outputs, api_visibility="private")
         # A tab's timers tick only once it is shown: runs that ended while another tab was shown are listed at once.
         for page, parts in ((curves_page, curves), (compare_page, compare)):
             for refresh, inputs, outputs in parts["on_open"]:

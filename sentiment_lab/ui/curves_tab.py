@@ -111,12 +111,4 @@ def build(services: Services, timer: gr.Timer) -> dict:
     for refresh, inputs, outputs in on_open:
         slow.tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     per.change(refresh_table, per, [table, download], api_visibility="private", show_progress="hidden")
-    return {
-        "errors": errors,
-        "chosen": chosen,
-        "refresh_choices": refresh_choices,
-        "refresh_table": refresh_table,
-        "table": table,
-        "download": download,
-        "on_open": on_open,
-    }
+    return {"on_open": on_open}
