@@ -10,7 +10,7 @@ from sentiment_lab import REPO
 from sentiment_lab.training.backbone import is_local_model, looks_like_path, portable_name
 from sentiment_lab.training.config import RunConfig
 from sentiment_lab.training.records import read_results
-from sentiment_lab.training.tables import EXTENSIONS
+from sentiment_lab.training.tables import EXTENSIONS, hub_id_and_config
 
 # What trained, in a sentence each; the README's "Defaults" table says the same at length.
 TRAINED = {
@@ -57,12 +57,15 @@ def model_card(folder: Path, repo_id: str) -> str:
         or dataset.count("/") > 1
         or dataset.lower().endswith(EXTENSIONS)  # a data file of the machine that trained it
     )
-    test = results.get("test") or {}
+    repo, config = hub_id_and_config(dataset)
+    # a test split carved from train is not the dataset's own: the Hub's index would compare it with others
+    test = {} if "test" in results.get("carved", []) else results.get("test") or {}
     scores = [
         EvalResult(
             task_type="text-classification",
-            dataset_type=dataset,
-            dataset_name=dataset.split("/")[-1],
+            dataset_type=repo,
+            dataset_name=repo.split("/")[-1],
+            dataset_config=config,
             dataset_split="test",
             metric_type=metric,
             metric_name=name,
@@ -73,7 +76,7 @@ def model_card(folder: Path, repo_id: str) -> str:
     ]
     data = ModelCardData(
         base_model=base,
-        datasets=[dataset] if on_hub else None,
+        datasets=[repo] if on_hub else None,
         pipeline_tag="text-classification",
         tags=["sentiment-lab", "sentiment-analysis", cfg.method],
         model_name=repo_id.split("/")[-1],
@@ -88,7 +91,8 @@ def _body(cfg: RunConfig, results: dict, named: dict, repo_id: str) -> str:
     flat["lr"] = cfg.learning_rate
     read = [name for name in SETTINGS + OWN_SETTINGS.get(cfg.method, ()) if cfg.method != "svm" or name == "seed"]
     rows = [
-        f"| {split} | {scores['accuracy']:.4f} | {scores['f1']:.4f} |"
+        f"| {split}{' (carved from train)' * (split in results.get('carved', []))} | {scores['accuracy']:.4f} | "
+        f"{scores['f1']:.4f} |"
         for split in ("validation", "test")
         if (scores := results.get(split)) and scores.get("accuracy") is not None and scores.get("f1") is not None
     ]

@@ -81,7 +81,7 @@ class Section:
 @dataclass
 class Data(Section):
     dataset: str = "cornell-movie-review-data/rotten_tomatoes"
-    """Hub dataset id, or a local folder / parquet / CSV / JSON-lines file"""
+    """Hub dataset id (owner/name:config for one of several configs), or a local folder / parquet / CSV / JSON file"""
     text_column: str = "text"
     """The column holding each review"""
     label_column: str = "label"

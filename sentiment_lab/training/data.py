@@ -81,7 +81,8 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
 def _build(frames, names, text_column, label_column, seed, source, notes) -> Dataset:
     import pandas as pd
 
-    for split, frame in frames.items():
+    frames, unlabelled = _answered(frames, label_column, names, notes)
+    for split, frame in sorted(frames.items(), key=lambda kv: kv[0] != "train"):  # train's lack said first
         for col in (text_column, label_column):
             if col not in frame.columns:
                 raise DatasetError(
@@ -118,9 +119,37 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     carved = [name for name in ("validation", "test") if name not in splits]
     for name in carved:
         splits["train"], splits[name] = _carve(splits["train"], rng, name)
-        notes.append(f"no {name} split: carved a tenth of each class of train (seed {seed}), copies together")
-    warnings = _seen_in_train(splits) + _one_class_most(splits, label_names) + _few_to_score(splits)
+        notes.append(f"{name} split carved from train: a tenth of each class (seed {seed}), copies together")
+    warnings = unlabelled + _seen_in_train(splits) + _one_class_most(splits, label_names) + _few_to_score(splits)
     return Dataset(splits, label_names, source, notes, warnings, carved)
+
+
+HIDDEN = -1  # the class id `datasets` gives a row whose answer is withheld (GLUE's test splits)
+
+
+def _answered(frames: dict, label_column: str, names, notes: list[str]) -> tuple[dict, list[str]]:
+    """Held-out rows without an answer left out: a split with no label column (a Kaggle-style test file), or, for
+    class-labelled data, rows whose class is -1. A split left empty is carved from train, which is said."""
+    kept, said = {}, []
+    for split, frame in frames.items():
+        if split != "train" and label_column not in frame.columns and label_column in frames["train"].columns:
+            why = f"has no {label_column!r} column"
+        elif names is not None and label_column in frame.columns and (hidden := frame[label_column] == HIDDEN).any():
+            if not hidden.all():
+                notes.append(f"{int(hidden.sum()):,} {split} rows labelled -1 (no answer) left out")
+                kept[split] = frame[~hidden]
+                continue
+            if split == "train":
+                raise DatasetError("every train row is labelled -1 (no answer): there is nothing to learn from")
+            why = "has no answers (every row labelled -1, as GLUE withholds its test answers)"
+        else:
+            kept[split] = frame
+            continue
+        said.append(
+            f"the {split} split {why}: it is left out and a {split} split is carved from train instead, so its "
+            "scores are not comparable to ones published on the data's own split"
+        )
+    return kept, said
 
 
 def sentence_key(text: str) -> str:

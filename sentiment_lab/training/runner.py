@@ -272,6 +272,7 @@ class Runner:
             processes=accelerator.num_processes,  # batch_size is the global batch, shared among them
             test_sentences=len(test),  # fewer than the split's own with max_eval_samples: scores apart from others
             test_split=len(ds.splits["test"]),
+            carved=ds.carved,  # held-out splits taken from train: their scores are not the data's own split's
         )
         if self.main:
             write_json_atomic(self.folder / "results.json", out)

@@ -119,22 +119,21 @@ def label_names_from_parquet(path: Path) -> list[str] | None:
         return None
 
 
+def hub_id_and_config(name: str) -> tuple[str, str | None]:
+    """`owner/name:config` names one of a Hub dataset's configs (GLUE's `nyu-mll/glue:sst2`); a Hub id has no colon."""
+    repo, _, config = name.partition(":")
+    return repo, config.strip() or None
+
+
 def read_hub(name: str):
     online = go_offline_if_unreachable()  # offline, `datasets` may still find it in its cache
+    repo, config = hub_id_and_config(name)
     try:
         import datasets
 
-        dd = datasets.load_dataset(name)
+        dd = datasets.load_dataset(repo, config)
     except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
-        where = (
-            f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
-            if online
-            else "the Hub cannot be reached and it is not in the local cache"
-        )
-        raise DatasetError(
-            f"dataset {name!r} could not be loaded: {where}; offline choices: a local folder with "
-            "train/validation/test files (parquet, CSV, TSV or JSON) or a single file"
-        ) from None
+        raise DatasetError(_unloadable(name, repo, config, e, online)) from None
     frames = {}
     names = None
     for split, table in dd.items():
@@ -147,3 +146,27 @@ def read_hub(name: str):
     if "train" not in frames:
         raise DatasetError(f"dataset {name!r} has no train split")
     return frames, names
+
+
+def _unloadable(name: str, repo: str, config: str | None, error: Exception, online: bool) -> str:
+    """Why a Hub dataset did not load; one with several configs names them and how to pick one."""
+    said = str(error)
+    if "Config name is missing" in said or "BuilderConfig" in said:
+        import datasets
+
+        try:
+            configs = datasets.get_dataset_config_names(repo)
+        except Exception:  # the list is a courtesy: the error itself is said without it
+            configs = []
+        if configs:
+            which = f"has no config {config!r}; it has" if config else "has several configs"
+            return f"dataset {repo!r} {which} {', '.join(configs)}: name one after a colon, as {repo}:{configs[0]}"
+    where = (
+        f"{type(error).__name__}: {(said.splitlines() or [''])[0][:200]}"
+        if online
+        else "the Hub cannot be reached and it is not in the local cache"
+    )
+    return (
+        f"dataset {name!r} could not be loaded: {where}; offline choices: a local folder with "
+        "train/validation/test files (parquet, CSV, TSV or JSON) or a single file"
+    )

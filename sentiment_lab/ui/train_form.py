@@ -81,7 +81,7 @@ def form_column(services: Services) -> SimpleNamespace:
         dataset = gr.Textbox(
             DEFAULT_DATASET,
             label=FIELD_LABELS["dataset"],
-            info="Hub id or local folder / file with text and label columns",
+            info="Hub id (a config after a colon: nyu-mll/glue:sst2), or a local folder / file with text and labels",
             elem_classes="wide-on-phone",
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
