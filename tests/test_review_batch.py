@@ -70,6 +70,8 @@ def test_given_labels_read_as_names_in_any_case_or_as_class_ids():
         None,
     ]
     assert gold_index("1", ["0", "1"]) == 1
+    assert [gold_index(v, ["False", "True"]) for v in (True, False)] == [1, 0]  # a True / False column's run
+    assert [gold_index(v, ["neg", "pos"]) for v in (True, False)] == [1, 0]  # against classes named otherwise
 
 
 def answer(run, labels, probs, ms=10.0):

@@ -83,6 +83,8 @@ def gold_index(value, labels: list[str]) -> int | None:
     key = label_key(value).lower()
     if key in names:
         return names.index(key)
+    if key in ("true", "false"):  # a True / False column against classes named otherwise: True is class 1
+        key = str(int(key == "true"))
     return int(key) if key.isdigit() and int(key) < len(labels) else None
 
 

@@ -97,7 +97,8 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
     for split, frame in frames.items():
-        kept = frame[text_column].notna() & frame[label_column].notna()
+        texts = frame[text_column]
+        kept = texts.notna() & texts.astype(str).str.strip().ne("") & frame[label_column].notna()  # blank: no text
         if not kept.all():
             dropped = int((~kept).sum())
             notes.append(f"{dropped:,} {split} row{'s' * (dropped > 1)} without a text or a label left out")
@@ -120,7 +121,13 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
     for name in carved:
         splits["train"], splits[name] = _carve(splits["train"], rng, name)
         notes.append(f"{name} split carved from train: a tenth of each class (seed {seed}), copies together")
-    warnings = unlabelled + _seen_in_train(splits) + _one_class_most(splits, label_names) + _few_to_score(splits)
+    warnings = [
+        *unlabelled,
+        *_one_class_spelt_apart(label_names),
+        *_seen_in_train(splits),
+        *_one_class_most(splits, label_names),
+        *_few_to_score(splits),
+    ]
     return Dataset(splits, label_names, source, notes, warnings, carved)
 
 
@@ -219,7 +226,22 @@ def _is_int(v) -> bool:
 
 
 def label_key(v):
+    if isinstance(v, (bool, np.bool_)):  # a True / False column keeps its words as class names
+        return str(bool(v))
     return str(int(v)) if _is_int(v) else str(v).strip()
+
+
+def _one_class_spelt_apart(label_names: list[str]) -> list[str]:
+    """Class names that differ only in case or spacing (`Positive`, `positive `) train as different classes."""
+    spellings: dict[str, list[str]] = {}
+    for name in label_names:
+        spellings.setdefault(" ".join(name.casefold().split()), []).append(name)
+    return [
+        f"the labels {' and '.join(map(repr, names))} differ only in case or spacing, so they train as "
+        f"{len(names)} classes: write them alike in the file if they are one"
+        for names in spellings.values()
+        if len(names) > 1
+    ]
 
 
 def _label_vocabulary(column, names) -> list[str]:

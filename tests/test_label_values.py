@@ -1,0 +1,36 @@
+"""What a label column's values become: classes named as the file writes them, rows without a review left out,
+and classes that look like one said before the run is queued."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sentiment_lab.training.data import load_dataset
+
+
+def reviews(path, labels, texts=None):
+    texts = texts or [f"review number {i}" for i in range(len(labels))]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_a_true_false_column_keeps_its_words_as_class_names(tmp_path):
+    ds = load_dataset(reviews(tmp_path / "liked.csv", [True, False] * 20))
+    assert ds.label_names == ["False", "True"]
+    assert sum(split.labels.sum() for split in ds.splits.values()) == 20  # True is class 1
+
+
+def test_a_review_of_only_spaces_is_left_out_as_an_empty_one_is(tmp_path):
+    texts = [f"review number {i}" if i % 5 else "   " for i in range(40)]
+    ds = load_dataset(reviews(tmp_path / "blank.csv", [1, 0] * 20, texts))
+    assert sum(len(split) for split in ds.splits.values()) == 32
+    assert not any(not t.strip() for split in ds.splits.values() for t in split.texts)
+    assert "8 train rows without a text or a label left out" in ds.notes
+
+
+def test_classes_spelt_apart_only_by_case_or_spacing_are_said(tmp_path):
+    ds = load_dataset(reviews(tmp_path / "case.csv", ["Positive", "positive", "negative", "negative "] * 10))
+    assert ds.label_names == ["Positive", "negative", "positive"]  # each spelling its own class, as written
+    (said,) = [w for w in ds.warnings if "differ only in case" in w]
+    assert said.startswith("the labels 'Positive' and 'positive' differ only in case or spacing, so they train as 2")
+    assert not [w for w in load_dataset(reviews(tmp_path / "ok.csv", ["pos", "neg"] * 20)).warnings if "case" in w]
