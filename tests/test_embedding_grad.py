@@ -71,3 +71,19 @@ def test_fit_on_a_cpu_uses_it_for_full_fine_tuning_only_and_gives_the_module_bac
     assert not emb.sparse and emb.weight.grad is None and list(model.state_dict()) == keys
     lora = methods.build(RunConfig.of(method="lora", model=str(tiny_models["bert"])).validated(), ID2LABEL)
     assert keep_embedding_grad(lora) is None  # a frozen table has no gradient to keep
+
+
+def test_a_model_without_one_token_table_trains_fully_and_with_lora_and_adapters(tiny_data, isolated_checkpoints):
+    """CANINE hashes characters into several tables; asking for its one token table raised for every method."""
+    import transformers
+    from conftest import SMALL, tiny_vocab, train_one
+
+    folder = isolated_checkpoints.parent / "canine"
+    torch.manual_seed(0)
+    config = transformers.CanineConfig(
+        **dict(SMALL, max_position_embeddings=256), num_hash_buckets=64, downsampling_rate=2
+    )
+    transformers.AutoModel.from_config(config).save_pretrained(folder)
+    transformers.BertTokenizerFast(vocab=tiny_vocab(), do_lower_case=True).save_pretrained(folder)
+    for method in ("full", "lora", "adapters"):
+        train_one(folder, method, tiny_data, isolated_checkpoints, f"canine-{method}")

@@ -111,6 +111,7 @@ class Predictor:
         self.models: dict[str, tuple] = {}
         self.methods: dict[str, tuple[str, bool]] = {}  # run id -> (method, learned); a finished run never changes
         self.one_review_in_bf16: bool | None = None  # measured on first use (_precision)
+        self.fp32_runs: set[str] = set()  # runs whose model fails under bf16 autocast (X-MOD's index writes)
 
     def latest_runs(self) -> dict[str, str | None]:
         """The most recent finished run of each method trained here, passing over runs that did not learn (they
@@ -232,6 +233,18 @@ class Predictor:
         logits = method.logits(model, enc["input_ids"], enc["attention_mask"], features)
         return logits.float().softmax(-1).tolist(), labels
 
+    def _answer_in_any_precision(self, run_id: str, texts: list[str], shared: dict):
+        """`_answer`, in fp32 for a model that fails under bf16 autocast (remembered, so it fails once)."""
+        if run_id not in self.fp32_runs:
+            try:
+                return self._answer(run_id, texts, shared)
+            except RuntimeError:
+                if not torch.is_autocast_enabled("cpu"):
+                    raise
+                self.fp32_runs.add(run_id)
+        with torch.autocast("cpu", enabled=False):
+            return self._answer(run_id, texts, {})  # the batch's shared encoder states are bf16 ones
+
     @torch.inference_mode()
     def predict_many(
         self, texts: list[str], runs: dict[str, str | None], batch_size: int = 32, one_precision: bool = False
@@ -270,7 +283,9 @@ class Predictor:
                             continue
                         run_id, started = answer["run"], time.perf_counter()
                         try:
-                            probs, answer["labels"] = self._answer(run_id, [texts[i] for i in idx], shared)
+                            probs, answer["labels"] = self._answer_in_any_precision(
+                                run_id, [texts[i] for i in idx], shared
+                            )
                         except Exception as e:
                             self.models.pop(run_id, None)
                             answers[method] = _broken(run_id, e)

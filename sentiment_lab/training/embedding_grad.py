@@ -32,7 +32,10 @@ class KeptEmbeddingGrad:
 
 def keep_embedding_grad(model: nn.Module) -> KeptEmbeddingGrad | None:
     """A kept buffer for `model`'s input embedding when it trains (full fine-tuning), else None."""
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    try:
+        emb = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):  # CANINE hashes characters: it has no one token table
+        return None
     if type(emb) is nn.Embedding and emb.weight.requires_grad and not emb.sparse:
         return KeptEmbeddingGrad(emb)
     return None

@@ -152,6 +152,10 @@ class Runner:
                     "another process of this run ended while this one waited for it (killed, out of memory "
                     "say, or failed before it could say why): its own lines are in the log"
                 )
+            if "BFloat16" in str(e) and self.cfg.bf16 != "off":  # a model that mixes dtypes by hand (X-MOD)
+                return self._fail(
+                    f"{type(e).__name__}: {e}: this model fails in bf16 mixed precision; train it in fp32 (--bf16 off)"
+                )
             return self._fail(f"{type(e).__name__}: {e}")
         finally:
             if self.main:
