@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentiment_lab.training.data import offline_copy_of
+from sentiment_lab.training.hub_urls import hub_id
 from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, MAX_FILE_BYTES, read_json_table, separator, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
@@ -19,7 +20,7 @@ def table_columns(name: str) -> list[str]:
     is queued names the problem)."""
     path = Path(name.strip()).expanduser()
     if not path.exists():
-        path = offline_copy_of(name.strip()) or path
+        path = offline_copy_of(hub_id(name, "dataset")) or path
     if path.is_dir():
         path = split_files(path).get("train", path)
     if not path.is_file() or path.suffix.lower() not in EXTENSIONS:

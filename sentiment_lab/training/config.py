@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from sentiment_lab.storage import write_json_atomic
+from sentiment_lab.training.hub_urls import hub_id
 
 METHODS = ("svm", "full", "lora", "freeze", "adapters")
 POOLINGS = ("mean", "cls")  # the last layer's token mean (how sentence encoders are read), or its [CLS] state
@@ -340,6 +341,8 @@ class RunConfig:
             raise ConfigError(f"bf16 must be auto, on or off, got {self.bf16!r}")
         if not str(self.model).strip():
             raise ConfigError("model must not be empty")
+        self.model = hub_id(self.model, "model")  # a Hub page's address pasted for its id
+        self.data.dataset = hub_id(self.data.dataset, "dataset")
         _check_range("seed", self.seed, 0, 2**32 - 1)
         _check_range("processes", self.processes, 0, MAX_PROCESSES)
         for section in SECTIONS:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_lab.training.data import DatasetError, load_dataset, offline_copy_of
+from sentiment_lab.training.hub_urls import hub_id
 from sentiment_lab.ui.forms import as_sentence
 
 SHOWN_CLASSES = 6  # more than this are summed up as "and N more": the line must stay one line
@@ -22,7 +23,7 @@ def local_table(dataset: str, upload: str | None, hub_online: bool) -> Path | No
     path = Path(dataset.strip()).expanduser()
     if dataset.strip() and path.exists():
         return path
-    return None if hub_online else offline_copy_of(dataset.strip())
+    return None if hub_online else offline_copy_of(hub_id(dataset, "dataset"))
 
 
 def data_summary(dataset: str, upload: str | None, text: str, label: str, hub_online: bool) -> str:

@@ -23,6 +23,7 @@ from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import hub_reachable, is_local_model
 from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, load_dataset
+from sentiment_lab.training.hub_urls import hub_id
 from sentiment_lab.training.own_head import ON_ITS_HEAD, head_warning
 from sentiment_lab.training.records import read_status
 from sentiment_lab.training.sentence_cuts import cut_warning
@@ -241,7 +242,7 @@ class Services:
         return self.queue(every_method_configs(self._with_upload(form, upload)), visitor, skip_unfit=True)
 
     def note_for(self, dataset: str) -> str:
-        return dataset_note(dataset.strip(), self.hub_online)
+        return dataset_note(hub_id(dataset, "dataset"), self.hub_online)
 
     def results(self) -> list[tuple[str, dict]]:
         """Finished runs' results.json, each read once (JobManager.final_result): the Curves tab asks for all of
