@@ -4,8 +4,9 @@ and classes that look like one said before the run is queued."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from sentiment_lab.training.data import load_dataset
+from sentiment_lab.training.data import DatasetError, load_dataset
 
 
 def reviews(path, labels, texts=None):
@@ -34,3 +35,10 @@ def test_classes_spelt_apart_only_by_case_or_spacing_are_said(tmp_path):
     (said,) = [w for w in ds.warnings if "differ only in case" in w]
     assert said.startswith("the labels 'Positive' and 'positive' differ only in case or spacing, so they train as 2")
     assert not [w for w in load_dataset(reviews(tmp_path / "ok.csv", ["pos", "neg"] * 20)).warnings if "case" in w]
+
+
+def test_a_column_of_label_lists_is_refused_as_multi_label(tmp_path):
+    frame = pd.DataFrame({"text": [f"review number {i}" for i in range(40)], "labels": [[i % 3, 5] for i in range(40)]})
+    frame.to_parquet(tmp_path / "emotions.parquet")
+    with pytest.raises(DatasetError, match="the label column 'labels' holds several labels per row"):
+        load_dataset(str(tmp_path / "emotions.parquet"), label_column="labels")

@@ -143,7 +143,8 @@ def _answered(frames: dict, label_column: str, names, notes: list[str]) -> tuple
             why = f"has no {label_column!r} column"
         elif names is not None and label_column in frame.columns and (hidden := frame[label_column] == HIDDEN).any():
             if not hidden.all():
-                notes.append(f"{int(hidden.sum()):,} {split} rows labelled -1 (no answer) left out")
+                n = int(hidden.sum())
+                notes.append(f"{n:,} {split} row{'s' * (n > 1)} labelled -1 (no answer) left out")
                 kept[split] = frame[~hidden]
                 continue
             if split == "train":
@@ -246,6 +247,11 @@ def _one_class_spelt_apart(label_names: list[str]) -> list[str]:
 
 def _label_vocabulary(column, names) -> list[str]:
     values = column.dropna().tolist()
+    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in values):  # go_emotions' label lists, say
+        raise DatasetError(
+            f"the label column {column.name!r} holds several labels per row (a multi-label dataset); each review "
+            "needs one class: pick a column with one class per row"
+        )
     if names is not None:
         return [str(n) for n in names]
     if any(isinstance(v, float) and not (v.is_integer() and math.isfinite(v)) for v in values):
