@@ -1,5 +1,5 @@
-"""What a label column's values become: classes named as the file writes them, rows without a review left out,
-and classes that look like one said before the run is queued."""
+"""What a table's review and label values become: classes named as the file writes them, rows without a review
+left out, classes that look like one said before the run is queued, and lists in either column refused."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def test_a_column_of_label_lists_is_refused_as_multi_label(tmp_path):
     frame.to_parquet(tmp_path / "emotions.parquet")
     with pytest.raises(DatasetError, match="the label column 'labels' holds several labels per row"):
         load_dataset(str(tmp_path / "emotions.parquet"), label_column="labels")
+
+
+def test_a_text_column_of_word_lists_is_refused_by_name(tmp_path):
+    frame = pd.DataFrame({"tokens": [["a", "fine", "film", str(i)] for i in range(40)], "label": [0, 1] * 20})
+    frame.to_parquet(tmp_path / "tokens.parquet")
+    with pytest.raises(DatasetError, match="the text column 'tokens' holds lists"):
+        load_dataset(str(tmp_path / "tokens.parquet"), text_column="tokens")

@@ -93,6 +93,11 @@ def _build(frames, names, text_column, label_column, seed, source, notes) -> Dat
         raise DatasetError(
             f"the text column {text_column!r} holds numbers, not sentences: name the column with the reviews"
         )
+    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in frames["train"][text_column].head(100)):
+        raise DatasetError(
+            f"the text column {text_column!r} holds lists (words or tokens), not sentences: name the column with "
+            "the reviews as text"
+        )
     label_names = _label_vocabulary(frames["train"][label_column], names)
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
