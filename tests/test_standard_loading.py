@@ -171,7 +171,8 @@ def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_mod
     services = Services(tmp_path / "runs")
     for method in ("lora", "adapters"):
         with pytest.raises(
-            ConfigError, match=f"{method} cannot train model .*gpt2.*no encoder layers with an attention block"
+            ConfigError,
+            match=f"{method} cannot train model .*gpt2.*no encoder layer of this 'gpt2' model has an attention block",
         ):
             services.submit({"method": method, "model": str(gpt2)})
     with pytest.raises(ConfigError, match="no-such-org/no-such-model.*could not be loaded"):
@@ -184,7 +185,7 @@ def test_a_model_a_method_cannot_train_is_refused_before_it_is_queued(family_mod
     assert len(done.ids) == 3
     left_out = [w for w in done.warnings if w.startswith("not queued")]
     assert [w.split(":")[1].split()[0] for w in left_out] == ["lora", "adapters"]
-    assert all("no encoder layers with an attention block" in w for w in left_out)
+    assert all("has an attention block of linear layers (nn.Linear)" in w for w in left_out)
 
 
 def sentencepiece_folder(folder):

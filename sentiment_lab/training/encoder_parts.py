@@ -76,7 +76,10 @@ def layout(model: nn.Module) -> Layout:
     ]
     kind = getattr(model.config, "model_type", "?")
     if not lists:
-        raise UnsupportedArchitecture(f"no encoder layers with an attention block found in this {kind!r} model")
+        raise UnsupportedArchitecture(
+            f"no encoder layer of this {kind!r} model has an attention block of linear layers (nn.Linear) for "
+            "LoRA and the adapters to wrap"
+        )
     longest = max(len(m) for _, m in lists)
     name, layers = [(n, m) for n, m in lists if len(m) == longest][-1]  # the innermost of equals (ALBERT's groups)
     layer = layers[0]
