@@ -7,14 +7,13 @@ import re
 import socket
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import ROOT
 
 from sentiment_lab.training.config import ConfigError
-from sentiment_lab.ui.forms import every_method_configs, form_to_config, store_upload
+from sentiment_lab.ui.forms import every_method_configs, form_to_config
 from sentiment_lab.ui.plots import curves_figure, positive_bar, smooth
 from sentiment_lab.ui.tables import matching_runs, on_screen, results_frame, runs_frame, runs_label
 
@@ -166,21 +165,6 @@ def test_the_run_filter_keeps_runs_holding_every_word():
 
 def test_an_empty_run_list_says_where_a_first_run_comes_from():
     assert runs_label(0, 0).endswith("none yet. Pick a method in the form and press Train (or Train all five)")
-
-
-def test_uploads_are_checked_and_renamed(tmp_path):
-    good = tmp_path / "My Reviews!.csv"
-    good.write_text("text,label\ngood,1\nbad,0\n")
-    stored = store_upload(str(good), tmp_path / "uploads")
-    assert Path(stored).parent == tmp_path / "uploads" and Path(stored).name.startswith("MyReviews-")
-    assert stored.endswith(".csv") and "My Reviews" not in stored
-    odd = tmp_path / "..!!.csv"
-    odd.write_text("text,label\ngood,1\nbad,0\n")
-    assert Path(store_upload(str(odd), tmp_path / "uploads")).name.startswith("upload-")
-    for name, content, message in (("x.exe", b"MZ", "must be parquet"), ("e.csv", b"", "empty")):
-        (tmp_path / name).write_bytes(content)
-        with pytest.raises(ConfigError, match=message):
-            store_upload(str(tmp_path / name), tmp_path / "uploads")
 
 
 def test_curves_overlay_several_runs_and_smooth():

@@ -425,6 +425,16 @@ def test_an_uploaded_table_offers_its_columns_and_the_run_reads_them(browser, tm
         page.get_by_label("Dataset").fill("someone/reviews")  # a Hub id, whose columns cannot be read offline
         expect(page.get_by_label("Text column")).to_have_value("text", timeout=15_000)
         expect(page.get_by_label("Label column", exact=True)).to_have_value("label")
+        # A train file and a test file uploaded together: one dataset, its test split the file's.
+        pd.DataFrame(rows[:30]).to_csv(tmp_path / "train.csv", index=False)
+        pd.DataFrame(rows[30:]).to_csv(tmp_path / "test.csv", index=False)
+        page.locator(".block", has_text="Data file").locator("input[type=file]").set_input_files(
+            [str(tmp_path / "train.csv"), str(tmp_path / "test.csv")]
+        )
+        said = "The run reads the uploaded files, train.csv and test.csv, in place of the Dataset box."
+        expect(page.get_by_text(said)).to_be_visible(timeout=15_000)
+        expect(page.get_by_label("Text column")).to_have_value("Review")
+        expect(summary).to_contain_text("test 10 (validation carved from train", timeout=15_000)
     finally:
         app.close()
 

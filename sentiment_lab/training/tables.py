@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sentiment_lab.training.backbone import go_offline_if_unreachable
@@ -19,9 +20,10 @@ class DatasetError(ValueError):
 
 
 def split_name(stem: str) -> str | None:
-    stem = stem.lower()
+    """The split a file's name says: `train`, `dev`, `train-00000-of-00001`, `imdb_test`..., or None."""
+    words = re.split(r"[-_.]", stem.lower())
     for split, aliases in SPLIT_ALIASES.items():
-        if stem in aliases or any(stem.startswith(a + "-") or stem.startswith(a + "_") for a in aliases):
+        if words[0] in aliases or (len(words) > 1 and words[-1] in aliases):
             return split
     return None
 

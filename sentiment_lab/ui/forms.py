@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-from pathlib import Path
 
 from sentiment_lab.runs.launch import check_processes
 from sentiment_lab.runs.paths import MAX_NAME, RunIdError, check_run_name
 from sentiment_lab.training.config import DEFAULT_LR, METHODS, ConfigError, RunConfig, unread_by
 from sentiment_lab.training.data import DEFAULT_DATASET, offline_copy_of
-from sentiment_lab.training.tables import EXTENSIONS
 from sentiment_lab.ui.names import MAX_MODEL, SHORT, own_name
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TEXT_FIELDS = ("lr", "max_train_samples", "seed")  # textboxes: blank is their default, which a number box cannot show
 # The Train form's labels, by flat name: messages about a setting name the box the user sees.
 FIELD_LABELS = {
@@ -239,28 +234,3 @@ def dataset_note(dataset: str, hub_online: bool) -> str:
             return f"The Hub is unreachable: the run will use the local copy of Rotten Tomatoes ({local.name})."
         return "The Hub is unreachable and no local copy exists: upload a file or give a local folder."
     return ""
-
-
-def store_upload(upload_path: str | None, uploads_dir: Path) -> str | None:
-    """Copy an uploaded table into the checkpoints folder (Gradio's temp files do not last)."""
-    if not upload_path:
-        return None
-    src = Path(upload_path)
-    suffix = src.suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise ConfigError(
-            f"uploaded file must be parquet, CSV, TSV or JSON, not {suffix or 'a file without extension'}"
-        )
-    size = src.stat().st_size
-    if size == 0:
-        raise ConfigError("uploaded file is empty")
-    if size > MAX_UPLOAD_BYTES:
-        raise ConfigError(f"uploaded file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-    uploads_dir.mkdir(parents=True, exist_ok=True)
-    # Our name, with the letters and digits of the visitor's kept so a table of runs still says which file.
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "", src.stem)[:40] or "upload"
-    dest = uploads_dir / f"{readable}-{digest}{suffix}"
-    if not dest.exists():
-        shutil.copyfile(src, dest)
-    return str(dest)

@@ -29,8 +29,9 @@ from sentiment_lab.training.records import read_status
 from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
-from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs, store_upload
+from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs
 from sentiment_lab.ui.names import display_names
+from sentiment_lab.ui.uploads import store_upload
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
@@ -218,7 +219,7 @@ class Services:
         """Where uploaded tables are kept, under our own names."""
         return self.jobs.root / ".uploads"
 
-    def may_read(self, dataset: str, upload: str | None) -> bool:
+    def may_read(self, dataset: str, upload: str | list[str] | None) -> bool:
         """Whether the form may read this data before a run is queued: in the demo, only what a visitor may train on."""
         return not self.demo or bool(upload) or self.demo.may_read(dataset, self.uploads)
 
@@ -226,17 +227,27 @@ class Services:
     def hub_online(self) -> bool:
         return hub_reachable()
 
-    def _with_upload(self, form: dict, upload: str | None) -> dict:
-        """The form with its dataset replaced by the stored copy of an uploaded file, if any."""
-        stored = store_upload(upload, self.uploads)
+    def stored_upload(self, upload: str | list[str] | None) -> str | None:
+        """Where an upload (a table, or one per split) is kept for runs to read; ConfigError names a bad one."""
+        return store_upload(upload, self.uploads)
+
+    def upload_to_read(self, upload: str | list[str] | None) -> str | None:
+        """What the form reads of an upload before a run is queued: the file as uploaded, or the stored folder that
+        split files make (stored only once there are several)."""
+        files = [upload] if isinstance(upload, str) else list(upload or [])
+        return files[0] if len(files) == 1 else self.stored_upload(files)
+
+    def _with_upload(self, form: dict, upload: str | list[str] | None) -> dict:
+        """The form with its dataset replaced by the stored copy of an upload, if any."""
+        stored = self.stored_upload(upload)
         return {**form, "dataset": stored} if stored else dict(form)
 
-    def submit(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:
+    def submit(self, form: dict, upload: str | list[str] | None = None, visitor: str | None = None) -> Queued:
         """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed
         listed."""
         return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
 
-    def submit_all(self, form: dict, upload: str | None = None, visitor: str | None = None) -> Queued:
+    def submit_all(self, form: dict, upload: str | list[str] | None = None, visitor: str | None = None) -> Queued:
         """One run of each method with the same data and budget (for each seed listed); a method that cannot
         train the model is left out and said, so the others still run."""
         return self.queue(every_method_configs(self._with_upload(form, upload)), visitor, skip_unfit=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -11,13 +10,14 @@ import gradio as gr
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.pace import about
 from sentiment_lab.training.columns import pick_columns, table_columns
-from sentiment_lab.training.config import METHODS, Features, RunConfig
+from sentiment_lab.training.config import METHODS, ConfigError, Features, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.training.tables import EXTENSIONS
 from sentiment_lab.ui.access import visitor_key
 from sentiment_lab.ui.data_summary import data_summary
 from sentiment_lab.ui.forms import FIELD_LABELS, LR_INFO, METHOD_LABELS, as_sentence, lr_hint
 from sentiment_lab.ui.services import Queued, Services, said_here
+from sentiment_lab.ui.uploads import upload_names
 
 FORM_FIELDS = (
     "method",
@@ -86,7 +86,12 @@ def form_column(services: Services) -> SimpleNamespace:
         )
     dataset_info = gr.Markdown(services.note_for(DEFAULT_DATASET))
     with gr.Accordion("…or upload your own data (CSV / TSV / JSON / parquet, 50 MB max)", open=False):
-        upload = gr.File(label="Data file", file_types=list(EXTENSIONS), height=120)
+        upload = gr.File(
+            label="Data file, or one per split (train.csv, test.csv...)",
+            file_types=list(EXTENSIONS),
+            file_count="multiple",
+            height=120,
+        )
     with gr.Row():  # filled with a local file's columns when it is named or uploaded; any name can be typed
         text_column, label_column = (
             gr.Dropdown([d[name]], value=d[name], label=FIELD_LABELS[name], info=info, allow_custom_value=True)
@@ -193,11 +198,15 @@ def form_column(services: Services) -> SimpleNamespace:
     )
 
 
-def form_summary(services: Services, dataset: str, upload: str | None, text: str, label: str) -> str:
+def form_summary(services: Services, dataset: str, upload: list[str] | None, text: str, label: str) -> str:
     """The line under the column boxes for these picks; empty where a public demo may not read the table."""
     if not services.may_read(dataset or "", upload):
         return ""
-    return data_summary(dataset or "", upload, text, label, services.hub_online)
+    try:
+        stored = services.upload_to_read(upload)
+    except ConfigError as e:
+        return f"⚠ {as_sentence(str(e))}"
+    return data_summary(dataset or "", stored, text, label, services.hub_online)
 
 
 def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
@@ -250,15 +259,21 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
 
     offered = gr.State([])  # per page: the columns of the table the column boxes were last filled from
 
-    def on_columns(dataset: str, upload: str | None, text: str, label: str) -> str:
+    def on_columns(dataset: str, upload: list[str] | None, text: str, label: str) -> str:
         return form_summary(services, dataset, upload, text, label)
 
-    def on_data(dataset: str, upload: str | None, text: str, label: str, before: list[str]):
+    def on_data(dataset: str, upload: list[str] | None, text: str, label: str, before: list[str]):
         """The note on what the run will read, and the table's columns to pick from, a likely pair picked."""
-        columns = table_columns(upload or dataset or "") if services.may_read(dataset or "", upload) else []
+        try:
+            stored = services.upload_to_read(upload)
+        except ConfigError:
+            stored = None  # the summary under the column boxes says why
+        columns = table_columns(stored or dataset or "") if services.may_read(dataset or "", upload) else []
+        names = upload_names(upload)
         note = (
-            f"The run reads the uploaded file, {Path(upload).name}, in place of the Dataset box."
-            if upload
+            f"The run reads the uploaded file{'s' * (len(names) > 1)}, {' and '.join(names)}, in place of the "
+            "Dataset box."
+            if names
             else services.note_for(dataset or "")
         )
         text, label = pick_columns(columns, text, label, before or [])

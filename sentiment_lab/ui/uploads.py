@@ -1,0 +1,85 @@
+"""Uploaded data kept under the checkpoints folder (Gradio's temp files do not last): one table, or one table per
+split (`train.csv`, `test.csv`...) kept as a dataset folder. Stored by content, so the same upload is kept once."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from sentiment_lab.training.config import ConfigError
+from sentiment_lab.training.tables import EXTENSIONS, split_name
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a file; several split files may each be as large
+
+
+def store_upload(upload: str | list[str] | None, uploads_dir: Path) -> str | None:
+    """The stored copy of an upload (a table's path, or a folder of split tables), or None for no upload."""
+    files = [Path(upload)] if isinstance(upload, str) else [Path(f) for f in upload or []]
+    if not files:
+        return None
+    digests = [_checked(f) for f in files]
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    if len(files) == 1:
+        dest = uploads_dir / f"{_readable(files[0])}-{digests[0]}{files[0].suffix.lower()}"
+        if not dest.exists():
+            shutil.copyfile(files[0], dest)
+        return str(dest)
+    splits = _split_of_each(files)
+    whole = hashlib.sha256("".join(f"{s}:{d}" for s, d in sorted(zip(splits, digests))).encode()).hexdigest()[:16]
+    dest = uploads_dir / f"{_readable(files[splits.index('train')])}-{whole}"
+    if not dest.exists():
+        part = uploads_dir / f".{dest.name}.part"  # renamed whole into place: a reader never sees half a folder
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir()
+        for split, f in zip(splits, files):
+            shutil.copyfile(f, part / f"{split}{f.suffix.lower()}")
+        part.rename(dest)
+    return str(dest)
+
+
+def upload_names(upload: str | list[str] | None) -> list[str]:
+    """The uploaded files' own names, as the visitor knows them."""
+    return [Path(f).name for f in ([upload] if isinstance(upload, str) else upload or [])]
+
+
+def _checked(f: Path) -> str:
+    """The file's content digest, once it is known to be a table of a type and size we read."""
+    suffix = f.suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise ConfigError(
+            f"uploaded file {f.name} must be parquet, CSV, TSV or JSON, not {suffix or 'a file without extension'}"
+        )
+    size = f.stat().st_size
+    if size == 0:
+        raise ConfigError(f"uploaded file {f.name} is empty")
+    if size > MAX_UPLOAD_BYTES:
+        raise ConfigError(
+            f"uploaded file {f.name} is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB"
+        )
+    return hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+
+
+def _split_of_each(files: list[Path]) -> list[str]:
+    """Each file's split, read from its name (`train.csv`, `imdb_test.csv`, `dev.parquet`), one file a split."""
+    splits, seen = [], {}
+    for f in files:
+        split = split_name(f.stem)
+        if split is None:
+            raise ConfigError(
+                f"uploaded files are read as one per split, by name: {f.name} names none of train, validation "
+                "(val, dev) or test; upload one file alone to have validation and test carved from it"
+            )
+        if split in seen:
+            raise ConfigError(f"two uploaded files for the {split} split: {seen[split]} and {f.name}")
+        seen[split] = f.name
+        splits.append(split)
+    if "train" not in seen:
+        raise ConfigError(f"the uploaded files ({', '.join(seen.values())}) have no train file: name one train.csv")
+    return splits
+
+
+def _readable(f: Path) -> str:
+    """Our name for it keeps the letters and digits of the visitor's, so a table of runs still says which file."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "", f.stem)[:40] or "upload"
