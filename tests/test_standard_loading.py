@@ -277,3 +277,30 @@ def test_a_run_says_what_it_does_before_its_first_step(tiny_models, tiny_data, t
         (folder / "metrics.jsonl").write_text("")  # no step yet, as before a run's first one
         monkeypatch.setenv("SENTIMENT_LAB_CHECKPOINTS", str(tmp_path))
         assert jobs.main(["list"]) == 0 and f"running               {shown} best -" in capsys.readouterr().out
+
+
+def test_the_cls_state_is_refused_where_the_first_token_is_no_cls_token(
+    decoders_without_padding, family_models, tiny_data, tmp_path
+):
+    """Llama's first token is the same <s> for every sentence: its [CLS]-state features were one point, and the SVM
+    and the head-only method answered at chance without a word said."""
+    from sentiment_lab.training.config import RunConfig
+    from sentiment_lab.training.methods import MethodUnfit
+    from sentiment_lab.training.records import read_status
+    from sentiment_lab.training.runner import Runner
+    from sentiment_lab.ui.services import Services
+
+    services = Services(tmp_path / "runs")
+    services.jobs = JobManager(tmp_path / "runs", launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""])
+    for kind in ("gpt2", "llama"):
+        for method in ("svm", "freeze"):
+            form = {"method": method, "model": str(decoders_without_padding[kind]), "dataset": str(tiny_data)}
+            with pytest.raises(MethodUnfit, match=r"the \[CLS\] state reads each sentence's first token, and .* puts"):
+                services.submit({**form, "pooling": "cls"})
+            services.submit(form)  # the token mean reads them all
+    for kind in ("bert", "xlm-roberta", "deberta-v2"):  # their tokenizers' [CLS] (here, all WordPiece) comes first
+        services.submit({"method": "svm", "model": str(family_models[kind]), "pooling": "cls"})
+    cfg = RunConfig.of(method="svm", model=str(decoders_without_padding["llama"]), dataset=str(tiny_data))
+    cfg.features.pooling = "cls"
+    assert Runner(cfg.validated(), tmp_path / "direct", progress=False).run() == 1  # started without the queue
+    assert "not a [CLS] token: pick the token mean" in read_status(tmp_path / "direct")["error"]

@@ -27,6 +27,20 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
+def cls_state_fault(tokenizer, model: str) -> str | None:
+    """Why the [CLS] state (the first token's) would not sum a sentence up with this tokenizer, or None: it must
+    be the tokenizer's [CLS] token. Llama's first token is the same <s> for every sentence, GPT-2's and T5's a
+    word, and XLNet's <cls> comes last."""
+    ids = tokenizer("a film")["input_ids"]
+    if tokenizer.cls_token_id is not None and ids[:1] == [tokenizer.cls_token_id]:
+        return None
+    first = tokenizer.convert_ids_to_tokens(ids[:1])
+    return (
+        f"the [CLS] state reads each sentence's first token, and {model!r} puts {first[0] if first else 'nothing'!r} "
+        "there, not a [CLS] token: pick the token mean"
+    )
+
+
 def sentence_features(encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     return pool(last_hidden(encoder, input_ids, attention_mask), attention_mask, pooling)
 

@@ -25,11 +25,11 @@ from sentiment_lab.training.backbone import (
     token_limit,
 )
 from sentiment_lab.training.batching import tokenize
-from sentiment_lab.training.config import ConfigError, RunConfig, rate_warning
+from sentiment_lab.training.config import ConfigError, Features, RunConfig, rate_warning
 from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample
 from sentiment_lab.training.device import make_accelerator, seed_everything
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
-from sentiment_lab.training.features import check_feature_memory, encode
+from sentiment_lab.training.features import check_feature_memory, cls_state_fault, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
 from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
@@ -237,6 +237,9 @@ class Runner:
         for warning in said:  # in the log too, whichever way the run was started
             self.log(f"warning: {warning}")
         tokenizer = load_tokenizer(cfg.model)
+        if cfg.method in Features.READ_BY and cfg.features.pooling == "cls":  # a run started without the queue's check
+            if fault := cls_state_fault(tokenizer, cfg.model):
+                raise ConfigError(fault)
         train = subsample(ds.splits["train"], cfg.data.max_train_samples, cfg.seed)
         val = subsample(ds.splits["validation"], cfg.data.max_eval_samples, cfg.seed)
         test = subsample(ds.splits["test"], cfg.data.max_eval_samples, cfg.seed)

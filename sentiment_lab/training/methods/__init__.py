@@ -14,6 +14,7 @@ from sentiment_lab.training.backbone import (
 )
 from sentiment_lab.training.config import ConfigError
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
+from sentiment_lab.training.features import cls_state_fault
 from sentiment_lab.training.methods import adapters, freeze, full, lora, svm
 from sentiment_lab.training.methods.base import check_interface
 
@@ -52,8 +53,12 @@ def check(cfg, free_bytes: int | None = None) -> list[str]:
         config = load_config(cfg.model)
         if missing := weights_missing(cfg.model):
             raise ModelLoadError(missing)
-        limit = token_limit(load_tokenizer(cfg.model), config)
+        tokenizer = load_tokenizer(cfg.model)
+        limit = token_limit(tokenizer, config)
         method = get(cfg.method)
+        if method.INPUT == "features" and cfg.features.pooling == "cls":
+            if fault := cls_state_fault(tokenizer, cfg.model):
+                raise UnsupportedArchitecture(fault)
         auto = AutoModel if method.INPUT == "features" else AutoModelForSequenceClassification
         with torch.device("meta"):
             model = auto.from_config(config)
