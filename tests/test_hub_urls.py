@@ -59,3 +59,9 @@ def test_the_form_reads_the_default_datasets_address_as_its_id():
     address = f"https://huggingface.co/datasets/{DEFAULT_DATASET}"
     assert table_columns(address) == ["text", "label"]  # the column boxes offer the copy's columns
     assert local_table(address, None, hub_online=False) == offline_copy_of(DEFAULT_DATASET)
+
+
+def test_a_local_folder_named_like_the_host_stays_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "huggingface.co" / "me" / "model").mkdir(parents=True)
+    assert hub_id("huggingface.co/me/model", "model") == "huggingface.co/me/model"

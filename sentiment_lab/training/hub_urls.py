@@ -4,6 +4,7 @@ a dataset viewer's `.../datasets/nyu-mll/glue/viewer/sst2/train`) read as the id
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 HOSTS = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
 PAGES = {"tree", "blob", "resolve", "raw", "commits", "commit", "discussions", "viewer", "edit", "files"}
@@ -14,7 +15,7 @@ def hub_id(text: str, kind: str) -> str:
     A dataset viewer's address keeps the config it shows, after a colon."""
     text = text.strip()
     host = HOSTS.match(text)
-    if not host:
+    if not host or Path(text).expanduser().exists():  # a local folder may be named like the host
         return text
     parts = [p for p in re.split(r"[?#]", text[host.end() :])[0].split("/") if p]
     if kind == "dataset":
