@@ -129,3 +129,16 @@ def test_the_features_settings_belong_to_the_feature_methods():
     assert RunConfig.of(method="freeze", pooling="mean_last4").settings() != RunConfig.of(method="freeze").settings()
     assert RunConfig.of(method="freeze", svm_c=0.1).settings() == RunConfig.of(method="freeze").settings()
     assert RunConfig.of(method="svm", svm_c=0.1).settings() != RunConfig.of(method="svm").settings()
+
+
+def test_a_files_columns_are_named_with_its_dataset_not_as_settings():
+    """The per-setting view listed `text_column=Review, label_column=stars` as if they were hyper-parameters."""
+    mine = form_to_configs(
+        {"method": "svm", "dataset": "/data/mine.csv", "text_column": "Review", "label_column": "stars"}
+    )
+    other = form_to_configs(
+        {"method": "svm", "dataset": "/data/mine.csv", "text_column": "Review", "label_column": "mood"}
+    )
+    frame = settings_frame([("a", result(0.8), *mine), ("b", result(0.7), *other)])
+    assert frame["dataset"].tolist() == ["mine.csv (Review, stars)", "mine.csv (Review, mood)"]  # two groups still
+    assert frame["settings"].tolist() == ["defaults", "defaults"]

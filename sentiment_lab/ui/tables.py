@@ -54,6 +54,7 @@ SETTING_WIDTHS = {
 }
 # What tells one setting from another: its RunConfig.settings() but the seed and the run's places.
 NOT_A_SETTING = {"seed", "output_dir", "project", "device"}
+DATA_COLUMNS = ("text_column", "label_column")  # named with the dataset, which they belong to, not as settings
 
 
 def matching_runs(rows: list[dict], query: str | None) -> list[dict]:
@@ -182,9 +183,17 @@ def _settings(cfg: RunConfig) -> str:
     changed = [
         f"{k.removeprefix('resolved_')}={_value(settings[k])}"
         for k in order
-        if k not in NOT_A_SETTING and settings[k] != default[k]
+        if k not in NOT_A_SETTING and k not in DATA_COLUMNS and settings[k] != default[k]
     ]
     return ", ".join(changed) or "defaults"
+
+
+def _dataset_cell(cfg: RunConfig) -> str:
+    """The data by its last name, with the columns read where they are not `text` and `label`: 'mine.csv (Review,
+    stars)'."""
+    name = PurePath(cfg.data.dataset).name or cfg.data.dataset
+    columns = (cfg.data.text_column, cfg.data.label_column)
+    return name if columns == ("text", "label") else f"{name} ({', '.join(columns)})"
 
 
 def _mean(members: list, key: str) -> float:
@@ -214,7 +223,7 @@ def settings_frame(results: list[tuple[str, dict, RunConfig]]) -> pd.DataFrame:
             [
                 cfg.method,
                 cfg.model,
-                PurePath(cfg.data.dataset).name or cfg.data.dataset,
+                _dataset_cell(cfg),
                 _settings(cfg),
                 seed_list([c.seed for _, c in members]),
                 f"{np.mean(accs):.4f}" + (f" ± {np.std(accs):.4f}" if len(accs) > 1 else ""),  # one seed has no spread
