@@ -43,7 +43,7 @@ def _one(predictor: Predictor, review: str, runs: dict, words: bool) -> None:
                 r["method"],
                 r.get("label", "—"),
                 round(r["probability"], 3) if "probability" in r else "",
-                round(p_positive(r["probabilities"]), 3) if "probabilities" in r else "",
+                round(p, 3) if "probabilities" in r and (p := p_positive(r["probabilities"])) is not None else "",
                 round(r["test_accuracy"], 3) if r.get("test_accuracy") else "",
                 round(r["ms"], 1) if "ms" in r else "",
                 f"no finished {r['method']} run yet" if r["method"] in missing else r.get("error") or r["run"],

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from sentiment_lab.serving.predict import ReviewError, positive_index
+from sentiment_lab.serving.predict import ReviewError, p_positive, positive_index
 from sentiment_lab.serving.word_influence import MAX_WORDS, influence, log_odds
+from sentiment_lab.ui.compare_tab import rows_frame
 from sentiment_lab.ui.influence_html import influence_html
 
 
@@ -59,12 +60,19 @@ def test_long_or_empty_reviews_are_refused_before_any_model_runs():
     assert predictor.calls == []
 
 
-def test_the_positive_class_is_found_by_name_else_the_last():
+def test_the_positive_class_is_found_by_name_else_the_second_of_two_and_none_among_more():
     assert (
         positive_index(["neg", "pos"]) == 1
         and positive_index(["Positive", "Negative"]) == 0
         and positive_index(["0", "1"]) == 1
+        and positive_index(["negative", "neutral", "positive"]) == 2
     )
+    # Among more classes none named positive, the last is no more positive than another (it read as P(positive)).
+    assert positive_index(["bad", "good", "okay"]) is None and positive_index(["1", "2", "3", "4", "5"]) is None
+    assert p_positive({"bad": 0.2, "good": 0.3, "okay": 0.5}) is None
+    rows = [{"method": "svm", "run": "r", "label": "okay", "probability": 0.5, "ms": 1.0}]
+    rows[0]["probabilities"] = {"bad": 0.2, "good": 0.3, "okay": 0.5}
+    assert rows_frame(rows)["P(positive)"].isna().all()  # blank, not P(okay)
     assert log_odds(1.0) == pytest.approx(math.log(1e6), rel=1e-3)  # clipped, never infinite
 
 
@@ -77,3 +85,16 @@ def test_html_escapes_words_tints_by_sign_and_says_why_a_method_is_missing():
     assert re.search(r"rgba\(84, 162, 75, 0\.57\);[^>]*>good<", page) and re.search(
         r"rgba\(228, 87, 86, 0\.85\);[^>]*>dull<", page
     )
+
+
+def test_among_classes_none_of_them_positive_the_words_explain_the_class_answered():
+    class Stars(WordCounter):
+        def predict_many(self, texts, runs, batch_size=32, one_precision=False):
+            probs = [[0.7, 0.2, 0.1] if "awful" in t else [0.2, 0.5, 0.3] for t in texts]
+            return {
+                m: {"run": r, "labels": ["1", "2", "3"], "probabilities": probs, "ms": 1.0} for m, r in runs.items()
+            }
+
+    out = influence(Stars(), "an awful film", {"full": "f"})["full"]
+    assert out["toward"] == "1" and out["probability"] == 0.7  # one star, answered; not the last class, 3
+    assert [round(d, 3) for _, d, _ in out["words"]] == [0.0, round(log_odds(0.7) - log_odds(0.2), 3), 0.0]

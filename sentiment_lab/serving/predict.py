@@ -35,15 +35,18 @@ from sentiment_lab.training.records import read_results, read_status
 MAX_REVIEW_CHARS = 5000
 
 
-def positive_index(labels: list[str]) -> int:
-    """The positive class: a 'pos' / 'positive' label, else the last (1 of 0 / 1)."""
+def positive_index(labels: list[str]) -> int | None:
+    """The positive class: a 'pos' / 'positive' label, else the second of two (1 of 0 / 1); None among more
+    classes, none of them named so (1 to 5 stars; bad, good, okay), where the last is no more positive than another."""
     names = [str(n).lower() for n in labels]
-    return next((names.index(n) for n in ("pos", "positive") if n in names), len(labels) - 1)
+    found = next((names.index(n) for n in ("pos", "positive") if n in names), None)
+    return found if found is not None or len(labels) != 2 else 1
 
 
-def p_positive(probabilities: dict[str, float]) -> float:
-    """P(the positive class), from {label: probability}."""
-    return list(probabilities.values())[positive_index(list(probabilities))]
+def p_positive(probabilities: dict[str, float]) -> float | None:
+    """P(the positive class), from {label: probability}; None where no class is the positive one."""
+    k = positive_index(list(probabilities))
+    return None if k is None else list(probabilities.values())[k]
 
 
 class ScoresOnTest(NamedTuple):

@@ -40,6 +40,9 @@ def influence(predictor, review: str, runs: dict[str, str | None]) -> dict[str, 
             out[method] = {"run": answer["run"], "error": answer["error"]}
             continue
         k = positive_index(answer["labels"])
+        if k is None:  # no class is the positive one: explain the class the method answers
+            whole = answer["probabilities"][0]
+            k = max(range(len(whole)), key=whole.__getitem__)
         p = [probs[k] for probs in answer["probabilities"]]
         out[method] = {
             "run": answer["run"],

@@ -44,6 +44,10 @@ COMPARE_WIDTHS = {
 NEAR_CHANCE = 0.2
 
 
+def _rounded(p: float | None) -> float | None:
+    return None if p is None else round(p, 3)
+
+
 def rows_frame(rows: list[dict], names: dict[str, str] | None = None) -> pd.DataFrame:
     """One line per method. A method without an answer says why in its run cell: a column of its own for
     that sat past the table's right edge, where nobody saw it."""
@@ -59,7 +63,7 @@ def rows_frame(rows: list[dict], names: dict[str, str] | None = None) -> pd.Data
                     METHOD_LABELS[r["method"]],
                     r["label"] + (" ⚠ near chance" if near_chance(r) else ""),
                     round(r["probability"], 3),
-                    round(p_positive(r["probabilities"]), 3),
+                    _rounded(p_positive(r["probabilities"])),  # blank where no class is the positive one
                     round(accuracy, 3) if accuracy is not None else None,  # as the other columns: fits at half width
                     round(r["ms"], 1 if r["ms"] < 10 else None),  # a tenth of a millisecond is noise past ten
                     (names or {}).get(r["run"], r["run"]),
