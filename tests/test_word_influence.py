@@ -97,4 +97,5 @@ def test_among_classes_none_of_them_positive_the_words_explain_the_class_answere
 
     out = influence(Stars(), "an awful film", {"full": "f"})["full"]
     assert out["toward"] == "1" and out["probability"] == 0.7  # one star, answered; not the last class, 3
+    assert out["answered"] and "log-odds of the class in brackets fall" in influence_html({"full": out})
     assert [round(d, 3) for _, d, _ in out["words"]] == [0.0, round(log_odds(0.7) - log_odds(0.2), 3), 0.0]

@@ -23,7 +23,8 @@ def without_each(words: list[str]) -> list[str]:
 
 
 def influence(predictor, review: str, runs: dict[str, str | None]) -> dict[str, dict]:
-    """{method: {run, toward (the class explained), probability (of it, for the whole review), words: [(word,
+    """{method: {run, toward (the class explained), answered (whether it is the one answered, none being the
+    positive one), probability (of it, for the whole review), words: [(word,
     how much leaving it out lowers that class's log-odds, the probability without it)]}} or {method: {run,
     error}}. A positive pull: the word pulls toward the class; negative: away from it."""
     review = check_review(review)
@@ -40,13 +41,15 @@ def influence(predictor, review: str, runs: dict[str, str | None]) -> dict[str, 
             out[method] = {"run": answer["run"], "error": answer["error"]}
             continue
         k = positive_index(answer["labels"])
-        if k is None:  # no class is the positive one: explain the class the method answers
+        answered = k is None  # no class is the positive one: explain the class the method answers
+        if answered:
             whole = answer["probabilities"][0]
             k = max(range(len(whole)), key=whole.__getitem__)
         p = [probs[k] for probs in answer["probabilities"]]
         out[method] = {
             "run": answer["run"],
             "toward": answer["labels"][k],
+            "answered": answered,
             "probability": p[0],
             "words": [(word, log_odds(p[0]) - log_odds(p[i + 1]), p[i + 1]) for i, word in enumerate(words)],
             "ms": answer["ms"],

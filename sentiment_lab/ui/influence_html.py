@@ -43,11 +43,14 @@ def influence_html(result: dict[str, dict]) -> str:
         lines.append(
             f'<div style="margin: 6px 0">{name} <span style="opacity: 0.75">({summary})</span><br>{words}</div>'
         )
+    # Among classes none of which is positive, each method's line explains the class it answers, named beside it.
+    answered = any(r.get("answered") for r in result.values())
+    toward, away = ("it", "away from it") if answered else ("positive", "toward negative")
     legend = (
-        f'<div style="opacity: 0.75; margin-top: 8px">Each word: how far the log-odds of the positive class fall '
-        f'when it is left out (<span style="background: rgba({GREEN}, 0.6); padding: 0 3px">pulls toward '
-        "positive</span>, "
-        f'<span style="background: rgba({RED}, 0.6); padding: 0 3px">toward negative</span>; '
+        f'<div style="opacity: 0.75; margin-top: 8px">Each word: how far the log-odds of the '
+        f"{'class in brackets' if answered else 'positive class'} fall when it is left out "
+        f'(<span style="background: rgba({GREEN}, 0.6); padding: 0 3px">pulls toward {toward}</span>, '
+        f'<span style="background: rgba({RED}, 0.6); padding: 0 3px">{away}</span>; '
         f"full colour = {scale:.1f}; hover a word for its numbers).</div>"
     )
     return "".join(lines) + legend
