@@ -49,3 +49,22 @@ def test_a_text_column_of_word_lists_is_refused_by_name(tmp_path):
     frame.to_parquet(tmp_path / "tokens.parquet")
     with pytest.raises(DatasetError, match="the text column 'tokens' holds lists"):
         load_dataset(str(tmp_path / "tokens.parquet"), text_column="tokens")
+
+
+def test_class_names_are_the_picked_columns_own_in_a_file_or_a_folder(tmp_path):
+    """A datasets-written parquet file alone lost its class names (0, 1), and another column's names were read as
+    the picked column's."""
+    import datasets
+
+    features = datasets.Features(
+        text=datasets.Value("string"),
+        label=datasets.ClassLabel(names=["neg", "pos"]),
+        topic=datasets.ClassLabel(names=["plot", "cast", "music"]),
+        stars=datasets.Value("int64"),
+    )
+    rows = {"text": [f"review number {i}" for i in range(60)], "label": [i % 2 for i in range(60)]}
+    rows.update(topic=[i % 3 for i in range(60)], stars=[i % 2 for i in range(60)])
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp_path / "train.parquet"))
+    assert load_dataset(str(tmp_path / "train.parquet")).label_names == ["neg", "pos"]  # the file alone
+    assert load_dataset(str(tmp_path), label_column="topic").label_names == ["plot", "cast", "music"]
+    assert load_dataset(str(tmp_path), label_column="stars").label_names == ["0", "1"]  # no names of its own

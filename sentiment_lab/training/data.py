@@ -78,8 +78,10 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
     return _build(frames, names, text_column, label_column, seed, source, notes)
 
 
-def _build(frames, names, text_column, label_column, seed, source, notes) -> Dataset:
+def _build(frames, class_names, text_column, label_column, seed, source, notes) -> Dataset:
     import pandas as pd
+
+    names = class_names.get(label_column)  # the picked column's own ClassLabel names, if it has them
 
     frames, unlabelled = _answered(frames, label_column, names, notes)
     for split, frame in sorted(frames.items(), key=lambda kv: kv[0] != "train"):  # train's lack said first

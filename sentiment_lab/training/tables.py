@@ -39,13 +39,14 @@ def split_files(folder: Path) -> dict[str, Path]:
 
 
 def read_local(path: Path):
+    """A file's or a folder's split tables, and the class names its columns carry ({column: names})."""
     if path.is_file():
-        return {"train": read_table(path)}, None
+        return {"train": read_table(path)}, class_names_from_parquet(path)
     files = split_files(path)
     if "train" not in files:
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
     frames = {split: read_table(f) for split, f in files.items()}
-    return frames, label_names_from_parquet(files["train"])
+    return frames, class_names_from_parquet(files["train"])
 
 
 def separator(path: Path) -> str:
@@ -105,20 +106,20 @@ def read_table(path: Path):
     return frame
 
 
-def label_names_from_parquet(path: Path) -> list[str] | None:
-    """ClassLabel names that `datasets` stores in a parquet file's schema metadata."""
+def class_names_from_parquet(path: Path) -> dict[str, list[str]]:
+    """The ClassLabel names, by column, that `datasets` stores in a parquet file's schema metadata."""
     if path.suffix.lower() != ".parquet":
-        return None
+        return {}
     import pyarrow.parquet as pq
 
     meta = (pq.read_schema(path).metadata or {}).get(b"huggingface")
     if not meta:
-        return None
+        return {}
     try:
         features = json.loads(meta)["info"]["features"]
-        return next((f["names"] for f in features.values() if f.get("_type") == "ClassLabel"), None)
-    except (KeyError, ValueError, TypeError, StopIteration):
-        return None
+        return {col: f["names"] for col, f in features.items() if f.get("_type") == "ClassLabel"}
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 def hub_id_and_config(name: str) -> tuple[str, str | None]:
@@ -136,15 +137,12 @@ def read_hub(name: str):
         dd = datasets.load_dataset(repo, config)
     except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
         raise DatasetError(_unloadable(name, repo, config, e, online)) from None
-    frames = {}
-    names = None
+    frames, names = {}, {}
     for split, table in dd.items():
         key = split_name(split)
         if key:
             frames[key] = table.to_pandas()
-            for feat in table.features.values():
-                if getattr(feat, "names", None):
-                    names = list(feat.names)
+            names.update({col: list(f.names) for col, f in table.features.items() if getattr(f, "names", None)})
     if "train" not in frames:
         raise DatasetError(f"dataset {name!r} has no train split")
     return frames, names
