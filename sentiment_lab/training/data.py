@@ -82,7 +82,6 @@ def _build(frames, class_names, text_column, label_column, seed, source, notes) 
     import pandas as pd
 
     names = class_names.get(label_column)  # the picked column's own ClassLabel names, if it has them
-
     frames, unlabelled = _answered(frames, label_column, names, notes)
     for split, frame in sorted(frames.items(), key=lambda kv: kv[0] != "train"):  # train's lack said first
         for col in (text_column, label_column):
