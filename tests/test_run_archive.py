@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
@@ -187,6 +188,12 @@ def test_a_pushed_run_is_pulled_back_with_only_its_own_files(tmp_path, monkeypat
     fake_hub(monkeypatch, empty, seen)
     with pytest.raises(ArchiveError, match="someone/nothing holds no Sentiment Lab run"):
         pull_run(jobs, "someone/nothing")
+    model = tmp_path / "model"  # a transformers model's repository: its config.json is no run's
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "distilbert", "architectures": ["X"]}))
+    fake_hub(monkeypatch, model, seen)
+    with pytest.raises(ArchiveError, match="distilbert/sst2 is a model, not a Sentiment Lab run: to train from it"):
+        pull_run(jobs, "https://huggingface.co/distilbert/sst2")  # its address pasted: read as the id
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == [
         "lora-a"
     ]  # nothing half-pulled left behind

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from sentiment_lab.runs.archive import RUN_PATTERNS, ArchiveError, adopt_run, is_run_file
 from sentiment_lab.runs.model_card import model_card
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.backbone import hub_reachable
+from sentiment_lab.training.hub_urls import hub_id
 from sentiment_lab.training.records import read_status
 
 
@@ -20,7 +22,7 @@ class PushError(RuntimeError):
 
 
 def _checked_repo(repo_id: str | None) -> str:
-    repo_id = (repo_id or "").strip()
+    repo_id = hub_id(repo_id or "", "model")  # a repository's address pasted for its id
     if repo_id.count("/") != 1 or ".." in repo_id or not all(repo_id.split("/")):
         raise PushError("repository must look like user/name")
     return repo_id
@@ -87,6 +89,19 @@ def pull_run(jobs: JobManager, repo_id: str, token: str | None = None) -> str:
         shutil.rmtree(staging / ".cache", ignore_errors=True)
         if not (staging / "config.json").is_file():
             raise ArchiveError(f"{repo_id} holds no Sentiment Lab run (no config.json)")
+        if _model_config(staging / "config.json"):  # a transformers model: one to train from, not a run
+            raise ArchiveError(
+                f"{repo_id} is a model, not a Sentiment Lab run: to train from it, put {repo_id} in the Model box"
+            )
         return adopt_run(jobs, staging, repo_id.split("/")[1], source=f"hf.co/{repo_id}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _model_config(path) -> bool:
+    """Whether a config.json is a transformers model's (its model_type), not a run's."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the run's own reading says what is wrong with it
+    return isinstance(saved, dict) and "model_type" in saved and "method" not in saved
