@@ -68,3 +68,8 @@ def test_class_names_are_the_picked_columns_own_in_a_file_or_a_folder(tmp_path):
     assert load_dataset(str(tmp_path / "train.parquet")).label_names == ["neg", "pos"]  # the file alone
     assert load_dataset(str(tmp_path), label_column="topic").label_names == ["plot", "cast", "music"]
     assert load_dataset(str(tmp_path), label_column="stars").label_names == ["0", "1"]  # no names of its own
+
+
+def test_a_blank_class_is_no_class(tmp_path):
+    ds = load_dataset(reviews(tmp_path / "blank.csv", ["pos", "neg", "  "] * 20))
+    assert ds.label_names == ["neg", "pos"] and "20 train rows without a text or a label left out" in ds.notes

@@ -103,8 +103,8 @@ def _build(frames, class_names, text_column, label_column, seed, source, notes) 
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
     for split, frame in frames.items():
-        texts = frame[text_column]
-        kept = texts.notna() & texts.astype(str).str.strip().ne("") & frame[label_column].notna()  # blank: no text
+        texts, labels = frame[text_column], frame[label_column]
+        kept = _given(texts) & _given(labels)  # a blank review or class is none
         if not kept.all():
             dropped = int((~kept).sum())
             notes.append(f"{dropped:,} {split} row{'s' * (dropped > 1)} without a text or a label left out")
@@ -135,6 +135,11 @@ def _build(frames, class_names, text_column, label_column, seed, source, notes) 
         *_few_to_score(splits),
     ]
     return Dataset(splits, label_names, source, notes, warnings, carved)
+
+
+def _given(column):
+    """Rows with a value: neither missing nor blank (a CSV's spaces)."""
+    return column.notna() & column.astype(str).str.strip().ne("")
 
 
 HIDDEN = -1  # the class id `datasets` gives a row whose answer is withheld (GLUE's test splits)
@@ -252,7 +257,7 @@ def _one_class_spelt_apart(label_names: list[str]) -> list[str]:
 
 
 def _label_vocabulary(column, names) -> list[str]:
-    values = column.dropna().tolist()
+    values = column[_given(column)].tolist()
     if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in values):  # go_emotions' label lists, say
         raise DatasetError(
             f"the label column {column.name!r} holds several labels per row (a multi-label dataset); each review "
