@@ -131,3 +131,18 @@ def test_a_run_trains_on_a_config_and_records_the_split_it_carved(hub_glue, tiny
     results = read_results(folder)
     assert results["carved"] == ["test"] and results["labels"] == NAMES and results["test_split"] == 6
     assert "warning: the test split has no answers" in capsys.readouterr().out
+
+
+def test_a_hub_split_named_exactly_train_wins_over_one_that_starts_so(monkeypatch):
+    import datasets
+
+    def rows(tag, n):
+        return datasets.Dataset.from_dict(
+            {"text": [f"{tag} {i}" for i in range(n)], "label": [i % 2 for i in range(n)]}
+        )
+
+    splits = datasets.DatasetDict(train=rows("kept", 40), train_unlabeled=rows("extra", 50), test=rows("test", 20))
+    monkeypatch.setattr(tables, "go_offline_if_unreachable", lambda: True)
+    monkeypatch.setattr(datasets, "load_dataset", lambda p, c=None: splits)
+    ds = load_dataset("someone/reviews")
+    assert all(t.startswith("kept ") for t in ds.splits["train"].texts + ds.splits["validation"].texts)

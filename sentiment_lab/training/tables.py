@@ -140,7 +140,7 @@ def read_hub(name: str):
     frames, names = {}, {}
     for split, table in dd.items():
         key = split_name(split)
-        if key:
+        if key and (key not in frames or split == key):  # `train` itself over a `train_unlabeled` beside it
             frames[key] = table.to_pandas()
             names.update({col: list(f.names) for col, f in table.features.items() if getattr(f, "names", None)})
     if "train" not in frames:
