@@ -11,7 +11,15 @@ import numpy as np
 
 from sentiment_lab import REPO
 from sentiment_lab.training.backbone import looks_like_path
-from sentiment_lab.training.tables import EXTENSIONS, SPREADSHEETS, DatasetError, read_hub, read_local
+from sentiment_lab.training.tables import (
+    EXTENSIONS,
+    SPREADSHEETS,
+    DatasetError,
+    hub_id_and_config,
+    read_hub,
+    read_local,
+    read_repository,
+)
 
 DEFAULT_DATASET = "cornell-movie-review-data/rotten_tomatoes"
 
@@ -57,9 +65,13 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
     name = name.strip()
     path = Path(name).expanduser()
     notes: list[str] = []
+    repo, config = hub_id_and_config(name)
     if path.exists():
         frames, names = read_local(path)
         source = str(path)
+    elif config and Path(repo).expanduser().is_dir():  # one config of a dataset repository cloned here
+        frames, names = read_repository(Path(repo).expanduser(), config)
+        source = name
     else:
         if looks_like_path(name) or name.count("/") > 1 or ".." in name:
             raise DatasetError(f"dataset {name!r} is neither a local file or folder nor a Hub id")

@@ -1,4 +1,5 @@
-"""A dataset's files read into tables: a local file, a folder of one file per split, or a Hub dataset."""
+"""A dataset's files read into tables: a local file, a folder of split files (shards too), a dataset repository
+cloned here, or a Hub dataset."""
 
 from __future__ import annotations
 
@@ -38,15 +39,45 @@ def split_files(folder: Path) -> dict[str, Path]:
     return files
 
 
+SHARD = re.compile(r"^(?P<series>.+)-\d+-of-(?P<count>\d+)$")  # `train-00000-of-00003`, as the Hub shards a split
+
+
+def shards_of(first: Path) -> list[Path]:
+    """A split's file and the other shards of its series beside it (all of `train-0000N-of-00003`), in order."""
+    match = SHARD.match(first.stem)
+    if not match:
+        return [first]
+    series = sorted(first.parent.glob(f"{match['series']}-*-of-{match['count']}{first.suffix}"))
+    return [f for f in series if SHARD.match(f.stem)] or [first]
+
+
 def read_local(path: Path):
-    """A file's or a folder's split tables, and the class names its columns carry ({column: names})."""
+    """A file's or a folder's split tables, and the class names its columns carry ({column: names}). A folder
+    with no split files of its own, as a Hub dataset repository cloned (`data/`, configs), is read by `datasets`."""
+    import pandas as pd
+
     if path.is_file():
         return {"train": read_table(path)}, class_names_from_parquet(path)
     files = split_files(path)
     if "train" not in files:
+        if any(f.suffix.lower() in EXTENSIONS for f in path.rglob("*") if f.is_file()):
+            return read_repository(path)
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
-    frames = {split: read_table(f) for split, f in files.items()}
+    frames = {
+        split: pd.concat([read_table(f) for f in shards_of(first)], ignore_index=True) for split, first in files.items()
+    }
     return frames, class_names_from_parquet(files["train"])
+
+
+def read_repository(path: Path, config: str | None = None):
+    """A dataset repository's layout, read by `datasets` (its data folders, shards and configs: `folder:config`)."""
+    try:
+        import datasets
+
+        dd = datasets.load_dataset(str(path), config)
+    except Exception as e:  # datasets raises many types for a folder it cannot read
+        raise DatasetError(_unloadable(str(path), str(path), config, e, True)) from None
+    return _frames(dd, str(path))
 
 
 def separator(path: Path) -> str:
@@ -137,6 +168,11 @@ def read_hub(name: str):
         dd = datasets.load_dataset(repo, config)
     except Exception as e:  # datasets raises ConnectionError, FileNotFoundError, DatasetNotFoundError...
         raise DatasetError(_unloadable(name, repo, config, e, online)) from None
+    return _frames(dd, name)
+
+
+def _frames(dd, name: str):
+    """A DatasetDict's split tables, by our split names, and the class names its columns carry."""
     frames, names = {}, {}
     for split, table in dd.items():
         key = split_name(split)
