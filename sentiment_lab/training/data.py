@@ -115,8 +115,7 @@ def _build(frames, class_names, text_column, label_column, seed, source, notes) 
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
     for split, frame in frames.items():
-        texts, labels = frame[text_column], frame[label_column]
-        kept = _given(texts) & _given(labels)  # a blank review or class is none
+        kept = _given(frame[text_column]) & _given(frame[label_column])  # a blank review or class is none
         if not kept.all():
             dropped = int((~kept).sum())
             notes.append(f"{dropped:,} {split} row{'s' * (dropped > 1)} without a text or a label left out")
