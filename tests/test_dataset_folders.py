@@ -16,11 +16,12 @@ def reviews(path, tag: str, n: int):
     pd.DataFrame(rows).to_parquet(path)
 
 
-def test_every_shard_of_a_split_is_read(tmp_path):
+@pytest.mark.parametrize("prefix", ["", "imdb_"])
+def test_every_shard_of_a_split_is_read(tmp_path, prefix):
     """Only a split's first shard was read: half of a two-shard train split went missing without a word."""
-    reviews(tmp_path / "train-00000-of-00002.parquet", "first", 30)
-    reviews(tmp_path / "train-00001-of-00002.parquet", "second", 30)
-    reviews(tmp_path / "test-00000-of-00001.parquet", "test", 10)
+    reviews(tmp_path / f"{prefix}train-00000-of-00002.parquet", "first", 30)
+    reviews(tmp_path / f"{prefix}train-00001-of-00002.parquet", "second", 30)
+    reviews(tmp_path / f"{prefix}test-00000-of-00001.parquet", "test", 10)
     ds = load_dataset(str(tmp_path))
     kept = ds.splits["train"].texts + ds.splits["validation"].texts
     assert len(kept) == 60 and sum(t.startswith("second") for t in kept) == 30

@@ -56,6 +56,16 @@ def test_split_files_are_kept_as_one_dataset_whose_given_test_split_is_scored(tm
         (("train.csv", "train_2.csv"), "two uploaded files for the train split: train.csv and train_2.csv"),
         (("a_train.csv", "b_train.csv"), "two uploaded files for the train split: a_train.csv and b_train.csv"),
         (("dev.csv", "test.csv"), r"the uploaded files \(dev.csv, test.csv\) have no train file"),
+        (
+            ("train-00000-of-00002.csv",),
+            "train split comes in 2 shards, of which only train-00000-of-00002.csv was uploaded: upload all 2 together",
+        ),
+        (
+            ("train-00000-of-00003.csv", "train-00002-of-00003.csv"),
+            "comes in 3 shards, of which only train-00000-of-00003.csv, train-00002-of-00003.csv were uploaded",
+        ),
+        (("train-00000-of-00002.csv", "train.csv"), "two uploaded files for the train split"),
+        (("a_train-00000-of-00002.csv", "b_train-00001-of-00002.csv"), "two uploaded files for the train split"),
         (("train.csv", "test.exe"), "test.exe must be parquet, CSV, TSV or JSON"),
     ],
 )
@@ -64,6 +74,22 @@ def test_a_set_of_files_that_cannot_be_one_dataset_is_refused_by_name(tmp_path, 
     with pytest.raises(ConfigError, match=message):
         store_upload(files, tmp_path / "uploads")
     assert not any((tmp_path / "uploads").glob("*"))  # nothing half-stored
+
+
+def test_the_shards_of_a_split_uploaded_together_are_read_whole(tmp_path):
+    """Uploaded shards of one split (`train-00000-of-00002.csv`...) were refused as two files for one split."""
+    files = [
+        table(tmp_path / "imdb_train-00000-of-00002.csv", 40, "first"),
+        table(tmp_path / "imdb_train-00001-of-00002.csv", 40, "second"),
+        table(tmp_path / "imdb_test-00000-of-00001.csv", 20, "test"),
+    ]
+    stored = Path(store_upload(files, tmp_path / "uploads"))
+    assert stored.name.startswith("imdb_train-00000-of-00002-")
+    names = sorted(f.name for f in stored.iterdir())
+    assert names == ["test-00000-of-00001.csv", "train-00000-of-00002.csv", "train-00001-of-00002.csv"]
+    ds = load_dataset(str(stored), "Review", "sentiment")
+    assert len(ds.splits["train"]) + len(ds.splits["validation"]) == 80 and len(ds.splits["test"]) == 20
+    assert {t.split()[0] for t in ds.splits["train"].texts} == {"first", "second"}
 
 
 def test_the_form_sums_up_split_files_and_queues_a_run_on_them(tmp_path):

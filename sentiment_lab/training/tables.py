@@ -14,6 +14,8 @@ EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
 DELIMITED = (".csv", ".tsv")  # read by pandas' read_csv, with the separator() of each file
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # workbooks, which save to CSV
+# One file of a split in several, as the Hub shards one: `train-00000-of-00003`.
+SHARD = re.compile(r"^(?P<series>.+)-(?P<index>\d+)-of-(?P<count>\d+)$")
 
 
 class DatasetError(ValueError):
@@ -22,7 +24,8 @@ class DatasetError(ValueError):
 
 def split_name(stem: str) -> str | None:
     """The split a file's name says: `train`, `dev`, `train-00000-of-00001`, `imdb_test`..., or None."""
-    words = re.split(r"[-_.]", stem.lower())
+    shard = SHARD.match(stem)
+    words = re.split(r"[-_.]", (shard["series"] if shard else stem).lower())
     for split, aliases in SPLIT_ALIASES.items():
         if words[0] in aliases or (len(words) > 1 and words[-1] in aliases):
             return split
@@ -37,9 +40,6 @@ def split_files(folder: Path) -> dict[str, Path]:
         if split and split not in files:
             files[split] = f
     return files
-
-
-SHARD = re.compile(r"^(?P<series>.+)-\d+-of-(?P<count>\d+)$")  # `train-00000-of-00003`, as the Hub shards a split
 
 
 def shards_of(first: Path) -> list[Path]:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from sentiment_lab.training.config import ConfigError
-from sentiment_lab.training.tables import EXTENSIONS, split_name
+from sentiment_lab.training.tables import EXTENSIONS, SHARD, split_name
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a file; several split files may each be as large
 
@@ -22,21 +22,34 @@ def store_upload(upload: str | list[str] | None, uploads_dir: Path) -> str | Non
     digests = [_checked(f) for f in files]
     uploads_dir.mkdir(parents=True, exist_ok=True)
     if len(files) == 1:
+        shard = SHARD.match(files[0].stem)
+        if shard and int(shard["count"]) > 1:  # read alone, one shard would train on part of its split
+            _one_split(split_name(files[0].stem) or "train", files)
         dest = uploads_dir / f"{_readable(files[0])}-{digests[0]}{files[0].suffix.lower()}"
         if not dest.exists():
             shutil.copyfile(files[0], dest)
         return str(dest)
     splits = _split_of_each(files)
-    whole = hashlib.sha256("".join(f"{s}:{d}" for s, d in sorted(zip(splits, digests))).encode()).hexdigest()[:16]
-    dest = uploads_dir / f"{_readable(files[splits.index('train')])}-{whole}"
+    names = [_stored_name(split, f) for split, f in zip(splits, files)]
+    whole = hashlib.sha256("".join(f"{n}:{d}" for n, d in sorted(zip(names, digests))).encode()).hexdigest()[:16]
+    _, train = min((n, f) for n, f, split in zip(names, files, splits) if split == "train")  # its first shard
+    dest = uploads_dir / f"{_readable(train)}-{whole}"
     if not dest.exists():
         part = uploads_dir / f".{dest.name}.part"  # renamed whole into place: a reader never sees half a folder
         shutil.rmtree(part, ignore_errors=True)
         part.mkdir()
-        for split, f in zip(splits, files):
-            shutil.copyfile(f, part / f"{split}{f.suffix.lower()}")
+        for name, f in zip(names, files):
+            shutil.copyfile(f, part / name)
         part.rename(dest)
     return str(dest)
+
+
+def _stored_name(split: str, f: Path) -> str:
+    """The file's name in the dataset folder: its split (`train.csv`), and its place in the series for a shard
+    (`train-00001-of-00002.csv`), so the folder reads the series whole."""
+    shard = SHARD.match(f.stem)
+    place = f"-{shard['index']}-of-{shard['count']}" if shard else ""
+    return f"{split}{place}{f.suffix.lower()}"
 
 
 def upload_names(upload: str | list[str] | None) -> list[str]:
@@ -62,7 +75,8 @@ def _checked(f: Path) -> str:
 
 
 def _split_of_each(files: list[Path]) -> list[str]:
-    """Each file's split, read from its name (`train.csv`, `imdb_test.csv`, `dev.parquet`), one file a split."""
+    """Each file's split, read from its name (`train.csv`, `imdb_test.csv`, `dev.parquet`): one file a split, or
+    the whole series of a split's shards (`train-00000-of-00002.csv`, `train-00001-of-00002.csv`)."""
     splits, seen = [], {}
     for f in files:
         split = split_name(f.stem)
@@ -71,13 +85,33 @@ def _split_of_each(files: list[Path]) -> list[str]:
                 f"uploaded files are read as one per split, by name: {f.name} names none of train, validation "
                 "(val, dev) or test; upload one file alone to have validation and test carved from it"
             )
-        if split in seen:
-            raise ConfigError(f"two uploaded files for the {split} split: {seen[split]} and {f.name}")
-        seen[split] = f.name
+        seen.setdefault(split, []).append(f)
         splits.append(split)
+    for split, given in seen.items():
+        _one_split(split, given)
     if "train" not in seen:
-        raise ConfigError(f"the uploaded files ({', '.join(seen.values())}) have no train file: name one train.csv")
+        names = ", ".join(f.name for f in files)
+        raise ConfigError(f"the uploaded files ({names}) have no train file: name one train.csv")
     return splits
+
+
+def _one_split(split: str, given: list[Path]) -> None:
+    """A split's files are one file, or every shard of one series, each once."""
+    if len(given) == 1 and not SHARD.match(given[0].stem):
+        return
+    shards = [SHARD.match(f.stem) for f in given]
+    series = {(s["series"], int(s["count"]), f.suffix.lower()) for s, f in zip(shards, given) if s}
+    if not all(shards) or len(series) > 1:
+        raise ConfigError(f"two uploaded files for the {split} split: {given[0].name} and {given[1].name}")
+    (_, count, _), indices = series.pop(), sorted(int(s["index"]) for s in shards)
+    if len(set(indices)) < len(indices):
+        raise ConfigError(f"a shard of the {split} split was uploaded twice: {', '.join(f.name for f in given)}")
+    missing = sorted(set(range(count)) - set(indices))
+    if missing or indices[-1] >= count:
+        names = ", ".join(f.name for f in given) + (" was" if len(given) == 1 else " were")
+        raise ConfigError(
+            f"the {split} split comes in {count} shards, of which only {names} uploaded: upload all {count} together"
+        )
 
 
 def _readable(f: Path) -> str:
