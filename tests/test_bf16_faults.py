@@ -1,7 +1,9 @@
 """A model that fails under bf16 autocast (X-MOD writes bf16 results into fp32 tensors by hand): Compare answers
-with it in fp32, and a run in bf16 says how to train it."""
+with it in fp32, a run where bf16 was our choice trains it in fp32, and a run told to use bf16 says how to train it."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -10,10 +12,11 @@ import transformers
 from conftest import SMALL, tiny_vocab, train_one
 
 import sentiment_lab.serving.predict as predict
+import sentiment_lab.training.device as device
 from bench.throughput import fresh_accelerator_state
 from sentiment_lab.runs.queue import JobManager
 from sentiment_lab.training.config import RunConfig
-from sentiment_lab.training.records import read_status
+from sentiment_lab.training.records import read_metrics, read_status
 from sentiment_lab.training.runner import Runner
 
 REVIEWS = ["a fine film", "awful plot", "the actors were dull"]
@@ -59,3 +62,18 @@ def test_a_run_in_bf16_of_such_a_model_says_to_train_it_in_fp32(xmod, tiny_data,
     assert Runner(cfg.validated(), tmp_path / "run", progress=False).run() == 1
     error = read_status(tmp_path / "run")["error"]
     assert error.startswith("RuntimeError: ") and error.endswith("train it in fp32 (--bf16 off)")
+
+
+@pytest.mark.parametrize("method", ["full", "svm"])
+def test_a_run_where_bf16_was_our_choice_trains_such_a_model_in_fp32(
+    xmod, tiny_data, tmp_path, own_accelerator_state, monkeypatch, method
+):
+    """Such a run failed on a CPU or GPU with bf16, and the Train form has no precision to set."""
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)  # auto chooses bf16 here, as on such a CPU
+    cfg = RunConfig.of(method=method, model=str(xmod), dataset=str(tiny_data), epochs=1, device="cpu", bf16="auto")
+    assert Runner(cfg.validated(), tmp_path / "run", progress=False).run() == 0, read_status(tmp_path / "run")
+    assert read_status(tmp_path / "run")["state"] == "done"
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["mixed_precision"] == "no"
+    steps = [row["step"] for row in read_metrics(tmp_path / "run") if "eval_accuracy" in row]
+    assert steps and steps == sorted(set(steps))  # the failed attempt left no rows behind

@@ -18,7 +18,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_accelerator(cfg: RunConfig):
+def make_accelerator(cfg: RunConfig, fp32: bool = False):
+    """The run's accelerator; `fp32`: no mixed precision, whatever `cfg.bf16` would choose."""
     from accelerate import Accelerator
 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -32,7 +33,7 @@ def make_accelerator(cfg: RunConfig):
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", cfg.device.split(":", 1)[1])
     if not cpu and torch.cuda.is_available():
         steady_attention()
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision(cfg, cpu))
+    return Accelerator(cpu=cpu, mixed_precision="no" if fp32 else mixed_precision(cfg, cpu))
 
 
 def steady_attention() -> None:

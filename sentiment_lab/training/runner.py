@@ -76,6 +76,11 @@ def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float, trained
     )
 
 
+def bf16_fault(e: Exception) -> bool:
+    """A model that mixes dtypes by hand (X-MOD writes bf16 results into fp32 tensors) fails so under bf16 autocast."""
+    return isinstance(e, RuntimeError) and "BFloat16" in str(e)
+
+
 def stop_message(step: int, total: int) -> str:
     """What a stop left behind, for the run's status."""
     if step == 0:
@@ -107,6 +112,7 @@ class Runner:
         self.resume = resume
         self.resumed = None  # the snapshot resumed from
         self.data = None  # the digest of the sentences it trains and is scored on, kept in its snapshots
+        self.fp32 = False  # trains without mixed precision, whatever cfg.bf16 chose: the model failed under bf16
 
     def log(self, msg: str) -> None:
         if self.main:
@@ -127,13 +133,9 @@ class Runner:
         # before the saved state a resumed run goes on from.
         began, before = time.perf_counter(), (self.resumed or {}).get("clock", 0.0)
         self.clock = lambda: before + time.perf_counter() - began
-        self.metrics = (
-            MetricsWriter(self.folder / "metrics.jsonl", also=self._wandb_hook(), clock=self.clock)
-            if self.main
-            else (lambda row: None)
-        )
+        self.metrics = self._metrics_writer(also=self._wandb_hook())
         try:
-            results = self._train()
+            results = self._train_in_any_precision()
         except USER_ERRORS as e:
             return self._fail(str(e))
         except Exception as e:  # the full trace goes to log.txt; status gets the short text
@@ -152,7 +154,7 @@ class Runner:
                     "another process of this run ended while this one waited for it (killed, out of memory "
                     "say, or failed before it could say why): its own lines are in the log"
                 )
-            if "BFloat16" in str(e) and self.cfg.bf16 != "off":  # a model that mixes dtypes by hand (X-MOD)
+            if bf16_fault(e) and self.cfg.bf16 == "on":
                 return self._fail(
                     f"{type(e).__name__}: {e}: this model fails in bf16 mixed precision; train it in fp32 (--bf16 off)"
                 )
@@ -174,6 +176,36 @@ class Runner:
             f"macro-F1 {test['f1']:.4f}, train {results['train_seconds']:.1f}s -> {self.folder}"
         )
         return 0
+
+    def _metrics_writer(self, also=None):
+        if not self.main:
+            return lambda row: None
+        return MetricsWriter(self.folder / "metrics.jsonl", also=also, clock=self.clock)
+
+    def _train_in_any_precision(self) -> dict:
+        """Train; where bf16 was our choice (`auto`) and the model fails under bf16 autocast, train it again in
+        fp32, from where this attempt began."""
+        try:
+            return self._train()
+        except RuntimeError as e:
+            if not bf16_fault(e) or self.cfg.bf16 != "auto" or self.fp32:
+                raise
+            fault = str(e).splitlines()[0][:160]
+        self.log(f"note: this model fails under bf16 mixed precision ({fault}): training it in fp32")
+        self.fp32 = True
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()  # accelerate keeps one precision a process; the processes stay as they are
+        if self.main:  # the failed attempt's rows go
+            also = self.metrics.also
+            self.metrics.close()
+            path = self.folder / "metrics.jsonl"
+            if self.resumed:
+                trim_metrics(path, self.resumed["step"], self.resumed["last_eval"])
+            else:
+                path.unlink(missing_ok=True)
+            self.metrics = self._metrics_writer(also)
+        return self._train()
 
     def _load_snapshot(self) -> None:
         self.resumed = load_state(self.folder, self.cfg.settings())
@@ -258,7 +290,7 @@ class Runner:
         self.log(
             f"data: {ds.source}: train {len(train)}, validation {len(val)}, test {len(test)}; labels {ds.label_names}"
         )
-        accelerator = make_accelerator(cfg)
+        accelerator = make_accelerator(cfg, fp32=self.fp32)
         method = methods.get(cfg.method)
         started = time.perf_counter()
         # A method that fits in closed form (the SVM) needs no loop, no steps and nothing to resume.
