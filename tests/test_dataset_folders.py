@@ -42,3 +42,12 @@ def test_a_cloned_repository_with_configs_names_them_and_reads_the_one_picked(tm
         load_dataset(str(glue), "sentence")
     ds = load_dataset(f"{glue}:sst2", "sentence")
     assert all(t.startswith("sst2 ") for t in ds.splits["train"].texts) and ds.carved == ["test"]
+
+
+def test_a_missing_column_is_refused_naming_where_the_reviews_likely_are(tmp_path):
+    """GLUE's reviews are in `sentence`: the refusal listed the columns and left the pick to the reader."""
+    glue = glue_like(tmp_path / "glue")
+    with pytest.raises(DatasetError, match="columns are sentence, label, idx: the reviews are likely in 'sentence' "):
+        load_dataset(f"{glue}:sst2")
+    with pytest.raises(DatasetError, match=r"no column 'stars'; .*: the classes are likely in 'label' \(name yours"):
+        load_dataset(f"{glue}:sst2", "sentence", "stars")

@@ -90,17 +90,27 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
     return _build(frames, names, text_column, label_column, seed, source, notes)
 
 
+def _likely(columns, kind: str) -> str:
+    """Where a missing column's content likely is, by the names datasets commonly give it (GLUE's `sentence`)."""
+    from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column  # it reads tables through us
+
+    found = guess_column([str(c) for c in columns], TEXT_NAMES if kind == "text" else LABEL_NAMES)
+    what = "reviews are" if kind == "text" else "classes are"
+    return f": the {what} likely in {found!r}" if found else ""
+
+
 def _build(frames, class_names, text_column, label_column, seed, source, notes) -> Dataset:
     import pandas as pd
 
     names = class_names.get(label_column)  # the picked column's own ClassLabel names, if it has them
     frames, unlabelled = _answered(frames, label_column, names, notes)
     for split, frame in sorted(frames.items(), key=lambda kv: kv[0] != "train"):  # train's lack said first
-        for col in (text_column, label_column):
+        for col, kind in ((text_column, "text"), (label_column, "label")):
             if col not in frame.columns:
                 raise DatasetError(
-                    f"the {split} split has no column {col!r}; columns are {', '.join(map(str, frame.columns))} "
-                    "(name yours in Text column / Label column, or with --text_column / --label_column)"
+                    f"the {split} split has no column {col!r}; columns are {', '.join(map(str, frame.columns))}"
+                    f"{_likely(frame.columns, kind)} (name yours in Text column / Label column, or with "
+                    "--text_column / --label_column)"
                 )
     if pd.api.types.is_numeric_dtype(frames["train"][text_column]):
         raise DatasetError(
