@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -201,6 +203,13 @@ def isolated_checkpoints(tmp_path, monkeypatch):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs the bundled MiniLM on real data (tens of seconds)")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # datasets caches what it reads of a cloned repository under ~/.cache: the suite's go to a folder of its own.
+    config.datasets_cache = tempfile.mkdtemp(prefix="sentiment-lab-datasets-")
+    os.environ["HF_DATASETS_CACHE"] = config.datasets_cache
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "datasets_cache", ""), ignore_errors=True)
 
 
 def build_model(cfg, id2label=None):
