@@ -103,8 +103,54 @@ def test_spreadsheet_exports_read_as_tables(tmp_path):
         texts, labels = read_reviews(path)
         assert texts == list(frame["Review"]) and labels == list(frame["sentiment"])
     assert read_reviews(str(tmp_path / "one.csv"))[0] == list(frame["Review"])
-    frame.assign(Review="café " + frame["Review"]).to_csv(tmp_path / "latin.csv", index=False, encoding="latin-1")
-    with pytest.raises(DatasetError, match=r"latin.csv is not UTF-8 text: save it as UTF-8"):
-        load_dataset(str(tmp_path / "latin.csv"), text_column="Review", label_column="sentiment")
+    # Excel on Windows saves CSV in Windows-1252: it was refused as not UTF-8; read so, and said.
+    frame.assign(Review="café " + frame["Review"]).to_csv(tmp_path / "latin.csv", index=False, encoding="cp1252")
+    ds = load_dataset(str(tmp_path / "latin.csv"), text_column="Review", label_column="sentiment")
+    assert all(t.startswith("café film") for s in ds.splits.values() for t in s.texts)
+    assert ds.warnings[0].startswith("the file latin.csv is not UTF-8 text: it is read as Windows-1252")
+    assert read_reviews(str(tmp_path / "latin.csv"))[0][0].startswith("café film 0")
+    (tmp_path / "wide.csv").write_text("Review,sentiment\ngood,1\nbad,0\n", encoding="utf-16")
+    with pytest.raises(DatasetError, match=r"wide.csv is not UTF-8 text: save it as UTF-8"):  # no single-byte text
+        load_dataset(str(tmp_path / "wide.csv"), text_column="Review", label_column="sentiment")
     with pytest.raises(ReviewError, match="not UTF-8"):
-        read_reviews(str(tmp_path / "latin.csv"))
+        read_reviews(str(tmp_path / "wide.csv"))
+
+
+def sentiment140_like(path, n: int = 60):
+    """Sentiment140's layout: no header row; polarity (0 or 4), id, date, query, user, tweet."""
+    rows = [
+        f'"{4 * (i % 2)}","{1467810369 + i}","Mon Apr 06 22:19:{i % 60:02d} PDT 2009","NO_QUERY","user{i}",'
+        f'"{"what a lovely day, great stuff" if i % 2 else "awful, this is such a bummer"} {i}"'
+        for i in range(n)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_a_file_without_a_header_row_is_read_whole_and_its_columns_picked_by_what_they_hold(tmp_path):
+    """Sentiment140 and the Yelp and Amazon polarity CSVs start with data: their first row became the column
+    names (`4`, `@user what a lovely day...`) and was lost as a row."""
+    from sentiment_lab.serving.review_batch import read_reviews
+    from sentiment_lab.training.columns import table_head
+
+    path = sentiment140_like(tmp_path / "s140.csv")
+    head = table_head(path)
+    columns = [f"column{i}" for i in range(1, 7)]
+    assert list(head.columns) == columns
+    assert pick_columns(columns, "text", "label", [], head) == ("column6", "column1")
+    ds = load_dataset(path, "column6", "column1")
+    assert sum(len(s) for s in ds.splits.values()) == 60 and ds.label_names == ["0", "4"]
+    assert ds.warnings[0] == (
+        "the file s140.csv has no header row (its first line is data: a number stands where a column's name "
+        "would): its columns are named column1 to column6"
+    )
+    texts, labels = read_reviews(path)  # Compare's many reviews picks the same pair
+    assert texts[0] == "awful, this is such a bummer 0" and labels[:2] == [0, 4]
+    headed = tmp_path / "headed.csv"  # a header over a column of numbers stays a header
+    headed.write_text("review,stars\n" + "".join(f"film {i} was fine,{i % 5}\n" for i in range(20)))
+    assert table_columns(str(headed)) == ["review", "stars"]
+    assert not any("header" in said for said in load_dataset(str(headed), "review", "stars").warnings)
+    named = pd.DataFrame(  # names that say nothing: an id of many values is no class
+        {"id": range(30), "Phrase": [f"a {'good' if i % 2 else 'bad'} one" for i in range(30)], "Score": [1, 0] * 15}
+    )
+    assert pick_columns(list(named.columns), "text", "label", [], named) == ("Phrase", "Score")

@@ -9,7 +9,14 @@ import pandas as pd
 
 from sentiment_lab.serving.predict import ReviewError, check_review
 from sentiment_lab.serving.run_notes import data_note
-from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column
+from sentiment_lab.training.columns import (
+    HEAD_ROWS,
+    LABEL_NAMES,
+    TEXT_NAMES,
+    fewest_values,
+    guess_column,
+    longest_text,
+)
 from sentiment_lab.training.config import METHODS
 from sentiment_lab.training.data import DatasetError, label_key
 from sentiment_lab.training.tables import read_table
@@ -38,9 +45,13 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
                 frame = read_table(file)
             except DatasetError as e:
                 raise ReviewError(str(e)) from None
-            # The columns a training file may have (any case), or the one column there is.
-            column = guess_column(list(frame.columns), TEXT_NAMES) or (
-                frame.columns[0] if len(frame.columns) == 1 else None
+            # The columns a training file may have (any case), the one column there is, or in a file without a
+            # header row the columns the Train form would pick by what they hold.
+            headerless = frame.attrs.get("headerless", False)
+            column = (
+                guess_column(list(frame.columns), TEXT_NAMES)
+                or (frame.columns[0] if len(frame.columns) == 1 else None)
+                or (longest_text(frame.head(HEAD_ROWS)) if headerless else None)
             )
             if column is None:
                 raise ReviewError(
@@ -49,7 +60,9 @@ def read_reviews(path: str | None = None, typed: str | None = None) -> tuple[lis
                 )
             frame = frame[frame[column].notna() & (frame[column].astype(str).str.strip() != "")]
             texts = [str(t) for t in frame[column]]
-            label = guess_column(list(frame.columns), LABEL_NAMES)
+            label = guess_column(list(frame.columns), LABEL_NAMES) or (
+                fewest_values(frame.head(HEAD_ROWS), but=column) if headerless else None
+            )
             if label:
                 labels = frame[label].tolist()
     else:

@@ -6,38 +6,47 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentiment_lab.training.data import offline_copy_of
+from sentiment_lab.training.delimited import read_delimited
 from sentiment_lab.training.hub_urls import hub_id
-from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, MAX_FILE_BYTES, read_json_table, separator, split_files
+from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, MAX_FILE_BYTES, read_json_table, split_files
 
 # Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
 TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
 LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
+HEAD_ROWS = 50  # rows read to offer a table's columns and guess by content where its names say nothing
 
 
-def table_columns(name: str) -> list[str]:
-    """The columns of a local file, of a local folder's train file, or of the local copy a Hub id falls back to,
-    read from its first rows only; none for another Hub id or anything unreadable (the full read before a run
-    is queued names the problem)."""
+def table_head(name: str):
+    """The first rows of a local file, of a local folder's train file, or of the local copy a Hub id falls back to;
+    None for another Hub id or anything unreadable (the full read before a run is queued names the problem)."""
     path = Path(name.strip()).expanduser()
     if not path.exists():
         path = offline_copy_of(hub_id(name, "dataset")) or path
     if path.is_dir():
         path = split_files(path).get("train", path)
     if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
-        return []
-    import pandas as pd
+        return None
     import pyarrow.parquet as pq
 
     try:
         if path.suffix.lower() == ".parquet":
-            return list(pq.read_schema(path).names)
+            file = pq.ParquetFile(path)
+            if not file.metadata.num_rows:
+                return file.schema_arrow.empty_table().to_pandas()
+            return next(file.iter_batches(batch_size=HEAD_ROWS)).to_pandas()
         if path.suffix.lower() in DELIMITED:
-            return [str(c) for c in pd.read_csv(path, sep=separator(path), nrows=5, encoding="utf-8").columns]
+            return read_delimited(path, rows=HEAD_ROWS)
         if path.stat().st_size > MAX_FILE_BYTES:
-            return []
-        return [str(c) for c in read_json_table(path, rows=5).columns]
+            return None
+        return read_json_table(path, rows=HEAD_ROWS)
     except Exception:  # not a table: the full read says why
-        return []
+        return None
+
+
+def table_columns(name: str) -> list[str]:
+    """The columns of what `table_head` reads, or none."""
+    head = table_head(name)
+    return [] if head is None else [str(c) for c in head.columns]
 
 
 def guess_column(columns: list[str], names: tuple[str, ...], current: str | None = None) -> str | None:
@@ -48,10 +57,40 @@ def guess_column(columns: list[str], names: tuple[str, ...], current: str | None
     return next((lowered[n] for n in names if n in lowered), current)
 
 
-def pick_columns(columns: list[str], text: str, label: str, offered: list[str]) -> tuple[str, str]:
-    """The text and label columns the form shows once the data changes: the likely pair of a readable table;
-    else, for data whose columns cannot be read (a Hub id), the defaults in place of a pick that came from
-    the table read before (`offered`), while a name the user typed stands."""
+def pick_columns(columns: list[str], text: str, label: str, offered: list[str], head=None) -> tuple[str, str]:
+    """The text and label columns the form shows once the data changes: the likely pair of a readable table, by
+    name, else by what its first rows (`head`) hold; else, for data whose columns cannot be read (a Hub id), the
+    defaults in place of a pick that came from the table read before (`offered`), while a name the user typed
+    stands."""
     if columns:
-        return guess_column(columns, TEXT_NAMES, text), guess_column(columns, LABEL_NAMES, label)
+        text, label = guess_column(columns, TEXT_NAMES, text), guess_column(columns, LABEL_NAMES, label)
+        if head is not None and text not in columns:
+            text = longest_text(head) or text
+        if head is not None and label not in columns:
+            label = fewest_values(head, but=text) or label
+        return text, label
     return (text if text not in offered else TEXT_NAMES[0]), (label if label not in offered else LABEL_NAMES[0])
+
+
+def longest_text(head) -> str | None:
+    """The column of words whose rows run longest: the reviews, where no column's name says so."""
+    import pandas as pd
+
+    words = {str(c): head[c].dropna().astype(str) for c in head.columns if not pd.api.types.is_numeric_dtype(head[c])}
+    lengths = {
+        c: rows.str.len().mean() for c, rows in words.items() if len(rows) and rows.str.contains(" ").mean() > 0.5
+    }
+    return max(lengths, key=lengths.get) if lengths else None
+
+
+MAX_CLASSES_GUESSED = 20
+
+
+def fewest_values(head, but: str | None) -> str | None:
+    """The leftmost column of short values, few of them, other than `but`: the class, where no column's name
+    says so (Sentiment140's first column, 0 or 4)."""
+    for c in head.columns:
+        values = head[c].dropna().astype(str)
+        if str(c) != but and len(values) and values.str.len().max() <= 20 and values.nunique() <= MAX_CLASSES_GUESSED:
+            return str(c)
+    return None

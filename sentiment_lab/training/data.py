@@ -87,7 +87,10 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
             frames, names = read_local(local)
             source = str(local)
             notes.append(f"the Hub is unreachable; using the local copy of {name} at {local}")
-    return _build(frames, names, text_column, label_column, seed, source, notes)
+    read_as = [said for frame in frames.values() for said in frame.attrs.get("read_as", [])]  # a file's encoding...
+    ds = _build(frames, names, text_column, label_column, seed, source, notes)
+    ds.warnings[:0] = read_as
+    return ds
 
 
 def _likely(columns, kind: str) -> str:

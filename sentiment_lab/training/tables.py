@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 from sentiment_lab.training.backbone import go_offline_if_unreachable
+from sentiment_lab.training.delimited import read_delimited
 
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 EXTENSIONS = (".parquet", ".csv", ".tsv", ".jsonl", ".json")
-DELIMITED = (".csv", ".tsv")  # read by pandas' read_csv, with the separator() of each file
+DELIMITED = (".csv", ".tsv")  # read by delimited.read_delimited
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # workbooks, which save to CSV
 # One file of a split in several, as the Hub shards one: `train-00000-of-00003`.
@@ -54,7 +55,6 @@ def shards_of(first: Path) -> list[Path]:
 def read_local(path: Path):
     """A file's or a folder's split tables, and the class names its columns carry ({column: names}). A folder
     with no split files of its own, as a Hub dataset repository cloned (`data/`, configs), is read by `datasets`."""
-    import pandas as pd
 
     if path.is_file():
         return {"train": read_table(path)}, class_names_from_parquet(path)
@@ -63,10 +63,17 @@ def read_local(path: Path):
         if any(f.suffix.lower() in EXTENSIONS for f in path.rglob("*") if f.is_file()):
             return read_repository(path)
         raise DatasetError(f"dataset folder {path} has no train file (train.parquet, train.csv or train.jsonl)")
-    frames = {
-        split: pd.concat([read_table(f) for f in shards_of(first)], ignore_index=True) for split, first in files.items()
-    }
+    frames = {split: _joined([read_table(f) for f in shards_of(first)]) for split, first in files.items()}
     return frames, class_names_from_parquet(files["train"])
+
+
+def _joined(parts: list):
+    """A split's shards as one table, with what was said of reading each."""
+    import pandas as pd
+
+    frame = pd.concat(parts, ignore_index=True)
+    frame.attrs["read_as"] = [said for part in parts for said in part.attrs.get("read_as", [])]
+    return frame
 
 
 def read_repository(path: Path, config: str | None = None):
@@ -78,16 +85,6 @@ def read_repository(path: Path, config: str | None = None):
     except Exception as e:  # datasets raises many types for a folder it cannot read
         raise DatasetError(_unloadable(str(path), str(path), config, e, True)) from None
     return _frames(dd, str(path))
-
-
-def separator(path: Path) -> str:
-    """A delimited file's separator, read from its header line: a tab for .tsv; for .csv a comma, or the
-    semicolon (or tab) that spreadsheets use where the comma is the decimal mark, when the header has no comma."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline()
-    return next((c for c in (",", ";", "\t") if c in header), ",")
 
 
 def read_json_table(path: Path, rows: int | None = None):
@@ -120,7 +117,7 @@ def read_table(path: Path):
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
         elif suffix in DELIMITED:
-            frame = pd.read_csv(path, sep=separator(path), encoding="utf-8")
+            frame = read_delimited(path)
         elif suffix in (".jsonl", ".json"):
             frame = read_json_table(path)
         else:

@@ -9,7 +9,7 @@ import gradio as gr
 
 from sentiment_lab.runs.launch import most_processes
 from sentiment_lab.runs.pace import about
-from sentiment_lab.training.columns import pick_columns, table_columns
+from sentiment_lab.training.columns import pick_columns, table_head
 from sentiment_lab.training.config import METHODS, ConfigError, Features, RunConfig
 from sentiment_lab.training.data import DEFAULT_DATASET
 from sentiment_lab.training.tables import EXTENSIONS
@@ -268,7 +268,8 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
             stored = services.upload_to_read(upload)
         except ConfigError:
             stored = None  # the summary under the column boxes says why
-        columns = table_columns(stored or dataset or "") if services.may_read(dataset or "", upload) else []
+        head = table_head(stored or dataset or "") if services.may_read(dataset or "", upload) else None
+        columns = [] if head is None else [str(c) for c in head.columns]
         names = upload_names(upload)
         note = (
             f"The run reads the uploaded file{'s' * (len(names) > 1)}, {' and '.join(names)}, in place of the "
@@ -276,7 +277,7 @@ def wire_form(services: Services, form: SimpleNamespace, fields: list) -> tuple:
             if names
             else services.note_for(dataset or "")
         )
-        text, label = pick_columns(columns, text, label, before or [])
+        text, label = pick_columns(columns, text, label, before or [], head)
         return (
             note,
             gr.Dropdown(choices=columns or [text], value=text),
