@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sentiment_lab.training.column_names import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.data import offline_copy_of
 from sentiment_lab.training.delimited import read_delimited
 from sentiment_lab.training.hub_urls import hub_id
 from sentiment_lab.training.tables import DELIMITED, EXTENSIONS, MAX_FILE_BYTES, read_json_table, split_files
 
-# Column names datasets commonly give a review and its class, the form's first guess for a file it is handed.
-TEXT_NAMES = ("text", "sentence", "review", "content", "comment", "document", "tweet")
-LABEL_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target")
 HEAD_ROWS = 50  # rows read to offer a table's columns and guess by content where its names say nothing
 
 
@@ -47,14 +45,6 @@ def table_columns(name: str) -> list[str]:
     """The columns of what `table_head` reads, or none."""
     head = table_head(name)
     return [] if head is None else [str(c) for c in head.columns]
-
-
-def guess_column(columns: list[str], names: tuple[str, ...], current: str | None = None) -> str | None:
-    """`current` if the table has it, else the first of the common `names` it has (any case), else `current`."""
-    if current is not None and current in columns:
-        return current
-    lowered = {str(c).lower(): c for c in columns}
-    return next((lowered[n] for n in names if n in lowered), current)
 
 
 def pick_columns(columns: list[str], text: str, label: str, offered: list[str], head=None) -> tuple[str, str]:

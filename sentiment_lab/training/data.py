@@ -11,6 +11,7 @@ import numpy as np
 
 from sentiment_lab import REPO
 from sentiment_lab.training.backbone import looks_like_path
+from sentiment_lab.training.column_names import LABEL_NAMES, TEXT_NAMES, guess_column
 from sentiment_lab.training.tables import (
     EXTENSIONS,
     SPREADSHEETS,
@@ -95,8 +96,6 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
 
 def _likely(columns, kind: str) -> str:
     """Where a missing column's content likely is, by the names datasets commonly give it (GLUE's `sentence`)."""
-    from sentiment_lab.training.columns import LABEL_NAMES, TEXT_NAMES, guess_column  # it reads tables through us
-
     found = guess_column([str(c) for c in columns], TEXT_NAMES if kind == "text" else LABEL_NAMES)
     what = "reviews are" if kind == "text" else "classes are"
     return f": the {what} likely in {found!r}" if found else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment_lab.storage import atomic_dir, disk_full, write_json_atomic
+from sentiment_lab.storage import atomic_dir, write_json_atomic
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import (
     ModelLoadError,
@@ -29,12 +29,12 @@ from sentiment_lab.training.config import ConfigError, Features, RunConfig, rate
 from sentiment_lab.training.data import DatasetError, eval_cut_warning, load_dataset, subsample
 from sentiment_lab.training.device import make_accelerator, seed_everything
 from sentiment_lab.training.encoder_parts import UnsupportedArchitecture
+from sentiment_lab.training.failures import bf16_fault, failure_message
 from sentiment_lab.training.features import check_feature_memory, cls_state_fault, encode
 from sentiment_lab.training.loop import FeatureBatches, TokenBatches, evaluate, fit, macro_f1
 from sentiment_lab.training.metrics import MetricsWriter
-from sentiment_lab.training.micro_batches import OutOfMemory, out_of_memory
+from sentiment_lab.training.micro_batches import OutOfMemory
 from sentiment_lab.training.own_head import head_warning
-from sentiment_lab.training.process_group import peer_lost
 from sentiment_lab.training.records import read_status, write_status
 from sentiment_lab.training.sentence_cuts import cut_warning
 from sentiment_lab.training.state import (
@@ -44,7 +44,6 @@ from sentiment_lab.training.state import (
     drop_state,
     load_state,
     save_state,
-    saved_step,
     snapshot_settings,
     trim_metrics,
 )
@@ -74,11 +73,6 @@ def did_not_learn(accuracy: float | None, labels: np.ndarray, lr: float, trained
         f"warning: the model did not learn: best validation accuracy {accuracy:.3f} is no better than always "
         f"answering the commonest class ({majority:.3f}); {advice}"
     )
-
-
-def bf16_fault(e: Exception) -> bool:
-    """A model that mixes dtypes by hand (X-MOD writes bf16 results into fp32 tensors) fails so under bf16 autocast."""
-    return isinstance(e, RuntimeError) and "BFloat16" in str(e)
 
 
 def stop_message(step: int, total: int) -> str:
@@ -140,25 +134,7 @@ class Runner:
             return self._fail(str(e))
         except Exception as e:  # the full trace goes to log.txt; status gets the short text
             traceback.print_exc()
-            if out_of_memory(e):  # outside a training step (features, evaluation): no parts to take
-                return self._fail(f"out of memory ({str(e).splitlines()[0][:160]}): lower Max length or Batch size")
-            if disk_full(e):  # the saved state, if any, is whole (written atomically): a resume goes on from it
-                step = saved_step(self.folder)
-                then = f"then Resume goes on from step {step}" if step is not None else "then train it again"
-                return self._fail(
-                    "the disk holding the run is full (no space left on device): delete runs you no longer need, "
-                    + then
-                )
-            if peer_lost(e):
-                return self._fail(
-                    "another process of this run ended while this one waited for it (killed, out of memory "
-                    "say, or failed before it could say why): its own lines are in the log"
-                )
-            if bf16_fault(e) and self.cfg.bf16 == "on":
-                return self._fail(
-                    f"{type(e).__name__}: {e}: this model fails in bf16 mixed precision; train it in fp32 (--bf16 off)"
-                )
-            return self._fail(f"{type(e).__name__}: {e}")
+            return self._fail(failure_message(e, self.folder, self.cfg.bf16))
         finally:
             if self.main:
                 self.metrics.close()
