@@ -70,6 +70,16 @@ def test_the_likely_columns_are_picked_and_a_present_choice_is_kept():
     assert guess_column(columns, LABEL_NAMES, "label") == "sentiment"
     assert guess_column(columns, LABEL_NAMES, "stars") == "stars"  # the user's pick stands
     assert guess_column(["a", "b"], TEXT_NAMES, "text") == "text"  # no likely one: the refusal names the columns
+    # A name that ends in a common one: the Twitter airline, clothing-store and Amazon review files.
+    airline = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "negativereason", "text"]
+    assert guess_column(airline, LABEL_NAMES, "label") == "airline_sentiment"
+    clothing = ["Clothing ID", "Age", "Title", "Review Text", "Rating", "Recommended IND"]
+    assert (guess_column(clothing, TEXT_NAMES, "text"), guess_column(clothing, LABEL_NAMES, "label")) == (
+        "Review Text",
+        "Rating",
+    )
+    amazon = ["reviewerID", "asin", "reviewText", "overall", "summary"]
+    assert (guess_column(amazon, TEXT_NAMES), guess_column(amazon, LABEL_NAMES)) == ("reviewText", "overall")
 
 
 def test_a_runs_columns_are_copied_to_the_form():
@@ -144,6 +154,10 @@ def test_a_file_without_a_header_row_is_read_whole_and_its_columns_picked_by_wha
         "the file s140.csv has no header row (its first line is data: a number stands where a column's name "
         "would): its columns are named column1 to column6"
     )
+    by_class = sentiment140_like(tmp_path / "sorted.csv")  # sorted by class, as Sentiment140 is: one at its top
+    lines = (tmp_path / "sorted.csv").read_text().splitlines()
+    (tmp_path / "sorted.csv").write_text("\n".join(sorted(lines, key=lambda line: line[1])) + "\n")
+    assert pick_columns(columns, "text", "label", [], table_head(by_class)) == ("column6", "column1")
     texts, labels = read_reviews(path)  # Compare's many reviews picks the same pair
     assert texts[0] == "awful, this is such a bummer 0" and labels[:2] == [0, 4]
     headed = tmp_path / "headed.csv"  # a header over a column of numbers stays a header

@@ -31,7 +31,7 @@ def test_reviews_from_typed_lines_and_files(tmp_path):
     [
         (
             lambda p: pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(p, index=False),
-            "no review column: name it one of text, sentence, review, content, comment, document, tweet "
+            "no review column: name it one of text, sentence, review, content, comment, document, tweet, phrase, body "
             "(its columns: a, b)",
         ),
         (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "mine.csv"),

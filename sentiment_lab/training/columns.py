@@ -78,9 +78,15 @@ MAX_CLASSES_GUESSED = 20
 
 def fewest_values(head, but: str | None) -> str | None:
     """The leftmost column of short values, few of them, other than `but`: the class, where no column's name
-    says so (Sentiment140's first column, 0 or 4)."""
+    says so; where none holds two values in the rows read, the leftmost such column of whole numbers (a file
+    sorted by class, as Sentiment140 is, shows one class at its top)."""
+    import pandas as pd
+
+    few = []
     for c in head.columns:
         values = head[c].dropna().astype(str)
         if str(c) != but and len(values) and values.str.len().max() <= 20 and values.nunique() <= MAX_CLASSES_GUESSED:
-            return str(c)
-    return None
+            few.append(c)
+    varied = next((c for c in few if head[c].nunique() >= 2), None)
+    chosen = varied if varied is not None else next((c for c in few if pd.api.types.is_integer_dtype(head[c])), None)
+    return None if chosen is None else str(chosen)
