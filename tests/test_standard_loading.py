@@ -304,3 +304,30 @@ def test_the_cls_state_is_refused_where_the_first_token_is_no_cls_token(
     cfg.features.pooling = "cls"
     assert Runner(cfg.validated(), tmp_path / "direct", progress=False).run() == 1  # started without the queue
     assert "not a [CLS] token: pick the token mean" in read_status(tmp_path / "direct")["error"]
+
+
+def test_a_model_that_reads_one_input_length_only_is_refused_before_it_is_queued(tiny_data, tmp_path):
+    """Nystromformer's segment means need inputs of exactly its segment length: every method failed at its first
+    step with a shape error, after the run was queued."""
+    import transformers
+    from conftest import SMALL, tiny_vocab
+
+    from sentiment_lab.training.config import ConfigError, RunConfig
+    from sentiment_lab.training.records import read_status
+    from sentiment_lab.training.runner import Runner
+    from sentiment_lab.ui.services import Services
+
+    folder = tmp_path / "nystromformer"
+    config = transformers.NystromformerConfig(
+        **SMALL, vocab_size=len(tiny_vocab()), max_position_embeddings=80, segment_means_seq_len=64, num_landmarks=8
+    )
+    transformers.AutoModel.from_config(config).save_pretrained(folder)
+    transformers.BertTokenizerFast(vocab=tiny_vocab(), do_lower_case=True).save_pretrained(folder)
+    services = Services(tmp_path / "runs")
+    for method in ("svm", "lora"):
+        with pytest.raises(ConfigError, match="reads inputs of exactly 64 tokens only"):
+            services.submit({"method": method, "model": str(folder), "dataset": str(tiny_data)})
+    assert services.jobs.list() == []
+    cfg = RunConfig.of(method="full", model=str(folder), dataset=str(tiny_data), epochs=1, device="cpu", bf16="off")
+    assert Runner(cfg.validated(), tmp_path / "run", progress=False).run() == 1  # started without the queue's check
+    assert "reads inputs of exactly 64 tokens only" in read_status(tmp_path / "run")["error"]

@@ -214,6 +214,18 @@ def token_limit(tokenizer, config) -> int | None:
     return positions - 2 if isinstance(positions, int) and positions > 2 else None
 
 
+def fixed_length_fault(config, model: str) -> str | None:
+    """Why a model that reads inputs of one length only cannot train here, where each batch is padded to its own
+    longest sentence: Nystromformer's segment means need exactly `segment_means_seq_len` tokens."""
+    length, landmarks = getattr(config, "segment_means_seq_len", None), getattr(config, "num_landmarks", None)
+    if isinstance(length, int) and landmarks != length:
+        return (
+            f"model {model!r} reads inputs of exactly {length} tokens only (its segment means), and runs here pad "
+            "each batch to its own longest sentence"
+        )
+    return None
+
+
 def length_cut(wanted: int, model: str, limit: int | None) -> tuple[int, str | None]:
     """The max length a run of `model` uses: `wanted`, cut to the model's `limit`; and, when cut, what to say."""
     if not limit or wanted <= limit:

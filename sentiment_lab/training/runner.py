@@ -18,6 +18,7 @@ from sentiment_lab.storage import atomic_dir, write_json_atomic
 from sentiment_lab.training import methods
 from sentiment_lab.training.backbone import (
     ModelLoadError,
+    fixed_length_fault,
     length_cut,
     load_config,
     load_encoder,
@@ -255,6 +256,8 @@ class Runner:
         if self.resumed:
             check_data(self.resumed, self.data, self.folder.name)
         model_config = load_config(cfg.model)
+        if fault := fixed_length_fault(model_config, cfg.model):  # a run started without the queue's check
+            raise ConfigError(fault)
         limit = token_limit(tokenizer, model_config)
         length, cut = length_cut(cfg.data.max_length, cfg.model, limit)
         if cut:

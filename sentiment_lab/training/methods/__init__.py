@@ -6,6 +6,7 @@ from types import ModuleType
 
 from sentiment_lab.training.backbone import (
     ModelLoadError,
+    fixed_length_fault,
     length_cut,
     load_config,
     load_tokenizer,
@@ -53,6 +54,8 @@ def check(cfg, free_bytes: int | None = None) -> list[str]:
         config = load_config(cfg.model)
         if missing := weights_missing(cfg.model):
             raise ModelLoadError(missing)
+        if fault := fixed_length_fault(config, cfg.model):
+            raise ModelLoadError(fault)
         tokenizer = load_tokenizer(cfg.model)
         limit = token_limit(tokenizer, config)
         method = get(cfg.method)
