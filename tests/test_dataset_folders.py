@@ -51,3 +51,12 @@ def test_a_missing_column_is_refused_naming_where_the_reviews_likely_are(tmp_pat
         load_dataset(f"{glue}:sst2")
     with pytest.raises(DatasetError, match=r"no column 'stars'; .*: the classes are likely in 'label' \(name yours"):
         load_dataset(f"{glue}:sst2", "sentence", "stars")
+
+
+def test_a_cloned_repository_that_cannot_be_read_says_so_without_the_hubs_words(tmp_path):
+    """It ended with the Hub's "offline choices", for a folder that is here."""
+    (tmp_path / "repo" / "data").mkdir(parents=True)
+    (tmp_path / "repo" / "data" / "train-00000-of-00001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match=r"dataset folder .*repo' could not be read as a dataset repository") as e:
+        load_dataset(str(tmp_path / "repo"))
+    assert "offline" not in str(e.value)

@@ -83,7 +83,7 @@ def read_repository(path: Path, config: str | None = None):
 
         dd = datasets.load_dataset(str(path), config)
     except Exception as e:  # datasets raises many types for a folder it cannot read
-        raise DatasetError(_unloadable(str(path), str(path), config, e, True)) from None
+        raise DatasetError(_unloadable(str(path), str(path), config, e, True, local=True)) from None
     return _frames(dd, str(path))
 
 
@@ -181,8 +181,9 @@ def _frames(dd, name: str):
     return frames, names
 
 
-def _unloadable(name: str, repo: str, config: str | None, error: Exception, online: bool) -> str:
-    """Why a Hub dataset did not load; one with several configs names them and how to pick one."""
+def _unloadable(name: str, repo: str, config: str | None, error: Exception, online: bool, local: bool = False) -> str:
+    """Why a Hub dataset (or, `local`, a repository cloned here) did not load; one with several configs names
+    them and how to pick one."""
     said = str(error)
     if "Config name is missing" in said or "BuilderConfig" in said:
         import datasets
@@ -199,6 +200,12 @@ def _unloadable(name: str, repo: str, config: str | None, error: Exception, onli
         if online
         else "the Hub cannot be reached and it is not in the local cache"
     )
+    if local:
+        return (
+            f"dataset folder {name!r} could not be read as a dataset repository (its data/ folder or the configs "
+            f"in its README): {where}; a folder holding train / validation / test files (parquet, CSV, TSV or "
+            "JSON) is read without one"
+        )
     return (
         f"dataset {name!r} could not be loaded: {where}; offline choices: a local folder with "
         "train/validation/test files (parquet, CSV, TSV or JSON) or a single file"
