@@ -73,7 +73,7 @@ def longest_text(head) -> str | None:
     return max(lengths, key=lengths.get) if lengths else None
 
 
-MAX_CLASSES_GUESSED = 20
+MAX_CLASSES_GUESSED = 20  # a column of more values in the rows read is an id or a score, not a class
 
 
 def fewest_values(head, but: str | None) -> str | None:

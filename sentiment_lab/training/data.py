@@ -88,7 +88,8 @@ def load_dataset(name: str, text_column: str = "text", label_column: str = "labe
             frames, names = read_local(local)
             source = str(local)
             notes.append(f"the Hub is unreachable; using the local copy of {name} at {local}")
-    read_as = [said for frame in frames.values() for said in frame.attrs.get("read_as", [])]  # a file's encoding...
+    # What reading the files said (an encoding, a missing header row) comes first among the warnings.
+    read_as = [said for frame in frames.values() for said in frame.attrs.get("read_as", [])]
     ds = _build(frames, names, text_column, label_column, seed, source, notes)
     ds.warnings[:0] = read_as
     return ds

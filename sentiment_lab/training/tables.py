@@ -55,7 +55,6 @@ def shards_of(first: Path) -> list[Path]:
 def read_local(path: Path):
     """A file's or a folder's split tables, and the class names its columns carry ({column: names}). A folder
     with no split files of its own, as a Hub dataset repository cloned (`data/`, configs), is read by `datasets`."""
-
     if path.is_file():
         return {"train": read_table(path)}, class_names_from_parquet(path)
     files = split_files(path)
