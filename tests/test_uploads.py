@@ -104,3 +104,24 @@ def test_the_form_sums_up_split_files_and_queues_a_run_on_them(tmp_path):
     (run_id,) = done.ids
     dataset = RunConfig.load(services.jobs.folder(run_id) / "config.json").data.dataset
     assert Path(dataset).parent == services.uploads and (Path(dataset) / "test.csv").is_file()
+
+
+def test_what_is_said_of_an_upload_names_the_files_as_uploaded(tmp_path):
+    """The answer named our stored copy (`s140-26503cd94bc4c1d6.csv`, the folder's `train.csv`)."""
+    from test_data_columns import sentiment140_like
+
+    services = Services(tmp_path / "runs")
+    services.jobs = JobManager(tmp_path / "runs", launcher=lambda run_id, folder, args, **_: [sys.executable, "-c", ""])
+    upload = sentiment140_like(tmp_path / "s140.csv")
+    done = services.submit({"method": "svm", "text_column": "column6", "label_column": "column1"}, upload)
+    assert done.warnings[0].startswith("the file s140.csv has no header row")
+    test = tmp_path / "imdb_test.csv"  # in a folder of split files, stored as test.csv
+    pd.DataFrame({"Review": [f"café film {i}" for i in range(20)], "sentiment": [i % 2 for i in range(20)]}).to_csv(
+        test, index=False, encoding="cp1252"
+    )
+    files = [table(tmp_path / "imdb_train.csv", 60, "train"), str(test)]
+    done = services.submit({"method": "svm", "text_column": "Review", "label_column": "sentiment"}, files)
+    assert done.warnings[0].startswith("the file imdb_test.csv is not UTF-8 text")
+    (tmp_path / "s140.csv").write_text("text,label\n")
+    with pytest.raises(ConfigError, match=r"\bs140.csv has no rows"):  # a refusal that names the file, too
+        services.submit({"method": "svm"}, upload)

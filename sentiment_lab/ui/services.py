@@ -31,7 +31,7 @@ from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs
 from sentiment_lab.ui.names import display_names
-from sentiment_lab.ui.uploads import store_upload
+from sentiment_lab.ui.uploads import as_uploaded, store_upload
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
@@ -237,20 +237,27 @@ class Services:
         files = [upload] if isinstance(upload, str) else list(upload or [])
         return files[0] if len(files) == 1 else self.stored_upload(files)
 
-    def _with_upload(self, form: dict, upload: str | list[str] | None) -> dict:
-        """The form with its dataset replaced by the stored copy of an upload, if any."""
+    def _queue_form(self, form: dict, upload, configs_of, visitor: str | None, skip_unfit: bool = False) -> Queued:
+        """Queue the runs `configs_of` makes of the form, its dataset replaced by the stored copy of an upload, if
+        any; what is said of that copy names the files as uploaded."""
         stored = self.stored_upload(upload)
-        return {**form, "dataset": stored} if stored else dict(form)
+        if not stored:
+            return self.queue(configs_of(dict(form)), visitor, skip_unfit)
+        try:
+            done = self.queue(configs_of({**form, "dataset": stored}), visitor, skip_unfit)
+        except ConfigError as e:
+            raise ConfigError(as_uploaded(str(e), upload, stored)) from None
+        return done._replace(warnings=[as_uploaded(w, upload, stored) for w in done.warnings])
 
     def submit(self, form: dict, upload: str | list[str] | None = None, visitor: str | None = None) -> Queued:
         """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed
         listed."""
-        return self.queue(form_to_configs(self._with_upload(form, upload)), visitor)
+        return self._queue_form(form, upload, form_to_configs, visitor)
 
     def submit_all(self, form: dict, upload: str | list[str] | None = None, visitor: str | None = None) -> Queued:
         """One run of each method with the same data and budget (for each seed listed); a method that cannot
         train the model is left out and said, so the others still run."""
-        return self.queue(every_method_configs(self._with_upload(form, upload)), visitor, skip_unfit=True)
+        return self._queue_form(form, upload, every_method_configs, visitor, skip_unfit=True)
 
     def note_for(self, dataset: str) -> str:
         return dataset_note(hub_id(dataset, "dataset"), self.hub_online)

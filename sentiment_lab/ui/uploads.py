@@ -52,6 +52,18 @@ def _stored_name(split: str, f: Path) -> str:
     return f"{split}{place}{f.suffix.lower()}"
 
 
+def as_uploaded(text: str, upload: str | list[str] | None, stored: str) -> str:
+    """`text` with the stored copy's file names put back to the visitor's own (`s140.csv`, not our
+    `s140-26503cd94bc4c1d6.csv`; `imdb_test.csv`, not the dataset folder's `test.csv`)."""
+    files = [Path(upload)] if isinstance(upload, str) else [Path(f) for f in upload or []]
+    if len(files) == 1:
+        names = {Path(stored).name: files[0].name}
+    else:
+        names = {_stored_name(split, f): f.name for split, f in zip(_split_of_each(files), files)}
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.sub(rf"(?<![\w.-])({pattern})(?![\w-])", lambda m: names[m[1]], text) if names else text
+
+
 def upload_names(upload: str | list[str] | None) -> list[str]:
     """The uploaded files' own names, as the visitor knows them."""
     return [Path(f).name for f in ([upload] if isinstance(upload, str) else upload or [])]
