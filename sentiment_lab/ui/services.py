@@ -31,7 +31,7 @@ from sentiment_lab.ui.access import DemoLimits
 from sentiment_lab.ui.downloads import fresh
 from sentiment_lab.ui.forms import dataset_note, every_method_configs, form_to_configs
 from sentiment_lab.ui.names import display_names
-from sentiment_lab.ui.uploads import as_uploaded, store_upload
+from sentiment_lab.ui.uploads import as_uploaded, store_upload, uploaded_names
 
 USER_ERRORS = (ConfigError, JobError, RunIdError, ReviewError, PushError, ValueError)
 
@@ -243,11 +243,12 @@ class Services:
         stored = self.stored_upload(upload)
         if not stored:
             return self.queue(configs_of(dict(form)), visitor, skip_unfit)
+        names = uploaded_names(upload, stored)
         try:
             done = self.queue(configs_of({**form, "dataset": stored}), visitor, skip_unfit)
         except ConfigError as e:
-            raise ConfigError(as_uploaded(str(e), upload, stored)) from None
-        return done._replace(warnings=[as_uploaded(w, upload, stored) for w in done.warnings])
+            raise ConfigError(as_uploaded(str(e), names)) from None
+        return done._replace(warnings=[as_uploaded(w, names) for w in done.warnings])
 
     def submit(self, form: dict, upload: str | list[str] | None = None, visitor: str | None = None) -> Queued:
         """Validate a Train-tab form (and an optional upload) and queue its run, one per learning rate and seed

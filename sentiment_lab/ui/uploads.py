@@ -52,16 +52,21 @@ def _stored_name(split: str, f: Path) -> str:
     return f"{split}{place}{f.suffix.lower()}"
 
 
-def as_uploaded(text: str, upload: str | list[str] | None, stored: str) -> str:
-    """`text` with the stored copy's file names put back to the visitor's own (`s140.csv`, not our
-    `s140-26503cd94bc4c1d6.csv`; `imdb_test.csv`, not the dataset folder's `test.csv`)."""
+def uploaded_names(upload: str | list[str] | None, stored: str) -> dict[str, str]:
+    """The stored copy's file names, each with the visitor's own (our `s140-26503cd94bc4c1d6.csv`: `s140.csv`;
+    the dataset folder's `test.csv`: `imdb_test.csv`)."""
     files = [Path(upload)] if isinstance(upload, str) else [Path(f) for f in upload or []]
     if len(files) == 1:
-        names = {Path(stored).name: files[0].name}
-    else:
-        names = {_stored_name(split, f): f.name for split, f in zip(_split_of_each(files), files)}
+        return {Path(stored).name: files[0].name}
+    return {_stored_name(split, f): f.name for split, f in zip(_split_of_each(files), files)}
+
+
+def as_uploaded(text: str, names: dict[str, str]) -> str:
+    """`text` with the stored copy's file names put back to the visitor's own (`uploaded_names`)."""
+    if not names:
+        return text
     pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.-])({pattern})(?![\w-])", lambda m: names[m[1]], text) if names else text
+    return re.sub(rf"(?<![\w.-])({pattern})(?![\w-])", lambda m: names[m[1]], text)
 
 
 def upload_names(upload: str | list[str] | None) -> list[str]:
@@ -118,8 +123,7 @@ def _one_split(split: str, given: list[Path]) -> None:
     (_, count, _), indices = series.pop(), sorted(int(s["index"]) for s in shards)
     if len(set(indices)) < len(indices):
         raise ConfigError(f"a shard of the {split} split was uploaded twice: {', '.join(f.name for f in given)}")
-    missing = sorted(set(range(count)) - set(indices))
-    if missing or indices[-1] >= count:
+    if indices != list(range(count)):
         names = ", ".join(f.name for f in given) + (" was" if len(given) == 1 else " were")
         raise ConfigError(
             f"the {split} split comes in {count} shards, of which only {names} uploaded: upload all {count} together"
